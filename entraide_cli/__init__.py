@@ -1,0 +1,1 @@
+"""The `entraide` command: the services' RPCs for people, in French, with --json."""

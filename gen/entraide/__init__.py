@@ -1,0 +1,1 @@
+"""Generated from proto/ by devstack.protogen; do not edit."""

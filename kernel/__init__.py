@@ -1,0 +1,1 @@
+"""Shared kernel: the plumbing every Entraide service repeats, written once."""

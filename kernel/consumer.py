@@ -1,0 +1,130 @@
+"""Idempotent durable pull consumer: exactly-once effects over at-least-once delivery.
+
+Per message, one transaction: insert the event id into the inbox (already there →
+skip), apply the handler, commit; only then ack. A message whose handling fails is
+redelivered with a delay; after `max_deliveries` it is stored in the dead-letter
+table and terminated, so the events behind it keep flowing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import asyncpg
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from kernel.events import Event
+from kernel.logs import get_logger
+
+log = get_logger("consumer")
+
+Handler = Callable[[asyncpg.Connection, Event], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    schema: str  # where the inbox and dead-letter tables live
+    stream: str
+    durable: str
+    filter_subject: str
+    handler: Handler
+    max_deliveries: int = 5
+    batch_size: int = 100
+    ack_wait_s: float = 30.0
+    retry_delay_s: float = 0.5
+
+
+async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
+    """Declarative provisioning: durable consumers ignore config drift otherwise."""
+    config = ConsumerConfig(
+        durable_name=spec.durable,
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        filter_subject=spec.filter_subject,
+        ack_wait=spec.ack_wait_s,
+        # The server keeps redelivering past our own limit; we terminate ourselves
+        # after storing the dead letter, so the message is never silently dropped.
+        max_deliver=-1,
+        max_ack_pending=10_000,
+    )
+    await js.add_consumer(spec.stream, config)
+
+
+class Consumer:
+    def __init__(self, pool: asyncpg.Pool, js: JetStreamContext, spec: ConsumerSpec) -> None:
+        self.pool = pool
+        self.js = js
+        self.spec = spec
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await ensure_consumer(self.js, self.spec)
+        subscription = await self.js.pull_subscribe_bind(durable=self.spec.durable, stream=self.spec.stream)
+        try:
+            while not stop.is_set():
+                try:
+                    messages = await subscription.fetch(self.spec.batch_size, timeout=1.0)
+                except (nats.errors.TimeoutError, asyncio.TimeoutError):
+                    continue  # nothing new
+                except nats.errors.ConnectionClosedError:
+                    return
+                except nats.errors.Error as exc:
+                    log.warning("fetch failed, retrying", extra={"error_type": type(exc).__name__})
+                    await asyncio.sleep(0.5)
+                    continue
+                for message in messages:
+                    await self.handle(message)
+        finally:
+            try:
+                await subscription.unsubscribe()
+            except nats.errors.Error:
+                pass
+
+    async def handle(self, message: Msg) -> None:
+        meta = message.metadata
+        try:
+            applied = await self._apply(message)
+        except Exception as exc:
+            await self._on_failure(message, exc, meta.num_delivered, meta.sequence.stream)
+            return
+        await message.ack_sync()
+        if not applied:
+            log.info("duplicate event skipped", extra={"consumer": self.spec.durable, "stream_seq": meta.sequence.stream})
+
+    async def _apply(self, message: Msg) -> bool:
+        """One transaction: inbox insert, then the handler. False for a duplicate."""
+        event = Event.from_headers(dict(message.headers or {}), message.data)
+        async with self.pool.acquire() as conn, conn.transaction():
+            inserted = await conn.fetchval(
+                f"""INSERT INTO {self.spec.schema}.inbox (consumer, event_id) VALUES ($1, $2)
+                    ON CONFLICT DO NOTHING RETURNING true""",
+                self.spec.durable, event.id,
+            )
+            if not inserted:
+                return False
+            await self.spec.handler(conn, event)
+            return True
+
+    async def _on_failure(self, message: Msg, exc: Exception, deliveries: int, stream_seq: int) -> None:
+        fields = {"consumer": self.spec.durable, "stream_seq": stream_seq, "deliveries": deliveries,
+                  "error_type": type(exc).__name__}
+        if deliveries < self.spec.max_deliveries:
+            log.warning("event handling failed, will retry", extra=fields)
+            await message.nak(delay=self.spec.retry_delay_s)
+            return
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                f"""INSERT INTO {self.spec.schema}.dead_letters
+                        (consumer, stream_seq, subject, headers, data, deliveries, error_type)
+                    VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)
+                    ON CONFLICT (consumer, stream_seq) DO NOTHING""",
+                self.spec.durable, stream_seq, message.subject, json.dumps(dict(message.headers or {})),
+                message.data, deliveries, type(exc).__name__,
+            )
+        await message.term()
+        log.error("event dead-lettered", extra=fields)

@@ -1,0 +1,101 @@
+"""Domain events: a CloudEvents envelope (ce-* NATS headers) around protobuf data.
+
+Subjects are the event type (e.g. `entraide.dossier.opened`): never an id, never
+personal data. The CloudEvents `subject` attribute carries the aggregate id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from google.protobuf.message import Message
+
+SPEC_VERSION = "1.0"
+CONTENT_TYPE = "application/protobuf"
+SUBJECT_PREFIX = "entraide."
+STREAM_SUBJECTS = ["entraide.>"]
+# Namespace for event ids derived from a workflow step: a retried activity re-derives
+# the same id, so the outbox keeps one row and JetStream deduplicates the publish.
+EVENT_ID_NAMESPACE = uuid.UUID("6f1d9c52-8a4e-4d0b-9a57-2f4f1e0b7c11")
+
+M = TypeVar("M", bound=Message)
+
+
+def step_event_id(workflow_id: str, step: str) -> uuid.UUID:
+    return uuid.uuid5(EVENT_ID_NAMESPACE, f"{workflow_id}/{step}")
+
+
+@dataclass(frozen=True)
+class Event:
+    id: uuid.UUID
+    type: str
+    source: str
+    subject: str
+    time: datetime
+    data_schema: str
+    data: bytes
+
+    @property
+    def nats_subject(self) -> str:
+        return self.type
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "Nats-Msg-Id": str(self.id),
+            "ce-specversion": SPEC_VERSION,
+            "ce-id": str(self.id),
+            "ce-type": self.type,
+            "ce-source": self.source,
+            "ce-subject": self.subject,
+            "ce-time": self.time.isoformat(),
+            "ce-datacontenttype": CONTENT_TYPE,
+            "ce-dataschema": self.data_schema,
+        }
+
+    def parse(self, message_type: type[M]) -> M:
+        if self.data_schema != message_type.DESCRIPTOR.full_name:
+            raise ValueError(f"event {self.type} carries {self.data_schema}, not {message_type.DESCRIPTOR.full_name}")
+        message = message_type()
+        message.ParseFromString(self.data)
+        return message
+
+    @classmethod
+    def from_headers(cls, headers: dict[str, str], data: bytes) -> Event:
+        """Rebuilds an event from a NATS message; raises ValueError when malformed."""
+        try:
+            return cls(
+                id=uuid.UUID(headers["ce-id"]),
+                type=headers["ce-type"],
+                source=headers["ce-source"],
+                subject=headers["ce-subject"],
+                time=datetime.fromisoformat(headers["ce-time"]),
+                data_schema=headers["ce-dataschema"],
+                data=data,
+            )
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"not a well-formed Entraide event: {type(exc).__name__}") from None
+
+
+def new_event(
+    event_type: str,
+    source: str,
+    subject: str,
+    data: Message,
+    *,
+    event_id: uuid.UUID | None = None,
+    time: datetime | None = None,
+) -> Event:
+    if not event_type.startswith(SUBJECT_PREFIX):
+        raise ValueError(f"event types start with {SUBJECT_PREFIX!r}: {event_type}")
+    return Event(
+        id=event_id or uuid.uuid4(),
+        type=event_type,
+        source=source,
+        subject=subject,
+        time=time or datetime.now(UTC),
+        data_schema=data.DESCRIPTOR.full_name,
+        data=data.SerializeToString(deterministic=True),
+    )

@@ -1,0 +1,118 @@
+"""grpc.aio server factory: health, reflection, error mapping, graceful shutdown.
+
+Every service builds its server here, so each one answers the standard health
+service, lists its services through reflection, maps domain errors to status codes
+and never answers INTERNAL for a caller's mistake.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from kernel.errors import DomainError
+from kernel.logs import get_logger
+
+log = get_logger("grpc")
+
+
+@dataclass(frozen=True)
+class ServiceBinding:
+    """One gRPC service to serve: its generated `add_..._to_server`, servicer and full name."""
+
+    add_to_server: Callable[[Any, grpc.aio.Server], None]
+    servicer: Any
+    full_name: str
+
+
+class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
+    """Maps DomainError to its status code; anything else is INTERNAL, logged
+    without its message (which may quote personal data)."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        inner = handler.unary_unary
+        method = handler_call_details.method
+
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            code = grpc.StatusCode.OK
+            try:
+                return await inner(request, context)
+            except DomainError as exc:
+                code = exc.code
+                await context.abort(exc.code, exc.message)
+            except grpc.aio.AbortError:
+                code = context.code() or grpc.StatusCode.UNKNOWN  # type: ignore[assignment]
+                raise
+            except Exception:
+                code = grpc.StatusCode.INTERNAL
+                log.exception("unhandled error", extra={"method": method})
+                await context.abort(grpc.StatusCode.INTERNAL, "internal error; the operators have been notified")
+            finally:
+                log.info(
+                    "rpc",
+                    extra={"method": method, "code": code.name,
+                           "duration_ms": round((time.perf_counter() - started) * 1000, 2)},
+                )
+
+        return grpc.unary_unary_rpc_method_handler(
+            wrapped,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+def remaining(context: grpc.aio.ServicerContext, default: timedelta = timedelta(seconds=30)) -> timedelta:
+    """The caller's remaining deadline, to pass on to downstream calls."""
+    left = context.time_remaining()
+    if left is None:
+        return default
+    return timedelta(seconds=max(0.001, min(left, default.total_seconds())))
+
+
+class GrpcServer:
+    def __init__(
+        self,
+        bindings: Sequence[ServiceBinding],
+        address: str,
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    ) -> None:
+        self.bindings = bindings
+        self.address = address
+        self.health = HealthServicer()
+        self.server = grpc.aio.server(interceptors=[*interceptors, ErrorMappingInterceptor()])
+        for binding in bindings:
+            binding.add_to_server(binding.servicer, self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        names = [b.full_name for b in bindings]
+        reflection.enable_server_reflection(
+            [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+            self.server,
+        )
+        self.port = self.server.add_insecure_port(address)
+
+    async def start(self) -> None:
+        await self.server.start()
+        for name in ["", *(b.full_name for b in self.bindings)]:
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("grpc serving", extra={"address": self.address, "port": self.port})
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """NOT_SERVING first (load balancers drain), then finish in-flight calls."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace_s)

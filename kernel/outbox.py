@@ -1,0 +1,136 @@
+"""Transactional outbox: events are written with the state change, published later.
+
+`write` runs inside the caller's transaction. `OutboxRelay` publishes unpublished
+rows in order with `Nats-Msg-Id = event id`, and marks a row published only after
+JetStream's PubAck: a crash between the two republishes the event, which JetStream
+(duplicate window) and the consumers' inbox (forever) both discard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+from nats.js import JetStreamContext
+
+from kernel.events import Event
+from kernel.logs import get_logger
+
+log = get_logger("outbox")
+
+
+def _channel(schema: str) -> str:
+    return f"{schema}_outbox"
+
+
+async def write(conn: asyncpg.Connection, schema: str, event: Event) -> bool:
+    """Adds an event to the outbox; False when this event id is already there."""
+    status = await conn.execute(
+        f"""INSERT INTO {schema}.outbox
+                (event_id, subject, ce_type, ce_source, ce_subject, ce_time, data_schema, data)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            ON CONFLICT (event_id) DO NOTHING""",
+        event.id, event.nats_subject, event.type, event.source, event.subject, event.time,
+        event.data_schema, event.data,
+    )
+    if status.endswith(" 1"):
+        # Delivered at commit: wakes the relay without polling delay.
+        await conn.execute("SELECT pg_notify($1, '')", _channel(schema))
+        return True
+    return False
+
+
+async def backlog(conn: asyncpg.Connection, schema: str) -> int:
+    value = await conn.fetchval(f"SELECT count(*) FROM {schema}.outbox WHERE published_at IS NULL")
+    return int(value)
+
+
+class OutboxRelay:
+    """Publishes a schema's outbox to JetStream. Several relays may run: rows are
+    claimed with FOR UPDATE SKIP LOCKED."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        schema: str,
+        js: JetStreamContext,
+        *,
+        batch_size: int = 200,
+        idle_poll_s: float = 1.0,
+        after_publish: Callable[[Event], Awaitable[None]] | None = None,
+    ) -> None:
+        self.pool = pool
+        self.schema = schema
+        self.js = js
+        self.batch_size = batch_size
+        self.idle_poll_s = idle_poll_s
+        # Test seam: runs between the PubAck and the mark (crash simulation).
+        self.after_publish = after_publish
+        self._wakeup = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        listener = await self.pool.acquire()
+        await listener.add_listener(_channel(self.schema), self._on_notify)
+        try:
+            while not stop.is_set():
+                try:
+                    published = await self.publish_batch()
+                except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+                    log.warning("outbox relay retrying", extra={"error_type": type(exc).__name__})
+                    await asyncio.sleep(self.idle_poll_s)
+                    continue
+                if published < self.batch_size:
+                    self._wakeup.clear()
+                    waiters = [asyncio.create_task(self._wakeup.wait()), asyncio.create_task(stop.wait())]
+                    await asyncio.wait(waiters, timeout=self.idle_poll_s, return_when=asyncio.FIRST_COMPLETED)
+                    for waiter in waiters:
+                        waiter.cancel()
+        finally:
+            await listener.remove_listener(_channel(self.schema), self._on_notify)
+            await self.pool.release(listener)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wakeup.set()
+
+    async def publish_batch(self) -> int:
+        """Publishes up to one batch; returns how many rows were published."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                f"""SELECT seq, event_id, subject, ce_type, ce_source, ce_subject, ce_time,
+                           data_schema, data
+                      FROM {self.schema}.outbox
+                     WHERE published_at IS NULL
+                     ORDER BY seq
+                     LIMIT $1
+                       FOR UPDATE SKIP LOCKED""",
+                self.batch_size,
+            )
+            if not rows:
+                return 0
+            # Publishes are pipelined; the PubAcks are all awaited before the mark.
+            events = [_event_from_row(row) for row in rows]
+            await asyncio.gather(
+                *(self.js.publish(e.nats_subject, e.data, headers=e.headers(), timeout=10) for e in events)
+            )
+            for event in events:
+                if self.after_publish is not None:
+                    await self.after_publish(event)
+            await conn.execute(
+                f"UPDATE {self.schema}.outbox SET published_at = now() WHERE seq = ANY($1::bigint[])",
+                [row["seq"] for row in rows],
+            )
+            log.debug("outbox published", extra={"count": len(rows)})
+            return len(rows)
+
+
+def _event_from_row(row: asyncpg.Record) -> Event:
+    return Event(
+        id=row["event_id"],
+        type=row["ce_type"],
+        source=row["ce_source"],
+        subject=row["ce_subject"],
+        time=row["ce_time"],
+        data_schema=row["data_schema"],
+        data=bytes(row["data"]),
+    )

@@ -1,0 +1,129 @@
+"""Service process runtime: the one place where a service's parts are wired and run.
+
+A service declares what it has (schema and migrations, gRPC bindings, activities
+on its task queue, event consumers); `run_service` connects to PostgreSQL, NATS and
+Temporal, migrates, starts everything, and stops it all gracefully on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from kernel import db, messaging, migrations
+from kernel import temporal as temporal_kernel
+from kernel.consumer import Consumer, ConsumerSpec
+from kernel.grpc_server import GrpcServer, ServiceBinding
+from kernel.logs import configure_logging, get_logger
+from kernel.outbox import OutboxRelay
+from kernel.settings import Settings
+
+log = get_logger("runtime")
+
+
+@dataclass
+class ServiceContext:
+    settings: Settings
+    pool: asyncpg.Pool
+    nats: NATS
+    js: JetStreamContext
+    temporal: Client
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    schema: str
+    migrations_dir: Path
+    bindings: Callable[[ServiceContext], Sequence[ServiceBinding]]
+    activities: Callable[[ServiceContext], Sequence[Callable[..., Any]]] = lambda _: ()
+    consumers: Callable[[ServiceContext], Sequence[ConsumerSpec]] = lambda _: ()
+    on_start: Callable[[ServiceContext], Awaitable[None]] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def task_queue(self) -> str:
+        return self.name
+
+
+async def run_service(spec: ServiceSpec, settings: Settings, stop: asyncio.Event,
+                      ready: asyncio.Event | None = None) -> None:
+    pool = await db.create_pool(settings.database_url)
+    nc = await messaging.connect(settings.nats_url, spec.name)
+    tasks: list[asyncio.Task[None]] = []
+    server: GrpcServer | None = None
+    worker: Worker | None = None
+    try:
+        async with pool.acquire() as conn:
+            await migrations.migrate_service(conn, spec.schema, spec.migrations_dir)
+        js = nc.jetstream()
+        await messaging.ensure_events_stream(js, settings.events_stream)
+        client = await temporal_kernel.connect(settings)
+        ctx = ServiceContext(settings, pool, nc, js, client)
+        if spec.on_start is not None:
+            await spec.on_start(ctx)
+        activities = list(spec.activities(ctx))
+        if activities:
+            worker = Worker(client, task_queue=spec.task_queue, activities=activities)
+            tasks.append(asyncio.create_task(worker.run()))
+        tasks.append(asyncio.create_task(OutboxRelay(pool, spec.schema, js).run(stop)))
+        for consumer_spec in spec.consumers(ctx):
+            tasks.append(asyncio.create_task(Consumer(pool, js, consumer_spec).run(stop)))
+        server = GrpcServer(spec.bindings(ctx), f"{settings.grpc_host}:{settings.grpc_port(spec.name)}")
+        await server.start()
+        if ready is not None:
+            ready.set()
+        await _wait_stop_or_crash(stop, tasks)
+    finally:
+        if server is not None:
+            await server.stop()
+        stop.set()
+        if worker is not None:
+            await worker.shutdown()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await nc.close()
+        await pool.close()
+
+
+async def _wait_stop_or_crash(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
+    """Returns on stop; re-raises if a background part dies (the process must not
+    keep answering health checks with a dead relay or consumer)."""
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    for task in done:
+        if task is not stopper and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+
+
+def run_until_signal(name: str, body: Callable[[Settings, asyncio.Event], Awaitable[None]]) -> None:
+    """Process entry point: JSON logs, SIGTERM/SIGINT → graceful stop."""
+    settings = Settings.from_env()
+    configure_logging(name, settings.log_level)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await body(settings, stop)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+
+
+def main_for(spec: ServiceSpec) -> None:
+    run_until_signal(spec.name, lambda settings, stop: run_service(spec, settings, stop))

@@ -1,0 +1,52 @@
+"""Settings read from the environment, one place for every knob."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+DEFAULT_GRPC_PORTS = {"intake": 50051, "referral": 50052, "reporting": 50053}
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    nats_url: str
+    temporal_address: str
+    temporal_namespace: str
+    log_level: str
+    grpc_host: str
+    events_stream: str
+    # A consumer gives up on a message after this many failed deliveries (dead letter).
+    consumer_max_deliveries: int
+    env: Mapping[str, str]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        return cls(
+            database_url=env.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:55432/entraide"),
+            nats_url=env.get("NATS_URL", "nats://127.0.0.1:54222"),
+            temporal_address=env.get("TEMPORAL_ADDRESS", "127.0.0.1:57233"),
+            temporal_namespace=env.get("TEMPORAL_NAMESPACE", "default"),
+            log_level=env.get("ENTRAIDE_LOG_LEVEL", "INFO"),
+            grpc_host=env.get("ENTRAIDE_GRPC_HOST", "127.0.0.1"),
+            events_stream=env.get("ENTRAIDE_EVENTS_STREAM", "ENTRAIDE_EVENTS"),
+            consumer_max_deliveries=int(env.get("ENTRAIDE_CONSUMER_MAX_DELIVERIES", "5")),
+            env=env,
+        )
+
+    def grpc_port(self, service: str) -> int:
+        return int(self.env.get(f"ENTRAIDE_{service.upper()}_PORT", DEFAULT_GRPC_PORTS[service]))
+
+    def grpc_address(self, service: str) -> str:
+        """Where clients reach a service (ENTRAIDE_<SERVICE>_ADDR overrides host:port)."""
+        explicit = self.env.get(f"ENTRAIDE_{service.upper()}_ADDR")
+        return explicit or f"{self.grpc_host}:{self.grpc_port(service)}"
+
+    def duration(self, name: str, default: timedelta) -> timedelta:
+        """A duration knob in seconds, e.g. ENTRAIDE_URGENT_ECOUTE_DEADLINE_S."""
+        raw = self.env.get(f"ENTRAIDE_{name.upper()}_S")
+        return default if raw is None else timedelta(seconds=float(raw))

@@ -1,0 +1,30 @@
+"""Temporal client connection and the mapping of workflow failures to domain errors."""
+
+from __future__ import annotations
+
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+
+from kernel.errors import ERRORS_BY_KIND, DomainError, FailedPrecondition
+from kernel.settings import Settings
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+
+
+def application_error(error: DomainError) -> ApplicationError:
+    """A domain error raised in workflow or activity code (never retried)."""
+    return ApplicationError(error.message, type=error.kind, non_retryable=True)
+
+
+def domain_error_from(exc: BaseException) -> DomainError | None:
+    """The domain error behind a failed update or activity, if there is one."""
+    current: BaseException | None = exc
+    while current is not None:
+        if isinstance(current, ApplicationError) and current.type in ERRORS_BY_KIND:
+            return ERRORS_BY_KIND[current.type](current.message)
+        current = current.__cause__
+    if isinstance(exc, WorkflowUpdateFailedError):
+        return FailedPrecondition(str(exc.cause) if exc.cause else "the dossier refused this step")
+    return None

@@ -1,0 +1,1 @@
+"""Intake: persons, dossiers, interviews and consents."""

@@ -1,0 +1,1 @@
+"""Referral: the partner directory and the referrals' closed loop."""

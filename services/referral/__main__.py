@@ -1,0 +1,4 @@
+from kernel.runtime import main_for
+from services.referral.service import SPEC
+
+main_for(SPEC)

@@ -1,0 +1,31 @@
+"""Read queries over the fact tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from services.reporting.projector import SCHEMA
+
+
+@dataclass(frozen=True)
+class Period:
+    territory: str | None
+    start: datetime | None
+    end: datetime | None
+
+
+async def motif_counts(conn: asyncpg.Connection, period: Period) -> tuple[int, list[tuple[str, int]]]:
+    where = """($1::text IS NULL OR territory = $1)
+               AND ($2::timestamptz IS NULL OR opened_at >= $2)
+               AND ($3::timestamptz IS NULL OR opened_at < $3)"""
+    args = (period.territory, period.start, period.end)
+    total = await conn.fetchval(f"SELECT count(*) FROM {SCHEMA}.dossier_facts WHERE {where}", *args)
+    rows = await conn.fetch(
+        f"""SELECT motif, count(*) AS n FROM {SCHEMA}.dossier_facts, unnest(motifs) AS motif
+             WHERE {where} GROUP BY motif ORDER BY n DESC, motif""",
+        *args,
+    )
+    return int(total), [(row["motif"], int(row["n"])) for row in rows]

@@ -1,0 +1,35 @@
+"""Reporting's service declaration for the kernel runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from entraide.v1 import reporting_pb2, reporting_pb2_grpc
+from kernel import reference
+from kernel.consumer import ConsumerSpec
+from kernel.grpc_server import ServiceBinding
+from kernel.runtime import ServiceContext, ServiceSpec
+from services.reporting.grpc_api import ReportingServicer
+from services.reporting.projector import CONSUMER, SCHEMA, project
+
+
+def _bindings(ctx: ServiceContext) -> list[ServiceBinding]:
+    servicer = ReportingServicer(ctx.pool, reference.load(ctx.settings.env))
+    return [ServiceBinding(reporting_pb2_grpc.add_ReportingServiceServicer_to_server, servicer,
+                           reporting_pb2.DESCRIPTOR.services_by_name["ReportingService"].full_name)]
+
+
+def projector_spec(ctx: ServiceContext) -> ConsumerSpec:
+    return ConsumerSpec(
+        schema=SCHEMA, stream=ctx.settings.events_stream, durable=CONSUMER, filter_subject="entraide.>",
+        handler=project, max_deliveries=ctx.settings.consumer_max_deliveries,
+    )
+
+
+SPEC = ServiceSpec(
+    name="reporting",
+    schema=SCHEMA,
+    migrations_dir=Path(__file__).parent / "migrations",
+    bindings=_bindings,
+    consumers=lambda ctx: [projector_spec(ctx)],
+)

@@ -1,0 +1,30 @@
+"""Runs the workflow worker (task queue `dossiers`): workflows only, no I/O."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio.worker import Worker
+
+from kernel import temporal as temporal_kernel
+from kernel.runtime import run_until_signal
+from kernel.settings import Settings
+from workflows.contracts import DOSSIER_TASK_QUEUE
+from workflows.dossier import DossierWorkflow
+
+WORKFLOWS = [DossierWorkflow]
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+    client = await temporal_kernel.connect(settings)
+    worker = Worker(client, task_queue=DOSSIER_TASK_QUEUE, workflows=WORKFLOWS)
+    async with worker:
+        await stop.wait()
+
+
+def main() -> None:
+    run_until_signal("workflows", run_worker)
+
+
+if __name__ == "__main__":
+    main()
