@@ -1,0 +1,44 @@
+# Every target builds or refreshes the virtualenv itself, so a fresh clone only needs `make <target>`.
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+PYTEST_ARGS ?=
+LINT_PATHS := $(wildcard kernel services workflows devstack entraide_cli bench)
+# setuptools' editable install maps the top-level packages present at install time: reinstall
+# when a new one appears (e.g. gen/entraide after `make proto`).
+PACKAGE_MARKERS := $(wildcard */__init__.py gen/*/__init__.py)
+
+.PHONY: all venv up down status test lint proto clean-state
+
+all: test
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml $(PACKAGE_MARKERS)
+	@if [ ! -x "$(PYTHON)" ]; then \
+		if command -v python3.11 >/dev/null 2>&1; then python3.11 -m venv $(VENV); \
+		else python3 -m venv $(VENV); fi; \
+	fi
+	$(PYTHON) -m pip install -e '.[dev]'
+	touch $@
+
+up: $(VENV)/.installed
+	$(VENV)/bin/entraide-stack up
+
+down: $(VENV)/.installed
+	$(VENV)/bin/entraide-stack down
+
+status: $(VENV)/.installed
+	$(VENV)/bin/entraide-stack status
+
+test: $(VENV)/.installed
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/mypy $(LINT_PATHS)
+
+proto: $(VENV)/.installed
+	$(PYTHON) -m devstack.protogen
+
+clean-state: down
+	rm -rf .state

@@ -1,0 +1,223 @@
+"""`entraide-stack up|down|status`: the local stack behind `make up`, `make down` and `make status`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import os
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from devstack import processes
+from devstack.servers import (
+    REPO_ROOT,
+    Endpoints,
+    ServerStartError,
+    ensure_servers,
+    private_components,
+    redact,
+    server_status,
+    stop_servers,
+)
+
+log = logging.getLogger("devstack")
+
+HEALTH_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class App:
+    name: str
+    module: str
+    port_var: str = ""
+    default_port: int = 0
+    addr_var: str = ""
+
+    @property
+    def is_grpc(self) -> bool:
+        return bool(self.port_var)
+
+
+APPS = (
+    App("intake", "services.intake", "ENTRAIDE_INTAKE_PORT", 50051, "ENTRAIDE_INTAKE_ADDR"),
+    App("referral", "services.referral", "ENTRAIDE_REFERRAL_PORT", 50052, "ENTRAIDE_REFERRAL_ADDR"),
+    App("reporting", "services.reporting", "ENTRAIDE_REPORTING_PORT", 50053, "ENTRAIDE_REPORTING_ADDR"),
+    App("workflows", "workflows.worker"),
+)
+
+
+def state_dir() -> Path:
+    configured = os.environ.get("ENTRAIDE_STATE_DIR")
+    return Path(configured).resolve() if configured else REPO_ROOT / ".state"
+
+
+def grpc_address(app: App, env: Mapping[str, str]) -> str:
+    return f"127.0.0.1:{env.get(app.port_var) or app.default_port}"
+
+
+def health(address: str, timeout: float = 2.0) -> str:
+    """SERVING / NOT_SERVING / ... from the standard gRPC health service, or "unreachable"."""
+    with grpc.insecure_channel(address) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=timeout
+            )
+        except grpc.RpcError:
+            return "unreachable"
+    return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
+
+
+def app_env(endpoints: Endpoints) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=endpoints.database_url,
+        NATS_URL=endpoints.nats_url,
+        TEMPORAL_ADDRESS=endpoints.temporal_address,
+    )
+    env.setdefault("ENTRAIDE_LOG_LEVEL", "INFO")
+    for app in APPS:
+        if app.is_grpc:
+            env[app.port_var] = env.get(app.port_var) or str(app.default_port)
+    return env
+
+
+def cmd_up(state: Path) -> int:
+    try:
+        endpoints = ensure_servers(state)
+    except ServerStartError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    env = app_env(endpoints)
+    for app in APPS:
+        pid = processes.is_running(state, app.name)
+        if pid is not None:
+            print(f"{app.name}: already running (pid {pid})")
+            continue
+        pid = processes.start_process(state, app.name, [sys.executable, "-m", app.module], env, cwd=REPO_ROOT)
+        print(f"{app.name}: started (pid {pid})")
+    for app in APPS:
+        if app.is_grpc and not wait_serving(state, app, env):
+            return 1
+    if not run_demo(env):
+        return 1
+    write_stack_env(state, endpoints, env)
+    print_summary(state, endpoints, env)
+    return 0
+
+
+def wait_serving(state: Path, app: App, env: Mapping[str, str]) -> bool:
+    address = grpc_address(app, env)
+    deadline = time.monotonic() + HEALTH_TIMEOUT
+    status = "unreachable"
+    while time.monotonic() < deadline:
+        status = health(address)
+        if status == "SERVING":
+            return True
+        if processes.is_running(state, app.name) is None:
+            break
+        time.sleep(0.5)
+    logfile = processes.log_file(state, app.name)
+    print(f"error: {app.name} is not SERVING on {address} (last health answer: {status}).\n"
+          f"Last lines of {logfile}:\n{processes.tail(logfile)}", file=sys.stderr)
+    return False
+
+
+def run_demo(env: Mapping[str, str]) -> bool:
+    if importlib.util.find_spec("devstack.demo") is None:
+        print("demo data: skipped (devstack.demo does not exist yet)")
+        return True
+    argv = [sys.executable, "-m", "devstack.demo"]
+    result = subprocess.run(argv, env=dict(env), cwd=REPO_ROOT, check=False)
+    if result.returncode != 0:
+        print(f"error: loading demo data failed (exit {result.returncode}); the stack is still running, "
+              "`make down` stops it", file=sys.stderr)
+        return False
+    return True
+
+
+def write_stack_env(state: Path, endpoints: Endpoints, env: Mapping[str, str]) -> Path:
+    values = {
+        "DATABASE_URL": endpoints.database_url,
+        "NATS_URL": endpoints.nats_url,
+        "TEMPORAL_ADDRESS": endpoints.temporal_address,
+    }
+    for app in APPS:
+        if app.is_grpc:
+            values[app.addr_var] = grpc_address(app, env)
+    path = state / "stack.env"
+    path.write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in values.items()))
+    path.chmod(0o600)  # may hold database credentials
+    return path
+
+
+def print_summary(state: Path, endpoints: Endpoints, env: Mapping[str, str]) -> None:
+    private = private_components(state)
+
+    def origin(name: str) -> str:
+        return "private" if name in private else "external"
+
+    lines = ["", "Entraide stack is up.", "", "gRPC services:"]
+    lines += [f"  {app.name:<10} {grpc_address(app, env)}" for app in APPS if app.is_grpc]
+    lines += [
+        "",
+        "Servers:",
+        f"  PostgreSQL {redact(endpoints.database_url)} ({origin('postgres')})",
+        f"  NATS       {redact(endpoints.nats_url)} ({origin('nats')})",
+        f"  Temporal   {endpoints.temporal_address} ({origin('temporal')})",
+        f"  Temporal UI {endpoints.temporal_ui_url or '(not known for an external Temporal)'}",
+        "",
+        f"Logs:        {processes.log_dir(state)}/",
+        f"Environment: source {state / 'stack.env'}",
+        "Stop with:   make down",
+    ]
+    print("\n".join(lines))
+
+
+def cmd_down(state: Path) -> int:
+    stopped = [app.name for app in reversed(APPS) if processes.stop_process(state, app.name)]
+    stopped += stop_servers(state)
+    print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    return 0
+
+
+def cmd_status(state: Path) -> int:
+    all_up = True
+    env = dict(os.environ)
+    for name, status in server_status(state, env).items():
+        all_up &= status.startswith("up")
+        print(f"{name:<10} {status}")
+    for app in APPS:
+        pid = processes.is_running(state, app.name)
+        process = f"pid {pid}" if pid is not None else "not running"
+        line = f"{app.name:<10} {process}"
+        if app.is_grpc:
+            answer = health(grpc_address(app, env))
+            line += f", {grpc_address(app, env)} {answer}"
+            all_up &= answer == "SERVING"
+        all_up &= pid is not None
+        print(line)
+    return 0 if all_up else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="entraide-stack", description="Run the Entraide stack locally.")
+    parser.add_argument("command", choices=["up", "down", "status"])
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
+    state = state_dir()
+    state.mkdir(parents=True, exist_ok=True)
+    commands = {"up": cmd_up, "down": cmd_down, "status": cmd_status}
+    return commands[str(args.command)](state)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
