@@ -1,7 +1,9 @@
 """Domain events: a CloudEvents envelope (ce-* NATS headers) around protobuf data.
 
-Subjects are the event type (e.g. `entraide.dossier.opened`): never an id, never
-personal data. The CloudEvents `subject` attribute carries the aggregate id.
+NATS subjects are `<root>.<type>` (e.g. `entraide.dossier.opened` for the type
+`dossier.opened`): never an id, never personal data. The root is configurable so that
+several deployments (or test runs) can share one NATS server. The CloudEvents
+`subject` attribute carries the aggregate id.
 """
 
 from __future__ import annotations
@@ -15,8 +17,7 @@ from google.protobuf.message import Message
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/protobuf"
-SUBJECT_PREFIX = "entraide."
-STREAM_SUBJECTS = ["entraide.>"]
+TYPE_PREFIX = "entraide."
 # Namespace for event ids derived from a workflow step: a retried activity re-derives
 # the same id, so the outbox keeps one row and JetStream deduplicates the publish.
 EVENT_ID_NAMESPACE = uuid.UUID("6f1d9c52-8a4e-4d0b-9a57-2f4f1e0b7c11")
@@ -38,9 +39,8 @@ class Event:
     data_schema: str
     data: bytes
 
-    @property
-    def nats_subject(self) -> str:
-        return self.type
+    def nats_subject(self, root: str) -> str:
+        return f"{root}.{self.type.removeprefix(TYPE_PREFIX)}"
 
     def headers(self) -> dict[str, str]:
         return {
@@ -88,8 +88,8 @@ def new_event(
     event_id: uuid.UUID | None = None,
     time: datetime | None = None,
 ) -> Event:
-    if not event_type.startswith(SUBJECT_PREFIX):
-        raise ValueError(f"event types start with {SUBJECT_PREFIX!r}: {event_type}")
+    if not event_type.startswith(TYPE_PREFIX):
+        raise ValueError(f"event types start with {TYPE_PREFIX!r}: {event_type}")
     return Event(
         id=event_id or uuid.uuid4(),
         type=event_type,

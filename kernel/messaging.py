@@ -8,7 +8,6 @@ from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
-from kernel.events import STREAM_SUBJECTS
 from kernel.logs import get_logger
 
 log = get_logger("messaging")
@@ -35,11 +34,11 @@ async def connect(url: str, name: str) -> NATS:
     )
 
 
-async def ensure_events_stream(js: JetStreamContext, name: str) -> None:
+async def ensure_events_stream(js: JetStreamContext, name: str, subject_root: str) -> None:
     """Creates the domain events stream, or brings an existing one to this config."""
     config = StreamConfig(
         name=name,
-        subjects=STREAM_SUBJECTS,
+        subjects=[f"{subject_root}.>"],
         storage=StorageType.FILE,
         retention=RetentionPolicy.LIMITS,
         duplicate_window=DUPLICATE_WINDOW_S,

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import asyncpg
+import nats.errors
 from nats.js import JetStreamContext
 
 from kernel.events import Event
@@ -28,10 +29,10 @@ async def write(conn: asyncpg.Connection, schema: str, event: Event) -> bool:
     """Adds an event to the outbox; False when this event id is already there."""
     status = await conn.execute(
         f"""INSERT INTO {schema}.outbox
-                (event_id, subject, ce_type, ce_source, ce_subject, ce_time, data_schema, data)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                (event_id, ce_type, ce_source, ce_subject, ce_time, data_schema, data)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
             ON CONFLICT (event_id) DO NOTHING""",
-        event.id, event.nats_subject, event.type, event.source, event.subject, event.time,
+        event.id, event.type, event.source, event.subject, event.time,
         event.data_schema, event.data,
     )
     if status.endswith(" 1"):
@@ -55,6 +56,7 @@ class OutboxRelay:
         pool: asyncpg.Pool,
         schema: str,
         js: JetStreamContext,
+        subject_root: str,
         *,
         batch_size: int = 200,
         idle_poll_s: float = 1.0,
@@ -63,6 +65,7 @@ class OutboxRelay:
         self.pool = pool
         self.schema = schema
         self.js = js
+        self.subject_root = subject_root
         self.batch_size = batch_size
         self.idle_poll_s = idle_poll_s
         # Test seam: runs between the PubAck and the mark (crash simulation).
@@ -70,25 +73,23 @@ class OutboxRelay:
         self._wakeup = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
-        listener = await self.pool.acquire()
-        await listener.add_listener(_channel(self.schema), self._on_notify)
-        try:
+        async with self.pool.acquire() as listener:
+            await listener.add_listener(_channel(self.schema), self._on_notify)
             while not stop.is_set():
+                # Cleared before reading: a notify that lands during the batch is kept.
+                self._wakeup.clear()
                 try:
                     published = await self.publish_batch()
-                except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+                except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, nats.errors.Error) as exc:
                     log.warning("outbox relay retrying", extra={"error_type": type(exc).__name__})
                     await asyncio.sleep(self.idle_poll_s)
                     continue
                 if published < self.batch_size:
-                    self._wakeup.clear()
                     waiters = [asyncio.create_task(self._wakeup.wait()), asyncio.create_task(stop.wait())]
                     await asyncio.wait(waiters, timeout=self.idle_poll_s, return_when=asyncio.FIRST_COMPLETED)
                     for waiter in waiters:
                         waiter.cancel()
-        finally:
             await listener.remove_listener(_channel(self.schema), self._on_notify)
-            await self.pool.release(listener)
 
     def _on_notify(self, *_: object) -> None:
         self._wakeup.set()
@@ -97,7 +98,7 @@ class OutboxRelay:
         """Publishes up to one batch; returns how many rows were published."""
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                f"""SELECT seq, event_id, subject, ce_type, ce_source, ce_subject, ce_time,
+                f"""SELECT seq, event_id, ce_type, ce_source, ce_subject, ce_time,
                            data_schema, data
                       FROM {self.schema}.outbox
                      WHERE published_at IS NULL
@@ -111,7 +112,7 @@ class OutboxRelay:
             # Publishes are pipelined; the PubAcks are all awaited before the mark.
             events = [_event_from_row(row) for row in rows]
             await asyncio.gather(
-                *(self.js.publish(e.nats_subject, e.data, headers=e.headers(), timeout=10) for e in events)
+                *(self.js.publish(e.nats_subject(self.subject_root), e.data, headers=e.headers(), timeout=10) for e in events)
             )
             for event in events:
                 if self.after_publish is not None:

@@ -68,7 +68,7 @@ async def run_service(spec: ServiceSpec, settings: Settings, stop: asyncio.Event
         async with pool.acquire() as conn:
             await migrations.migrate_service(conn, spec.schema, spec.migrations_dir)
         js = nc.jetstream()
-        await messaging.ensure_events_stream(js, settings.events_stream)
+        await messaging.ensure_events_stream(js, settings.events_stream, settings.subject_root)
         client = await temporal_kernel.connect(settings)
         ctx = ServiceContext(settings, pool, nc, js, client)
         if spec.on_start is not None:
@@ -77,7 +77,7 @@ async def run_service(spec: ServiceSpec, settings: Settings, stop: asyncio.Event
         if activities:
             worker = Worker(client, task_queue=spec.task_queue, activities=activities)
             tasks.append(asyncio.create_task(worker.run()))
-        tasks.append(asyncio.create_task(OutboxRelay(pool, spec.schema, js).run(stop)))
+        tasks.append(asyncio.create_task(OutboxRelay(pool, spec.schema, js, settings.subject_root).run(stop)))
         for consumer_spec in spec.consumers(ctx):
             tasks.append(asyncio.create_task(Consumer(pool, js, consumer_spec).run(stop)))
         server = GrpcServer(spec.bindings(ctx), f"{settings.grpc_host}:{settings.grpc_port(spec.name)}")
@@ -86,16 +86,17 @@ async def run_service(spec: ServiceSpec, settings: Settings, stop: asyncio.Event
             ready.set()
         await _wait_stop_or_crash(stop, tasks)
     finally:
+        stop.set()
         if server is not None:
             await server.stop()
-        stop.set()
         if worker is not None:
             await worker.shutdown()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _finish(tasks, grace_s=5.0)
         await nc.close()
-        await pool.close()
+        try:
+            await asyncio.wait_for(pool.close(), timeout=5.0)
+        except TimeoutError:
+            pool.terminate()
 
 
 async def _wait_stop_or_crash(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
@@ -107,6 +108,16 @@ async def _wait_stop_or_crash(stop: asyncio.Event, tasks: list[asyncio.Task[None
     for task in done:
         if task is not stopper and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
+
+
+async def _finish(tasks: list[asyncio.Task[None]], grace_s: float) -> None:
+    """Lets background loops see `stop` and end cleanly; cancels what does not."""
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=grace_s)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def run_until_signal(name: str, body: Callable[[Settings, asyncio.Event], Awaitable[None]]) -> None:

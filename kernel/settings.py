@@ -19,6 +19,8 @@ class Settings:
     log_level: str
     grpc_host: str
     events_stream: str
+    # Root of every domain event subject (several deployments may share a NATS).
+    subject_root: str
     # A consumer gives up on a message after this many failed deliveries (dead letter).
     consumer_max_deliveries: int
     env: Mapping[str, str]
@@ -34,6 +36,7 @@ class Settings:
             log_level=env.get("ENTRAIDE_LOG_LEVEL", "INFO"),
             grpc_host=env.get("ENTRAIDE_GRPC_HOST", "127.0.0.1"),
             events_stream=env.get("ENTRAIDE_EVENTS_STREAM", "ENTRAIDE_EVENTS"),
+            subject_root=env.get("ENTRAIDE_SUBJECT_ROOT", "entraide"),
             consumer_max_deliveries=int(env.get("ENTRAIDE_CONSUMER_MAX_DELIVERIES", "5")),
             env=env,
         )

@@ -5,7 +5,6 @@ CREATE SCHEMA IF NOT EXISTS {schema};
 CREATE TABLE {schema}.outbox (
     seq          bigserial PRIMARY KEY,
     event_id     uuid NOT NULL UNIQUE,
-    subject      text NOT NULL,
     ce_type      text NOT NULL,
     ce_source    text NOT NULL,
     ce_subject   text NOT NULL,

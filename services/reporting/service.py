@@ -21,7 +21,7 @@ def _bindings(ctx: ServiceContext) -> list[ServiceBinding]:
 
 def projector_spec(ctx: ServiceContext) -> ConsumerSpec:
     return ConsumerSpec(
-        schema=SCHEMA, stream=ctx.settings.events_stream, durable=CONSUMER, filter_subject="entraide.>",
+        schema=SCHEMA, stream=ctx.settings.events_stream, durable=CONSUMER, filter_subject=f"{ctx.settings.subject_root}.>",
         handler=project, max_deliveries=ctx.settings.consumer_max_deliveries,
     )
 
