@@ -22,6 +22,7 @@ from devstack.servers import (
     REPO_ROOT,
     Endpoints,
     ServerStartError,
+    ports_from_env,
     ensure_servers,
     private_components,
     redact,
@@ -92,7 +93,7 @@ def app_env(endpoints: Endpoints) -> dict[str, str]:
 
 def cmd_up(state: Path) -> int:
     try:
-        endpoints = ensure_servers(state)
+        endpoints = ensure_servers(state, ports_from_env(os.environ))
     except ServerStartError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

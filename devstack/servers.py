@@ -81,6 +81,14 @@ class Ports:
 DEFAULT_PORTS = Ports(postgres=55432, nats=54222, nats_monitor=58222, temporal=57233, temporal_ui=58233)
 
 
+def ports_from_env(env: Mapping[str, str]) -> Ports:
+    """Private servers' ports: DEFAULT_PORTS unless ENTRAIDE_<FIELD>_PORT says otherwise."""
+    return Ports(**{
+        name: int(env.get(f"ENTRAIDE_{name.upper()}_PORT", default))
+        for name, default in asdict(DEFAULT_PORTS).items()
+    })
+
+
 class ServerStartError(RuntimeError):
     """A private server did not become ready; the message names its log file."""
 

@@ -1,0 +1,84 @@
+"""Demo data for `make up`: a partner directory and a few weeks of reception.
+
+Idempotent: partners are upserted and every demo dossier has a fixed request id, so a
+second `make up` opens nothing twice. Dossiers go through the public OpenDossier RPC,
+as an agent's would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from pathlib import Path
+
+import asyncpg
+import grpc
+
+from entraide.v1 import intake_pb2, intake_pb2_grpc
+from kernel.settings import Settings
+from services.referral import directory
+
+PARTNERS_FILE = Path(__file__).resolve().parent.parent / "deploy" / "local" / "demo_partners.json"
+DEMO_DOSSIERS = 40
+# Housing dominates at a Bureau des interventions (120 of 153 dossiers in the seeds).
+MOTIF_WEIGHTS = {
+    "logement": 50, "difficultes_financieres": 14, "acces_aux_droits": 12, "emploi": 6, "famille": 5,
+    "violences_conjugales": 4, "sante": 4, "voisinage": 3, "scolarite": 2,
+}
+CHANNEL_WEIGHTS = {"visite_spontanee": 45, "telephone": 25, "rendez_vous": 12, "permanence_maire": 8,
+                   "signalement_tiers": 5, "signalement_elu": 3, "aller_vers": 2}
+TERRITORY_WEIGHTS = {"55029": 60, "55291": 15, "55519": 10, "55186": 8, "55040": 7}
+
+
+async def load_partners(settings: Settings) -> int:
+    partners = json.loads(PARTNERS_FILE.read_text(encoding="utf-8"))["partners"]
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        async with conn.transaction():
+            return await directory.upsert_partners(conn, partners)
+    finally:
+        await conn.close()
+
+
+def demo_requests() -> list[intake_pb2.OpenDossierRequest]:
+    rng = random.Random(2026)  # the same demo every time
+
+    def pick(weights: dict[str, int]) -> str:
+        return rng.choices(list(weights), weights=list(weights.values()))[0]
+
+    requests = []
+    for number in range(1, DEMO_DOSSIERS + 1):
+        motifs = {pick(MOTIF_WEIGHTS) for _ in range(rng.choice([1, 1, 1, 2]))}
+        requests.append(intake_pb2.OpenDossierRequest(
+            request_id=f"demo-{number:03d}", territory=pick(TERRITORY_WEIGHTS), motifs=sorted(motifs),
+            arrival_channel=pick(CHANNEL_WEIGHTS), urgent="violences_conjugales" in motifs,
+            site="Antenne sociale centre" if number % 3 else "Maison de la solidarité",
+        ))
+    return requests
+
+
+async def open_dossiers(settings: Settings) -> tuple[int, int]:
+    created = 0
+    requests = demo_requests()
+    async with grpc.aio.insecure_channel(settings.grpc_address("intake")) as channel:
+        stub = intake_pb2_grpc.IntakeServiceStub(channel)
+        for request in requests:
+            response = await stub.OpenDossier(request, timeout=30)
+            created += int(response.created)
+    return created, len(requests)
+
+
+async def main_async() -> None:
+    settings = Settings.from_env()
+    partners = await load_partners(settings)
+    created, total = await open_dossiers(settings)
+    print(f"demo data: {partners} partners; {created} dossiers opened now, {total - created} already there")
+
+
+def main() -> None:
+    asyncio.run(main_async())
+
+
+if __name__ == "__main__":
+    main()
