@@ -22,8 +22,8 @@ from devstack.servers import (
     REPO_ROOT,
     Endpoints,
     ServerStartError,
-    ports_from_env,
     ensure_servers,
+    ports_from_env,
     private_components,
     redact,
     server_status,
@@ -127,8 +127,11 @@ def wait_serving(state: Path, app: App, env: Mapping[str, str]) -> bool:
             break
         time.sleep(0.5)
     logfile = processes.log_file(state, app.name)
-    print(f"error: {app.name} is not SERVING on {address} (last health answer: {status}).\n"
-          f"Last lines of {logfile}:\n{processes.tail(logfile)}", file=sys.stderr)
+    print(
+        f"error: {app.name} is not SERVING on {address} (last health answer: {status}).\n"
+        f"Last lines of {logfile}:\n{processes.tail(logfile)}",
+        file=sys.stderr,
+    )
     return False
 
 
@@ -139,8 +142,11 @@ def run_demo(env: Mapping[str, str]) -> bool:
     argv = [sys.executable, "-m", "devstack.demo"]
     result = subprocess.run(argv, env=dict(env), cwd=REPO_ROOT, check=False)
     if result.returncode != 0:
-        print(f"error: loading demo data failed (exit {result.returncode}); the stack is still running, "
-              "`make down` stops it", file=sys.stderr)
+        print(
+            f"error: loading demo data failed (exit {result.returncode}); the stack is still running, "
+            "`make down` stops it",
+            file=sys.stderr,
+        )
         return False
     return True
 

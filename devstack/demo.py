@@ -14,8 +14,8 @@ from pathlib import Path
 
 import asyncpg
 import grpc
-
 from entraide.v1 import intake_pb2, intake_pb2_grpc
+
 from kernel.settings import Settings
 from services.referral import directory
 
@@ -23,11 +23,25 @@ PARTNERS_FILE = Path(__file__).resolve().parent.parent / "deploy" / "local" / "d
 DEMO_DOSSIERS = 40
 # Housing dominates at a Bureau des interventions (120 of 153 dossiers in the seeds).
 MOTIF_WEIGHTS = {
-    "logement": 50, "difficultes_financieres": 14, "acces_aux_droits": 12, "emploi": 6, "famille": 5,
-    "violences_conjugales": 4, "sante": 4, "voisinage": 3, "scolarite": 2,
+    "logement": 50,
+    "difficultes_financieres": 14,
+    "acces_aux_droits": 12,
+    "emploi": 6,
+    "famille": 5,
+    "violences_conjugales": 4,
+    "sante": 4,
+    "voisinage": 3,
+    "scolarite": 2,
 }
-CHANNEL_WEIGHTS = {"visite_spontanee": 45, "telephone": 25, "rendez_vous": 12, "permanence_maire": 8,
-                   "signalement_tiers": 5, "signalement_elu": 3, "aller_vers": 2}
+CHANNEL_WEIGHTS = {
+    "visite_spontanee": 45,
+    "telephone": 25,
+    "rendez_vous": 12,
+    "permanence_maire": 8,
+    "signalement_tiers": 5,
+    "signalement_elu": 3,
+    "aller_vers": 2,
+}
 TERRITORY_WEIGHTS = {"55029": 60, "55291": 15, "55519": 10, "55186": 8, "55040": 7}
 
 
@@ -50,11 +64,16 @@ def demo_requests() -> list[intake_pb2.OpenDossierRequest]:
     requests = []
     for number in range(1, DEMO_DOSSIERS + 1):
         motifs = {pick(MOTIF_WEIGHTS) for _ in range(rng.choice([1, 1, 1, 2]))}
-        requests.append(intake_pb2.OpenDossierRequest(
-            request_id=f"demo-{number:03d}", territory=pick(TERRITORY_WEIGHTS), motifs=sorted(motifs),
-            arrival_channel=pick(CHANNEL_WEIGHTS), urgent="violences_conjugales" in motifs,
-            site="Antenne sociale centre" if number % 3 else "Maison de la solidarité",
-        ))
+        requests.append(
+            intake_pb2.OpenDossierRequest(
+                request_id=f"demo-{number:03d}",
+                territory=pick(TERRITORY_WEIGHTS),
+                motifs=sorted(motifs),
+                arrival_channel=pick(CHANNEL_WEIGHTS),
+                urgent="violences_conjugales" in motifs,
+                site="Antenne sociale centre" if number % 3 else "Maison de la solidarité",
+            )
+        )
     return requests
 
 

@@ -50,7 +50,9 @@ def generate(out_dir: Path) -> None:
 def stale_files(reference: Path, fresh: Path) -> list[str]:
     """Relative paths that differ between two generated trees."""
     differences: list[str] = []
-    ref_files = {p.relative_to(reference) for p in reference.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    ref_files = {
+        p.relative_to(reference) for p in reference.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+    }
     new_files = {p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file()}
     for rel in sorted(ref_files | new_files):
         a, b = reference / rel, fresh / rel

@@ -83,10 +83,12 @@ DEFAULT_PORTS = Ports(postgres=55432, nats=54222, nats_monitor=58222, temporal=5
 
 def ports_from_env(env: Mapping[str, str]) -> Ports:
     """Private servers' ports: DEFAULT_PORTS unless ENTRAIDE_<FIELD>_PORT says otherwise."""
-    return Ports(**{
-        name: int(env.get(f"ENTRAIDE_{name.upper()}_PORT", default))
-        for name, default in asdict(DEFAULT_PORTS).items()
-    })
+    return Ports(
+        **{
+            name: int(env.get(f"ENTRAIDE_{name.upper()}_PORT", default))
+            for name, default in asdict(DEFAULT_PORTS).items()
+        }
+    )
 
 
 class ServerStartError(RuntimeError):
@@ -213,8 +215,9 @@ def _external(
     if answers(value):
         return value
     if warn:
-        log.warning("%s is set to %s but does not answer: starting a private server instead", var,
-                    redact(value))
+        log.warning(
+            "%s is set to %s but does not answer: starting a private server instead", var, redact(value)
+        )
     return None
 
 
@@ -311,8 +314,11 @@ def _start_postgres(state_dir: Path, port: int) -> None:
     socket_dir = _pg_socket_dir(state_dir, port, user)
     options = f"-h 127.0.0.1 -p {port} -k {socket_dir}"
     log.info("starting private PostgreSQL on 127.0.0.1:%d", port)
-    _pg_ctl(["-D", str(pgdata), "-w", "-t", str(int(READY_TIMEOUT)), "-l", str(logfile), "-o", options,
-             "start"], user, logfile)
+    _pg_ctl(
+        ["-D", str(pgdata), "-w", "-t", str(int(READY_TIMEOUT)), "-l", str(logfile), "-o", options, "start"],
+        user,
+        logfile,
+    )
     pid = _postmaster_pid(pgdata)
     if pid is None:
         raise ServerStartError(f"PostgreSQL did not start; see {logfile}")
@@ -344,8 +350,17 @@ def _initdb(pgdata: Path, user: pwd.struct_passwd | None) -> None:
     if user is not None:
         os.chown(pgdata, user.pw_uid, user.pw_gid)
     log.info("initialising PostgreSQL data directory %s", pgdata)
-    argv = [str(_pg_bin("initdb")), "-D", str(pgdata), "--auth=trust", "--encoding=UTF8", "--no-locale",
-            "-U", "postgres", "--no-instructions"]
+    argv = [
+        str(_pg_bin("initdb")),
+        "-D",
+        str(pgdata),
+        "--auth=trust",
+        "--encoding=UTF8",
+        "--no-locale",
+        "-U",
+        "postgres",
+        "--no-instructions",
+    ]
     _run_as(argv, user, processes.log_file(pgdata.parent, "postgres"), "initdb")
 
 
@@ -409,8 +424,11 @@ def _stop_postgres(state_dir: Path) -> bool:
         return False
     pgdata = state_dir / "postgres"
     try:
-        _pg_ctl(["-D", str(pgdata), "-w", "-t", "30", "-m", "fast", "stop"], _pg_user(),
-                processes.log_file(state_dir, "postgres"))
+        _pg_ctl(
+            ["-D", str(pgdata), "-w", "-t", "30", "-m", "fast", "stop"],
+            _pg_user(),
+            processes.log_file(state_dir, "postgres"),
+        )
     except (ServerStartError, subprocess.TimeoutExpired) as exc:
         log.warning("pg_ctl stop failed, signalling the postmaster instead: %s", exc)
     processes.stop_process(state_dir, "postgres", timeout=10)
@@ -483,13 +501,21 @@ def _ensure_temporal(state_dir: Path, port: int, ui_port: int) -> tuple[str, str
         log.warning("private Temporal (pid %d) does not answer on port %d: restarting it", pid, port)
         processes.stop_process(state_dir, "temporal", timeout=15)
     argv = [
-        str(_bin("temporal")), "server", "start-dev",
-        "--db-filename", str(state_dir / "temporal.db"),
-        "--ip", "127.0.0.1",
-        "--port", str(port),
-        "--ui-port", str(ui_port),
-        "--namespace", TEMPORAL_NAMESPACE,
-        "--log-level", "warn",
+        str(_bin("temporal")),
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(state_dir / "temporal.db"),
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+        "--namespace",
+        TEMPORAL_NAMESPACE,
+        "--log-level",
+        "warn",
     ]
     for name, kind in SEARCH_ATTRIBUTES.items():
         argv += ["--search-attribute", f"{name}={kind}"]

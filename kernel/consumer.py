@@ -13,18 +13,18 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import asyncpg
 import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from kernel.db import Connection, Pool
 from kernel.events import Event
 from kernel.logs import get_logger
 
 log = get_logger("consumer")
 
-Handler = Callable[[asyncpg.Connection, Event], Awaitable[None]]
+Handler = Callable[[Connection, Event], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
 
 
 class Consumer:
-    def __init__(self, pool: asyncpg.Pool, js: JetStreamContext, spec: ConsumerSpec) -> None:
+    def __init__(self, pool: Pool, js: JetStreamContext, spec: ConsumerSpec) -> None:
         self.pool = pool
         self.js = js
         self.spec = spec
@@ -69,7 +69,7 @@ class Consumer:
             while not stop.is_set():
                 try:
                     messages = await subscription.fetch(self.spec.batch_size, timeout=1.0)
-                except (nats.errors.TimeoutError, asyncio.TimeoutError):
+                except (TimeoutError, nats.errors.TimeoutError):
                     continue  # nothing new
                 except nats.errors.ConnectionClosedError:
                     return
@@ -94,7 +94,10 @@ class Consumer:
             return
         await message.ack_sync()
         if not applied:
-            log.info("duplicate event skipped", extra={"consumer": self.spec.durable, "stream_seq": meta.sequence.stream})
+            log.info(
+                "duplicate event skipped",
+                extra={"consumer": self.spec.durable, "stream_seq": meta.sequence.stream},
+            )
 
     async def _apply(self, message: Msg) -> bool:
         """One transaction: inbox insert, then the handler. False for a duplicate."""
@@ -103,7 +106,8 @@ class Consumer:
             inserted = await conn.fetchval(
                 f"""INSERT INTO {self.spec.schema}.inbox (consumer, event_id) VALUES ($1, $2)
                     ON CONFLICT DO NOTHING RETURNING true""",
-                self.spec.durable, event.id,
+                self.spec.durable,
+                event.id,
             )
             if not inserted:
                 return False
@@ -111,8 +115,12 @@ class Consumer:
             return True
 
     async def _on_failure(self, message: Msg, exc: Exception, deliveries: int, stream_seq: int) -> None:
-        fields = {"consumer": self.spec.durable, "stream_seq": stream_seq, "deliveries": deliveries,
-                  "error_type": type(exc).__name__}
+        fields = {
+            "consumer": self.spec.durable,
+            "stream_seq": stream_seq,
+            "deliveries": deliveries,
+            "error_type": type(exc).__name__,
+        }
         if deliveries < self.spec.max_deliveries:
             log.warning("event handling failed, will retry", extra=fields)
             await message.nak(delay=self.spec.retry_delay_s)
@@ -123,8 +131,13 @@ class Consumer:
                         (consumer, stream_seq, subject, headers, data, deliveries, error_type)
                     VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)
                     ON CONFLICT (consumer, stream_seq) DO NOTHING""",
-                self.spec.durable, stream_seq, message.subject, json.dumps(dict(message.headers or {})),
-                message.data, deliveries, type(exc).__name__,
+                self.spec.durable,
+                stream_seq,
+                message.subject,
+                json.dumps(dict(message.headers or {})),
+                message.data,
+                deliveries,
+                type(exc).__name__,
             )
         await message.term()
         log.error("event dead-lettered", extra=fields)

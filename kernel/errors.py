@@ -56,6 +56,13 @@ class Unavailable(DomainError):
 
 ERRORS_BY_KIND: dict[str, type[DomainError]] = {
     cls.kind: cls
-    for cls in (InvalidArgument, NotFound, FailedPrecondition, AlreadyExists, PermissionDenied,
-                Unauthenticated, Unavailable)
+    for cls in (
+        InvalidArgument,
+        NotFound,
+        FailedPrecondition,
+        AlreadyExists,
+        PermissionDenied,
+        Unauthenticated,
+        Unavailable,
+    )
 }

@@ -8,6 +8,7 @@ several deployments (or test runs) can share one NATS server. The CloudEvents
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -55,9 +56,11 @@ class Event:
             "ce-dataschema": self.data_schema,
         }
 
-    def parse(self, message_type: type[M]) -> M:
+    def parse(self, message_type: builtins.type[M]) -> M:
         if self.data_schema != message_type.DESCRIPTOR.full_name:
-            raise ValueError(f"event {self.type} carries {self.data_schema}, not {message_type.DESCRIPTOR.full_name}")
+            raise ValueError(
+                f"event {self.type} carries {self.data_schema}, not {message_type.DESCRIPTOR.full_name}"
+            )
         message = message_type()
         message.ParseFromString(self.data)
         return message

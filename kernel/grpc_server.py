@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -23,6 +23,10 @@ from kernel.logs import get_logger
 
 log = get_logger("grpc")
 
+# The servicer context handlers receive (grpc.aio).
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+
 
 @dataclass(frozen=True)
 class ServiceBinding:
@@ -33,22 +37,23 @@ class ServiceBinding:
     full_name: str
 
 
-class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
+class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Maps DomainError to its status code; anything else is INTERNAL, logged
     without its message (which may quote personal data)."""
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Handler:
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
-        inner = handler.unary_unary
+        # grpc.aio handlers are coroutines; the stubs only know the sync signature.
+        inner: Callable[[Any, Context], Awaitable[Any]] = handler.unary_unary  # type: ignore[assignment]
         method = handler_call_details.method
 
-        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def wrapped(request: Any, context: Context) -> Any:
             started = time.perf_counter()
             code = grpc.StatusCode.OK
             try:
@@ -57,17 +62,22 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
                 code = exc.code
                 await context.abort(exc.code, exc.message)
             except grpc.aio.AbortError:
-                code = context.code() or grpc.StatusCode.UNKNOWN  # type: ignore[assignment]
+                code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
             except Exception:
                 code = grpc.StatusCode.INTERNAL
                 log.exception("unhandled error", extra={"method": method})
-                await context.abort(grpc.StatusCode.INTERNAL, "internal error; the operators have been notified")
+                await context.abort(
+                    grpc.StatusCode.INTERNAL, "internal error; the operators have been notified"
+                )
             finally:
                 log.info(
                     "rpc",
-                    extra={"method": method, "code": code.name,
-                           "duration_ms": round((time.perf_counter() - started) * 1000, 2)},
+                    extra={
+                        "method": method,
+                        "code": code.name,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    },
                 )
 
         return grpc.unary_unary_rpc_method_handler(
@@ -77,7 +87,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         )
 
 
-def remaining(context: grpc.aio.ServicerContext, default: timedelta = timedelta(seconds=30)) -> timedelta:
+def remaining(context: Context, default: timedelta = timedelta(seconds=30)) -> timedelta:
     """The caller's remaining deadline, to pass on to downstream calls."""
     left = context.time_remaining()
     if left is None:
@@ -90,7 +100,7 @@ class GrpcServer:
         self,
         bindings: Sequence[ServiceBinding],
         address: str,
-        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        interceptors: Sequence[grpc.aio.ServerInterceptor[Any, Any]] = (),
     ) -> None:
         self.bindings = bindings
         self.address = address

@@ -17,10 +17,32 @@ from typing import Any
 
 ALLOWED_FIELDS = frozenset(
     {
-        "service", "method", "code", "duration_ms", "dossier_id", "referral_id", "partner_id",
-        "event_id", "event_type", "workflow_id", "stream_seq", "consumer", "count", "error_type",
-        "stage", "territory", "subject", "attempt", "port", "address", "component", "migration",
-        "task_queue", "deliveries", "batch", "pending",
+        "service",
+        "method",
+        "code",
+        "duration_ms",
+        "dossier_id",
+        "referral_id",
+        "partner_id",
+        "event_id",
+        "event_type",
+        "workflow_id",
+        "stream_seq",
+        "consumer",
+        "count",
+        "error_type",
+        "stage",
+        "territory",
+        "subject",
+        "attempt",
+        "port",
+        "address",
+        "component",
+        "migration",
+        "task_queue",
+        "deliveries",
+        "batch",
+        "pending",
     }
 )
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "taskName"}

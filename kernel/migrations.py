@@ -14,8 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
-
+from kernel.db import Connection
 from kernel.logs import get_logger
 
 log = get_logger("migrations")
@@ -51,7 +50,7 @@ def load(component: str, directory: Path, schema: str) -> list[Migration]:
     return migrations
 
 
-async def apply(conn: asyncpg.Connection, migrations: list[Migration]) -> list[str]:
+async def apply(conn: Connection, migrations: list[Migration]) -> list[str]:
     """Applies what is not applied yet; returns the names applied now."""
     applied_now: list[str] = []
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
@@ -65,7 +64,8 @@ async def apply(conn: asyncpg.Connection, migrations: list[Migration]) -> list[s
         for migration in migrations:
             row = await conn.fetchrow(
                 "SELECT checksum FROM public.schema_migrations WHERE component = $1 AND version = $2",
-                migration.component, migration.version,
+                migration.component,
+                migration.version,
             )
             if row is not None:
                 if row["checksum"] != migration.checksum:
@@ -78,16 +78,21 @@ async def apply(conn: asyncpg.Connection, migrations: list[Migration]) -> list[s
                 await conn.execute(
                     "INSERT INTO public.schema_migrations (component, version, name, checksum)"
                     " VALUES ($1, $2, $3, $4)",
-                    migration.component, migration.version, migration.name, migration.checksum,
+                    migration.component,
+                    migration.version,
+                    migration.name,
+                    migration.checksum,
                 )
-            log.info("migration applied", extra={"component": migration.component, "migration": migration.name})
+            log.info(
+                "migration applied", extra={"component": migration.component, "migration": migration.name}
+            )
             applied_now.append(f"{migration.component}/{migration.name}")
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
     return applied_now
 
 
-async def migrate_service(conn: asyncpg.Connection, schema: str, directory: Path) -> list[str]:
+async def migrate_service(conn: Connection, schema: str, directory: Path) -> list[str]:
     """The kernel's tables for this schema, then the service's own migrations."""
     migrations = load(f"{schema}:kernel", KERNEL_SQL, schema) + load(schema, directory, schema)
     return await apply(conn, migrations)

@@ -15,6 +15,7 @@ import asyncpg
 import nats.errors
 from nats.js import JetStreamContext
 
+from kernel.db import Connection, Pool
 from kernel.events import Event
 from kernel.logs import get_logger
 
@@ -25,15 +26,20 @@ def _channel(schema: str) -> str:
     return f"{schema}_outbox"
 
 
-async def write(conn: asyncpg.Connection, schema: str, event: Event) -> bool:
+async def write(conn: Connection, schema: str, event: Event) -> bool:
     """Adds an event to the outbox; False when this event id is already there."""
     status = await conn.execute(
         f"""INSERT INTO {schema}.outbox
                 (event_id, ce_type, ce_source, ce_subject, ce_time, data_schema, data)
             VALUES ($1, $2, $3, $4, $5, $6, $7)
             ON CONFLICT (event_id) DO NOTHING""",
-        event.id, event.type, event.source, event.subject, event.time,
-        event.data_schema, event.data,
+        event.id,
+        event.type,
+        event.source,
+        event.subject,
+        event.time,
+        event.data_schema,
+        event.data,
     )
     if status.endswith(" 1"):
         # Delivered at commit: wakes the relay without polling delay.
@@ -42,7 +48,7 @@ async def write(conn: asyncpg.Connection, schema: str, event: Event) -> bool:
     return False
 
 
-async def backlog(conn: asyncpg.Connection, schema: str) -> int:
+async def backlog(conn: Connection, schema: str) -> int:
     value = await conn.fetchval(f"SELECT count(*) FROM {schema}.outbox WHERE published_at IS NULL")
     return int(value)
 
@@ -53,7 +59,7 @@ class OutboxRelay:
 
     def __init__(
         self,
-        pool: asyncpg.Pool,
+        pool: Pool,
         schema: str,
         js: JetStreamContext,
         subject_root: str,
@@ -80,7 +86,7 @@ class OutboxRelay:
                 self._wakeup.clear()
                 try:
                     published = await self.publish_batch()
-                except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, nats.errors.Error) as exc:
+                except (TimeoutError, OSError, asyncpg.PostgresError, nats.errors.Error) as exc:
                     log.warning("outbox relay retrying", extra={"error_type": type(exc).__name__})
                     await asyncio.sleep(self.idle_poll_s)
                     continue
@@ -112,7 +118,12 @@ class OutboxRelay:
             # Publishes are pipelined; the PubAcks are all awaited before the mark.
             events = [_event_from_row(row) for row in rows]
             await asyncio.gather(
-                *(self.js.publish(e.nats_subject(self.subject_root), e.data, headers=e.headers(), timeout=10) for e in events)
+                *(
+                    self.js.publish(
+                        e.nats_subject(self.subject_root), e.data, headers=e.headers(), timeout=10
+                    )
+                    for e in events
+                )
             )
             for event in events:
                 if self.after_publish is not None:

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from temporalio.client import Client
@@ -24,6 +23,7 @@ from temporalio.worker import Worker
 from kernel import db, messaging, migrations
 from kernel import temporal as temporal_kernel
 from kernel.consumer import Consumer, ConsumerSpec
+from kernel.db import Pool
 from kernel.grpc_server import GrpcServer, ServiceBinding
 from kernel.logs import configure_logging, get_logger
 from kernel.outbox import OutboxRelay
@@ -35,7 +35,7 @@ log = get_logger("runtime")
 @dataclass
 class ServiceContext:
     settings: Settings
-    pool: asyncpg.Pool
+    pool: Pool
     nats: NATS
     js: JetStreamContext
     temporal: Client
@@ -57,8 +57,9 @@ class ServiceSpec:
         return self.name
 
 
-async def run_service(spec: ServiceSpec, settings: Settings, stop: asyncio.Event,
-                      ready: asyncio.Event | None = None) -> None:
+async def run_service(
+    spec: ServiceSpec, settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None
+) -> None:
     pool = await db.create_pool(settings.database_url)
     nc = await messaging.connect(settings.nats_url, spec.name)
     tasks: list[asyncio.Task[None]] = []

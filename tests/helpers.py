@@ -9,8 +9,12 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-async def eventually(probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], timeout: float = 10.0,
-                     interval: float = 0.05) -> T:
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    accept: Callable[[T], bool],
+    timeout: float = 10.0,
+    interval: float = 0.05,
+) -> T:
     """Polls `probe` until `accept` holds; fails with the last value seen."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -6,10 +6,10 @@ import uuid
 from dataclasses import dataclass
 
 import asyncpg
+from entraide.v1 import events_pb2
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
-from entraide.v1 import events_pb2
 from kernel import messaging, migrations
 from kernel.consumer import ConsumerSpec, Handler
 from kernel.events import Event, new_event
@@ -25,10 +25,19 @@ class MessagingWorld:
     nc: NATS
     js: JetStreamContext
 
-    def consumer_spec(self, handler: Handler, durable: str = "counter", max_deliveries: int = 3) -> ConsumerSpec:
-        return ConsumerSpec(schema=self.schema, stream=self.stream, durable=durable,
-                            filter_subject=f"{self.subject_root}.>", handler=handler,
-                            max_deliveries=max_deliveries, retry_delay_s=0.05, batch_size=20)
+    def consumer_spec(
+        self, handler: Handler, durable: str = "counter", max_deliveries: int = 3
+    ) -> ConsumerSpec:
+        return ConsumerSpec(
+            schema=self.schema,
+            stream=self.stream,
+            durable=durable,
+            filter_subject=f"{self.subject_root}.>",
+            handler=handler,
+            max_deliveries=max_deliveries,
+            retry_delay_s=0.05,
+            batch_size=20,
+        )
 
     async def close(self) -> None:
         try:
@@ -54,8 +63,12 @@ async def open_world(pool: asyncpg.Pool, settings: Settings) -> MessagingWorld:
 
 
 def opened_event(dossier_id: str) -> Event:
-    return new_event("entraide.dossier.opened", "entraide/test", dossier_id,
-                     events_pb2.DossierOpened(dossier_id=dossier_id, territory="55029", motifs=["logement"]))
+    return new_event(
+        "entraide.dossier.opened",
+        "entraide/test",
+        dossier_id,
+        events_pb2.DossierOpened(dossier_id=dossier_id, territory="55029", motifs=["logement"]),
+    )
 
 
 def counting_handler(schema: str) -> Handler:
@@ -66,4 +79,5 @@ def counting_handler(schema: str) -> Handler:
                 ON CONFLICT (dossier_id) DO UPDATE SET times = counted.times + 1""",
             data.dossier_id,
         )
+
     return handle

@@ -185,7 +185,10 @@ def test_unreachable_external_servers_fall_back_to_private_ones(state: Path) -> 
     assert endpoints.temporal_address.endswith(f":{ports.temporal}")
 
     # Our own private servers named in the environment (a shell that sourced stack.env) stay private.
-    env = {"DATABASE_URL": endpoints.database_url, "NATS_URL": endpoints.nats_url,
-           "TEMPORAL_ADDRESS": endpoints.temporal_address}
+    env = {
+        "DATABASE_URL": endpoints.database_url,
+        "NATS_URL": endpoints.nats_url,
+        "TEMPORAL_ADDRESS": endpoints.temporal_address,
+    }
     assert ensure_servers(state, ports, env=env) == endpoints
     assert all(s.startswith("up (private") for s in server_status(state, env=env).values())

@@ -93,7 +93,9 @@ async def test_relay_killed_between_publish_and_mark_republishes_and_event_count
         raise ConnectionError("relay process died after the PubAck")
 
     with pytest.raises(ConnectionError):
-        await OutboxRelay(world.pool, world.schema, world.js, world.subject_root, after_publish=crash).publish_batch()
+        await OutboxRelay(
+            world.pool, world.schema, world.js, world.subject_root, after_publish=crash
+        ).publish_batch()
     async with world.pool.acquire() as conn:
         assert await outbox.backlog(conn, world.schema) == 3, "nothing marked: the publish must be redone"
     assert await stream_messages(world) == 3
@@ -105,12 +107,16 @@ async def test_relay_killed_between_publish_and_mark_republishes_and_event_count
     # Even past the duplicate window (simulated by publishing again by hand), the
     # consumer's inbox applies each event once.
     for event in events:
-        await world.nc.publish(event.nats_subject(world.subject_root), event.data,
-                               headers={k: v for k, v in event.headers().items() if k != "Nats-Msg-Id"})
+        await world.nc.publish(
+            event.nats_subject(world.subject_root),
+            event.data,
+            headers={k: v for k, v in event.headers().items() if k != "Nats-Msg-Id"},
+        )
     await world.nc.flush()
     stop = asyncio.Event()
-    task = asyncio.create_task(Consumer(world.pool, world.js,
-                                        world.consumer_spec(counting_handler(world.schema))).run(stop))
+    task = asyncio.create_task(
+        Consumer(world.pool, world.js, world.consumer_spec(counting_handler(world.schema))).run(stop)
+    )
     try:
         await run_until(lambda: _consumed(world, 6))
         assert await counted(world) == {"crash0": 1, "crash1": 1, "crash2": 1}
@@ -132,16 +138,18 @@ async def test_poison_event_goes_to_dead_letters_and_later_events_still_count(wo
     await OutboxRelay(world.pool, world.schema, world.js, world.subject_root).publish_batch()
     # Poison: right headers, undecodable payload.
     poison = opened_event("poison")
-    await world.js.publish(poison.nats_subject(world.subject_root), b"\xff\xfe not protobuf",
-                           headers=poison.headers())
+    await world.js.publish(
+        poison.nats_subject(world.subject_root), b"\xff\xfe not protobuf", headers=poison.headers()
+    )
     # And one with no CloudEvents headers at all.
     await world.js.publish(f"{world.subject_root}.dossier.opened", b"", headers={"Nats-Msg-Id": "naked"})
     await write_events(world, [opened_event(f"after{i}") for i in range(3)])
     await OutboxRelay(world.pool, world.schema, world.js, world.subject_root).publish_batch()
 
     stop = asyncio.Event()
-    task = asyncio.create_task(Consumer(world.pool, world.js,
-                                        world.consumer_spec(counting_handler(world.schema))).run(stop))
+    task = asyncio.create_task(
+        Consumer(world.pool, world.js, world.consumer_spec(counting_handler(world.schema))).run(stop)
+    )
 
     async def settled() -> bool:
         async with world.pool.acquire() as conn:

@@ -19,10 +19,22 @@ BIN = Path(sys.executable).parent
 
 
 def stack_env(state: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("ENTRAIDE_") and k not in {"DATABASE_URL", "NATS_URL", "TEMPORAL_ADDRESS"}}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("ENTRAIDE_") and k not in {"DATABASE_URL", "NATS_URL", "TEMPORAL_ADDRESS"}
+    }
     env["ENTRAIDE_STATE_DIR"] = str(state)
-    for name in ("postgres", "nats", "nats_monitor", "temporal", "temporal_ui", "intake", "referral", "reporting"):
+    for name in (
+        "postgres",
+        "nats",
+        "nats_monitor",
+        "temporal",
+        "temporal_ui",
+        "intake",
+        "referral",
+        "reporting",
+    ):
         env[f"ENTRAIDE_{name.upper()}_PORT"] = str(free_port())
     return env
 
@@ -69,8 +81,20 @@ def test_up_open_count_status_down(tmp_path: Path) -> None:
             return next((int(m["count"]) for m in counts["motifs"] if m["code"] == "justice"), 0)
 
         before = motif_count()
-        opened = run(env, str(BIN / "entraide"), "ouvrir", "--commune", "55519", "--motif", "justice",
-                     "--canal", "courriel", "--request-id", uuid.uuid4().hex, timeout=30)
+        opened = run(
+            env,
+            str(BIN / "entraide"),
+            "ouvrir",
+            "--commune",
+            "55519",
+            "--motif",
+            "justice",
+            "--canal",
+            "courriel",
+            "--request-id",
+            uuid.uuid4().hex,
+            timeout=30,
+        )
         assert opened.returncode == 0, opened.stderr
         assert "Dossier ouvert" in opened.stdout
         started = time.monotonic()

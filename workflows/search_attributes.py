@@ -16,9 +16,11 @@ def urgency_value(urgent: bool) -> str:
 
 def initial(territory: str, urgent: bool) -> TypedSearchAttributes:
     """Set at start, so ops queries find a dossier before its first workflow task."""
-    return TypedSearchAttributes([
-        SearchAttributePair(STAGE, "reception"),
-        SearchAttributePair(TERRITORY, territory),
-        SearchAttributePair(URGENCY, urgency_value(urgent)),
-        SearchAttributePair(OVERDUE, False),
-    ])
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(STAGE, "reception"),
+            SearchAttributePair(TERRITORY, territory),
+            SearchAttributePair(URGENCY, urgency_value(urgent)),
+            SearchAttributePair(OVERDUE, False),
+        ]
+    )

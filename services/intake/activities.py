@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import asyncpg
+from entraide.v1 import events_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 from temporalio import activity
 
-from entraide.v1 import events_pb2
 from kernel import outbox
+from kernel.db import Pool
 from kernel.events import new_event, step_event_id
 from services.intake import repository
 from workflows.contracts import RecordOpened
@@ -19,7 +19,7 @@ SOURCE = "entraide/intake"
 
 
 class IntakeActivities:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
     @activity.defn(name="intake.record_dossier_opened")
@@ -35,11 +35,24 @@ class IntakeActivities:
             stamp = Timestamp()
             stamp.FromDatetime(opened_at)
             payload = events_pb2.DossierOpened(
-                dossier_id=spec.dossier_id, territory=spec.territory, site=spec.site, motifs=spec.motifs,
-                arrival_channel=spec.arrival_channel, urgent=spec.urgent, opened_at=stamp,
+                dossier_id=spec.dossier_id,
+                territory=spec.territory,
+                site=spec.site,
+                motifs=spec.motifs,
+                arrival_channel=spec.arrival_channel,
+                urgent=spec.urgent,
+                opened_at=stamp,
             )
-            await outbox.write(conn, repository.SCHEMA, new_event(
-                "entraide.dossier.opened", SOURCE, spec.dossier_id, payload,
-                event_id=step_event_id(command.workflow_id, "opened"), time=opened_at,
-            ))
+            await outbox.write(
+                conn,
+                repository.SCHEMA,
+                new_event(
+                    "entraide.dossier.opened",
+                    SOURCE,
+                    spec.dossier_id,
+                    payload,
+                    event_id=step_event_id(command.workflow_id, "opened"),
+                    time=opened_at,
+                ),
+            )
             return opened_at.isoformat()

@@ -3,16 +3,16 @@ changes; read from intake's tables."""
 
 from __future__ import annotations
 
-import grpc
 import asyncpg
+from entraide.v1 import intake_pb2, intake_pb2_grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from entraide.v1 import intake_pb2, intake_pb2_grpc
+from kernel.db import Pool
 from kernel.errors import AlreadyExists, NotFound
-from kernel.grpc_server import remaining
+from kernel.grpc_server import Context, remaining
 from kernel.reference import ReferenceData
 from services.intake import repository, validation
 from workflows import search_attributes as sa
@@ -24,29 +24,40 @@ def dossier_message(row: asyncpg.Record) -> intake_pb2.Dossier:
     opened_at = Timestamp()
     opened_at.FromDatetime(row["opened_at"])
     return intake_pb2.Dossier(
-        dossier_id=str(row["dossier_id"]), territory=row["territory"], site=row["site"],
-        motifs=list(row["motifs"]), arrival_channel=row["arrival_channel"], urgent=row["urgent"],
-        stage=row["stage"], opened_at=opened_at,
+        dossier_id=str(row["dossier_id"]),
+        territory=row["territory"],
+        site=row["site"],
+        motifs=list(row["motifs"]),
+        arrival_channel=row["arrival_channel"],
+        urgent=row["urgent"],
+        stage=row["stage"],
+        opened_at=opened_at,
     )
 
 
 def _same_request(row: asyncpg.Record, spec: DossierSpec) -> bool:
     return (row["territory"], row["site"], list(row["motifs"]), row["arrival_channel"], row["urgent"]) == (
-        spec.territory, spec.site, spec.motifs, spec.arrival_channel, spec.urgent)
+        spec.territory,
+        spec.site,
+        spec.motifs,
+        spec.arrival_channel,
+        spec.urgent,
+    )
 
 
 class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
-    def __init__(self, pool: asyncpg.Pool, temporal: Client, reference: ReferenceData) -> None:
+    def __init__(self, pool: Pool, temporal: Client, reference: ReferenceData) -> None:
         self.pool = pool
         self.temporal = temporal
         self.reference = reference
 
     async def OpenDossier(
-        self, request: intake_pb2.OpenDossierRequest, context: grpc.aio.ServicerContext
+        self, request: intake_pb2.OpenDossierRequest, context: Context
     ) -> intake_pb2.OpenDossierResponse:
         spec = validation.open_dossier_spec(request, self.reference)
         start = WithStartWorkflowOperation(
-            DossierWorkflow.run, spec,
+            DossierWorkflow.run,
+            spec,
             id=dossier_workflow_id(spec.dossier_id),
             task_queue=DOSSIER_TASK_QUEUE,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -56,7 +67,9 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         created = False
         try:
             opened = await self.temporal.execute_update_with_start_workflow(
-                DossierWorkflow.open, start_workflow_operation=start, rpc_timeout=remaining(context),
+                DossierWorkflow.open,
+                start_workflow_operation=start,
+                rpc_timeout=remaining(context),
             )
             created = opened.created
         except WorkflowAlreadyStartedError:
@@ -69,9 +82,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
             raise AlreadyExists("this request_id already opened a different dossier; use a new request_id")
         return intake_pb2.OpenDossierResponse(dossier=dossier_message(row), created=created)
 
-    async def GetDossier(
-        self, request: intake_pb2.GetDossierRequest, context: grpc.aio.ServicerContext
-    ) -> intake_pb2.Dossier:
+    async def GetDossier(self, request: intake_pb2.GetDossierRequest, context: Context) -> intake_pb2.Dossier:
         dossier_id = validation.parse_dossier_id(request.dossier_id)
         async with self.pool.acquire() as conn:
             row = await repository.get_dossier(conn, dossier_id)
@@ -80,7 +91,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         return dossier_message(row)
 
     async def ListReferenceData(
-        self, request: intake_pb2.ListReferenceDataRequest, context: grpc.aio.ServicerContext
+        self, request: intake_pb2.ListReferenceDataRequest, context: Context
     ) -> intake_pb2.ReferenceData:
         def items(table: dict[str, str]) -> list[intake_pb2.ReferenceItem]:
             return [intake_pb2.ReferenceItem(code=c, label=label) for c, label in table.items()]

@@ -6,6 +6,7 @@ import re
 import uuid
 
 from entraide.v1 import intake_pb2
+
 from kernel.errors import InvalidArgument
 from kernel.reference import ReferenceData
 from workflows.contracts import DossierSpec
@@ -25,8 +26,9 @@ def parse_dossier_id(raw: str) -> str:
     try:
         return str(uuid.UUID(raw))
     except ValueError:
-        raise InvalidArgument(f"dossier_id must be a dossier id (a UUID), got {len(raw)} characters "
-                              "that are not one") from None
+        raise InvalidArgument(
+            f"dossier_id must be a dossier id (a UUID), got {len(raw)} characters that are not one"
+        ) from None
 
 
 def open_dossier_spec(request: intake_pb2.OpenDossierRequest, reference: ReferenceData) -> DossierSpec:
@@ -34,8 +36,11 @@ def open_dossier_spec(request: intake_pb2.OpenDossierRequest, reference: Referen
     if not _REQUEST_ID.match(request.request_id):
         problems.append("request_id is required: 1 to 100 printable characters without spaces")
     if request.territory not in reference.territories:
-        problems.append(f"territory {request.territory[:20]!r} is not a commune of this deployment"
-                        if request.territory else "territory (the commune's INSEE code) is required")
+        problems.append(
+            f"territory {request.territory[:20]!r} is not a commune of this deployment"
+            if request.territory
+            else "territory (the commune's INSEE code) is required"
+        )
     if len(request.site) > MAX_SITE_LENGTH:
         problems.append(f"site is at most {MAX_SITE_LENGTH} characters")
     motifs = list(dict.fromkeys(request.motifs))
@@ -45,8 +50,11 @@ def open_dossier_spec(request: intake_pb2.OpenDossierRequest, reference: Referen
     if unknown:
         problems.append(f"unknown motif(s): {', '.join(unknown[:5])} (see ListReferenceData)")
     if request.arrival_channel not in reference.arrival_channels:
-        problems.append(f"unknown arrival_channel {request.arrival_channel[:40]!r} (see ListReferenceData)"
-                        if request.arrival_channel else "arrival_channel is required")
+        problems.append(
+            f"unknown arrival_channel {request.arrival_channel[:40]!r} (see ListReferenceData)"
+            if request.arrival_channel
+            else "arrival_channel is required"
+        )
     if problems:
         raise InvalidArgument("; ".join(problems))
     return DossierSpec(

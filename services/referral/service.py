@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from entraide.v1 import referral_pb2, referral_pb2_grpc
+
 from kernel import reference
 from kernel.grpc_server import ServiceBinding
 from kernel.runtime import ServiceContext, ServiceSpec
@@ -14,8 +15,13 @@ from services.referral.grpc_api import ReferralServicer
 
 def _bindings(ctx: ServiceContext) -> list[ServiceBinding]:
     servicer = ReferralServicer(ctx.pool, reference.load(ctx.settings.env))
-    return [ServiceBinding(referral_pb2_grpc.add_ReferralServiceServicer_to_server, servicer,
-                           referral_pb2.DESCRIPTOR.services_by_name["ReferralService"].full_name)]
+    return [
+        ServiceBinding(
+            referral_pb2_grpc.add_ReferralServiceServicer_to_server,
+            servicer,
+            referral_pb2.DESCRIPTOR.services_by_name["ReferralService"].full_name,
+        )
+    ]
 
 
 SPEC = ServiceSpec(

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-
-import asyncpg
-import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
+from typing import Literal
 
 from entraide.v1 import common_pb2, reporting_pb2, reporting_pb2_grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from kernel.db import Pool
 from kernel.errors import InvalidArgument
+from kernel.grpc_server import Context
 from kernel.reference import ReferenceData
 from services.reporting import queries
 
 
-def _bound(message: reporting_pb2.GetMotifCountsRequest, field: str) -> datetime | None:
+def _bound(message: reporting_pb2.GetMotifCountsRequest, field: Literal["from", "to"]) -> datetime | None:
     if not message.HasField(field):
         return None
     stamp: Timestamp = getattr(message, field)
@@ -22,12 +23,12 @@ def _bound(message: reporting_pb2.GetMotifCountsRequest, field: str) -> datetime
 
 
 class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
-    def __init__(self, pool: asyncpg.Pool, reference: ReferenceData) -> None:
+    def __init__(self, pool: Pool, reference: ReferenceData) -> None:
         self.pool = pool
         self.reference = reference
 
     async def GetMotifCounts(
-        self, request: reporting_pb2.GetMotifCountsRequest, context: grpc.aio.ServicerContext
+        self, request: reporting_pb2.GetMotifCountsRequest, context: Context
     ) -> reporting_pb2.MotifCounts:
         if request.territory and request.territory not in self.reference.territories:
             raise InvalidArgument(f"territory {request.territory[:20]!r} is not a commune of this deployment")
@@ -38,6 +39,8 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
             total, counts = await queries.motif_counts(conn, period)
         return reporting_pb2.MotifCounts(
             dossiers=total,
-            motifs=[common_pb2.CategoryCount(code=code, label=self.reference.motifs.get(code, code), count=n)
-                    for code, n in counts],
+            motifs=[
+                common_pb2.CategoryCount(code=code, label=self.reference.motifs.get(code, code), count=n)
+                for code, n in counts
+            ],
         )

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
-
+from kernel.db import Connection
 from services.reporting.projector import SCHEMA
 
 
@@ -17,7 +16,7 @@ class Period:
     end: datetime | None
 
 
-async def motif_counts(conn: asyncpg.Connection, period: Period) -> tuple[int, list[tuple[str, int]]]:
+async def motif_counts(conn: Connection, period: Period) -> tuple[int, list[tuple[str, int]]]:
     where = """($1::text IS NULL OR territory = $1)
                AND ($2::timestamptz IS NULL OR opened_at >= $2)
                AND ($3::timestamptz IS NULL OR opened_at < $3)"""

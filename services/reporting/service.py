@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from entraide.v1 import reporting_pb2, reporting_pb2_grpc
+
 from kernel import reference
 from kernel.consumer import ConsumerSpec
 from kernel.grpc_server import ServiceBinding
@@ -15,14 +16,23 @@ from services.reporting.projector import CONSUMER, SCHEMA, project
 
 def _bindings(ctx: ServiceContext) -> list[ServiceBinding]:
     servicer = ReportingServicer(ctx.pool, reference.load(ctx.settings.env))
-    return [ServiceBinding(reporting_pb2_grpc.add_ReportingServiceServicer_to_server, servicer,
-                           reporting_pb2.DESCRIPTOR.services_by_name["ReportingService"].full_name)]
+    return [
+        ServiceBinding(
+            reporting_pb2_grpc.add_ReportingServiceServicer_to_server,
+            servicer,
+            reporting_pb2.DESCRIPTOR.services_by_name["ReportingService"].full_name,
+        )
+    ]
 
 
 def projector_spec(ctx: ServiceContext) -> ConsumerSpec:
     return ConsumerSpec(
-        schema=SCHEMA, stream=ctx.settings.events_stream, durable=CONSUMER, filter_subject=f"{ctx.settings.subject_root}.>",
-        handler=project, max_deliveries=ctx.settings.consumer_max_deliveries,
+        schema=SCHEMA,
+        stream=ctx.settings.events_stream,
+        durable=CONSUMER,
+        filter_subject=f"{ctx.settings.subject_root}.>",
+        handler=project,
+        max_deliveries=ctx.settings.consumer_max_deliveries,
     )
 
 
