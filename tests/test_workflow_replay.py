@@ -1,0 +1,29 @@
+"""Replays recorded DossierWorkflow histories against today's workflow code.
+
+Every history under tests/histories/ was recorded from a real run of an earlier
+version; a code change that is not guarded by workflow.patched() makes replay fail
+with a non-determinism error here, before it can break running dossiers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from workflows.worker import WORKFLOWS
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_recorded_history_replays(path: Path) -> None:
+    history = WorkflowHistory.from_json(f"dossier-{path.stem}", path.read_text())
+    result = await Replayer(workflows=WORKFLOWS).replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None
+
+
+def test_histories_are_recorded() -> None:
+    assert len(HISTORIES) >= 1
