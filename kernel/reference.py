@@ -19,6 +19,8 @@ class ReferenceData:
     motifs: Mapping[str, str]
     arrival_channels: Mapping[str, str]
     territories: Mapping[str, str]
+    closure_outcomes: Mapping[str, str]
+    consent_data_scopes: Mapping[str, str]
 
 
 def load(env: Mapping[str, str]) -> ReferenceData:
@@ -28,4 +30,10 @@ def load(env: Mapping[str, str]) -> ReferenceData:
     def table(key: str) -> dict[str, str]:
         return {item["code"]: item["label"] for item in raw.get(key, [])}
 
-    return ReferenceData(table("motifs"), table("arrival_channels"), table("territories"))
+    return ReferenceData(
+        motifs=table("motifs"),
+        arrival_channels=table("arrival_channels"),
+        territories=table("territories"),
+        closure_outcomes=table("closure_outcomes"),
+        consent_data_scopes=table("consent_data_scopes"),
+    )

@@ -64,3 +64,427 @@ class DossierOpened(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DossierOpened: _TypeAlias = DossierOpened  # noqa: Y015
+
+@_typing.final
+class DossierStageChanged(_message.Message):
+    """ce-type: entraide.dossier.stage_changed (every transition between stages)"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOSSIER_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    FROM_STAGE_FIELD_NUMBER: _builtins.int
+    TO_STAGE_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    CYCLE_FIELD_NUMBER: _builtins.int
+    dossier_id: _builtins.str
+    territory: _builtins.str
+    from_stage: _builtins.str
+    to_stage: _builtins.str
+    cycle: _builtins.int
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        dossier_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        from_stage: _builtins.str = ...,
+        to_stage: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        cycle: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "cycle", b"cycle", "dossier_id", b"dossier_id", "from_stage", b"from_stage", "territory", b"territory", "to_stage", b"to_stage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DossierStageChanged: _TypeAlias = DossierStageChanged  # noqa: Y015
+
+@_typing.final
+class EcouteCompleted(_message.Message):
+    """ce-type: entraide.dossier.ecoute_completed"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOSSIER_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    MOTIFS_FIELD_NUMBER: _builtins.int
+    NEXT_STAGE_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    INTERVIEWS_FIELD_NUMBER: _builtins.int
+    dossier_id: _builtins.str
+    territory: _builtins.str
+    next_stage: _builtins.str
+    interviews: _builtins.int
+    @_builtins.property
+    def motifs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Motifs after reassessment."""
+
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        dossier_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        motifs: _abc.Iterable[_builtins.str] | None = ...,
+        next_stage: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        interviews: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "dossier_id", b"dossier_id", "interviews", b"interviews", "motifs", b"motifs", "next_stage", b"next_stage", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EcouteCompleted: _TypeAlias = EcouteCompleted  # noqa: Y015
+
+@_typing.final
+class InterviewRecorded(_message.Message):
+    """ce-type: entraide.dossier.interview_recorded"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOSSIER_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    INTERVIEW_ID_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    dossier_id: _builtins.str
+    territory: _builtins.str
+    interview_id: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        dossier_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        interview_id: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "dossier_id", b"dossier_id", "interview_id", b"interview_id", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InterviewRecorded: _TypeAlias = InterviewRecorded  # noqa: Y015
+
+@_typing.final
+class FollowUpRecorded(_message.Message):
+    """ce-type: entraide.dossier.follow_up_recorded"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOSSIER_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    dossier_id: _builtins.str
+    territory: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        dossier_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "dossier_id", b"dossier_id", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FollowUpRecorded: _TypeAlias = FollowUpRecorded  # noqa: Y015
+
+@_typing.final
+class DossierEscalated(_message.Message):
+    """ce-type: entraide.dossier.escalated (urgent dossier not listened to in time)"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOSSIER_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    DUE_AT_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    dossier_id: _builtins.str
+    territory: _builtins.str
+    @_builtins.property
+    def due_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        dossier_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        due_at: _timestamp_pb2.Timestamp | None = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "due_at", b"due_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "dossier_id", b"dossier_id", "due_at", b"due_at", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DossierEscalated: _TypeAlias = DossierEscalated  # noqa: Y015
+
+@_typing.final
+class SuiviReminder(_message.Message):
+    """ce-type: entraide.dossier.reminder (suivi with no activity)"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOSSIER_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    ASSIGNED_AGENT_FIELD_NUMBER: _builtins.int
+    LAST_ACTIVITY_AT_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    dossier_id: _builtins.str
+    territory: _builtins.str
+    assigned_agent: _builtins.str
+    @_builtins.property
+    def last_activity_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        dossier_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        assigned_agent: _builtins.str = ...,
+        last_activity_at: _timestamp_pb2.Timestamp | None = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "last_activity_at", b"last_activity_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assigned_agent", b"assigned_agent", "at", b"at", "dossier_id", b"dossier_id", "last_activity_at", b"last_activity_at", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SuiviReminder: _TypeAlias = SuiviReminder  # noqa: Y015
+
+@_typing.final
+class ClosureProposed(_message.Message):
+    """ce-type: entraide.dossier.closure_proposed"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOSSIER_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    LAST_ACTIVITY_AT_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    dossier_id: _builtins.str
+    territory: _builtins.str
+    @_builtins.property
+    def last_activity_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        dossier_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        last_activity_at: _timestamp_pb2.Timestamp | None = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "last_activity_at", b"last_activity_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "dossier_id", b"dossier_id", "last_activity_at", b"last_activity_at", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClosureProposed: _TypeAlias = ClosureProposed  # noqa: Y015
+
+@_typing.final
+class DossierClosed(_message.Message):
+    """ce-type: entraide.dossier.closed"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOSSIER_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    CYCLE_FIELD_NUMBER: _builtins.int
+    dossier_id: _builtins.str
+    territory: _builtins.str
+    outcome: _builtins.str
+    cycle: _builtins.int
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        dossier_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        cycle: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "cycle", b"cycle", "dossier_id", b"dossier_id", "outcome", b"outcome", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DossierClosed: _TypeAlias = DossierClosed  # noqa: Y015
+
+@_typing.final
+class DossierReopened(_message.Message):
+    """ce-type: entraide.dossier.reopened"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOSSIER_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    CYCLE_FIELD_NUMBER: _builtins.int
+    dossier_id: _builtins.str
+    territory: _builtins.str
+    cycle: _builtins.int
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        dossier_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        cycle: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "cycle", b"cycle", "dossier_id", b"dossier_id", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DossierReopened: _TypeAlias = DossierReopened  # noqa: Y015
+
+@_typing.final
+class DossierAssigned(_message.Message):
+    """ce-type: entraide.dossier.assigned"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOSSIER_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    ASSIGNED_AGENT_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    dossier_id: _builtins.str
+    territory: _builtins.str
+    assigned_agent: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        dossier_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        assigned_agent: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assigned_agent", b"assigned_agent", "at", b"at", "dossier_id", b"dossier_id", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DossierAssigned: _TypeAlias = DossierAssigned  # noqa: Y015
+
+@_typing.final
+class PersonCreated(_message.Message):
+    """ce-type: entraide.person.created (ids only)"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    person_id: _builtins.str
+    territory: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        person_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "person_id", b"person_id", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PersonCreated: _TypeAlias = PersonCreated  # noqa: Y015
+
+@_typing.final
+class PersonsMerged(_message.Message):
+    """ce-type: entraide.person.merged"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEEP_ID_FIELD_NUMBER: _builtins.int
+    MERGED_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    keep_id: _builtins.str
+    merged_id: _builtins.str
+    territory: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        keep_id: _builtins.str = ...,
+        merged_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "keep_id", b"keep_id", "merged_id", b"merged_id", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PersonsMerged: _TypeAlias = PersonsMerged  # noqa: Y015
+
+@_typing.final
+class ConsentRecorded(_message.Message):
+    """ce-type: entraide.consent.recorded"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONSENT_ID_FIELD_NUMBER: _builtins.int
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    PARTNER_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    consent_id: _builtins.str
+    person_id: _builtins.str
+    partner_id: _builtins.str
+    kind: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        consent_id: _builtins.str = ...,
+        person_id: _builtins.str = ...,
+        partner_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "consent_id", b"consent_id", "kind", b"kind", "partner_id", b"partner_id", "person_id", b"person_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConsentRecorded: _TypeAlias = ConsentRecorded  # noqa: Y015

@@ -29,6 +29,9 @@ class OpenDossierRequest(_message.Message):
     MOTIFS_FIELD_NUMBER: _builtins.int
     ARRIVAL_CHANNEL_FIELD_NUMBER: _builtins.int
     URGENT_FIELD_NUMBER: _builtins.int
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    HOUSEHOLD_ID_FIELD_NUMBER: _builtins.int
+    ASSIGNED_AGENT_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Client-chosen id of this request (1-100 printable characters); retrying with
     the same id never opens a second dossier.
@@ -41,6 +44,12 @@ class OpenDossierRequest(_message.Message):
     """Arrival channel code (see ListReferenceData)."""
     urgent: _builtins.bool
     """Urgent situation (violence, loss of housing within days): must be listened to quickly."""
+    person_id: _builtins.str
+    """The person helped, if already known (see CreatePerson); optional."""
+    household_id: _builtins.str
+    """Their household; optional."""
+    assigned_agent: _builtins.str
+    """Agent taking the dossier at reception; optional."""
     @_builtins.property
     def motifs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Motif codes, at least one (see ListReferenceData)."""
@@ -54,10 +63,13 @@ class OpenDossierRequest(_message.Message):
         motifs: _abc.Iterable[_builtins.str] | None = ...,
         arrival_channel: _builtins.str = ...,
         urgent: _builtins.bool = ...,
+        person_id: _builtins.str = ...,
+        household_id: _builtins.str = ...,
+        assigned_agent: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrival_channel", b"arrival_channel", "motifs", b"motifs", "request_id", b"request_id", "site", b"site", "territory", b"territory", "urgent", b"urgent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrival_channel", b"arrival_channel", "assigned_agent", b"assigned_agent", "household_id", b"household_id", "motifs", b"motifs", "person_id", b"person_id", "request_id", b"request_id", "site", b"site", "territory", b"territory", "urgent", b"urgent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -118,6 +130,12 @@ class Dossier(_message.Message):
     URGENT_FIELD_NUMBER: _builtins.int
     STAGE_FIELD_NUMBER: _builtins.int
     OPENED_AT_FIELD_NUMBER: _builtins.int
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    HOUSEHOLD_ID_FIELD_NUMBER: _builtins.int
+    ASSIGNED_AGENT_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    CYCLE_FIELD_NUMBER: _builtins.int
     dossier_id: _builtins.str
     territory: _builtins.str
     site: _builtins.str
@@ -125,10 +143,19 @@ class Dossier(_message.Message):
     urgent: _builtins.bool
     stage: _builtins.str
     """reception, ecoute, orientation, suivi or cloture."""
+    person_id: _builtins.str
+    household_id: _builtins.str
+    assigned_agent: _builtins.str
+    outcome: _builtins.str
+    """Closure outcome code when stage is cloture."""
+    cycle: _builtins.int
+    """Number of times the dossier was reopened."""
     @_builtins.property
     def motifs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def opened_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -140,14 +167,769 @@ class Dossier(_message.Message):
         urgent: _builtins.bool = ...,
         stage: _builtins.str = ...,
         opened_at: _timestamp_pb2.Timestamp | None = ...,
+        person_id: _builtins.str = ...,
+        household_id: _builtins.str = ...,
+        assigned_agent: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
+        cycle: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["opened_at", b"opened_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["opened_at", b"opened_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrival_channel", b"arrival_channel", "dossier_id", b"dossier_id", "motifs", b"motifs", "opened_at", b"opened_at", "site", b"site", "stage", b"stage", "territory", b"territory", "urgent", b"urgent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrival_channel", b"arrival_channel", "assigned_agent", b"assigned_agent", "cycle", b"cycle", "dossier_id", b"dossier_id", "household_id", b"household_id", "motifs", b"motifs", "opened_at", b"opened_at", "outcome", b"outcome", "person_id", b"person_id", "site", b"site", "stage", b"stage", "territory", b"territory", "updated_at", b"updated_at", "urgent", b"urgent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Dossier: _TypeAlias = Dossier  # noqa: Y015
+
+@_typing.final
+class ListDossiersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    STAGE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    territory: _builtins.str
+    stage: _builtins.str
+    """Optional stage filter."""
+    page_size: _builtins.int
+    """At most 200; default 50."""
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        territory: _builtins.str = ...,
+        stage: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "stage", b"stage", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDossiersRequest: _TypeAlias = ListDossiersRequest  # noqa: Y015
+
+@_typing.final
+class ListDossiersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOSSIERS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def dossiers(self) -> _containers.RepeatedCompositeFieldContainer[Global___Dossier]: ...
+    def __init__(
+        self,
+        *,
+        dossiers: _abc.Iterable[Global___Dossier] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dossiers", b"dossiers", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDossiersResponse: _TypeAlias = ListDossiersResponse  # noqa: Y015
+
+@_typing.final
+class TimelineEntry(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AT_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    STAGE_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """opened, interview, ecoute_completed, stage_changed, follow_up, assigned,
+    escalated, reminder, closure_proposed, closed, reopened.
+    """
+    stage: _builtins.str
+    actor: _builtins.str
+    summary: _builtins.str
+    """Short French description for people."""
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        kind: _builtins.str = ...,
+        stage: _builtins.str = ...,
+        actor: _builtins.str = ...,
+        summary: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "at", b"at", "kind", b"kind", "stage", b"stage", "summary", b"summary"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TimelineEntry: _TypeAlias = TimelineEntry  # noqa: Y015
+
+@_typing.final
+class Deadline(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    DUE_AT_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """urgent_ecoute, suivi_reminder, closure_proposal, reopen_limit."""
+    @_builtins.property
+    def due_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        due_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["due_at", b"due_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["due_at", b"due_at", "kind", b"kind"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Deadline: _TypeAlias = Deadline  # noqa: Y015
+
+@_typing.final
+class Interview(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INTERVIEW_ID_FIELD_NUMBER: _builtins.int
+    AUTHOR_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
+    VISIBILITY_FIELD_NUMBER: _builtins.int
+    interview_id: _builtins.str
+    author: _builtins.str
+    notes: _builtins.str
+    """Absent when the note is private to another author."""
+    visibility: _builtins.str
+    """"team" (dossier team) or "author" (author only)."""
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        interview_id: _builtins.str = ...,
+        author: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        notes: _builtins.str = ...,
+        visibility: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "author", b"author", "interview_id", b"interview_id", "notes", b"notes", "visibility", b"visibility"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Interview: _TypeAlias = Interview  # noqa: Y015
+
+@_typing.final
+class DossierTimeline(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOSSIER_FIELD_NUMBER: _builtins.int
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    INTERVIEWS_FIELD_NUMBER: _builtins.int
+    DEADLINES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def dossier(self) -> Global___Dossier: ...
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___TimelineEntry]: ...
+    @_builtins.property
+    def interviews(self) -> _containers.RepeatedCompositeFieldContainer[Global___Interview]: ...
+    @_builtins.property
+    def deadlines(self) -> _containers.RepeatedCompositeFieldContainer[Global___Deadline]: ...
+    def __init__(
+        self,
+        *,
+        dossier: Global___Dossier | None = ...,
+        entries: _abc.Iterable[Global___TimelineEntry] | None = ...,
+        interviews: _abc.Iterable[Global___Interview] | None = ...,
+        deadlines: _abc.Iterable[Global___Deadline] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["dossier", b"dossier"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deadlines", b"deadlines", "dossier", b"dossier", "entries", b"entries", "interviews", b"interviews"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DossierTimeline: _TypeAlias = DossierTimeline  # noqa: Y015
+
+@_typing.final
+class StepRequest(_message.Message):
+    """Who acts: the agent's id (from the token once authentication is on)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOSSIER_ID_FIELD_NUMBER: _builtins.int
+    AGENT_FIELD_NUMBER: _builtins.int
+    dossier_id: _builtins.str
+    agent: _builtins.str
+    def __init__(
+        self,
+        *,
+        dossier_id: _builtins.str = ...,
+        agent: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "dossier_id", b"dossier_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StepRequest: _TypeAlias = StepRequest  # noqa: Y015
+
+@_typing.final
+class StepResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOSSIER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def dossier(self) -> Global___Dossier: ...
+    def __init__(
+        self,
+        *,
+        dossier: Global___Dossier | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["dossier", b"dossier"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dossier", b"dossier"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StepResponse: _TypeAlias = StepResponse  # noqa: Y015
+
+@_typing.final
+class RecordInterviewRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOSSIER_ID_FIELD_NUMBER: _builtins.int
+    AGENT_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
+    VISIBILITY_FIELD_NUMBER: _builtins.int
+    dossier_id: _builtins.str
+    agent: _builtins.str
+    notes: _builtins.str
+    """Listening notes (at most 20,000 characters)."""
+    visibility: _builtins.str
+    """"team" (default) or "author"."""
+    def __init__(
+        self,
+        *,
+        dossier_id: _builtins.str = ...,
+        agent: _builtins.str = ...,
+        notes: _builtins.str = ...,
+        visibility: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "dossier_id", b"dossier_id", "notes", b"notes", "visibility", b"visibility"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordInterviewRequest: _TypeAlias = RecordInterviewRequest  # noqa: Y015
+
+@_typing.final
+class CompleteEcouteRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOSSIER_ID_FIELD_NUMBER: _builtins.int
+    AGENT_FIELD_NUMBER: _builtins.int
+    NEXT_STAGE_FIELD_NUMBER: _builtins.int
+    MOTIFS_FIELD_NUMBER: _builtins.int
+    dossier_id: _builtins.str
+    agent: _builtins.str
+    next_stage: _builtins.str
+    """"orientation" or "suivi"."""
+    @_builtins.property
+    def motifs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Reassessed motifs, replacing the reception ones; empty keeps them."""
+
+    def __init__(
+        self,
+        *,
+        dossier_id: _builtins.str = ...,
+        agent: _builtins.str = ...,
+        next_stage: _builtins.str = ...,
+        motifs: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "dossier_id", b"dossier_id", "motifs", b"motifs", "next_stage", b"next_stage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CompleteEcouteRequest: _TypeAlias = CompleteEcouteRequest  # noqa: Y015
+
+@_typing.final
+class RecordFollowUpRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOSSIER_ID_FIELD_NUMBER: _builtins.int
+    AGENT_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
+    VISIBILITY_FIELD_NUMBER: _builtins.int
+    dossier_id: _builtins.str
+    agent: _builtins.str
+    notes: _builtins.str
+    visibility: _builtins.str
+    def __init__(
+        self,
+        *,
+        dossier_id: _builtins.str = ...,
+        agent: _builtins.str = ...,
+        notes: _builtins.str = ...,
+        visibility: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "dossier_id", b"dossier_id", "notes", b"notes", "visibility", b"visibility"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordFollowUpRequest: _TypeAlias = RecordFollowUpRequest  # noqa: Y015
+
+@_typing.final
+class AssignAgentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOSSIER_ID_FIELD_NUMBER: _builtins.int
+    AGENT_FIELD_NUMBER: _builtins.int
+    ASSIGNEE_FIELD_NUMBER: _builtins.int
+    dossier_id: _builtins.str
+    agent: _builtins.str
+    assignee: _builtins.str
+    def __init__(
+        self,
+        *,
+        dossier_id: _builtins.str = ...,
+        agent: _builtins.str = ...,
+        assignee: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "assignee", b"assignee", "dossier_id", b"dossier_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AssignAgentRequest: _TypeAlias = AssignAgentRequest  # noqa: Y015
+
+@_typing.final
+class CloseDossierRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOSSIER_ID_FIELD_NUMBER: _builtins.int
+    AGENT_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
+    dossier_id: _builtins.str
+    agent: _builtins.str
+    outcome: _builtins.str
+    """Closure outcome code (see ListReferenceData)."""
+    notes: _builtins.str
+    def __init__(
+        self,
+        *,
+        dossier_id: _builtins.str = ...,
+        agent: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+        notes: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "dossier_id", b"dossier_id", "notes", b"notes", "outcome", b"outcome"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseDossierRequest: _TypeAlias = CloseDossierRequest  # noqa: Y015
+
+@_typing.final
+class ReopenDossierRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOSSIER_ID_FIELD_NUMBER: _builtins.int
+    AGENT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    dossier_id: _builtins.str
+    agent: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        dossier_id: _builtins.str = ...,
+        agent: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "dossier_id", b"dossier_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReopenDossierRequest: _TypeAlias = ReopenDossierRequest  # noqa: Y015
+
+@_typing.final
+class CreatePersonRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    FIRST_NAME_FIELD_NUMBER: _builtins.int
+    LAST_NAME_FIELD_NUMBER: _builtins.int
+    BIRTH_DATE_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    ADDRESS_COMMUNE_FIELD_NUMBER: _builtins.int
+    ADDRESS_LINE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key (1-100 printable characters)."""
+    territory: _builtins.str
+    first_name: _builtins.str
+    last_name: _builtins.str
+    birth_date: _builtins.str
+    """YYYY-MM-DD; optional."""
+    phone: _builtins.str
+    email: _builtins.str
+    address_commune: _builtins.str
+    """Commune of residence (INSEE code); optional."""
+    address_line: _builtins.str
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        first_name: _builtins.str = ...,
+        last_name: _builtins.str = ...,
+        birth_date: _builtins.str = ...,
+        phone: _builtins.str = ...,
+        email: _builtins.str = ...,
+        address_commune: _builtins.str = ...,
+        address_line: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address_commune", b"address_commune", "address_line", b"address_line", "birth_date", b"birth_date", "email", b"email", "first_name", b"first_name", "last_name", b"last_name", "phone", b"phone", "request_id", b"request_id", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreatePersonRequest: _TypeAlias = CreatePersonRequest  # noqa: Y015
+
+@_typing.final
+class Person(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    FIRST_NAME_FIELD_NUMBER: _builtins.int
+    LAST_NAME_FIELD_NUMBER: _builtins.int
+    BIRTH_DATE_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    ADDRESS_COMMUNE_FIELD_NUMBER: _builtins.int
+    ADDRESS_LINE_FIELD_NUMBER: _builtins.int
+    MERGED_INTO_FIELD_NUMBER: _builtins.int
+    HOUSEHOLD_IDS_FIELD_NUMBER: _builtins.int
+    person_id: _builtins.str
+    territory: _builtins.str
+    first_name: _builtins.str
+    last_name: _builtins.str
+    birth_date: _builtins.str
+    phone: _builtins.str
+    email: _builtins.str
+    address_commune: _builtins.str
+    address_line: _builtins.str
+    merged_into: _builtins.str
+    """Set when this person was merged into another."""
+    @_builtins.property
+    def household_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        person_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        first_name: _builtins.str = ...,
+        last_name: _builtins.str = ...,
+        birth_date: _builtins.str = ...,
+        phone: _builtins.str = ...,
+        email: _builtins.str = ...,
+        address_commune: _builtins.str = ...,
+        address_line: _builtins.str = ...,
+        merged_into: _builtins.str = ...,
+        household_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address_commune", b"address_commune", "address_line", b"address_line", "birth_date", b"birth_date", "email", b"email", "first_name", b"first_name", "household_ids", b"household_ids", "last_name", b"last_name", "merged_into", b"merged_into", "person_id", b"person_id", "phone", b"phone", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Person: _TypeAlias = Person  # noqa: Y015
+
+@_typing.final
+class CreatePersonResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_FIELD_NUMBER: _builtins.int
+    POSSIBLE_DUPLICATES_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    created: _builtins.bool
+    @_builtins.property
+    def person(self) -> Global___Person: ...
+    @_builtins.property
+    def possible_duplicates(self) -> _containers.RepeatedCompositeFieldContainer[Global___Person]:
+        """Possible duplicates; the caller may merge them with MergePersons."""
+
+    def __init__(
+        self,
+        *,
+        person: Global___Person | None = ...,
+        possible_duplicates: _abc.Iterable[Global___Person] | None = ...,
+        created: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["person", b"person"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "person", b"person", "possible_duplicates", b"possible_duplicates"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreatePersonResponse: _TypeAlias = CreatePersonResponse  # noqa: Y015
+
+@_typing.final
+class GetPersonRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    person_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        person_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["person_id", b"person_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPersonRequest: _TypeAlias = GetPersonRequest  # noqa: Y015
+
+@_typing.final
+class MergePersonsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEEP_ID_FIELD_NUMBER: _builtins.int
+    DUPLICATE_ID_FIELD_NUMBER: _builtins.int
+    AGENT_FIELD_NUMBER: _builtins.int
+    keep_id: _builtins.str
+    duplicate_id: _builtins.str
+    agent: _builtins.str
+    def __init__(
+        self,
+        *,
+        keep_id: _builtins.str = ...,
+        duplicate_id: _builtins.str = ...,
+        agent: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "duplicate_id", b"duplicate_id", "keep_id", b"keep_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MergePersonsRequest: _TypeAlias = MergePersonsRequest  # noqa: Y015
+
+@_typing.final
+class CreateHouseholdRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    MEMBER_IDS_FIELD_NUMBER: _builtins.int
+    territory: _builtins.str
+    @_builtins.property
+    def member_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        territory: _builtins.str = ...,
+        member_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["member_ids", b"member_ids", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateHouseholdRequest: _TypeAlias = CreateHouseholdRequest  # noqa: Y015
+
+@_typing.final
+class Household(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOUSEHOLD_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    MEMBER_IDS_FIELD_NUMBER: _builtins.int
+    household_id: _builtins.str
+    territory: _builtins.str
+    @_builtins.property
+    def member_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        household_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        member_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["household_id", b"household_id", "member_ids", b"member_ids", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Household: _TypeAlias = Household  # noqa: Y015
+
+@_typing.final
+class RecordConsentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    DOSSIER_ID_FIELD_NUMBER: _builtins.int
+    PARTNER_ID_FIELD_NUMBER: _builtins.int
+    DATA_SCOPE_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    LEGAL_BASIS_FIELD_NUMBER: _builtins.int
+    AGENT_FIELD_NUMBER: _builtins.int
+    person_id: _builtins.str
+    dossier_id: _builtins.str
+    partner_id: _builtins.str
+    """Partner the consent covers."""
+    kind: _builtins.str
+    """"consent" (the person agreed) or "legal_basis" (recorded by a named agent)."""
+    channel: _builtins.str
+    """How consent was given: oral, written, electronic."""
+    legal_basis: _builtins.str
+    """Required for legal_basis: the legal ground (e.g. "CASF L.226-2-2")."""
+    agent: _builtins.str
+    @_builtins.property
+    def data_scope(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Data categories the partner may receive (e.g. "identite", "contact", "motif")."""
+
+    def __init__(
+        self,
+        *,
+        person_id: _builtins.str = ...,
+        dossier_id: _builtins.str = ...,
+        partner_id: _builtins.str = ...,
+        data_scope: _abc.Iterable[_builtins.str] | None = ...,
+        kind: _builtins.str = ...,
+        channel: _builtins.str = ...,
+        legal_basis: _builtins.str = ...,
+        agent: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "channel", b"channel", "data_scope", b"data_scope", "dossier_id", b"dossier_id", "kind", b"kind", "legal_basis", b"legal_basis", "partner_id", b"partner_id", "person_id", b"person_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordConsentRequest: _TypeAlias = RecordConsentRequest  # noqa: Y015
+
+@_typing.final
+class Consent(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONSENT_ID_FIELD_NUMBER: _builtins.int
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    DOSSIER_ID_FIELD_NUMBER: _builtins.int
+    PARTNER_ID_FIELD_NUMBER: _builtins.int
+    DATA_SCOPE_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    LEGAL_BASIS_FIELD_NUMBER: _builtins.int
+    AGENT_FIELD_NUMBER: _builtins.int
+    RECORDED_AT_FIELD_NUMBER: _builtins.int
+    REVOKED_AT_FIELD_NUMBER: _builtins.int
+    consent_id: _builtins.str
+    person_id: _builtins.str
+    dossier_id: _builtins.str
+    partner_id: _builtins.str
+    kind: _builtins.str
+    channel: _builtins.str
+    legal_basis: _builtins.str
+    agent: _builtins.str
+    @_builtins.property
+    def data_scope(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def recorded_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def revoked_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        consent_id: _builtins.str = ...,
+        person_id: _builtins.str = ...,
+        dossier_id: _builtins.str = ...,
+        partner_id: _builtins.str = ...,
+        data_scope: _abc.Iterable[_builtins.str] | None = ...,
+        kind: _builtins.str = ...,
+        channel: _builtins.str = ...,
+        legal_basis: _builtins.str = ...,
+        agent: _builtins.str = ...,
+        recorded_at: _timestamp_pb2.Timestamp | None = ...,
+        revoked_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["recorded_at", b"recorded_at", "revoked_at", b"revoked_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "channel", b"channel", "consent_id", b"consent_id", "data_scope", b"data_scope", "dossier_id", b"dossier_id", "kind", b"kind", "legal_basis", b"legal_basis", "partner_id", b"partner_id", "person_id", b"person_id", "recorded_at", b"recorded_at", "revoked_at", b"revoked_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Consent: _TypeAlias = Consent  # noqa: Y015
+
+@_typing.final
+class ListConsentsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    person_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        person_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["person_id", b"person_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListConsentsRequest: _TypeAlias = ListConsentsRequest  # noqa: Y015
+
+@_typing.final
+class ListConsentsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONSENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def consents(self) -> _containers.RepeatedCompositeFieldContainer[Global___Consent]: ...
+    def __init__(
+        self,
+        *,
+        consents: _abc.Iterable[Global___Consent] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consents", b"consents"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListConsentsResponse: _TypeAlias = ListConsentsResponse  # noqa: Y015
 
 @_typing.final
 class ListReferenceDataRequest(_message.Message):
@@ -193,6 +975,7 @@ class ReferenceData(_message.Message):
     MOTIFS_FIELD_NUMBER: _builtins.int
     ARRIVAL_CHANNELS_FIELD_NUMBER: _builtins.int
     TERRITORIES_FIELD_NUMBER: _builtins.int
+    CLOSURE_OUTCOMES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def motifs(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReferenceItem]: ...
     @_builtins.property
@@ -201,16 +984,19 @@ class ReferenceData(_message.Message):
     def territories(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReferenceItem]:
         """Communes (INSEE code, name)."""
 
+    @_builtins.property
+    def closure_outcomes(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReferenceItem]: ...
     def __init__(
         self,
         *,
         motifs: _abc.Iterable[Global___ReferenceItem] | None = ...,
         arrival_channels: _abc.Iterable[Global___ReferenceItem] | None = ...,
         territories: _abc.Iterable[Global___ReferenceItem] | None = ...,
+        closure_outcomes: _abc.Iterable[Global___ReferenceItem] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrival_channels", b"arrival_channels", "motifs", b"motifs", "territories", b"territories"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrival_channels", b"arrival_channels", "closure_outcomes", b"closure_outcomes", "motifs", b"motifs", "territories", b"territories"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

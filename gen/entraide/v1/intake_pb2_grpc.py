@@ -51,6 +51,81 @@ class IntakeServiceStub:
                 request_serializer=entraide_dot_v1_dot_intake__pb2.ListReferenceDataRequest.SerializeToString,
                 response_deserializer=entraide_dot_v1_dot_intake__pb2.ReferenceData.FromString,
                 _registered_method=True)
+        self.ListDossiers = channel.unary_unary(
+                '/entraide.v1.IntakeService/ListDossiers',
+                request_serializer=entraide_dot_v1_dot_intake__pb2.ListDossiersRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_intake__pb2.ListDossiersResponse.FromString,
+                _registered_method=True)
+        self.GetDossierTimeline = channel.unary_unary(
+                '/entraide.v1.IntakeService/GetDossierTimeline',
+                request_serializer=entraide_dot_v1_dot_intake__pb2.GetDossierRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_intake__pb2.DossierTimeline.FromString,
+                _registered_method=True)
+        self.RecordInterview = channel.unary_unary(
+                '/entraide.v1.IntakeService/RecordInterview',
+                request_serializer=entraide_dot_v1_dot_intake__pb2.RecordInterviewRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_intake__pb2.StepResponse.FromString,
+                _registered_method=True)
+        self.CompleteEcoute = channel.unary_unary(
+                '/entraide.v1.IntakeService/CompleteEcoute',
+                request_serializer=entraide_dot_v1_dot_intake__pb2.CompleteEcouteRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_intake__pb2.StepResponse.FromString,
+                _registered_method=True)
+        self.StartSuivi = channel.unary_unary(
+                '/entraide.v1.IntakeService/StartSuivi',
+                request_serializer=entraide_dot_v1_dot_intake__pb2.StepRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_intake__pb2.StepResponse.FromString,
+                _registered_method=True)
+        self.RecordFollowUp = channel.unary_unary(
+                '/entraide.v1.IntakeService/RecordFollowUp',
+                request_serializer=entraide_dot_v1_dot_intake__pb2.RecordFollowUpRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_intake__pb2.StepResponse.FromString,
+                _registered_method=True)
+        self.AssignAgent = channel.unary_unary(
+                '/entraide.v1.IntakeService/AssignAgent',
+                request_serializer=entraide_dot_v1_dot_intake__pb2.AssignAgentRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_intake__pb2.StepResponse.FromString,
+                _registered_method=True)
+        self.CloseDossier = channel.unary_unary(
+                '/entraide.v1.IntakeService/CloseDossier',
+                request_serializer=entraide_dot_v1_dot_intake__pb2.CloseDossierRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_intake__pb2.StepResponse.FromString,
+                _registered_method=True)
+        self.ReopenDossier = channel.unary_unary(
+                '/entraide.v1.IntakeService/ReopenDossier',
+                request_serializer=entraide_dot_v1_dot_intake__pb2.ReopenDossierRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_intake__pb2.StepResponse.FromString,
+                _registered_method=True)
+        self.CreatePerson = channel.unary_unary(
+                '/entraide.v1.IntakeService/CreatePerson',
+                request_serializer=entraide_dot_v1_dot_intake__pb2.CreatePersonRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_intake__pb2.CreatePersonResponse.FromString,
+                _registered_method=True)
+        self.GetPerson = channel.unary_unary(
+                '/entraide.v1.IntakeService/GetPerson',
+                request_serializer=entraide_dot_v1_dot_intake__pb2.GetPersonRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_intake__pb2.Person.FromString,
+                _registered_method=True)
+        self.MergePersons = channel.unary_unary(
+                '/entraide.v1.IntakeService/MergePersons',
+                request_serializer=entraide_dot_v1_dot_intake__pb2.MergePersonsRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_intake__pb2.Person.FromString,
+                _registered_method=True)
+        self.CreateHousehold = channel.unary_unary(
+                '/entraide.v1.IntakeService/CreateHousehold',
+                request_serializer=entraide_dot_v1_dot_intake__pb2.CreateHouseholdRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_intake__pb2.Household.FromString,
+                _registered_method=True)
+        self.RecordConsent = channel.unary_unary(
+                '/entraide.v1.IntakeService/RecordConsent',
+                request_serializer=entraide_dot_v1_dot_intake__pb2.RecordConsentRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_intake__pb2.Consent.FromString,
+                _registered_method=True)
+        self.ListConsents = channel.unary_unary(
+                '/entraide.v1.IntakeService/ListConsents',
+                request_serializer=entraide_dot_v1_dot_intake__pb2.ListConsentsRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_intake__pb2.ListConsentsResponse.FromString,
+                _registered_method=True)
 
 
 class IntakeServiceServicer:
@@ -80,6 +155,111 @@ class IntakeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListDossiers(self, request, context):
+        """Lists dossiers of a territory, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDossierTimeline(self, request, context):
+        """Reads a dossier with its timeline, interviews and pending deadlines.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordInterview(self, request, context):
+        """Lifecycle steps (each one a workflow update; an invalid transition is
+        FAILED_PRECONDITION and writes nothing).
+        Records a listening interview (écoute); the first one moves reception → ecoute.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteEcoute(self, request, context):
+        """Ends the écoute: on to orientation, or straight to suivi.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartSuivi(self, request, context):
+        """orientation → suivi.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordFollowUp(self, request, context):
+        """A follow-up contact in orientation or suivi (resets the inactivity timer).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AssignAgent(self, request, context):
+        """Assigns the dossier to an agent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloseDossier(self, request, context):
+        """Closes the dossier with an outcome (clôture).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReopenDossier(self, request, context):
+        """Reopens a closed dossier within the reopen delay (same dossier, new cycle).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreatePerson(self, request, context):
+        """Persons and households.
+        Creates a person; possible duplicates (same name and birth date, or same phone) are reported.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPerson(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MergePersons(self, request, context):
+        """Merges `duplicate_id` into `keep_id`: dossiers, household links and consents move over.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateHousehold(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordConsent(self, request, context):
+        """Records consent to share with a partner, or a legal basis recorded by a named agent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListConsents(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IntakeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -97,6 +277,81 @@ def add_IntakeServiceServicer_to_server(servicer, server):
                     servicer.ListReferenceData,
                     request_deserializer=entraide_dot_v1_dot_intake__pb2.ListReferenceDataRequest.FromString,
                     response_serializer=entraide_dot_v1_dot_intake__pb2.ReferenceData.SerializeToString,
+            ),
+            'ListDossiers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDossiers,
+                    request_deserializer=entraide_dot_v1_dot_intake__pb2.ListDossiersRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_intake__pb2.ListDossiersResponse.SerializeToString,
+            ),
+            'GetDossierTimeline': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDossierTimeline,
+                    request_deserializer=entraide_dot_v1_dot_intake__pb2.GetDossierRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_intake__pb2.DossierTimeline.SerializeToString,
+            ),
+            'RecordInterview': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordInterview,
+                    request_deserializer=entraide_dot_v1_dot_intake__pb2.RecordInterviewRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_intake__pb2.StepResponse.SerializeToString,
+            ),
+            'CompleteEcoute': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteEcoute,
+                    request_deserializer=entraide_dot_v1_dot_intake__pb2.CompleteEcouteRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_intake__pb2.StepResponse.SerializeToString,
+            ),
+            'StartSuivi': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartSuivi,
+                    request_deserializer=entraide_dot_v1_dot_intake__pb2.StepRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_intake__pb2.StepResponse.SerializeToString,
+            ),
+            'RecordFollowUp': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordFollowUp,
+                    request_deserializer=entraide_dot_v1_dot_intake__pb2.RecordFollowUpRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_intake__pb2.StepResponse.SerializeToString,
+            ),
+            'AssignAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.AssignAgent,
+                    request_deserializer=entraide_dot_v1_dot_intake__pb2.AssignAgentRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_intake__pb2.StepResponse.SerializeToString,
+            ),
+            'CloseDossier': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseDossier,
+                    request_deserializer=entraide_dot_v1_dot_intake__pb2.CloseDossierRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_intake__pb2.StepResponse.SerializeToString,
+            ),
+            'ReopenDossier': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReopenDossier,
+                    request_deserializer=entraide_dot_v1_dot_intake__pb2.ReopenDossierRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_intake__pb2.StepResponse.SerializeToString,
+            ),
+            'CreatePerson': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreatePerson,
+                    request_deserializer=entraide_dot_v1_dot_intake__pb2.CreatePersonRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_intake__pb2.CreatePersonResponse.SerializeToString,
+            ),
+            'GetPerson': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPerson,
+                    request_deserializer=entraide_dot_v1_dot_intake__pb2.GetPersonRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_intake__pb2.Person.SerializeToString,
+            ),
+            'MergePersons': grpc.unary_unary_rpc_method_handler(
+                    servicer.MergePersons,
+                    request_deserializer=entraide_dot_v1_dot_intake__pb2.MergePersonsRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_intake__pb2.Person.SerializeToString,
+            ),
+            'CreateHousehold': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateHousehold,
+                    request_deserializer=entraide_dot_v1_dot_intake__pb2.CreateHouseholdRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_intake__pb2.Household.SerializeToString,
+            ),
+            'RecordConsent': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordConsent,
+                    request_deserializer=entraide_dot_v1_dot_intake__pb2.RecordConsentRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_intake__pb2.Consent.SerializeToString,
+            ),
+            'ListConsents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListConsents,
+                    request_deserializer=entraide_dot_v1_dot_intake__pb2.ListConsentsRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_intake__pb2.ListConsentsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -182,6 +437,411 @@ class IntakeService:
             '/entraide.v1.IntakeService/ListReferenceData',
             entraide_dot_v1_dot_intake__pb2.ListReferenceDataRequest.SerializeToString,
             entraide_dot_v1_dot_intake__pb2.ReferenceData.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDossiers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.IntakeService/ListDossiers',
+            entraide_dot_v1_dot_intake__pb2.ListDossiersRequest.SerializeToString,
+            entraide_dot_v1_dot_intake__pb2.ListDossiersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDossierTimeline(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.IntakeService/GetDossierTimeline',
+            entraide_dot_v1_dot_intake__pb2.GetDossierRequest.SerializeToString,
+            entraide_dot_v1_dot_intake__pb2.DossierTimeline.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordInterview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.IntakeService/RecordInterview',
+            entraide_dot_v1_dot_intake__pb2.RecordInterviewRequest.SerializeToString,
+            entraide_dot_v1_dot_intake__pb2.StepResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteEcoute(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.IntakeService/CompleteEcoute',
+            entraide_dot_v1_dot_intake__pb2.CompleteEcouteRequest.SerializeToString,
+            entraide_dot_v1_dot_intake__pb2.StepResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartSuivi(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.IntakeService/StartSuivi',
+            entraide_dot_v1_dot_intake__pb2.StepRequest.SerializeToString,
+            entraide_dot_v1_dot_intake__pb2.StepResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordFollowUp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.IntakeService/RecordFollowUp',
+            entraide_dot_v1_dot_intake__pb2.RecordFollowUpRequest.SerializeToString,
+            entraide_dot_v1_dot_intake__pb2.StepResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AssignAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.IntakeService/AssignAgent',
+            entraide_dot_v1_dot_intake__pb2.AssignAgentRequest.SerializeToString,
+            entraide_dot_v1_dot_intake__pb2.StepResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseDossier(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.IntakeService/CloseDossier',
+            entraide_dot_v1_dot_intake__pb2.CloseDossierRequest.SerializeToString,
+            entraide_dot_v1_dot_intake__pb2.StepResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReopenDossier(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.IntakeService/ReopenDossier',
+            entraide_dot_v1_dot_intake__pb2.ReopenDossierRequest.SerializeToString,
+            entraide_dot_v1_dot_intake__pb2.StepResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreatePerson(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.IntakeService/CreatePerson',
+            entraide_dot_v1_dot_intake__pb2.CreatePersonRequest.SerializeToString,
+            entraide_dot_v1_dot_intake__pb2.CreatePersonResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPerson(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.IntakeService/GetPerson',
+            entraide_dot_v1_dot_intake__pb2.GetPersonRequest.SerializeToString,
+            entraide_dot_v1_dot_intake__pb2.Person.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MergePersons(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.IntakeService/MergePersons',
+            entraide_dot_v1_dot_intake__pb2.MergePersonsRequest.SerializeToString,
+            entraide_dot_v1_dot_intake__pb2.Person.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateHousehold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.IntakeService/CreateHousehold',
+            entraide_dot_v1_dot_intake__pb2.CreateHouseholdRequest.SerializeToString,
+            entraide_dot_v1_dot_intake__pb2.Household.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordConsent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.IntakeService/RecordConsent',
+            entraide_dot_v1_dot_intake__pb2.RecordConsentRequest.SerializeToString,
+            entraide_dot_v1_dot_intake__pb2.Consent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListConsents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.IntakeService/ListConsents',
+            entraide_dot_v1_dot_intake__pb2.ListConsentsRequest.SerializeToString,
+            entraide_dot_v1_dot_intake__pb2.ListConsentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

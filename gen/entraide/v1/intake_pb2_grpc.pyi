@@ -43,6 +43,38 @@ class IntakeServiceStub:
     """Reads one dossier."""
     ListReferenceData: _grpc.UnaryUnaryMultiCallable[_intake_pb2.ListReferenceDataRequest, _intake_pb2.ReferenceData]
     """Lists the reference data a caller needs to fill OpenDossier."""
+    ListDossiers: _grpc.UnaryUnaryMultiCallable[_intake_pb2.ListDossiersRequest, _intake_pb2.ListDossiersResponse]
+    """Lists dossiers of a territory, newest first."""
+    GetDossierTimeline: _grpc.UnaryUnaryMultiCallable[_intake_pb2.GetDossierRequest, _intake_pb2.DossierTimeline]
+    """Reads a dossier with its timeline, interviews and pending deadlines."""
+    RecordInterview: _grpc.UnaryUnaryMultiCallable[_intake_pb2.RecordInterviewRequest, _intake_pb2.StepResponse]
+    """Lifecycle steps (each one a workflow update; an invalid transition is
+    FAILED_PRECONDITION and writes nothing).
+    Records a listening interview (écoute); the first one moves reception → ecoute.
+    """
+    CompleteEcoute: _grpc.UnaryUnaryMultiCallable[_intake_pb2.CompleteEcouteRequest, _intake_pb2.StepResponse]
+    """Ends the écoute: on to orientation, or straight to suivi."""
+    StartSuivi: _grpc.UnaryUnaryMultiCallable[_intake_pb2.StepRequest, _intake_pb2.StepResponse]
+    """orientation → suivi."""
+    RecordFollowUp: _grpc.UnaryUnaryMultiCallable[_intake_pb2.RecordFollowUpRequest, _intake_pb2.StepResponse]
+    """A follow-up contact in orientation or suivi (resets the inactivity timer)."""
+    AssignAgent: _grpc.UnaryUnaryMultiCallable[_intake_pb2.AssignAgentRequest, _intake_pb2.StepResponse]
+    """Assigns the dossier to an agent."""
+    CloseDossier: _grpc.UnaryUnaryMultiCallable[_intake_pb2.CloseDossierRequest, _intake_pb2.StepResponse]
+    """Closes the dossier with an outcome (clôture)."""
+    ReopenDossier: _grpc.UnaryUnaryMultiCallable[_intake_pb2.ReopenDossierRequest, _intake_pb2.StepResponse]
+    """Reopens a closed dossier within the reopen delay (same dossier, new cycle)."""
+    CreatePerson: _grpc.UnaryUnaryMultiCallable[_intake_pb2.CreatePersonRequest, _intake_pb2.CreatePersonResponse]
+    """Persons and households.
+    Creates a person; possible duplicates (same name and birth date, or same phone) are reported.
+    """
+    GetPerson: _grpc.UnaryUnaryMultiCallable[_intake_pb2.GetPersonRequest, _intake_pb2.Person]
+    MergePersons: _grpc.UnaryUnaryMultiCallable[_intake_pb2.MergePersonsRequest, _intake_pb2.Person]
+    """Merges `duplicate_id` into `keep_id`: dossiers, household links and consents move over."""
+    CreateHousehold: _grpc.UnaryUnaryMultiCallable[_intake_pb2.CreateHouseholdRequest, _intake_pb2.Household]
+    RecordConsent: _grpc.UnaryUnaryMultiCallable[_intake_pb2.RecordConsentRequest, _intake_pb2.Consent]
+    """Records consent to share with a partner, or a legal basis recorded by a named agent."""
+    ListConsents: _grpc.UnaryUnaryMultiCallable[_intake_pb2.ListConsentsRequest, _intake_pb2.ListConsentsResponse]
 
 @_typing.type_check_only
 class IntakeServiceAsyncStub(IntakeServiceStub):
@@ -59,6 +91,38 @@ class IntakeServiceAsyncStub(IntakeServiceStub):
     """Reads one dossier."""
     ListReferenceData: _aio.UnaryUnaryMultiCallable[_intake_pb2.ListReferenceDataRequest, _intake_pb2.ReferenceData]  # type: ignore[assignment]
     """Lists the reference data a caller needs to fill OpenDossier."""
+    ListDossiers: _aio.UnaryUnaryMultiCallable[_intake_pb2.ListDossiersRequest, _intake_pb2.ListDossiersResponse]  # type: ignore[assignment]
+    """Lists dossiers of a territory, newest first."""
+    GetDossierTimeline: _aio.UnaryUnaryMultiCallable[_intake_pb2.GetDossierRequest, _intake_pb2.DossierTimeline]  # type: ignore[assignment]
+    """Reads a dossier with its timeline, interviews and pending deadlines."""
+    RecordInterview: _aio.UnaryUnaryMultiCallable[_intake_pb2.RecordInterviewRequest, _intake_pb2.StepResponse]  # type: ignore[assignment]
+    """Lifecycle steps (each one a workflow update; an invalid transition is
+    FAILED_PRECONDITION and writes nothing).
+    Records a listening interview (écoute); the first one moves reception → ecoute.
+    """
+    CompleteEcoute: _aio.UnaryUnaryMultiCallable[_intake_pb2.CompleteEcouteRequest, _intake_pb2.StepResponse]  # type: ignore[assignment]
+    """Ends the écoute: on to orientation, or straight to suivi."""
+    StartSuivi: _aio.UnaryUnaryMultiCallable[_intake_pb2.StepRequest, _intake_pb2.StepResponse]  # type: ignore[assignment]
+    """orientation → suivi."""
+    RecordFollowUp: _aio.UnaryUnaryMultiCallable[_intake_pb2.RecordFollowUpRequest, _intake_pb2.StepResponse]  # type: ignore[assignment]
+    """A follow-up contact in orientation or suivi (resets the inactivity timer)."""
+    AssignAgent: _aio.UnaryUnaryMultiCallable[_intake_pb2.AssignAgentRequest, _intake_pb2.StepResponse]  # type: ignore[assignment]
+    """Assigns the dossier to an agent."""
+    CloseDossier: _aio.UnaryUnaryMultiCallable[_intake_pb2.CloseDossierRequest, _intake_pb2.StepResponse]  # type: ignore[assignment]
+    """Closes the dossier with an outcome (clôture)."""
+    ReopenDossier: _aio.UnaryUnaryMultiCallable[_intake_pb2.ReopenDossierRequest, _intake_pb2.StepResponse]  # type: ignore[assignment]
+    """Reopens a closed dossier within the reopen delay (same dossier, new cycle)."""
+    CreatePerson: _aio.UnaryUnaryMultiCallable[_intake_pb2.CreatePersonRequest, _intake_pb2.CreatePersonResponse]  # type: ignore[assignment]
+    """Persons and households.
+    Creates a person; possible duplicates (same name and birth date, or same phone) are reported.
+    """
+    GetPerson: _aio.UnaryUnaryMultiCallable[_intake_pb2.GetPersonRequest, _intake_pb2.Person]  # type: ignore[assignment]
+    MergePersons: _aio.UnaryUnaryMultiCallable[_intake_pb2.MergePersonsRequest, _intake_pb2.Person]  # type: ignore[assignment]
+    """Merges `duplicate_id` into `keep_id`: dossiers, household links and consents move over."""
+    CreateHousehold: _aio.UnaryUnaryMultiCallable[_intake_pb2.CreateHouseholdRequest, _intake_pb2.Household]  # type: ignore[assignment]
+    RecordConsent: _aio.UnaryUnaryMultiCallable[_intake_pb2.RecordConsentRequest, _intake_pb2.Consent]  # type: ignore[assignment]
+    """Records consent to share with a partner, or a legal basis recorded by a named agent."""
+    ListConsents: _aio.UnaryUnaryMultiCallable[_intake_pb2.ListConsentsRequest, _intake_pb2.ListConsentsResponse]  # type: ignore[assignment]
 
 class IntakeServiceServicer(metaclass=_abc_1.ABCMeta):
     """Intake: dossiers from reception onwards. Calls that change a dossier's process go
@@ -90,5 +154,127 @@ class IntakeServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_intake_pb2.ReferenceData, _abc.Awaitable[_intake_pb2.ReferenceData]]:
         """Lists the reference data a caller needs to fill OpenDossier."""
+
+    @_abc_1.abstractmethod
+    def ListDossiers(
+        self,
+        request: _intake_pb2.ListDossiersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_pb2.ListDossiersResponse, _abc.Awaitable[_intake_pb2.ListDossiersResponse]]:
+        """Lists dossiers of a territory, newest first."""
+
+    @_abc_1.abstractmethod
+    def GetDossierTimeline(
+        self,
+        request: _intake_pb2.GetDossierRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_pb2.DossierTimeline, _abc.Awaitable[_intake_pb2.DossierTimeline]]:
+        """Reads a dossier with its timeline, interviews and pending deadlines."""
+
+    @_abc_1.abstractmethod
+    def RecordInterview(
+        self,
+        request: _intake_pb2.RecordInterviewRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_pb2.StepResponse, _abc.Awaitable[_intake_pb2.StepResponse]]:
+        """Lifecycle steps (each one a workflow update; an invalid transition is
+        FAILED_PRECONDITION and writes nothing).
+        Records a listening interview (écoute); the first one moves reception → ecoute.
+        """
+
+    @_abc_1.abstractmethod
+    def CompleteEcoute(
+        self,
+        request: _intake_pb2.CompleteEcouteRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_pb2.StepResponse, _abc.Awaitable[_intake_pb2.StepResponse]]:
+        """Ends the écoute: on to orientation, or straight to suivi."""
+
+    @_abc_1.abstractmethod
+    def StartSuivi(
+        self,
+        request: _intake_pb2.StepRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_pb2.StepResponse, _abc.Awaitable[_intake_pb2.StepResponse]]:
+        """orientation → suivi."""
+
+    @_abc_1.abstractmethod
+    def RecordFollowUp(
+        self,
+        request: _intake_pb2.RecordFollowUpRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_pb2.StepResponse, _abc.Awaitable[_intake_pb2.StepResponse]]:
+        """A follow-up contact in orientation or suivi (resets the inactivity timer)."""
+
+    @_abc_1.abstractmethod
+    def AssignAgent(
+        self,
+        request: _intake_pb2.AssignAgentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_pb2.StepResponse, _abc.Awaitable[_intake_pb2.StepResponse]]:
+        """Assigns the dossier to an agent."""
+
+    @_abc_1.abstractmethod
+    def CloseDossier(
+        self,
+        request: _intake_pb2.CloseDossierRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_pb2.StepResponse, _abc.Awaitable[_intake_pb2.StepResponse]]:
+        """Closes the dossier with an outcome (clôture)."""
+
+    @_abc_1.abstractmethod
+    def ReopenDossier(
+        self,
+        request: _intake_pb2.ReopenDossierRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_pb2.StepResponse, _abc.Awaitable[_intake_pb2.StepResponse]]:
+        """Reopens a closed dossier within the reopen delay (same dossier, new cycle)."""
+
+    @_abc_1.abstractmethod
+    def CreatePerson(
+        self,
+        request: _intake_pb2.CreatePersonRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_pb2.CreatePersonResponse, _abc.Awaitable[_intake_pb2.CreatePersonResponse]]:
+        """Persons and households.
+        Creates a person; possible duplicates (same name and birth date, or same phone) are reported.
+        """
+
+    @_abc_1.abstractmethod
+    def GetPerson(
+        self,
+        request: _intake_pb2.GetPersonRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_pb2.Person, _abc.Awaitable[_intake_pb2.Person]]: ...
+
+    @_abc_1.abstractmethod
+    def MergePersons(
+        self,
+        request: _intake_pb2.MergePersonsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_pb2.Person, _abc.Awaitable[_intake_pb2.Person]]:
+        """Merges `duplicate_id` into `keep_id`: dossiers, household links and consents move over."""
+
+    @_abc_1.abstractmethod
+    def CreateHousehold(
+        self,
+        request: _intake_pb2.CreateHouseholdRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_pb2.Household, _abc.Awaitable[_intake_pb2.Household]]: ...
+
+    @_abc_1.abstractmethod
+    def RecordConsent(
+        self,
+        request: _intake_pb2.RecordConsentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_pb2.Consent, _abc.Awaitable[_intake_pb2.Consent]]:
+        """Records consent to share with a partner, or a legal basis recorded by a named agent."""
+
+    @_abc_1.abstractmethod
+    def ListConsents(
+        self,
+        request: _intake_pb2.ListConsentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_pb2.ListConsentsResponse, _abc.Awaitable[_intake_pb2.ListConsentsResponse]]: ...
 
 def add_IntakeServiceServicer_to_server(servicer: IntakeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
