@@ -64,6 +64,10 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
             except grpc.aio.AbortError:
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
+            except NotImplementedError:
+                # A generated base method the servicer does not override.
+                code = grpc.StatusCode.UNIMPLEMENTED
+                await context.abort(code, "method not implemented by this server")
             except Exception:
                 code = grpc.StatusCode.INTERNAL
                 log.exception("unhandled error", extra={"method": method})

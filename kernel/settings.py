@@ -42,7 +42,8 @@ class Settings:
         )
 
     def grpc_port(self, service: str) -> int:
-        return int(self.env.get(f"ENTRAIDE_{service.upper()}_PORT", DEFAULT_GRPC_PORTS[service]))
+        raw = self.env.get(f"ENTRAIDE_{service.upper()}_PORT")
+        return int(raw) if raw is not None else DEFAULT_GRPC_PORTS[service]
 
     def grpc_address(self, service: str) -> str:
         """Where clients reach a service (ENTRAIDE_<SERVICE>_ADDR overrides host:port)."""

@@ -280,11 +280,6 @@ class Unimplemented(reporting_pb2_grpc.ReportingServiceServicer):
     """Leaves GetMotifCounts to the generated base class, as a server older than its client."""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kernel bug: ErrorMappingInterceptor turns the generated NotImplementedError into INTERNAL "
-    "(logged as an unhandled error) instead of UNIMPLEMENTED",
-)
 async def test_unimplemented_method_answers_unimplemented_not_internal() -> None:
     add = reporting_pb2_grpc.add_ReportingServiceServicer_to_server
     binding = ServiceBinding(add, Unimplemented(), SERVICE)  # type: ignore[abstract]

@@ -99,12 +99,6 @@ def test_from_env_reads_the_process_environment_by_default(monkeypatch: pytest.M
     assert settings.grpc_port("reporting") == 6003
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=KeyError,
-    reason="kernel bug: Settings.grpc_port evaluates DEFAULT_GRPC_PORTS[service] eagerly, so a service "
-    "without a default port raises KeyError even when ENTRAIDE_<SERVICE>_PORT is set",
-)
 def test_port_override_works_for_a_service_without_a_default_port() -> None:
     settings = Settings.from_env({"ENTRAIDE_NOTIFICATIONS_PORT": "6010"})
     assert settings.grpc_port("notifications") == 6010
