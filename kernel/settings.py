@@ -50,6 +50,11 @@ class Settings:
         explicit = self.env.get(f"ENTRAIDE_{service.upper()}_ADDR")
         return explicit or f"{self.grpc_host}:{self.grpc_port(service)}"
 
+    def seconds(self, name: str, default: float) -> float:
+        """A duration knob in seconds, e.g. ENTRAIDE_URGENT_ECOUTE_S."""
+        raw = self.env.get(f"ENTRAIDE_{name.upper()}_S")
+        return default if raw is None else float(raw)
+
     def duration(self, name: str, default: timedelta) -> timedelta:
         """A duration knob in seconds, e.g. ENTRAIDE_URGENT_ECOUTE_DEADLINE_S."""
         raw = self.env.get(f"ENTRAIDE_{name.upper()}_S")

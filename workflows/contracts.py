@@ -1,6 +1,7 @@
-"""Inputs and outputs crossing the workflow boundary (import-safe, plain dataclasses).
+"""Inputs, outputs and state crossing the workflow boundary (import-safe dataclasses).
 
 Workflow ids carry only the dossier's random id; search attributes carry only codes.
+Times are ISO 8601 strings (UTC) so that every payload stays plain JSON.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from dataclasses import dataclass, field
 DOSSIER_TASK_QUEUE = "dossiers"
 INTAKE_TASK_QUEUE = "intake"
 STAGES = ("reception", "ecoute", "orientation", "suivi", "cloture")
+OPEN_STAGES = ("reception", "ecoute", "orientation", "suivi")
+VISIBILITIES = ("team", "author")
 
 
 def dossier_workflow_id(dossier_id: str) -> str:
@@ -17,8 +20,53 @@ def dossier_workflow_id(dossier_id: str) -> str:
 
 
 @dataclass
+class LifecycleTimers:
+    """Durations in seconds; a deployment sets them (ENTRAIDE_*_S), tests shorten them."""
+
+    urgent_ecoute_s: float = 24 * 3600.0
+    suivi_reminder_s: float = 30 * 86400.0
+    closure_proposal_s: float = 15 * 86400.0
+    reopen_delay_s: float = 90 * 86400.0
+    # Steps before the workflow continues as new (bounded history for long dossiers).
+    max_steps_per_run: int = 500
+
+
+@dataclass
+class HistoryEntry:
+    step: int
+    kind: str
+    stage: str
+    at: str
+    actor: str = ""
+
+
+@dataclass
+class DossierState:
+    """Everything the workflow knows; carried over on continue-as-new."""
+
+    dossier_id: str
+    territory: str
+    motifs: list[str]
+    urgent: bool
+    stage: str = "reception"
+    cycle: int = 0
+    assigned_agent: str = ""
+    opened_at: str | None = None
+    last_activity_at: str | None = None
+    step: int = 0
+    escalated: bool = False
+    reminded_at: str | None = None
+    closure_proposed: bool = False
+    closed_at: str | None = None
+    outcome: str = ""
+    interviews: int = 0
+    # Recent steps only: the full timeline lives in intake's tables.
+    history: list[HistoryEntry] = field(default_factory=list)
+
+
+@dataclass
 class DossierSpec:
-    """What reception records when a dossier is opened."""
+    """What reception records when a dossier is opened (the workflow's input)."""
 
     dossier_id: str
     territory: str
@@ -26,6 +74,12 @@ class DossierSpec:
     motifs: list[str]
     arrival_channel: str
     urgent: bool
+    person_id: str = ""
+    household_id: str = ""
+    assigned_agent: str = ""
+    timers: LifecycleTimers = field(default_factory=LifecycleTimers)
+    # Set when the workflow continues as new.
+    carried: DossierState | None = None
 
 
 @dataclass
@@ -44,11 +98,92 @@ class RecordOpened:
     workflow_id: str
 
 
+# Update inputs (what people do). Text is validated by the gRPC layer first.
 @dataclass
-class DossierState:
-    """What the read-only query returns."""
+class InterviewInput:
+    agent: str
+    notes: str = ""
+    visibility: str = "team"
 
+
+@dataclass
+class CompleteEcouteInput:
+    agent: str
+    next_stage: str
+    motifs: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AgentInput:
+    agent: str
+
+
+@dataclass
+class FollowUpInput:
+    agent: str
+    notes: str = ""
+    visibility: str = "team"
+
+
+@dataclass
+class AssignInput:
+    agent: str
+    assignee: str
+
+
+@dataclass
+class CloseInput:
+    agent: str
+    outcome: str
+    notes: str = ""
+
+
+@dataclass
+class ReopenInput:
+    agent: str
+    reason: str = ""
+
+
+@dataclass
+class StepResult:
     dossier_id: str
     stage: str
-    opened_at: str | None
-    history: list[dict[str, str]] = field(default_factory=list)
+    step: int
+
+
+@dataclass
+class Transition:
+    """Activity input: one step written to intake's tables and outbox, idempotently
+    (keyed by dossier and step number)."""
+
+    workflow_id: str
+    dossier_id: str
+    territory: str
+    step: int
+    kind: str
+    at: str
+    actor: str
+    from_stage: str
+    to_stage: str
+    cycle: int
+    motifs: list[str] | None = None
+    assigned_agent: str | None = None
+    outcome: str | None = None
+    notes: str = ""
+    visibility: str = "team"
+    due_at: str | None = None
+    last_activity_at: str | None = None
+
+
+@dataclass
+class Deadline:
+    kind: str
+    due_at: str
+
+
+@dataclass
+class DossierView:
+    """What the read-only query returns."""
+
+    state: DossierState
+    deadlines: list[Deadline]

@@ -1,27 +1,57 @@
 """DossierWorkflow: one durable workflow per dossier.
 
-reception → ecoute → orientation → suivi → cloture. The first step records the
-dossier (intake activity, which also writes dossier.opened through the outbox).
+reception → ecoute → orientation → suivi → cloture, driven by people (updates, each
+with a validator that refuses an invalid transition before anything is written) and
+by timers (urgent écoute escalation, suivi reminder then closure proposal, reopen
+limit). Every step is written by one intake activity: the dossier row, its timeline
+and its domain events, in one transaction, keyed by the step number.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.contracts import (
         INTAKE_TASK_QUEUE,
+        AgentInput,
+        AssignInput,
+        CloseInput,
+        CompleteEcouteInput,
+        Deadline,
         DossierSpec,
         DossierState,
+        DossierView,
+        FollowUpInput,
+        HistoryEntry,
+        InterviewInput,
         OpenedDossier,
         RecordOpened,
+        ReopenInput,
+        StepResult,
+        Transition,
     )
 
-ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+ACTIVITY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    non_retryable_error_types=["InvalidArgument", "NotFound", "FailedPrecondition"],
+)
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+HISTORY_KEPT = 50
+# workflow.patched ids: each one guards a change recorded histories must still replay.
+PATCH_LIFECYCLE = "lifecycle-v2"
+
+
+def refuse(message: str) -> ApplicationError:
+    """An invalid transition: FAILED_PRECONDITION for the caller, nothing written."""
+    return ApplicationError(message, type="FailedPrecondition", non_retryable=True)
 
 
 @workflow.defn(name="DossierWorkflow")
@@ -29,35 +59,333 @@ class DossierWorkflow:
     @workflow.init
     def __init__(self, spec: DossierSpec) -> None:
         self.spec = spec
-        self.stage = "reception"
-        self.opened_at: str | None = None
+        self.state = spec.carried or DossierState(
+            dossier_id=spec.dossier_id,
+            territory=spec.territory,
+            motifs=list(spec.motifs),
+            urgent=spec.urgent,
+            assigned_agent=spec.assigned_agent,
+        )
+        self.timers = spec.timers
         self.open_requests = 0
-        self.history: list[dict[str, str]] = []
+        self.steps_this_run = 0
+        self.lock = asyncio.Lock()
+        self.finished = False
 
+    @property
+    def stage(self) -> str:
+        return self.state.stage
+
+    # ---- main loop -------------------------------------------------------------
     @workflow.run
     async def run(self, spec: DossierSpec) -> str:
-        self.opened_at = await workflow.execute_activity(
-            "intake.record_dossier_opened",
-            RecordOpened(spec=spec, workflow_id=workflow.info().workflow_id),
-            result_type=str,
+        if spec.carried is None:
+            self.state.opened_at = await workflow.execute_activity(
+                "intake.record_dossier_opened",
+                RecordOpened(spec=spec, workflow_id=workflow.info().workflow_id),
+                result_type=str,
+                task_queue=INTAKE_TASK_QUEUE,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=ACTIVITY_RETRY,
+            )
+            self.state.last_activity_at = self.state.opened_at
+            self.state.history.append(HistoryEntry(0, "opened", "reception", self.state.opened_at))
+            workflow.upsert_search_attributes([sa.STAGE.value_set(self.stage)])
+        if not workflow.patched(PATCH_LIFECYCLE):
+            # Histories recorded before timers existed (v1) only waited for closure.
+            await workflow.wait_condition(lambda: self.stage == "cloture")
+            return self.stage
+        return await self._lifecycle()
+
+    async def _lifecycle(self) -> str:
+        while True:
+            if self.steps_this_run >= self.timers.max_steps_per_run:
+                await workflow.wait_condition(
+                    lambda: not self.lock.locked() and workflow.all_handlers_finished()
+                )
+                workflow.continue_as_new(self._continued_spec())
+            deadline = self._next_deadline()
+            seen = self.state.step
+            try:
+                await workflow.wait_condition(
+                    lambda seen=seen: (
+                        self.state.step != seen  # type: ignore[misc]
+                        or self.steps_this_run >= self.timers.max_steps_per_run
+                    ),
+                    timeout=self._until(deadline) if deadline else None,
+                )
+                continue
+            except TimeoutError:
+                pass
+            assert deadline is not None
+            async with self.lock:
+                if self._next_deadline() != deadline:
+                    continue  # a person acted just as the timer fired
+                if deadline.kind == "reopen_limit":
+                    self.finished = True
+                    await workflow.wait_condition(workflow.all_handlers_finished)
+                    return self.stage
+                await self._on_deadline(deadline)
+
+    def _continued_spec(self) -> DossierSpec:
+        spec = self.spec
+        self.state.history = self.state.history[-HISTORY_KEPT:]
+        return DossierSpec(
+            dossier_id=spec.dossier_id,
+            territory=spec.territory,
+            site=spec.site,
+            motifs=spec.motifs,
+            arrival_channel=spec.arrival_channel,
+            urgent=spec.urgent,
+            person_id=spec.person_id,
+            household_id=spec.household_id,
+            assigned_agent=spec.assigned_agent,
+            timers=spec.timers,
+            carried=self.state,
+        )
+
+    # ---- deadlines -------------------------------------------------------------
+    def _deadlines(self) -> list[Deadline]:
+        s, t = self.state, self.timers
+        found: list[Deadline] = []
+        if s.opened_at is None:
+            return found
+        if s.urgent and s.stage == "reception" and not s.escalated:
+            found.append(Deadline("urgent_ecoute", _plus(s.opened_at, t.urgent_ecoute_s)))
+        if s.stage == "suivi" and s.last_activity_at:
+            if s.reminded_at is None:
+                found.append(Deadline("suivi_reminder", _plus(s.last_activity_at, t.suivi_reminder_s)))
+            elif not s.closure_proposed:
+                found.append(Deadline("closure_proposal", _plus(s.reminded_at, t.closure_proposal_s)))
+        if s.stage == "cloture" and s.closed_at:
+            found.append(Deadline("reopen_limit", _plus(s.closed_at, t.reopen_delay_s)))
+        return found
+
+    def _next_deadline(self) -> Deadline | None:
+        pending = self._deadlines()
+        return min(pending, key=lambda d: d.due_at) if pending else None
+
+    def _until(self, deadline: Deadline) -> timedelta:
+        left = datetime.fromisoformat(deadline.due_at) - workflow.now()
+        return max(left, timedelta(milliseconds=1))
+
+    async def _on_deadline(self, deadline: Deadline) -> None:
+        s = self.state
+        if deadline.kind == "urgent_ecoute":
+            await self._step("escalated", due_at=deadline.due_at)
+            s.escalated = True
+            workflow.upsert_search_attributes([sa.OVERDUE.value_set(True)])
+        elif deadline.kind == "suivi_reminder":
+            await self._step("reminder", due_at=deadline.due_at, last_activity_at=s.last_activity_at)
+            s.reminded_at = self._now()
+            workflow.upsert_search_attributes([sa.OVERDUE.value_set(True)])
+        elif deadline.kind == "closure_proposal":
+            await self._step("closure_proposed", due_at=deadline.due_at, last_activity_at=s.last_activity_at)
+            s.closure_proposed = True
+
+    # ---- the one way a step is written ------------------------------------------
+    def _now(self) -> str:
+        return workflow.now().isoformat()
+
+    async def _step(
+        self,
+        kind: str,
+        *,
+        to_stage: str | None = None,
+        actor: str = "",
+        cycle: int | None = None,
+        **fields: object,
+    ) -> None:
+        s = self.state
+        step = s.step + 1
+        at = self._now()
+        transition = Transition(
+            workflow_id=workflow.info().workflow_id,
+            dossier_id=s.dossier_id,
+            territory=s.territory,
+            step=step,
+            kind=kind,
+            at=at,
+            actor=actor,
+            from_stage=s.stage,
+            to_stage=to_stage or s.stage,
+            cycle=s.cycle if cycle is None else cycle,
+            **fields,  # type: ignore[arg-type]
+        )
+        await workflow.execute_activity(
+            "intake.record_transition",
+            transition,
             task_queue=INTAKE_TASK_QUEUE,
-            start_to_close_timeout=timedelta(seconds=30),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=ACTIVITY_RETRY,
         )
-        self.history.append({"stage": "reception", "at": self.opened_at})
-        workflow.upsert_search_attributes([sa.STAGE.value_set(self.stage)])
-        await workflow.wait_condition(lambda: self.stage == "cloture")
-        return self.stage
+        s.step = step
+        self.steps_this_run += 1
+        s.history = [*s.history, HistoryEntry(step, kind, to_stage or s.stage, at, actor)][-HISTORY_KEPT:]
+        if to_stage and to_stage != s.stage:
+            s.stage = to_stage
+            workflow.upsert_search_attributes([sa.STAGE.value_set(to_stage)])
 
+    def _touch(self) -> None:
+        """A person acted: the suivi inactivity clock restarts."""
+        self.state.last_activity_at = self._now()
+        if self.state.reminded_at is not None or self.state.escalated:
+            workflow.upsert_search_attributes([sa.OVERDUE.value_set(False)])
+        self.state.reminded_at = None
+        self.state.closure_proposed = False
+
+    def _result(self) -> StepResult:
+        return StepResult(self.state.dossier_id, self.stage, self.state.step)
+
+    def _require_open(self, action: str) -> None:
+        if self.finished:
+            raise refuse(f"cannot {action}: this dossier's reopen delay has passed")
+        if self.stage == "cloture":
+            raise refuse(f"cannot {action}: the dossier is closed (reopen it first)")
+
+    # ---- updates (human steps) ---------------------------------------------------
     @workflow.update
     async def open(self) -> OpenedDossier:
         """Answered once the dossier is recorded; only the first call says created."""
         self.open_requests += 1
         first = self.open_requests == 1
-        await workflow.wait_condition(lambda: self.opened_at is not None)
-        assert self.opened_at is not None
-        return OpenedDossier(self.spec.dossier_id, self.stage, self.opened_at, created=first)
+        await workflow.wait_condition(lambda: self.state.opened_at is not None)
+        assert self.state.opened_at is not None
+        return OpenedDossier(self.spec.dossier_id, self.stage, self.state.opened_at, created=first)
+
+    @workflow.update
+    async def record_interview(self, command: InterviewInput) -> StepResult:
+        async with self.lock:
+            self.validate_interview(command)
+            to_stage = "ecoute" if self.stage == "reception" else self.stage
+            await self._step(
+                "interview",
+                to_stage=to_stage,
+                actor=command.agent,
+                notes=command.notes,
+                visibility=command.visibility,
+            )
+            self.state.interviews += 1
+            self._touch()
+            return self._result()
+
+    @record_interview.validator
+    def validate_interview(self, command: InterviewInput) -> None:
+        self._require_open("record an interview")
+
+    @workflow.update
+    async def complete_ecoute(self, command: CompleteEcouteInput) -> StepResult:
+        async with self.lock:
+            self.validate_complete_ecoute(command)
+            motifs = command.motifs or self.state.motifs
+            await self._step(
+                "ecoute_completed", to_stage=command.next_stage, actor=command.agent, motifs=motifs
+            )
+            self.state.motifs = list(motifs)
+            self._touch()
+            return self._result()
+
+    @complete_ecoute.validator
+    def validate_complete_ecoute(self, command: CompleteEcouteInput) -> None:
+        self._require_open("complete the écoute")
+        if self.stage != "ecoute":
+            raise refuse(
+                f"cannot complete the écoute: the dossier is in stage {self.stage!r}, not 'ecoute'"
+                + (" (record an interview first)" if self.stage == "reception" else "")
+            )
+        if command.next_stage not in ("orientation", "suivi"):
+            raise refuse("after the écoute the dossier goes to 'orientation' or 'suivi'")
+
+    @workflow.update
+    async def start_suivi(self, command: AgentInput) -> StepResult:
+        async with self.lock:
+            self.validate_start_suivi(command)
+            await self._step("stage_changed", to_stage="suivi", actor=command.agent)
+            self._touch()
+            return self._result()
+
+    @start_suivi.validator
+    def validate_start_suivi(self, command: AgentInput) -> None:
+        self._require_open("start the suivi")
+        if self.stage != "orientation":
+            raise refuse(f"cannot start the suivi: the dossier is in stage {self.stage!r}, not 'orientation'")
+
+    @workflow.update
+    async def record_follow_up(self, command: FollowUpInput) -> StepResult:
+        async with self.lock:
+            self.validate_follow_up(command)
+            await self._step(
+                "follow_up", actor=command.agent, notes=command.notes, visibility=command.visibility
+            )
+            self._touch()
+            return self._result()
+
+    @record_follow_up.validator
+    def validate_follow_up(self, command: FollowUpInput) -> None:
+        self._require_open("record a follow-up")
+        if self.stage not in ("orientation", "suivi"):
+            raise refuse(f"a follow-up is recorded in orientation or suivi; the dossier is in {self.stage!r}")
+
+    @workflow.update
+    async def assign(self, command: AssignInput) -> StepResult:
+        async with self.lock:
+            self.validate_assign(command)
+            await self._step("assigned", actor=command.agent, assigned_agent=command.assignee)
+            self.state.assigned_agent = command.assignee
+            return self._result()
+
+    @assign.validator
+    def validate_assign(self, command: AssignInput) -> None:
+        self._require_open("assign the dossier")
+        if command.assignee == self.state.assigned_agent:
+            raise refuse("the dossier is already assigned to this agent")
+
+    @workflow.update
+    async def close(self, command: CloseInput) -> StepResult:
+        async with self.lock:
+            self.validate_close(command)
+            await self._step(
+                "closed",
+                to_stage="cloture",
+                actor=command.agent,
+                outcome=command.outcome,
+                notes=command.notes,
+            )
+            self.state.outcome = command.outcome
+            self.state.closed_at = self._now()
+            workflow.upsert_search_attributes([sa.OVERDUE.value_set(False)])
+            return self._result()
+
+    @close.validator
+    def validate_close(self, command: CloseInput) -> None:
+        self._require_open("close the dossier")
+
+    @workflow.update
+    async def reopen(self, command: ReopenInput) -> StepResult:
+        async with self.lock:
+            self.validate_reopen(command)
+            cycle = self.state.cycle + 1
+            await self._step(
+                "reopened", to_stage="ecoute", actor=command.agent, notes=command.reason, cycle=cycle
+            )
+            self.state.cycle = cycle
+            self.state.outcome = ""
+            self.state.closed_at = None
+            self.state.escalated = False
+            self._touch()
+            return self._result()
+
+    @reopen.validator
+    def validate_reopen(self, command: ReopenInput) -> None:
+        if self.finished:
+            raise refuse("the reopen delay has passed: open a new dossier")
+        if self.stage != "cloture":
+            raise refuse(f"only a closed dossier can be reopened; this one is in stage {self.stage!r}")
 
     @workflow.query
-    def state(self) -> DossierState:
-        return DossierState(self.spec.dossier_id, self.stage, self.opened_at, list(self.history))
+    def view(self) -> DossierView:
+        return DossierView(self.state, self._deadlines())
+
+
+def _plus(iso: str, seconds: float) -> str:
+    return (datetime.fromisoformat(iso) + timedelta(seconds=seconds)).isoformat()

@@ -1,26 +1,27 @@
 """Intake's activities, run on the `intake` task queue. Idempotent: keyed by the
-workflow id and step, so a retry after a commit changes nothing."""
+dossier and the workflow step, so a retry after a commit changes nothing."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from entraide.v1 import events_pb2
-from google.protobuf.timestamp_pb2 import Timestamp
 from temporalio import activity
 
 from kernel import outbox
 from kernel.db import Pool
 from kernel.events import new_event, step_event_id
-from services.intake import repository
-from workflows.contracts import RecordOpened
+from kernel.reference import ReferenceData
+from services.intake import repository, timeline
+from workflows.contracts import RecordOpened, Transition
 
 SOURCE = "entraide/intake"
 
 
 class IntakeActivities:
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, reference: ReferenceData) -> None:
         self.pool = pool
+        self.reference = reference
 
     @activity.defn(name="intake.record_dossier_opened")
     async def record_dossier_opened(self, command: RecordOpened) -> str:
@@ -32,8 +33,18 @@ class IntakeActivities:
                 return opened_at.isoformat()
             opened_at = datetime.now(UTC)
             await repository.insert_dossier(conn, spec, opened_at)
-            stamp = Timestamp()
-            stamp.FromDatetime(opened_at)
+            await repository.insert_timeline(
+                conn,
+                spec.dossier_id,
+                0,
+                spec.territory,
+                "opened",
+                "reception",
+                0,
+                spec.assigned_agent,
+                opened_at,
+                "Dossier ouvert à l'accueil",
+            )
             payload = events_pb2.DossierOpened(
                 dossier_id=spec.dossier_id,
                 territory=spec.territory,
@@ -41,18 +52,55 @@ class IntakeActivities:
                 motifs=spec.motifs,
                 arrival_channel=spec.arrival_channel,
                 urgent=spec.urgent,
-                opened_at=stamp,
+                opened_at=timeline.stamp(opened_at),
             )
-            await outbox.write(
-                conn,
-                repository.SCHEMA,
-                new_event(
-                    "entraide.dossier.opened",
-                    SOURCE,
-                    spec.dossier_id,
-                    payload,
-                    event_id=step_event_id(command.workflow_id, "opened"),
-                    time=opened_at,
-                ),
+            event = new_event(
+                "entraide.dossier.opened",
+                SOURCE,
+                spec.dossier_id,
+                payload,
+                event_id=step_event_id(command.workflow_id, "opened"),
+                time=opened_at,
             )
+            await outbox.write(conn, repository.SCHEMA, event)
             return opened_at.isoformat()
+
+    @activity.defn(name="intake.record_transition")
+    async def record_transition(self, t: Transition) -> None:
+        at = datetime.fromisoformat(t.at)
+        async with self.pool.acquire() as conn, conn.transaction():
+            inserted = await repository.insert_timeline(
+                conn,
+                t.dossier_id,
+                t.step,
+                t.territory,
+                t.kind,
+                t.to_stage,
+                t.cycle,
+                t.actor,
+                at,
+                timeline.summary(t, self.reference.closure_outcomes),
+            )
+            if not inserted:
+                return  # this step was already written by an earlier attempt
+            await repository.apply_transition(conn, t, at)
+            note_kind = timeline.NOTE_KINDS.get(t.kind)
+            if note_kind and t.notes:
+                await repository.insert_note(
+                    conn,
+                    timeline.note_id(t.dossier_id, t.step),
+                    t,
+                    note_kind,
+                    at,
+                    visibility=t.visibility if note_kind in ("interview", "follow_up") else "team",
+                )
+            for event_type, payload in timeline.events(t):
+                event = new_event(
+                    event_type,
+                    SOURCE,
+                    t.dossier_id,
+                    payload,
+                    event_id=step_event_id(t.workflow_id, f"{t.step}/{event_type}"),
+                    time=at,
+                )
+                await outbox.write(conn, repository.SCHEMA, event)

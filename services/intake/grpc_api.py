@@ -3,26 +3,43 @@ changes; read from intake's tables."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import asyncpg
 from entraide.v1 import intake_pb2, intake_pb2_grpc
-from google.protobuf.timestamp_pb2 import Timestamp
-from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from kernel.db import Pool
-from kernel.errors import AlreadyExists, NotFound
+from kernel.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from kernel.grpc_server import Context, remaining
 from kernel.reference import ReferenceData
-from services.intake import repository, validation
+from kernel.temporal import domain_error_from
+from services.intake import persons, repository, validation
+from services.intake.people_api import PeopleHandlers
+from services.intake.timeline import stamp
 from workflows import search_attributes as sa
-from workflows.contracts import DOSSIER_TASK_QUEUE, DossierSpec, dossier_workflow_id
+from workflows.contracts import (
+    DOSSIER_TASK_QUEUE,
+    AgentInput,
+    AssignInput,
+    CloseInput,
+    CompleteEcouteInput,
+    DossierSpec,
+    DossierView,
+    FollowUpInput,
+    InterviewInput,
+    LifecycleTimers,
+    ReopenInput,
+    dossier_workflow_id,
+)
 from workflows.dossier import DossierWorkflow
 
 
 def dossier_message(row: asyncpg.Record) -> intake_pb2.Dossier:
-    opened_at = Timestamp()
-    opened_at.FromDatetime(row["opened_at"])
     return intake_pb2.Dossier(
         dossier_id=str(row["dossier_id"]),
         territory=row["territory"],
@@ -31,7 +48,13 @@ def dossier_message(row: asyncpg.Record) -> intake_pb2.Dossier:
         arrival_channel=row["arrival_channel"],
         urgent=row["urgent"],
         stage=row["stage"],
-        opened_at=opened_at,
+        opened_at=stamp(row["opened_at"]),
+        person_id=str(row["person_id"] or ""),
+        household_id=str(row["household_id"] or ""),
+        assigned_agent=row["assigned_agent"],
+        outcome=row["outcome"],
+        updated_at=stamp(row["updated_at"]),
+        cycle=row["cycle"],
     )
 
 
@@ -45,16 +68,25 @@ def _same_request(row: asyncpg.Record, spec: DossierSpec) -> bool:
     )
 
 
-class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
-    def __init__(self, pool: Pool, temporal: Client, reference: ReferenceData) -> None:
+class IntakeServicer(PeopleHandlers, intake_pb2_grpc.IntakeServiceServicer):
+    def __init__(
+        self, pool: Pool, temporal: Client, reference: ReferenceData, timers: LifecycleTimers
+    ) -> None:
         self.pool = pool
         self.temporal = temporal
         self.reference = reference
+        self.timers = timers
 
+    # ---- opening and reading -------------------------------------------------------
     async def OpenDossier(
         self, request: intake_pb2.OpenDossierRequest, context: Context
     ) -> intake_pb2.OpenDossierResponse:
-        spec = validation.open_dossier_spec(request, self.reference)
+        spec = validation.open_dossier_spec(request, self.reference, self.timers)
+        async with self.pool.acquire() as conn:
+            if spec.person_id and not await persons.person_exists(conn, spec.person_id):
+                raise NotFound("no person with this person_id")
+            if spec.household_id and not await persons.household_exists(conn, spec.household_id):
+                raise NotFound("no household with this household_id")
         start = WithStartWorkflowOperation(
             DossierWorkflow.run,
             spec,
@@ -67,37 +99,193 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         created = False
         try:
             opened = await self.temporal.execute_update_with_start_workflow(
-                DossierWorkflow.open,
-                start_workflow_operation=start,
-                rpc_timeout=remaining(context),
+                DossierWorkflow.open, start_workflow_operation=start, rpc_timeout=remaining(context)
             )
             created = opened.created
         except WorkflowAlreadyStartedError:
             pass  # the dossier's workflow has already ended: the dossier exists
-        async with self.pool.acquire() as conn:
-            row = await repository.get_dossier(conn, spec.dossier_id)
-        if row is None:
-            raise NotFound("the dossier of this request id no longer exists")
+        row = await self._dossier_row(spec.dossier_id)
         if not _same_request(row, spec):
             raise AlreadyExists("this request_id already opened a different dossier; use a new request_id")
         return intake_pb2.OpenDossierResponse(dossier=dossier_message(row), created=created)
 
     async def GetDossier(self, request: intake_pb2.GetDossierRequest, context: Context) -> intake_pb2.Dossier:
+        row = await self._dossier_row(validation.parse_dossier_id(request.dossier_id))
+        return dossier_message(row)
+
+    async def GetDossierTimeline(
+        self, request: intake_pb2.GetDossierRequest, context: Context
+    ) -> intake_pb2.DossierTimeline:
         dossier_id = validation.parse_dossier_id(request.dossier_id)
+        reader = validation.agent(request.agent) if request.agent else ""
         async with self.pool.acquire() as conn:
             row = await repository.get_dossier(conn, dossier_id)
-        if row is None:
-            raise NotFound("no dossier with this id")
-        return dossier_message(row)
+            if row is None:
+                raise NotFound("no dossier with this id")
+            entries = await repository.timeline_of(conn, dossier_id)
+            notes = await repository.notes_visible_to(conn, dossier_id, reader)
+        return intake_pb2.DossierTimeline(
+            dossier=dossier_message(row),
+            entries=[
+                intake_pb2.TimelineEntry(
+                    at=stamp(e["at"]),
+                    kind=e["kind"],
+                    stage=e["stage"],
+                    actor=e["actor"],
+                    summary=e["summary"],
+                )
+                for e in entries
+            ],
+            interviews=[
+                intake_pb2.Interview(
+                    interview_id=str(n["note_id"]),
+                    author=n["author"],
+                    at=stamp(n["at"]),
+                    notes=n["body"],
+                    visibility=n["visibility"],
+                )
+                for n in notes
+                if n["kind"] == "interview"
+            ],
+            deadlines=await self._deadlines(dossier_id, context),
+        )
+
+    async def ListDossiers(
+        self, request: intake_pb2.ListDossiersRequest, context: Context
+    ) -> intake_pb2.ListDossiersResponse:
+        territory = validation.territory(request.territory, self.reference)
+        if request.stage and request.stage not in ("reception", "ecoute", "orientation", "suivi", "cloture"):
+            raise InvalidArgument("stage is one of reception, ecoute, orientation, suivi, cloture")
+        if not 0 <= request.page_size <= validation.MAX_PAGE_SIZE:
+            raise InvalidArgument(f"page_size is between 1 and {validation.MAX_PAGE_SIZE} (0 for 50)")
+        before = _parse_page_token(request.page_token)
+        limit = request.page_size or 50
+        async with self.pool.acquire() as conn:
+            rows = await repository.list_dossiers(conn, territory, request.stage or None, limit, before)
+        token = ""
+        if len(rows) == limit:
+            token = f"{rows[-1]['opened_at'].isoformat()}|{rows[-1]['dossier_id']}"
+        return intake_pb2.ListDossiersResponse(
+            dossiers=[dossier_message(r) for r in rows], next_page_token=token
+        )
 
     async def ListReferenceData(
         self, request: intake_pb2.ListReferenceDataRequest, context: Context
     ) -> intake_pb2.ReferenceData:
-        def items(table: dict[str, str]) -> list[intake_pb2.ReferenceItem]:
+        def items(table: Any) -> list[intake_pb2.ReferenceItem]:
             return [intake_pb2.ReferenceItem(code=c, label=label) for c, label in table.items()]
 
         return intake_pb2.ReferenceData(
-            motifs=items(dict(self.reference.motifs)),
-            arrival_channels=items(dict(self.reference.arrival_channels)),
-            territories=items(dict(self.reference.territories)),
+            motifs=items(self.reference.motifs),
+            arrival_channels=items(self.reference.arrival_channels),
+            territories=items(self.reference.territories),
+            closure_outcomes=items(self.reference.closure_outcomes),
         )
+
+    # ---- lifecycle steps (workflow updates) --------------------------------------------
+    async def RecordInterview(
+        self, request: intake_pb2.RecordInterviewRequest, context: Context
+    ) -> intake_pb2.StepResponse:
+        command = InterviewInput(
+            agent=validation.agent(request.agent),
+            notes=validation.notes(request.notes),
+            visibility=validation.visibility(request.visibility),
+        )
+        return await self._step(request.dossier_id, DossierWorkflow.record_interview, command, context)
+
+    async def CompleteEcoute(
+        self, request: intake_pb2.CompleteEcouteRequest, context: Context
+    ) -> intake_pb2.StepResponse:
+        command = CompleteEcouteInput(
+            agent=validation.agent(request.agent),
+            next_stage=validation.next_stage(request.next_stage),
+            motifs=validation.motifs(list(request.motifs), self.reference, required=False),
+        )
+        return await self._step(request.dossier_id, DossierWorkflow.complete_ecoute, command, context)
+
+    async def StartSuivi(self, request: intake_pb2.StepRequest, context: Context) -> intake_pb2.StepResponse:
+        command = AgentInput(agent=validation.agent(request.agent))
+        return await self._step(request.dossier_id, DossierWorkflow.start_suivi, command, context)
+
+    async def RecordFollowUp(
+        self, request: intake_pb2.RecordFollowUpRequest, context: Context
+    ) -> intake_pb2.StepResponse:
+        command = FollowUpInput(
+            agent=validation.agent(request.agent),
+            notes=validation.notes(request.notes),
+            visibility=validation.visibility(request.visibility),
+        )
+        return await self._step(request.dossier_id, DossierWorkflow.record_follow_up, command, context)
+
+    async def AssignAgent(
+        self, request: intake_pb2.AssignAgentRequest, context: Context
+    ) -> intake_pb2.StepResponse:
+        command = AssignInput(
+            agent=validation.agent(request.agent), assignee=validation.agent(request.assignee, "assignee")
+        )
+        return await self._step(request.dossier_id, DossierWorkflow.assign, command, context)
+
+    async def CloseDossier(
+        self, request: intake_pb2.CloseDossierRequest, context: Context
+    ) -> intake_pb2.StepResponse:
+        command = CloseInput(
+            agent=validation.agent(request.agent),
+            outcome=validation.outcome(request.outcome, self.reference),
+            notes=validation.notes(request.notes),
+        )
+        return await self._step(request.dossier_id, DossierWorkflow.close, command, context)
+
+    async def ReopenDossier(
+        self, request: intake_pb2.ReopenDossierRequest, context: Context
+    ) -> intake_pb2.StepResponse:
+        command = ReopenInput(
+            agent=validation.agent(request.agent), reason=validation.notes(request.reason, "reason")
+        )
+        return await self._step(request.dossier_id, DossierWorkflow.reopen, command, context)
+
+    # ---- plumbing ------------------------------------------------------------------
+    async def _dossier_row(self, dossier_id: str) -> asyncpg.Record:
+        async with self.pool.acquire() as conn:
+            row = await repository.get_dossier(conn, dossier_id)
+        if row is None:
+            raise NotFound("no dossier with this id")
+        return row
+
+    async def _step(
+        self, raw_dossier_id: str, update: Any, command: object, context: Context
+    ) -> intake_pb2.StepResponse:
+        """Sends one update to the dossier's workflow; the workflow's validator refuses
+        an invalid transition before anything is written."""
+        dossier_id = validation.parse_dossier_id(raw_dossier_id)
+        await self._dossier_row(dossier_id)
+        handle = self.temporal.get_workflow_handle(dossier_workflow_id(dossier_id))
+        try:
+            await handle.execute_update(update, command, rpc_timeout=remaining(context))
+        except WorkflowUpdateFailedError as exc:
+            raise domain_error_from(exc) or FailedPrecondition("the dossier refused this step") from None
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise FailedPrecondition(
+                    "this dossier is closed for good (its reopen delay has passed): open a new dossier"
+                ) from None
+            raise
+        return intake_pb2.StepResponse(dossier=dossier_message(await self._dossier_row(dossier_id)))
+
+    async def _deadlines(self, dossier_id: str, context: Context) -> list[intake_pb2.Deadline]:
+        handle = self.temporal.get_workflow_handle(dossier_workflow_id(dossier_id))
+        try:
+            view = await handle.query(DossierWorkflow.view, rpc_timeout=remaining(context))
+        except RPCError:
+            return []  # the workflow has ended: no deadline is pending
+        assert isinstance(view, DossierView)
+        return [intake_pb2.Deadline(kind=d.kind, due_at=stamp(d.due_at)) for d in view.deadlines]
+
+
+def _parse_page_token(token: str) -> tuple[datetime, str] | None:
+    if not token:
+        return None
+    try:
+        at, _, dossier_id = token.partition("|")
+        return datetime.fromisoformat(at), validation.parse_dossier_id(dossier_id)
+    except (ValueError, InvalidArgument):
+        raise InvalidArgument("page_token is not one this server returned") from None

@@ -9,13 +9,15 @@ from entraide.v1 import intake_pb2, intake_pb2_grpc
 from kernel import reference
 from kernel.grpc_server import ServiceBinding
 from kernel.runtime import ServiceContext, ServiceSpec
+from kernel.settings import Settings
 from services.intake.activities import IntakeActivities
 from services.intake.grpc_api import IntakeServicer
 from services.intake.repository import SCHEMA
+from workflows.contracts import LifecycleTimers
 
 
 def _bindings(ctx: ServiceContext) -> list[ServiceBinding]:
-    servicer = IntakeServicer(ctx.pool, ctx.temporal, reference.load(ctx.settings.env))
+    servicer = IntakeServicer(ctx.pool, ctx.temporal, reference.load(ctx.settings.env), timers(ctx.settings))
     return [
         ServiceBinding(
             intake_pb2_grpc.add_IntakeServiceServicer_to_server,
@@ -25,9 +27,21 @@ def _bindings(ctx: ServiceContext) -> list[ServiceBinding]:
     ]
 
 
+def timers(settings: Settings) -> LifecycleTimers:
+    """The deployment's lifecycle durations (ENTRAIDE_<NAME>_S), defaults from DOMAIN.md."""
+    defaults = LifecycleTimers()
+    return LifecycleTimers(
+        urgent_ecoute_s=settings.seconds("urgent_ecoute", defaults.urgent_ecoute_s),
+        suivi_reminder_s=settings.seconds("suivi_reminder", defaults.suivi_reminder_s),
+        closure_proposal_s=settings.seconds("closure_proposal", defaults.closure_proposal_s),
+        reopen_delay_s=settings.seconds("reopen_delay", defaults.reopen_delay_s),
+        max_steps_per_run=int(settings.env.get("ENTRAIDE_MAX_STEPS_PER_RUN", defaults.max_steps_per_run)),
+    )
+
+
 def _activities(ctx: ServiceContext) -> list[object]:
-    activities = IntakeActivities(ctx.pool)
-    return [activities.record_dossier_opened]
+    activities = IntakeActivities(ctx.pool, reference.load(ctx.settings.env))
+    return [activities.record_dossier_opened, activities.record_transition]
 
 
 SPEC = ServiceSpec(

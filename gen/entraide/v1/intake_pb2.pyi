@@ -104,15 +104,21 @@ class GetDossierRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     DOSSIER_ID_FIELD_NUMBER: _builtins.int
+    AGENT_FIELD_NUMBER: _builtins.int
     dossier_id: _builtins.str
+    agent: _builtins.str
+    """Who reads (the agent's id; from the token once authentication is on): notes
+    private to their author are shown to that author only.
+    """
     def __init__(
         self,
         *,
         dossier_id: _builtins.str = ...,
+        agent: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dossier_id", b"dossier_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "dossier_id", b"dossier_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
