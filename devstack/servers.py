@@ -34,22 +34,20 @@ from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from devstack import processes
+from workflows import search_attributes
 
 log = logging.getLogger("devstack")
 
 T = TypeVar("T")
 
+# Registered on every Temporal the stack uses: workflows fail their task forever when
+# they upsert an unknown attribute. Defined once, with the workflow code.
 SEARCH_ATTRIBUTES: dict[str, str] = {
-    "Stage": "Keyword",
-    "Territory": "Keyword",
-    "Urgency": "Keyword",
-    "Overdue": "Bool",
+    key.name: search_attributes.type_name(key) for key in search_attributes.ALL
 }
 
 DATABASE_NAME = "entraide"
@@ -562,22 +560,7 @@ async def _list_search_attributes(address: str) -> set[str]:
 
 async def _register_search_attributes(address: str) -> None:
     """Same effect as `temporal operator search-attribute create`, skipping existing ones."""
-    client = await _connect_temporal(address)
-    resp = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=TEMPORAL_NAMESPACE)
-    )
-    for name, kind in SEARCH_ATTRIBUTES.items():
-        if name in resp.custom_attributes:
-            continue
-        value_type = IndexedValueType.Value(f"INDEXED_VALUE_TYPE_{kind.upper()}")
-        try:
-            await client.operator_service.add_search_attributes(
-                AddSearchAttributesRequest(namespace=TEMPORAL_NAMESPACE, search_attributes={name: value_type})
-            )
-            log.info("registered search attribute %s (%s) on %s", name, kind, address)
-        except RPCError as exc:
-            if exc.status != RPCStatusCode.ALREADY_EXISTS:
-                raise
+    await search_attributes.register(await _connect_temporal(address), TEMPORAL_NAMESPACE)
 
 
 # --- shared helpers ---------------------------------------------------------------------------

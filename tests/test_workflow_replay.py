@@ -15,12 +15,14 @@ from temporalio.worker import Replayer
 
 from workflows.worker import WORKFLOWS
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+HISTORIES = {
+    path.stem: path.read_text() for path in sorted((Path(__file__).parent / "histories").glob("*.json"))
+}
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
-async def test_recorded_history_replays(path: Path) -> None:
-    history = WorkflowHistory.from_json(f"dossier-{path.stem}", path.read_text())
+@pytest.mark.parametrize("name", sorted(HISTORIES))
+async def test_recorded_history_replays(name: str) -> None:
+    history = WorkflowHistory.from_json(f"dossier-{name}", HISTORIES[name])
     result = await Replayer(workflows=WORKFLOWS).replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
 

@@ -90,7 +90,7 @@ class DossierWorkflow:
             )
             self.state.last_activity_at = self.state.opened_at
             self.state.history.append(HistoryEntry(0, "opened", "reception", self.state.opened_at))
-            workflow.upsert_search_attributes([sa.STAGE.value_set(self.stage)])
+            sa.upsert(sa.STAGE.value_set(self.stage))
         if not workflow.patched(PATCH_LIFECYCLE):
             # Histories recorded before timers existed (v1) only waited for closure.
             await workflow.wait_condition(lambda: self.stage == "cloture")
@@ -174,11 +174,11 @@ class DossierWorkflow:
         if deadline.kind == "urgent_ecoute":
             await self._step("escalated", due_at=deadline.due_at)
             s.escalated = True
-            workflow.upsert_search_attributes([sa.OVERDUE.value_set(True)])
+            sa.upsert(sa.OVERDUE.value_set(True))
         elif deadline.kind == "suivi_reminder":
             await self._step("reminder", due_at=deadline.due_at, last_activity_at=s.last_activity_at)
             s.reminded_at = self._now()
-            workflow.upsert_search_attributes([sa.OVERDUE.value_set(True)])
+            sa.upsert(sa.OVERDUE.value_set(True))
         elif deadline.kind == "closure_proposal":
             await self._step("closure_proposed", due_at=deadline.due_at, last_activity_at=s.last_activity_at)
             s.closure_proposed = True
@@ -224,13 +224,13 @@ class DossierWorkflow:
         s.history = [*s.history, HistoryEntry(step, kind, to_stage or s.stage, at, actor)][-HISTORY_KEPT:]
         if to_stage and to_stage != s.stage:
             s.stage = to_stage
-            workflow.upsert_search_attributes([sa.STAGE.value_set(to_stage)])
+            sa.upsert(sa.STAGE.value_set(to_stage))
 
     def _touch(self) -> None:
         """A person acted: the suivi inactivity clock restarts."""
         self.state.last_activity_at = self._now()
         if self.state.reminded_at is not None or self.state.escalated:
-            workflow.upsert_search_attributes([sa.OVERDUE.value_set(False)])
+            sa.upsert(sa.OVERDUE.value_set(False))
         self.state.reminded_at = None
         self.state.closure_proposed = False
 
@@ -353,7 +353,7 @@ class DossierWorkflow:
             )
             self.state.outcome = command.outcome
             self.state.closed_at = self._now()
-            workflow.upsert_search_attributes([sa.OVERDUE.value_set(False)])
+            sa.upsert(sa.OVERDUE.value_set(False))
             return self._result()
 
     @close.validator
