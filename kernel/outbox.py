@@ -66,6 +66,7 @@ class OutboxRelay:
         *,
         batch_size: int = 200,
         idle_poll_s: float = 1.0,
+        ack_timeout_s: float = 10.0,
         after_publish: Callable[[Event], Awaitable[None]] | None = None,
     ) -> None:
         self.pool = pool
@@ -74,6 +75,7 @@ class OutboxRelay:
         self.subject_root = subject_root
         self.batch_size = batch_size
         self.idle_poll_s = idle_poll_s
+        self.ack_timeout_s = ack_timeout_s
         # Test seam: runs between the PubAck and the mark (crash simulation).
         self.after_publish = after_publish
         self._wakeup = asyncio.Event()
@@ -115,16 +117,13 @@ class OutboxRelay:
             )
             if not rows:
                 return 0
-            # Publishes are pipelined; the PubAcks are all awaited before the mark.
+            # Published in outbox order and pipelined: every PubAck is awaited before the mark.
             events = [_event_from_row(row) for row in rows]
-            await asyncio.gather(
-                *(
-                    self.js.publish(
-                        e.nats_subject(self.subject_root), e.data, headers=e.headers(), timeout=10
-                    )
-                    for e in events
-                )
-            )
+            acks = [
+                await self.js.publish_async(e.nats_subject(self.subject_root), e.data, headers=e.headers())
+                for e in events
+            ]
+            await asyncio.wait_for(asyncio.gather(*acks), timeout=self.ack_timeout_s)
             for event in events:
                 if self.after_publish is not None:
                     await self.after_publish(event)

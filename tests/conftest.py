@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -140,7 +141,10 @@ class AppStack:
 
     def kill(self, name: str) -> None:
         """SIGKILL: no graceful shutdown, as in a crash."""
-        processes.stop_process(self.state_dir, name, timeout=0)
+        pid = processes.is_running(self.state_dir, name)
+        assert pid is not None, f"{name} is not running"
+        os.killpg(pid, signal.SIGKILL)
+        processes.stop_process(self.state_dir, name, timeout=5)  # reaps it, removes the pid file
 
     async def wait_serving(self, timeout: float = 60) -> None:
         loop = asyncio.get_running_loop()
