@@ -10,8 +10,8 @@ from typing import Any
 
 import grpc
 import pytest
-
 from entraide.v1 import intake_pb2, intake_pb2_grpc
+
 from kernel.db import Pool
 from tests.conftest import AppStack
 from tests.helpers import eventually
