@@ -28,4 +28,21 @@ async def test_recorded_history_replays(name: str) -> None:
 
 
 def test_histories_are_recorded() -> None:
-    assert len(HISTORIES) >= 1
+    assert {
+        "dossier_v1_opened",
+        "v2_full_lifecycle",
+        "v2_escalated_reminded_closed",
+        "v2_continued_as_new",
+    } <= set(HISTORIES)
+
+
+async def test_an_unguarded_change_fails_replay() -> None:
+    """The replay test can fail: a change without workflow.patched() is caught."""
+    from tests.unpatched_workflow import UnpatchedDossierWorkflow
+
+    history = WorkflowHistory.from_json("dossier-v2", HISTORIES["v2_full_lifecycle"])
+    result = await Replayer(workflows=[UnpatchedDossierWorkflow]).replay_workflow(
+        history, raise_on_replay_failure=False
+    )
+    assert result.replay_failure is not None
+    assert "nondetermin" in str(result.replay_failure).lower()
