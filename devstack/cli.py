@@ -17,7 +17,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from devstack import processes
+from devstack import processes, secrets
 from devstack.servers import (
     REPO_ROOT,
     Endpoints,
@@ -77,12 +77,13 @@ def health(address: str, timeout: float = 2.0) -> str:
     return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
 
 
-def app_env(endpoints: Endpoints) -> dict[str, str]:
+def app_env(state: Path, endpoints: Endpoints) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         DATABASE_URL=endpoints.database_url,
         NATS_URL=endpoints.nats_url,
         TEMPORAL_ADDRESS=endpoints.temporal_address,
+        **secrets.ensure_secrets(state),
     )
     env.setdefault("ENTRAIDE_LOG_LEVEL", "INFO")
     for app in APPS:
@@ -97,7 +98,7 @@ def cmd_up(state: Path) -> int:
     except ServerStartError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    env = app_env(endpoints)
+    env = app_env(state, endpoints)
     for app in APPS:
         pid = processes.is_running(state, app.name)
         if pid is not None:

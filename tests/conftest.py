@@ -23,7 +23,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from devstack import processes
+from devstack import processes, secrets
 from devstack.servers import Endpoints, ensure_servers, free_ports, stop_servers
 from kernel.settings import Settings
 
@@ -93,6 +93,7 @@ def test_env(endpoints: Endpoints) -> Iterator[dict[str, str]]:
         "ENTRAIDE_SUBJECT_ROOT": f"test{tag}",
         "ENTRAIDE_CONSUMER_MAX_DELIVERIES": "3",
         "ENTRAIDE_LOG_LEVEL": "INFO",
+        **secrets.generate(),
         **{f"ENTRAIDE_{name.upper()}_PORT": str(free_port()) for name in GRPC_SERVICES},
     }
     try:

@@ -1,0 +1,173 @@
+"""Authentication: bearer tokens shaped like OpenID Connect ID tokens.
+
+Tokens are JWTs signed with the deployment's key (HS256 with ENTRAIDE_JWT_SECRET, or
+RS256/ES256 verified with ENTRAIDE_JWT_PUBLIC_KEY when an identity provider issues
+them). Standard claims: iss, sub, aud, exp, iat, name. Entraide's claims:
+`entraide_role`, `entraide_territories` (commune codes) and, for partners,
+`entraide_partner_id`. The caller's claims live in a context variable for the
+duration of one RPC.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import jwt
+
+from kernel.errors import PermissionDenied, Unauthenticated
+
+ISSUER = "entraide"
+AUDIENCE = "entraide"
+DEFAULT_TTL_S = 8 * 3600
+
+
+class Role(StrEnum):
+    ACCUEIL = "accueil"
+    TRAVAILLEUR_SOCIAL = "travailleur_social"
+    RESPONSABLE = "responsable"
+    PARTENAIRE = "partenaire"
+    ELU = "elu"
+    OPS = "ops"
+    # Internal services (workflow activities, notifier): never minted for people.
+    SERVICE = "service"
+
+
+# Who works on case files (reads and writes dossiers of their territories).
+CASE_ROLES = frozenset({Role.ACCUEIL, Role.TRAVAILLEUR_SOCIAL, Role.RESPONSABLE})
+
+
+@dataclass(frozen=True)
+class Claims:
+    subject: str
+    role: Role
+    territories: frozenset[str] = field(default_factory=frozenset)
+    partner_id: str = ""
+    name: str = ""
+
+    def covers(self, territory: str) -> bool:
+        return territory in self.territories
+
+    def require_territory(self, territory: str) -> None:
+        if not self.covers(territory):
+            raise PermissionDenied("this dossier belongs to a territory you are not assigned to")
+
+
+_current: contextvars.ContextVar[Claims | None] = contextvars.ContextVar("entraide_claims", default=None)
+
+
+def current() -> Claims:
+    """The caller of the RPC being served (set by the auth interceptor)."""
+    claims = _current.get()
+    if claims is None:
+        raise Unauthenticated("this call needs a bearer token")
+    return claims
+
+
+def set_current(claims: Claims | None) -> contextvars.Token[Claims | None]:
+    return _current.set(claims)
+
+
+def reset_current(token: contextvars.Token[Claims | None]) -> None:
+    _current.reset(token)
+
+
+@dataclass(frozen=True)
+class TokenVerifier:
+    """Checks signature, issuer, audience and expiry, then reads Entraide's claims."""
+
+    key: str
+    algorithms: tuple[str, ...]
+    issuer: str = ISSUER
+    audience: str = AUDIENCE
+    leeway_s: float = 30.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> TokenVerifier:
+        public_key = env.get("ENTRAIDE_JWT_PUBLIC_KEY")
+        if public_key:
+            return cls(
+                public_key,
+                ("RS256", "ES256"),
+                env.get("ENTRAIDE_JWT_ISSUER", ISSUER),
+                env.get("ENTRAIDE_JWT_AUDIENCE", AUDIENCE),
+            )
+        secret = env.get("ENTRAIDE_JWT_SECRET")
+        if not secret:
+            raise RuntimeError("set ENTRAIDE_JWT_SECRET (or ENTRAIDE_JWT_PUBLIC_KEY) to verify bearer tokens")
+        return cls(
+            secret,
+            ("HS256",),
+            env.get("ENTRAIDE_JWT_ISSUER", ISSUER),
+            env.get("ENTRAIDE_JWT_AUDIENCE", AUDIENCE),
+        )
+
+    def verify(self, token: str) -> Claims:
+        try:
+            payload: dict[str, Any] = jwt.decode(
+                token,
+                self.key,
+                algorithms=list(self.algorithms),
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway_s,
+                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("the token has expired") from None
+        except jwt.InvalidTokenError:
+            raise Unauthenticated("the token is not valid for this deployment") from None
+        return claims_from(payload)
+
+
+def claims_from(payload: Mapping[str, Any]) -> Claims:
+    try:
+        role = Role(payload.get("entraide_role", ""))
+    except ValueError:
+        raise Unauthenticated("the token carries no Entraide role") from None
+    territories = payload.get("entraide_territories", [])
+    if not isinstance(territories, list) or not all(isinstance(t, str) for t in territories):
+        raise Unauthenticated("entraide_territories must be a list of commune codes")
+    partner_id = str(payload.get("entraide_partner_id", ""))
+    if role is Role.PARTENAIRE and not partner_id:
+        raise Unauthenticated("a partner's token must carry entraide_partner_id")
+    subject = str(payload["sub"])
+    if not subject or len(subject) > 100:
+        raise Unauthenticated("the token's subject is missing or too long")
+    return Claims(subject, role, frozenset(territories), partner_id, str(payload.get("name", "")))
+
+
+def mint(
+    secret: str,
+    subject: str,
+    role: Role,
+    territories: Iterable[str] = (),
+    *,
+    partner_id: str = "",
+    name: str = "",
+    ttl_s: int = DEFAULT_TTL_S,
+    issuer: str = ISSUER,
+    audience: str = AUDIENCE,
+) -> str:
+    """A development/demo token (HS256). Production tokens come from an identity provider."""
+    now = int(time.time())
+    payload: dict[str, Any] = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": subject,
+        "iat": now,
+        "exp": now + ttl_s,
+        "jti": uuid.uuid4().hex,
+        "entraide_role": role.value,
+        "entraide_territories": sorted(territories),
+    }
+    if name:
+        payload["name"] = name
+    if partner_id:
+        payload["entraide_partner_id"] = partner_id
+    return jwt.encode(payload, secret, algorithm="HS256")
