@@ -29,6 +29,7 @@ from devstack.servers import (
     server_status,
     stop_servers,
 )
+from kernel import tls
 
 log = logging.getLogger("devstack")
 
@@ -65,9 +66,10 @@ def grpc_address(app: App, env: Mapping[str, str]) -> str:
     return f"127.0.0.1:{env.get(app.port_var) or app.default_port}"
 
 
-def health(address: str, timeout: float = 2.0) -> str:
-    """SERVING / NOT_SERVING / ... from the standard gRPC health service, or "unreachable"."""
-    with grpc.insecure_channel(address) as channel:
+def health(address: str, env: Mapping[str, str], timeout: float = 2.0) -> str:
+    """SERVING / NOT_SERVING / ... from the standard gRPC health service, or "unreachable".
+    `env`: the apps' environment, for its ENTRAIDE_TLS_* variables."""
+    with tls.secure_or_insecure_channel(address, env) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=""), timeout=timeout
@@ -121,7 +123,7 @@ def wait_serving(state: Path, app: App, env: Mapping[str, str]) -> bool:
     deadline = time.monotonic() + HEALTH_TIMEOUT
     status = "unreachable"
     while time.monotonic() < deadline:
-        status = health(address)
+        status = health(address, env)
         if status == "SERVING":
             return True
         if processes.is_running(state, app.name) is None:
@@ -208,7 +210,7 @@ def cmd_status(state: Path) -> int:
         process = f"pid {pid}" if pid is not None else "not running"
         line = f"{app.name:<10} {process}"
         if app.is_grpc:
-            answer = health(grpc_address(app, env))
+            answer = health(grpc_address(app, env), env)
             line += f", {grpc_address(app, env)} {answer}"
             all_up &= answer == "SERVING"
         all_up &= pid is not None

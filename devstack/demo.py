@@ -13,9 +13,9 @@ import random
 from pathlib import Path
 
 import asyncpg
-import grpc
 from entraide.v1 import intake_pb2, intake_pb2_grpc
 
+from kernel import tls
 from kernel.settings import Settings
 from services.referral import directory
 
@@ -80,7 +80,9 @@ def demo_requests() -> list[intake_pb2.OpenDossierRequest]:
 async def open_dossiers(settings: Settings) -> tuple[int, int]:
     created = 0
     requests = demo_requests()
-    async with grpc.aio.insecure_channel(settings.grpc_address("intake")) as channel:
+    async with tls.secure_or_insecure_channel(
+        settings.grpc_address("intake"), settings.env, aio=True
+    ) as channel:
         stub = intake_pb2_grpc.IntakeServiceStub(channel)
         for request in requests:
             response = await stub.OpenDossier(request, timeout=30)

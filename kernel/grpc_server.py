@@ -105,9 +105,12 @@ class GrpcServer:
         bindings: Sequence[ServiceBinding],
         address: str,
         interceptors: Sequence[grpc.aio.ServerInterceptor[Any, Any]] = (),
+        tls: grpc.ServerCredentials | None = None,
     ) -> None:
+        """`tls`: kernel.tls.server_credentials(env); None serves plaintext."""
         self.bindings = bindings
         self.address = address
+        self.tls = tls is not None
         self.health = HealthServicer()
         self.server = grpc.aio.server(interceptors=[*interceptors, ErrorMappingInterceptor()])
         for binding in bindings:
@@ -118,13 +121,16 @@ class GrpcServer:
             [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
             self.server,
         )
-        self.port = self.server.add_insecure_port(address)
+        if tls is None:
+            self.port = self.server.add_insecure_port(address)
+        else:
+            self.port = self.server.add_secure_port(address, tls)
 
     async def start(self) -> None:
         await self.server.start()
         for name in ["", *(b.full_name for b in self.bindings)]:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("grpc serving", extra={"address": self.address, "port": self.port})
+        log.info("grpc serving", extra={"address": self.address, "port": self.port, "tls": self.tls})
 
     async def stop(self, grace_s: float = 5.0) -> None:
         """NOT_SERVING first (load balancers drain), then finish in-flight calls."""

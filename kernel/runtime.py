@@ -20,7 +20,7 @@ from nats.js import JetStreamContext
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from kernel import db, messaging, migrations
+from kernel import db, messaging, migrations, tls
 from kernel import temporal as temporal_kernel
 from kernel.consumer import Consumer, ConsumerSpec
 from kernel.db import Pool
@@ -60,6 +60,7 @@ class ServiceSpec:
 async def run_service(
     spec: ServiceSpec, settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None
 ) -> None:
+    credentials = tls.server_credentials(settings.env)  # half-configured TLS fails before anything starts
     pool = await db.create_pool(settings.database_url)
     nc = await messaging.connect(settings.nats_url, spec.name)
     tasks: list[asyncio.Task[None]] = []
@@ -81,7 +82,8 @@ async def run_service(
         tasks.append(asyncio.create_task(OutboxRelay(pool, spec.schema, js, settings.subject_root).run(stop)))
         for consumer_spec in spec.consumers(ctx):
             tasks.append(asyncio.create_task(Consumer(pool, js, consumer_spec).run(stop)))
-        server = GrpcServer(spec.bindings(ctx), f"{settings.grpc_host}:{settings.grpc_port(spec.name)}")
+        address = f"{settings.grpc_host}:{settings.grpc_port(spec.name)}"
+        server = GrpcServer(spec.bindings(ctx), address, tls=credentials)
         await server.start()
         if ready is not None:
             ready.set()

@@ -25,6 +25,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from devstack import processes, secrets
 from devstack.servers import Endpoints, ensure_servers, free_ports, stop_servers
+from kernel import tls
 from kernel.settings import Settings
 
 APP_PROCESSES = {
@@ -117,9 +118,9 @@ async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
         await created.close()
 
 
-def serving(address: str) -> bool:
+def serving(address: str, env: Mapping[str, str]) -> bool:
     try:
-        with grpc.insecure_channel(address) as channel:
+        with tls.secure_or_insecure_channel(address, env) as channel:
             reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
             return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
     except grpc.RpcError:
@@ -152,7 +153,7 @@ class AppStack:
         deadline = loop.time() + timeout
         for name in GRPC_SERVICES:
             address = self.settings.grpc_address(name)
-            while not await asyncio.to_thread(serving, address):
+            while not await asyncio.to_thread(serving, address, self.env):
                 if loop.time() > deadline:
                     log = processes.log_file(self.state_dir, name)
                     raise TimeoutError(f"{name} not serving; log:\n{processes.tail(log)}")
