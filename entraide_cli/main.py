@@ -32,7 +32,9 @@ Command = Callable[[argparse.Namespace, Settings], Message]
 
 
 def _channel(settings: Settings, service: str) -> grpc.Channel:
-    return grpc.insecure_channel(settings.grpc_address(service))
+    from kernel.tls import secure_or_insecure_channel  # TLS when ENTRAIDE_TLS_* say so
+
+    return secure_or_insecure_channel(settings.grpc_address(service), settings.env)
 
 
 def open_dossier(args: argparse.Namespace, settings: Settings) -> Message:
