@@ -1,8 +1,9 @@
-"""`entraide`: open dossiers and read figures from a terminal.
+"""`entraide`: dossiers, persons and figures from a terminal.
 
 Addresses come from ENTRAIDE_<SERVICE>_ADDR (written by `make up` into
 .state/stack.env) or default to the local stack's ports. Output is French for
-people, or JSON with --json.
+people, or JSON with --json. This module parses arguments and prints; the gRPC
+calls are in commands.py, the French text in render.py.
 """
 
 from __future__ import annotations
@@ -10,118 +11,239 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
-from entraide.v1 import (
-    intake_pb2,
-    intake_pb2_grpc,
-    referral_pb2,
-    referral_pb2_grpc,
-    reporting_pb2,
-    reporting_pb2_grpc,
-)
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
+from entraide_cli import commands
+from entraide_cli.commands import Command
+from entraide_cli.render import render_text
 from kernel.settings import Settings
 
-Command = Callable[[argparse.Namespace, Settings], Message]
+Subparsers = Any  # argparse's _SubParsersAction is private
 
 
-def _channel(settings: Settings, service: str) -> grpc.Channel:
-    from kernel.tls import secure_or_insecure_channel  # TLS when ENTRAIDE_TLS_* say so
+def _read_notes(path: str) -> str:
+    """--notes-file: a UTF-8 text file, or "-" for standard input."""
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise argparse.ArgumentTypeError(f"impossible de lire {path} : {exc}") from None
 
-    return secure_or_insecure_channel(settings.grpc_address(service), settings.env)
+
+def _comma_list(raw: str) -> list[str]:
+    return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def open_dossier(args: argparse.Namespace, settings: Settings) -> Message:
-    stub = intake_pb2_grpc.IntakeServiceStub(_channel(settings, "intake"))
-    request = intake_pb2.OpenDossierRequest(
-        request_id=args.request_id or str(uuid.uuid4()),
-        territory=args.territory,
-        site=args.site,
-        motifs=args.motif,
-        arrival_channel=args.channel,
-        urgent=args.urgent,
+def _common() -> argparse.ArgumentParser:
+    """Options every subcommand also accepts after its name (`entraide dossier ID --json`)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="sortie JSON")
+    return common
+
+
+def _command(
+    group: Subparsers, name: str, alias: str, help_text: str, run: Command, done: str = ""
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = group.add_parser(
+        name, aliases=[alias], help=help_text, description=help_text, parents=[_common()]
     )
-    response: intake_pb2.OpenDossierResponse = stub.OpenDossier(request, timeout=args.timeout)
-    return response
+    parser.set_defaults(run=run, done=done)
+    return parser
 
 
-def show_dossier(args: argparse.Namespace, settings: Settings) -> Message:
-    stub = intake_pb2_grpc.IntakeServiceStub(_channel(settings, "intake"))
-    dossier: intake_pb2.Dossier = stub.GetDossier(
-        intake_pb2.GetDossierRequest(dossier_id=args.dossier_id), timeout=args.timeout
+def _step(
+    group: Subparsers, name: str, alias: str, help_text: str, run: Command, done: str
+) -> argparse.ArgumentParser:
+    """A lifecycle step: DOSSIER_ID and the acting agent."""
+    parser = _command(group, name, alias, help_text, run, done)
+    parser.add_argument("dossier_id", metavar="DOSSIER_ID")
+    parser.add_argument("--agent", required=True, help="identifiant de l'agent qui agit")
+    return parser
+
+
+def _notes(parser: argparse.ArgumentParser, *, private: bool = True) -> None:
+    notes = parser.add_mutually_exclusive_group()
+    notes.add_argument("--notes", default="", metavar="TEXTE", help="notes")
+    notes.add_argument(
+        "--notes-file",
+        dest="notes",
+        type=_read_notes,
+        help="notes lues dans un fichier (- : entrée standard)",
     )
-    return dossier
+    if private:
+        parser.add_argument("--prive", action="store_true", help="note visible de son seul auteur")
 
 
-def reference_data(args: argparse.Namespace, settings: Settings) -> Message:
-    stub = intake_pb2_grpc.IntakeServiceStub(_channel(settings, "intake"))
-    data: intake_pb2.ReferenceData = stub.ListReferenceData(
-        intake_pb2.ListReferenceDataRequest(), timeout=args.timeout
+def _add_dossier_commands(group: Subparsers) -> None:
+    opening = _command(group, "ouvrir", "open", "ouvrir un dossier (accueil)", commands.open_dossier)
+    opening.add_argument("--territory", "--commune", required=True, help="code INSEE de la commune")
+    opening.add_argument("--motif", action="append", required=True, help="code motif (répétable)")
+    opening.add_argument("--channel", "--canal", required=True, help="canal d'arrivée")
+    opening.add_argument("--site", default="", help="site d'accueil (antenne)")
+    opening.add_argument("--urgent", action="store_true", help="situation urgente")
+    opening.add_argument("--personne", default="", help="identifiant de la personne aidée")
+    opening.add_argument("--foyer", default="", help="identifiant de son foyer")
+    opening.add_argument("--agent", default="", help="agent à qui le dossier est attribué")
+    opening.add_argument("--request-id", default="", help="identifiant de la demande (idempotence)")
+
+    showing = _command(group, "dossier", "show", "afficher un dossier", commands.show_dossier)
+    showing.add_argument("dossier_id", metavar="DOSSIER_ID")
+
+    history = _command(
+        group,
+        "chronologie",
+        "timeline",
+        "chronologie, entretiens et échéances d'un dossier",
+        commands.timeline,
     )
-    return data
+    history.add_argument("dossier_id", metavar="DOSSIER_ID")
+    history.add_argument("--agent", default="", help="agent qui lit (ses notes privées sont montrées)")
 
-
-def motif_counts(args: argparse.Namespace, settings: Settings) -> Message:
-    stub = reporting_pb2_grpc.ReportingServiceStub(_channel(settings, "reporting"))
-    counts: reporting_pb2.MotifCounts = stub.GetMotifCounts(
-        reporting_pb2.GetMotifCountsRequest(territory=args.territory), timeout=args.timeout
+    listing = _command(
+        group, "dossiers", "list", "dossiers d'une commune, récents d'abord", commands.list_dossiers
     )
-    return counts
-
-
-def partners(args: argparse.Namespace, settings: Settings) -> Message:
-    stub = referral_pb2_grpc.ReferralServiceStub(_channel(settings, "referral"))
-    found: referral_pb2.ListPartnersResponse = stub.ListPartners(
-        referral_pb2.ListPartnersRequest(motif=args.motif, territory=args.territory), timeout=args.timeout
+    listing.add_argument("--territory", "--commune", required=True, help="code INSEE de la commune")
+    listing.add_argument("--etape", choices=sorted(commands.STAGE_CODES), default="", help="étape")
+    listing.add_argument(
+        "--taille", type=int, default=0, help="dossiers par page (50 par défaut, 200 au plus)"
     )
-    return found
+    listing.add_argument("--page", default="", help="page suivante (jeton affiché par la page précédente)")
 
 
-def render_text(message: Message) -> str:
-    """French text for people."""
-    if isinstance(message, intake_pb2.OpenDossierResponse):
-        verb = "ouvert" if message.created else "déjà ouvert (même identifiant de demande)"
-        return f"Dossier {verb} : {message.dossier.dossier_id}\n" + render_text(message.dossier)
-    if isinstance(message, intake_pb2.Dossier):
-        return "\n".join(
-            [
-                f"Dossier      : {message.dossier_id}",
-                f"Étape        : {message.stage}",
-                f"Commune      : {message.territory}" + (f" (site : {message.site})" if message.site else ""),
-                f"Motifs       : {', '.join(message.motifs)}",
-                f"Canal        : {message.arrival_channel}",
-                f"Urgent       : {'oui' if message.urgent else 'non'}",
-                f"Ouvert le    : {message.opened_at.ToDatetime().isoformat(timespec='seconds')} UTC",
-            ]
-        )
-    if isinstance(message, reporting_pb2.MotifCounts):
-        lines = [f"Dossiers ouverts : {message.dossiers}", "Par motif :"]
-        for item in message.motifs:
-            share = 100 * item.count / message.dossiers if message.dossiers else 0
-            lines.append(f"  {item.label:<50} {item.count:>6}  ({share:.0f} %)")
-        return "\n".join(lines)
-    if isinstance(message, referral_pb2.ListPartnersResponse):
-        return (
-            "\n".join(f"{p.name} ({p.kind}) — motifs : {', '.join(p.motifs)}" for p in message.partners)
-            or "Aucun partenaire."
-        )
-    if isinstance(message, intake_pb2.ReferenceData):
-        sections = [
-            ("Motifs", message.motifs),
-            ("Canaux d'arrivée", message.arrival_channels),
-            ("Communes", message.territories),
-        ]
-        return "\n".join(
-            f"{title} :\n" + "\n".join(f"  {i.code:<28} {i.label}" for i in items)
-            for title, items in sections
-        )
-    return str(message)
+def _add_step_commands(group: Subparsers) -> None:
+    interview = _step(
+        group,
+        "entretien",
+        "interview",
+        "noter un entretien d'écoute",
+        commands.record_interview,
+        "Entretien enregistré",
+    )
+    _notes(interview)
+
+    ecoute = _step(
+        group,
+        "fin-ecoute",
+        "complete-ecoute",
+        "terminer l'écoute",
+        commands.complete_ecoute,
+        "Écoute terminée",
+    )
+    ecoute.add_argument("--vers", choices=["orientation", "suivi"], required=True, help="étape suivante")
+    ecoute.add_argument("--motif", action="append", default=[], help="motif réévalué (répétable)")
+
+    _step(group, "suivi", "start-suivi", "passer le dossier en suivi", commands.start_suivi, "Suivi commencé")
+
+    contact = _step(
+        group,
+        "contact",
+        "follow-up",
+        "noter un contact de suivi",
+        commands.record_follow_up,
+        "Contact enregistré",
+    )
+    _notes(contact)
+
+    assign = _step(
+        group, "attribuer", "assign", "attribuer le dossier", commands.assign_agent, "Dossier attribué"
+    )
+    assign.add_argument("--a", required=True, metavar="AGENT", help="agent à qui attribuer le dossier")
+
+    closing = _step(
+        group, "cloturer", "close", "clôturer le dossier", commands.close_dossier, "Dossier clôturé"
+    )
+    closing.add_argument("--issue", required=True, help="code de l'issue (voir `entraide referentiel`)")
+    _notes(closing, private=False)
+
+    reopen = _step(
+        group, "rouvrir", "reopen", "rouvrir un dossier clôturé", commands.reopen_dossier, "Dossier rouvert"
+    )
+    reopen.add_argument("--motif-reouverture", default="", help="pourquoi le dossier est rouvert")
+
+
+def _add_person_commands(group: Subparsers) -> None:
+    person = group.add_parser("personne", aliases=["person"], help="personnes aidées").add_subparsers(
+        dest="action", required=True
+    )
+    create = _command(person, "creer", "create", "enregistrer une personne", commands.create_person)
+    create.add_argument("--territory", "--commune", required=True, help="commune du dossier (code INSEE)")
+    create.add_argument("--nom", required=True)
+    create.add_argument("--prenom", required=True)
+    create.add_argument("--naissance", default="", metavar="AAAA-MM-JJ", help="date de naissance")
+    create.add_argument("--telephone", default="")
+    create.add_argument("--courriel", default="")
+    create.add_argument("--commune-residence", default="", help="commune de résidence (code INSEE)")
+    create.add_argument("--adresse", default="")
+    create.add_argument("--request-id", default="", help="identifiant de la demande (idempotence)")
+
+    show = _command(person, "voir", "show", "afficher une personne", commands.show_person)
+    show.add_argument("person_id", metavar="ID")
+
+    merge = _command(
+        person,
+        "fusionner",
+        "merge",
+        "fusionner un doublon dans une personne",
+        commands.merge_persons,
+        "Personnes fusionnées ; personne conservée",
+    )
+    merge.add_argument("--garder", required=True, metavar="ID", help="personne conservée")
+    merge.add_argument("--doublon", required=True, metavar="ID", help="doublon fondu dans la première")
+    merge.add_argument("--agent", required=True)
+
+    household = group.add_parser("foyer", aliases=["household"], help="foyers").add_subparsers(
+        dest="action", required=True
+    )
+    create = _command(household, "creer", "create", "créer un foyer", commands.create_household, "Foyer créé")
+    create.add_argument("--territory", "--commune", required=True, help="code INSEE de la commune")
+    create.add_argument("--membre", action="append", required=True, metavar="ID", help="membre (répétable)")
+
+    consent = group.add_parser(
+        "consentement", aliases=["consent"], help="consentements au partage"
+    ).add_subparsers(dest="action", required=True)
+    record = _command(
+        consent,
+        "enregistrer",
+        "record",
+        "enregistrer un consentement ou une base légale",
+        commands.record_consent,
+        "Consentement enregistré",
+    )
+    record.add_argument("--personne", required=True, metavar="ID")
+    record.add_argument("--partenaire", required=True, help="identifiant du partenaire")
+    record.add_argument(
+        "--donnees",
+        action="extend",
+        type=_comma_list,
+        required=True,
+        help="données partagées : identite,contact,motif",
+    )
+    record.add_argument("--dossier", default="", metavar="ID")
+    record.add_argument("--type", choices=sorted(commands.CONSENT_KINDS), required=True)
+    record.add_argument("--canal", choices=sorted(commands.CONSENT_CHANNELS), default="")
+    record.add_argument("--base-legale", default="", help="fondement légal (pour --type base_legale)")
+    record.add_argument("--agent", required=True)
+
+    listing = _command(consent, "lister", "list", "consentements d'une personne", commands.list_consents)
+    listing.add_argument("--personne", required=True, metavar="ID")
+
+
+def _add_figure_commands(group: Subparsers) -> None:
+    counting = _command(group, "chiffres", "counts", "dossiers ouverts par motif", commands.motif_counts)
+    counting.add_argument("--territory", "--commune", default="")
+
+    listing = _command(group, "partenaires", "partners", "annuaire des partenaires", commands.partners)
+    listing.add_argument("--motif", default="")
+    listing.add_argument("--territory", "--commune", default="")
+
+    _command(group, "referentiel", "reference", "motifs, canaux, communes, issues", commands.reference_data)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,33 +252,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="sortie JSON (pour les scripts)")
     parser.add_argument("--timeout", type=float, default=30.0, help="délai maximal d'un appel, en secondes")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    opening = commands.add_parser("ouvrir", aliases=["open"], help="ouvrir un dossier (accueil)")
-    opening.add_argument("--territory", "--commune", required=True, help="code INSEE de la commune")
-    opening.add_argument("--motif", action="append", required=True, help="code motif (répétable)")
-    opening.add_argument("--channel", "--canal", required=True, help="canal d'arrivée")
-    opening.add_argument("--site", default="", help="site d'accueil (antenne)")
-    opening.add_argument("--urgent", action="store_true", help="situation urgente")
-    opening.add_argument("--request-id", default="", help="identifiant de la demande (idempotence)")
-    opening.set_defaults(run=open_dossier)
-
-    showing = commands.add_parser("dossier", aliases=["show"], help="afficher un dossier")
-    showing.add_argument("dossier_id")
-    showing.set_defaults(run=show_dossier)
-
-    counting = commands.add_parser("chiffres", aliases=["counts"], help="dossiers ouverts par motif")
-    counting.add_argument("--territory", "--commune", default="")
-    counting.set_defaults(run=motif_counts)
-
-    listing = commands.add_parser("partenaires", aliases=["partners"], help="annuaire des partenaires")
-    listing.add_argument("--motif", default="")
-    listing.add_argument("--territory", "--commune", default="")
-    listing.set_defaults(run=partners)
-
-    ref = commands.add_parser("referentiel", aliases=["reference"], help="motifs, canaux, communes")
-    ref.set_defaults(run=reference_data)
+    group = parser.add_subparsers(dest="command", required=True)
+    _add_dossier_commands(group)
+    _add_step_commands(group)
+    _add_person_commands(group)
+    _add_figure_commands(group)
     return parser
+
+
+def _as_json(message: Message) -> str:
+    data = MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    return json.dumps(data, ensure_ascii=False, indent=2)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -174,17 +280,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"Erreur ({detail['code']}) : {detail['message']}", file=sys.stderr)
         return 1
     if args.json:
-        print(
-            json.dumps(
-                MessageToDict(
-                    result, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-                ),
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
+        print(_as_json(result))
     else:
-        print(render_text(result))
+        print(f"{args.done}.\n{render_text(result)}" if args.done else render_text(result))
     return 0
 
 

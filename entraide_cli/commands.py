@@ -1,0 +1,228 @@
+"""The `entraide` subcommands: each one turns parsed arguments into one gRPC call and
+returns the reply message (rendering is render.py's job, arguments main.py's)."""
+
+from __future__ import annotations
+
+import argparse
+import uuid
+from collections.abc import Callable
+
+import grpc
+from entraide.v1 import (
+    intake_pb2,
+    intake_pb2_grpc,
+    referral_pb2,
+    referral_pb2_grpc,
+    reporting_pb2,
+    reporting_pb2_grpc,
+)
+from google.protobuf.message import Message
+
+from kernel.settings import Settings
+
+Command = Callable[[argparse.Namespace, Settings], Message]
+
+# French values typed by people → the API's codes.
+CONSENT_KINDS = {"consentement": "consent", "base_legale": "legal_basis"}
+CONSENT_CHANNELS = {"oral": "oral", "ecrit": "written", "electronique": "electronic"}
+STAGE_CODES = {
+    "accueil": "reception",
+    "reception": "reception",
+    "ecoute": "ecoute",
+    "écoute": "ecoute",
+    "orientation": "orientation",
+    "suivi": "suivi",
+    "cloture": "cloture",
+    "clôture": "cloture",
+}
+
+
+def _channel(settings: Settings, service: str) -> grpc.Channel:
+    from kernel.tls import secure_or_insecure_channel  # TLS when ENTRAIDE_TLS_* say so
+
+    return secure_or_insecure_channel(settings.grpc_address(service), settings.env)
+
+
+def _intake(settings: Settings) -> intake_pb2_grpc.IntakeServiceStub:
+    return intake_pb2_grpc.IntakeServiceStub(_channel(settings, "intake"))
+
+
+def _visibility(args: argparse.Namespace) -> str:
+    return "author" if args.prive else "team"
+
+
+# ---- dossiers ------------------------------------------------------------------------
+def open_dossier(args: argparse.Namespace, settings: Settings) -> Message:
+    request = intake_pb2.OpenDossierRequest(
+        request_id=args.request_id or str(uuid.uuid4()),
+        territory=args.territory,
+        site=args.site,
+        motifs=args.motif,
+        arrival_channel=args.channel,
+        urgent=args.urgent,
+        person_id=args.personne,
+        household_id=args.foyer,
+        assigned_agent=args.agent,
+    )
+    response: intake_pb2.OpenDossierResponse = _intake(settings).OpenDossier(request, timeout=args.timeout)
+    return response
+
+
+def show_dossier(args: argparse.Namespace, settings: Settings) -> Message:
+    dossier: intake_pb2.Dossier = _intake(settings).GetDossier(
+        intake_pb2.GetDossierRequest(dossier_id=args.dossier_id), timeout=args.timeout
+    )
+    return dossier
+
+
+def timeline(args: argparse.Namespace, settings: Settings) -> Message:
+    found: intake_pb2.DossierTimeline = _intake(settings).GetDossierTimeline(
+        intake_pb2.GetDossierRequest(dossier_id=args.dossier_id, agent=args.agent), timeout=args.timeout
+    )
+    return found
+
+
+def list_dossiers(args: argparse.Namespace, settings: Settings) -> Message:
+    request = intake_pb2.ListDossiersRequest(
+        territory=args.territory,
+        stage=STAGE_CODES[args.etape] if args.etape else "",
+        page_size=args.taille,
+        page_token=args.page,
+    )
+    found: intake_pb2.ListDossiersResponse = _intake(settings).ListDossiers(request, timeout=args.timeout)
+    return found
+
+
+# ---- lifecycle steps -------------------------------------------------------------------
+def record_interview(args: argparse.Namespace, settings: Settings) -> Message:
+    request = intake_pb2.RecordInterviewRequest(
+        dossier_id=args.dossier_id, agent=args.agent, notes=args.notes, visibility=_visibility(args)
+    )
+    response: intake_pb2.StepResponse = _intake(settings).RecordInterview(request, timeout=args.timeout)
+    return response
+
+
+def complete_ecoute(args: argparse.Namespace, settings: Settings) -> Message:
+    request = intake_pb2.CompleteEcouteRequest(
+        dossier_id=args.dossier_id, agent=args.agent, next_stage=args.vers, motifs=args.motif
+    )
+    response: intake_pb2.StepResponse = _intake(settings).CompleteEcoute(request, timeout=args.timeout)
+    return response
+
+
+def start_suivi(args: argparse.Namespace, settings: Settings) -> Message:
+    request = intake_pb2.StepRequest(dossier_id=args.dossier_id, agent=args.agent)
+    response: intake_pb2.StepResponse = _intake(settings).StartSuivi(request, timeout=args.timeout)
+    return response
+
+
+def record_follow_up(args: argparse.Namespace, settings: Settings) -> Message:
+    request = intake_pb2.RecordFollowUpRequest(
+        dossier_id=args.dossier_id, agent=args.agent, notes=args.notes, visibility=_visibility(args)
+    )
+    response: intake_pb2.StepResponse = _intake(settings).RecordFollowUp(request, timeout=args.timeout)
+    return response
+
+
+def assign_agent(args: argparse.Namespace, settings: Settings) -> Message:
+    request = intake_pb2.AssignAgentRequest(dossier_id=args.dossier_id, agent=args.agent, assignee=args.a)
+    response: intake_pb2.StepResponse = _intake(settings).AssignAgent(request, timeout=args.timeout)
+    return response
+
+
+def close_dossier(args: argparse.Namespace, settings: Settings) -> Message:
+    request = intake_pb2.CloseDossierRequest(
+        dossier_id=args.dossier_id, agent=args.agent, outcome=args.issue, notes=args.notes
+    )
+    response: intake_pb2.StepResponse = _intake(settings).CloseDossier(request, timeout=args.timeout)
+    return response
+
+
+def reopen_dossier(args: argparse.Namespace, settings: Settings) -> Message:
+    request = intake_pb2.ReopenDossierRequest(
+        dossier_id=args.dossier_id, agent=args.agent, reason=args.motif_reouverture
+    )
+    response: intake_pb2.StepResponse = _intake(settings).ReopenDossier(request, timeout=args.timeout)
+    return response
+
+
+# ---- persons, households, consents -----------------------------------------------------
+def create_person(args: argparse.Namespace, settings: Settings) -> Message:
+    request = intake_pb2.CreatePersonRequest(
+        request_id=args.request_id or str(uuid.uuid4()),
+        territory=args.territory,
+        first_name=args.prenom,
+        last_name=args.nom,
+        birth_date=args.naissance,
+        phone=args.telephone,
+        email=args.courriel,
+        address_commune=args.commune_residence,
+        address_line=args.adresse,
+    )
+    response: intake_pb2.CreatePersonResponse = _intake(settings).CreatePerson(request, timeout=args.timeout)
+    return response
+
+
+def show_person(args: argparse.Namespace, settings: Settings) -> Message:
+    person: intake_pb2.Person = _intake(settings).GetPerson(
+        intake_pb2.GetPersonRequest(person_id=args.person_id), timeout=args.timeout
+    )
+    return person
+
+
+def merge_persons(args: argparse.Namespace, settings: Settings) -> Message:
+    request = intake_pb2.MergePersonsRequest(keep_id=args.garder, duplicate_id=args.doublon, agent=args.agent)
+    kept: intake_pb2.Person = _intake(settings).MergePersons(request, timeout=args.timeout)
+    return kept
+
+
+def create_household(args: argparse.Namespace, settings: Settings) -> Message:
+    request = intake_pb2.CreateHouseholdRequest(territory=args.territory, member_ids=args.membre)
+    household: intake_pb2.Household = _intake(settings).CreateHousehold(request, timeout=args.timeout)
+    return household
+
+
+def record_consent(args: argparse.Namespace, settings: Settings) -> Message:
+    request = intake_pb2.RecordConsentRequest(
+        person_id=args.personne,
+        dossier_id=args.dossier,
+        partner_id=args.partenaire,
+        data_scope=args.donnees,
+        kind=CONSENT_KINDS[args.type],
+        channel=CONSENT_CHANNELS[args.canal] if args.canal else "",
+        legal_basis=args.base_legale,
+        agent=args.agent,
+    )
+    consent: intake_pb2.Consent = _intake(settings).RecordConsent(request, timeout=args.timeout)
+    return consent
+
+
+def list_consents(args: argparse.Namespace, settings: Settings) -> Message:
+    found: intake_pb2.ListConsentsResponse = _intake(settings).ListConsents(
+        intake_pb2.ListConsentsRequest(person_id=args.personne), timeout=args.timeout
+    )
+    return found
+
+
+# ---- reference data, figures, partners -------------------------------------------------
+def reference_data(args: argparse.Namespace, settings: Settings) -> Message:
+    data: intake_pb2.ReferenceData = _intake(settings).ListReferenceData(
+        intake_pb2.ListReferenceDataRequest(), timeout=args.timeout
+    )
+    return data
+
+
+def motif_counts(args: argparse.Namespace, settings: Settings) -> Message:
+    stub = reporting_pb2_grpc.ReportingServiceStub(_channel(settings, "reporting"))
+    counts: reporting_pb2.MotifCounts = stub.GetMotifCounts(
+        reporting_pb2.GetMotifCountsRequest(territory=args.territory), timeout=args.timeout
+    )
+    return counts
+
+
+def partners(args: argparse.Namespace, settings: Settings) -> Message:
+    stub = referral_pb2_grpc.ReferralServiceStub(_channel(settings, "referral"))
+    found: referral_pb2.ListPartnersResponse = stub.ListPartners(
+        referral_pb2.ListPartnersRequest(motif=args.motif, territory=args.territory), timeout=args.timeout
+    )
+    return found
