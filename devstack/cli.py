@@ -30,6 +30,7 @@ from devstack.servers import (
     stop_servers,
 )
 from kernel import tls
+from kernel.codec import CODEC_PORT_VAR, DEFAULT_CODEC_PORT
 
 log = logging.getLogger("devstack")
 
@@ -54,6 +55,8 @@ APPS = (
     App("referral", "services.referral", "ENTRAIDE_REFERRAL_PORT", 50052, "ENTRAIDE_REFERRAL_ADDR"),
     App("reporting", "services.reporting", "ENTRAIDE_REPORTING_PORT", 50053, "ENTRAIDE_REPORTING_ADDR"),
     App("workflows", "workflows.worker"),
+    # Shows encrypted Temporal payloads to ops/responsable (kernel.codec_server).
+    App("codec", "kernel.codec_server"),
 )
 
 
@@ -88,6 +91,9 @@ def app_env(state: Path, endpoints: Endpoints) -> dict[str, str]:
         **secrets.ensure_secrets(state),
     )
     env.setdefault("ENTRAIDE_LOG_LEVEL", "INFO")
+    env[CODEC_PORT_VAR] = env.get(CODEC_PORT_VAR) or str(DEFAULT_CODEC_PORT)
+    if endpoints.temporal_ui_url:  # the codec server answers the UI's CORS requests
+        env.setdefault("ENTRAIDE_TEMPORAL_UI_ORIGIN", endpoints.temporal_ui_url)
     for app in APPS:
         if app.is_grpc:
             env[app.port_var] = env.get(app.port_var) or str(app.default_port)
@@ -184,6 +190,8 @@ def print_summary(state: Path, endpoints: Endpoints, env: Mapping[str, str]) -> 
         f"  NATS       {redact(endpoints.nats_url)} ({origin('nats')})",
         f"  Temporal   {endpoints.temporal_address} ({origin('temporal')})",
         f"  Temporal UI {endpoints.temporal_ui_url or '(not known for an external Temporal)'}",
+        f"  Codec server (Temporal UI → Settings → Codec Server): http://127.0.0.1:{env[CODEC_PORT_VAR]}, "
+        "with a bearer token of role ops",
         "",
         f"Logs:        {processes.log_dir(state)}/",
         f"Environment: source {state / 'stack.env'}",

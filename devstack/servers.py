@@ -38,6 +38,7 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
 from devstack import processes
+from kernel.codec import CODEC_PORT_VAR, DEFAULT_CODEC_PORT
 from workflows import search_attributes
 
 log = logging.getLogger("devstack")
@@ -129,7 +130,9 @@ def ensure_servers(
         temporal_address = _external(env, "TEMPORAL_ADDRESS", "temporal", previous, _external_temporal_ok)
         ui_url: str | None = env.get("TEMPORAL_UI_URL") or None
         if temporal_address is None:
-            temporal_address, ui_url = _ensure_temporal(state_dir, ports.temporal, ports.temporal_ui)
+            temporal_address, ui_url = _ensure_temporal(
+                state_dir, ports.temporal, ports.temporal_ui, codec_endpoint(env)
+            )
             private.append("temporal")
 
         endpoints = Endpoints(database_url, nats_url, temporal_address, ui_url)
@@ -488,7 +491,12 @@ def _render_nats_conf(state_dir: Path, port: int, monitor_port: int) -> Path:
 # --- Temporal ---------------------------------------------------------------------------------
 
 
-def _ensure_temporal(state_dir: Path, port: int, ui_port: int) -> tuple[str, str]:
+def codec_endpoint(env: Mapping[str, str]) -> str:
+    """Where the Temporal UI asks to decode payloads (kernel.codec_server, started by `make up`)."""
+    return f"http://127.0.0.1:{env.get(CODEC_PORT_VAR) or DEFAULT_CODEC_PORT}"
+
+
+def _ensure_temporal(state_dir: Path, port: int, ui_port: int, codec_url: str) -> tuple[str, str]:
     address = f"127.0.0.1:{port}"
     ui_url = f"http://127.0.0.1:{ui_port}"
     pid = processes.is_running(state_dir, "temporal")
@@ -510,6 +518,8 @@ def _ensure_temporal(state_dir: Path, port: int, ui_port: int) -> tuple[str, str
         str(port),
         "--ui-port",
         str(ui_port),
+        "--ui-codec-endpoint",
+        codec_url,
         "--namespace",
         TEMPORAL_NAMESPACE,
         "--log-level",

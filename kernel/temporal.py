@@ -5,12 +5,18 @@ from __future__ import annotations
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
+from kernel.codec import data_converter
 from kernel.errors import ERRORS_BY_KIND, DomainError, FailedPrecondition
 from kernel.settings import Settings
 
 
 async def connect(settings: Settings) -> Client:
-    return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    """The client of every service and worker; its payloads are encrypted (kernel.codec)."""
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=data_converter(settings.env),
+    )
 
 
 def application_error(error: DomainError) -> ApplicationError:

@@ -9,6 +9,8 @@ re-recorded: they stand for dossiers already running in production.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import sys
 import tempfile
 import uuid
@@ -22,6 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from kernel import migrations, reference
+from kernel.codec import data_converter
 from services.intake.activities import IntakeActivities
 from workflows import search_attributes as sa
 from workflows.contracts import (
@@ -41,6 +44,13 @@ from workflows.contracts import (
 from workflows.dossier import DossierWorkflow
 
 HERE = Path(__file__).resolve().parent
+# Histories are recorded as production stores them: encrypted (kernel.codec). With this
+# key, which is public and for recorded test histories only; the replay test uses it too.
+# (Histories recorded before encryption have clear payloads: the codec passes them through.)
+HISTORY_PAYLOAD_KEYS = (
+    "histories:"
+    + base64.b64encode(hashlib.sha256(b"entraide recorded test histories - not a secret").digest()).decode()
+)
 Handle = WorkflowHandle[DossierWorkflow, str]
 
 
@@ -122,7 +132,9 @@ async def main(database_url: str) -> None:
         temporal = Path(sys.executable).parent / "temporal"
         async with (
             await WorkflowEnvironment.start_local(
-                dev_server_existing_path=str(temporal), search_attributes=sa.ALL
+                dev_server_existing_path=str(temporal),
+                search_attributes=sa.ALL,
+                data_converter=data_converter({"ENTRAIDE_PAYLOAD_KEYS": HISTORY_PAYLOAD_KEYS}),
             ) as env,
             Worker(env.client, task_queue=DOSSIER_TASK_QUEUE, workflows=[DossierWorkflow]),
             Worker(

@@ -19,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from kernel import migrations, reference
+from kernel.codec import data_converter
 from kernel.db import Pool
 from services.intake.activities import IntakeActivities
 from workflows import search_attributes
@@ -104,11 +105,16 @@ def search_attribute_updates(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str,
 
 
 @pytest.fixture
-async def world(pool: Pool, search_attribute_updates: list[tuple[str, object]]) -> AsyncIterator[TimeWorld]:
+async def world(
+    pool: Pool, test_env: dict[str, str], search_attribute_updates: list[tuple[str, object]]
+) -> AsyncIterator[TimeWorld]:
     async with pool.acquire() as conn:
         await migrations.migrate_service(conn, "intake", INTAKE_MIGRATIONS)
     server = Path(sys.executable).parent / "temporal-test-server"
-    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(server))
+    # Encrypted payloads, as in production: the client and both workers use this converter.
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(server), data_converter=data_converter(test_env)
+    )
     activities = IntakeActivities(pool, reference.load({}))
     async with env:
         async with (

@@ -13,17 +13,23 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from kernel.codec import data_converter
+from tests.record_histories import HISTORY_PAYLOAD_KEYS
 from workflows.worker import WORKFLOWS
 
 HISTORIES = {
     path.stem: path.read_text() for path in sorted((Path(__file__).parent / "histories").glob("*.json"))
 }
+# The workers' converter (payload encryption), with the recorder's test-only key. The
+# first histories were recorded before encryption: their clear payloads pass through.
+CONVERTER = data_converter({"ENTRAIDE_PAYLOAD_KEYS": HISTORY_PAYLOAD_KEYS})
 
 
 @pytest.mark.parametrize("name", sorted(HISTORIES))
 async def test_recorded_history_replays(name: str) -> None:
     history = WorkflowHistory.from_json(f"dossier-{name}", HISTORIES[name])
-    result = await Replayer(workflows=WORKFLOWS).replay_workflow(history, raise_on_replay_failure=True)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
 
 
@@ -41,7 +47,7 @@ async def test_an_unguarded_change_fails_replay() -> None:
     from tests.unpatched_workflow import UnpatchedDossierWorkflow
 
     history = WorkflowHistory.from_json("dossier-v2", HISTORIES["v2_full_lifecycle"])
-    result = await Replayer(workflows=[UnpatchedDossierWorkflow]).replay_workflow(
+    result = await Replayer(workflows=[UnpatchedDossierWorkflow], data_converter=CONVERTER).replay_workflow(
         history, raise_on_replay_failure=False
     )
     assert result.replay_failure is not None
