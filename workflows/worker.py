@@ -11,8 +11,9 @@ from kernel.runtime import run_until_signal
 from kernel.settings import Settings
 from workflows.contracts import DOSSIER_TASK_QUEUE
 from workflows.dossier import DossierWorkflow
+from workflows.retention import RetentionWorkflow
 
-WORKFLOWS = [DossierWorkflow]
+WORKFLOWS = [DossierWorkflow, RetentionWorkflow]
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:

@@ -20,6 +20,7 @@ from kernel.reference import ReferenceData
 from kernel.temporal import domain_error_from
 from services.intake import persons, repository, validation
 from services.intake.people_api import PeopleHandlers
+from services.intake.rights_api import RightsHandlers
 from services.intake.timeline import stamp
 from workflows import search_attributes as sa
 from workflows.contracts import (
@@ -68,7 +69,7 @@ def _same_request(row: asyncpg.Record, spec: DossierSpec) -> bool:
     )
 
 
-class IntakeServicer(PeopleHandlers, intake_pb2_grpc.IntakeServiceServicer):
+class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServiceServicer):
     def __init__(
         self, pool: Pool, temporal: Client, reference: ReferenceData, timers: LifecycleTimers
     ) -> None:

@@ -13,6 +13,8 @@ from kernel.settings import Settings
 from services.intake.activities import IntakeActivities
 from services.intake.grpc_api import IntakeServicer
 from services.intake.repository import SCHEMA
+from services.intake.retention import activities as retention_activities
+from services.intake.retention import ensure_retention_schedule
 from workflows.contracts import LifecycleTimers
 
 
@@ -41,7 +43,7 @@ def timers(settings: Settings) -> LifecycleTimers:
 
 def _activities(ctx: ServiceContext) -> list[object]:
     activities = IntakeActivities(ctx.pool, reference.load(ctx.settings.env))
-    return [activities.record_dossier_opened, activities.record_transition]
+    return [activities.record_dossier_opened, activities.record_transition, *retention_activities(ctx)]
 
 
 SPEC = ServiceSpec(
@@ -50,4 +52,5 @@ SPEC = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     bindings=_bindings,
     activities=_activities,  # type: ignore[arg-type]
+    on_start=ensure_retention_schedule,
 )

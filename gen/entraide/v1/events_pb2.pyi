@@ -488,3 +488,67 @@ class ConsentRecorded(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ConsentRecorded: _TypeAlias = ConsentRecorded  # noqa: Y015
+
+@_typing.final
+class PersonRectified(_message.Message):
+    """ce-type: entraide.person.rectified (ids only: never the corrected values)"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    person_id: _builtins.str
+    territory: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        person_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "person_id", b"person_id", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PersonRectified: _TypeAlias = PersonRectified  # noqa: Y015
+
+@_typing.final
+class PersonAnonymised(_message.Message):
+    """ce-type: entraide.person.anonymised (on the person's request or by the retention
+    schedule): identity, contact and free text erased; codes and statistics kept.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    DOSSIERS_FIELD_NUMBER: _builtins.int
+    person_id: _builtins.str
+    territory: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def dossiers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Ids of the person's dossiers whose free text was erased."""
+
+    def __init__(
+        self,
+        *,
+        person_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        dossiers: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "dossiers", b"dossiers", "person_id", b"person_id", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PersonAnonymised: _TypeAlias = PersonAnonymised  # noqa: Y015

@@ -1,0 +1,71 @@
+"""RetentionWorkflow: the daily retention run (DOMAIN.md rules 3 and 4), started by the
+Temporal Schedule `entraide-retention` (created at intake's start-up).
+
+Two intake activities, on the `intake` task queue: anonymise the dossiers (and then
+their persons) whose last contact is older than the retention period, and purge the
+access-log entries older than theirs. No I/O here; import-safe for the sandbox.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.contracts import INTAKE_TASK_QUEUE
+
+RETENTION_SCHEDULE_ID = "entraide-retention"
+# The schedule appends the scheduled time to this id for each run.
+RETENTION_WORKFLOW_ID = "entraide-retention"
+ANONYMISE_ACTIVITY = "intake.anonymise_inactive"
+PURGE_ACTIVITY = "intake.purge_access_log"
+DEFAULT_RETENTION_DAYS = 730
+DEFAULT_ACCESS_LOG_RETENTION_DAYS = 365
+
+ACTIVITY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=10,
+    non_retryable_error_types=["InvalidArgument", "FailedPrecondition"],
+)
+
+
+@dataclass
+class RetentionInput:
+    """Durations in days (ENTRAIDE_RETENTION_DAYS, ENTRAIDE_ACCESS_LOG_RETENTION_DAYS)."""
+
+    retention_days: int = DEFAULT_RETENTION_DAYS
+    access_log_retention_days: int = DEFAULT_ACCESS_LOG_RETENTION_DAYS
+
+
+@dataclass
+class RetentionResult:
+    dossiers_anonymised: int
+    access_log_purged: int
+
+
+@workflow.defn(name="RetentionWorkflow")
+class RetentionWorkflow:
+    @workflow.run
+    async def run(self, params: RetentionInput) -> RetentionResult:
+        dossiers: int = await workflow.execute_activity(
+            ANONYMISE_ACTIVITY,
+            params.retention_days,
+            task_queue=INTAKE_TASK_QUEUE,
+            start_to_close_timeout=timedelta(hours=2),
+            heartbeat_timeout=timedelta(minutes=2),
+            retry_policy=ACTIVITY_RETRY,
+            result_type=int,
+        )
+        purged: int = await workflow.execute_activity(
+            PURGE_ACTIVITY,
+            params.access_log_retention_days,
+            task_queue=INTAKE_TASK_QUEUE,
+            start_to_close_timeout=timedelta(minutes=30),
+            retry_policy=ACTIVITY_RETRY,
+            result_type=int,
+        )
+        return RetentionResult(dossiers_anonymised=dossiers, access_log_purged=purged)
