@@ -17,7 +17,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from devstack import processes, secrets
+from devstack import processes, secrets, tokens
 from devstack.servers import (
     REPO_ROOT,
     Endpoints,
@@ -165,6 +165,8 @@ def write_stack_env(state: Path, endpoints: Endpoints, env: Mapping[str, str]) -
         "DATABASE_URL": endpoints.database_url,
         "NATS_URL": endpoints.nats_url,
         "TEMPORAL_ADDRESS": endpoints.temporal_address,
+        # The `entraide` command acts as this demo social worker (all communes).
+        "ENTRAIDE_TOKEN": tokens.demo_token(env),
     }
     for app in APPS:
         if app.is_grpc:

@@ -15,7 +15,8 @@ from pathlib import Path
 import asyncpg
 from entraide.v1 import intake_pb2, intake_pb2_grpc
 
-from kernel import tls
+from devstack import tokens
+from kernel import client
 from kernel.settings import Settings
 from services.referral import directory
 
@@ -78,16 +79,46 @@ def demo_requests() -> list[intake_pb2.OpenDossierRequest]:
 
 
 async def open_dossiers(settings: Settings) -> tuple[int, int]:
+    """Opens the demo dossiers as the demo agent; those opened now also move along
+    their lifecycle (listened to, oriented, followed, some closed)."""
     created = 0
     requests = demo_requests()
-    async with tls.secure_or_insecure_channel(
-        settings.grpc_address("intake"), settings.env, aio=True
+    async with client.aio_channel(
+        settings.grpc_address("intake"), settings.env, tokens.demo_token(settings.env)
     ) as channel:
         stub = intake_pb2_grpc.IntakeServiceStub(channel)
-        for request in requests:
+        for number, request in enumerate(requests):
             response = await stub.OpenDossier(request, timeout=30)
-            created += int(response.created)
+            if response.created:
+                created += 1
+                await advance(stub, response.dossier.dossier_id, number)
     return created, len(requests)
+
+
+async def advance(stub: intake_pb2_grpc.IntakeServiceAsyncStub, dossier_id: str, number: int) -> None:
+    if number % 4 == 3:
+        return  # still at reception
+    await stub.RecordInterview(
+        intake_pb2.RecordInterviewRequest(
+            dossier_id=dossier_id, notes="Entretien de démonstration (données fictives)."
+        ),
+        timeout=30,
+    )
+    if number % 4 == 2:
+        return  # écoute in progress
+    await stub.CompleteEcoute(
+        intake_pb2.CompleteEcouteRequest(
+            dossier_id=dossier_id, next_stage="orientation" if number % 2 else "suivi"
+        ),
+        timeout=30,
+    )
+    if number % 4 == 0:
+        await stub.CloseDossier(
+            intake_pb2.CloseDossierRequest(
+                dossier_id=dossier_id, outcome="regle" if number % 8 == 0 else "ecoute_conseil"
+            ),
+            timeout=30,
+        )
 
 
 async def main_async() -> None:

@@ -18,6 +18,7 @@ from entraide.v1 import (
 )
 from google.protobuf.message import Message
 
+from kernel import client
 from kernel.settings import Settings
 
 Command = Callable[[argparse.Namespace, Settings], Message]
@@ -38,9 +39,8 @@ STAGE_CODES = {
 
 
 def _channel(settings: Settings, service: str) -> grpc.Channel:
-    from kernel.tls import secure_or_insecure_channel  # TLS when ENTRAIDE_TLS_* say so
-
-    return secure_or_insecure_channel(settings.grpc_address(service), settings.env)
+    """TLS when ENTRAIDE_TLS_* say so; the caller's ENTRAIDE_TOKEN on every call."""
+    return client.sync_channel(settings.grpc_address(service), settings.env)
 
 
 def _intake(settings: Settings) -> intake_pb2_grpc.IntakeServiceStub:

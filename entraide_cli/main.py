@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -265,9 +268,23 @@ def _as_json(message: Message) -> str:
     return json.dumps(data, ensure_ascii=False, indent=2)
 
 
+def environment() -> dict[str, str]:
+    """The process environment, completed by the local stack's `stack.env` (written by
+    `make up`: service addresses and the demo agent's token) for what it does not set."""
+    state = Path(os.environ.get("ENTRAIDE_STATE_DIR", ".state"))
+    defaults: dict[str, str] = {}
+    stack_env = state / "stack.env"
+    if stack_env.is_file():
+        for line in stack_env.read_text().splitlines():
+            key, _, value = line.removeprefix("export ").partition("=")
+            if key and value:
+                defaults[key.strip()] = shlex.split(value)[0] if value.strip() else ""
+    return {**defaults, **os.environ}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings.from_env()
+    settings = Settings.from_env(environment())
     run: Command = args.run
     try:
         result = run(args, settings)

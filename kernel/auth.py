@@ -20,7 +20,7 @@ from typing import Any
 
 import jwt
 
-from kernel.errors import PermissionDenied, Unauthenticated
+from kernel.errors import InvalidArgument, PermissionDenied, Unauthenticated
 
 ISSUER = "entraide"
 AUDIENCE = "entraide"
@@ -67,6 +67,14 @@ def current() -> Claims:
     if claims is None:
         raise Unauthenticated("this call needs a bearer token")
     return claims
+
+
+def acting_subject(requested: str) -> str:
+    """The acting agent is the caller: a request may name it, never someone else."""
+    caller = current().subject
+    if requested and requested != caller:
+        raise InvalidArgument("agent is the caller (the token's subject): leave it empty or give your own id")
+    return caller
 
 
 def set_current(claims: Claims | None) -> contextvars.Token[Claims | None]:

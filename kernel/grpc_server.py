@@ -18,6 +18,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from kernel import auth
+from kernel.access import AccessPolicy
+from kernel.auth import Claims
 from kernel.errors import DomainError
 from kernel.logs import get_logger
 
@@ -38,8 +41,12 @@ class ServiceBinding:
 
 
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """Maps DomainError to its status code; anything else is INTERNAL, logged
-    without its message (which may quote personal data)."""
+    """Around every unary call: authentication and role (when an access policy is
+    given), the access log, and domain errors mapped to their status code; anything
+    else is INTERNAL, logged without its message (which may quote personal data)."""
+
+    def __init__(self, policy: AccessPolicy | None = None) -> None:
+        self.policy = policy
 
     async def intercept_service(
         self,
@@ -47,19 +54,40 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Handler:
         handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
+        method = handler_call_details.method
+        if handler is None or (self.policy is None and handler.unary_unary is None):
             return handler
+        if self.policy is not None and self.policy.is_open(method):
+            return handler
+        if handler.unary_unary is None:
+            # Only unary methods carry the access policy: anything else is refused.
+            return _refuse(grpc.StatusCode.UNIMPLEMENTED, "only unary calls are served")
         # grpc.aio handlers are coroutines; the stubs only know the sync signature.
         inner: Callable[[Any, Context], Awaitable[Any]] = handler.unary_unary  # type: ignore[assignment]
-        method = handler_call_details.method
+        policy = self.policy
 
         async def wrapped(request: Any, context: Context) -> Any:
             started = time.perf_counter()
             code = grpc.StatusCode.OK
+            claims: Claims | None = None
+            metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+            token = auth.set_current(None)
             try:
-                return await inner(request, context)
+                if policy is not None:
+                    claims = policy.admit(method, metadata)
+                    auth.set_current(claims)
+                response = await inner(request, context)
+                if policy is not None and claims is not None:
+                    await policy.record(method, claims, metadata, request, response)
+                return response
             except DomainError as exc:
                 code = exc.code
+                if (
+                    policy is not None
+                    and claims is not None
+                    and exc.code == grpc.StatusCode.PERMISSION_DENIED
+                ):
+                    await policy.record(method, claims, metadata, request, None, denied=True)
                 await context.abort(exc.code, exc.message)
             except grpc.aio.AbortError:
                 code = context.code() or grpc.StatusCode.UNKNOWN
@@ -75,6 +103,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
                     grpc.StatusCode.INTERNAL, "internal error; the operators have been notified"
                 )
             finally:
+                auth.reset_current(token)
                 log.info(
                     "rpc",
                     extra={
@@ -89,6 +118,13 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+
+def _refuse(code: grpc.StatusCode, message: str) -> Handler:
+    async def refuse(request: Any, context: Context) -> Any:
+        await context.abort(code, message)
+
+    return grpc.unary_unary_rpc_method_handler(refuse)
 
 
 def remaining(context: Context, default: timedelta = timedelta(seconds=30)) -> timedelta:
@@ -106,13 +142,14 @@ class GrpcServer:
         address: str,
         interceptors: Sequence[grpc.aio.ServerInterceptor[Any, Any]] = (),
         tls: grpc.ServerCredentials | None = None,
+        policy: AccessPolicy | None = None,
     ) -> None:
         """`tls`: kernel.tls.server_credentials(env); None serves plaintext."""
         self.bindings = bindings
         self.address = address
         self.tls = tls is not None
         self.health = HealthServicer()
-        self.server = grpc.aio.server(interceptors=[*interceptors, ErrorMappingInterceptor()])
+        self.server = grpc.aio.server(interceptors=[*interceptors, ErrorMappingInterceptor(policy)])
         for binding in bindings:
             binding.add_to_server(binding.servicer, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

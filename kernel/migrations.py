@@ -19,6 +19,7 @@ from kernel.logs import get_logger
 
 log = get_logger("migrations")
 KERNEL_SQL = Path(__file__).parent / "sql"
+AUDIT_SQL = Path(__file__).parent / "sql_audit"
 _NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 # Same key for every service: migrations of several services never interleave.
 _LOCK_KEY = 0x456E7472  # "Entr"

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from temporalio.client import Client
@@ -22,6 +23,8 @@ from temporalio.worker import Worker
 
 from kernel import db, messaging, migrations, tls
 from kernel import temporal as temporal_kernel
+from kernel.access import AccessPolicy, Rule
+from kernel.auth import TokenVerifier
 from kernel.consumer import Consumer, ConsumerSpec
 from kernel.db import Pool
 from kernel.grpc_server import GrpcServer, ServiceBinding
@@ -50,7 +53,8 @@ class ServiceSpec:
     activities: Callable[[ServiceContext], Sequence[Callable[..., Any]]] = lambda _: ()
     consumers: Callable[[ServiceContext], Sequence[ConsumerSpec]] = lambda _: ()
     on_start: Callable[[ServiceContext], Awaitable[None]] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    # Who may call each RPC (method name → rule); a method without a rule is refused.
+    access_rules: Mapping[str, Rule] = field(default_factory=dict)
 
     @property
     def task_queue(self) -> str:
@@ -61,14 +65,14 @@ async def run_service(
     spec: ServiceSpec, settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None
 ) -> None:
     credentials = tls.server_credentials(settings.env)  # half-configured TLS fails before anything starts
-    pool = await db.create_pool(settings.database_url)
+    verifier = TokenVerifier.from_env(settings.env)  # so does a missing token key
+    await migrate(spec, settings)
+    pool = await db.create_pool(settings.database_url, role=settings.db_role)
     nc = await messaging.connect(settings.nats_url, spec.name)
     tasks: list[asyncio.Task[None]] = []
     server: GrpcServer | None = None
     worker: Worker | None = None
     try:
-        async with pool.acquire() as conn:
-            await migrations.migrate_service(conn, spec.schema, spec.migrations_dir)
         js = nc.jetstream()
         await messaging.ensure_events_stream(js, settings.events_stream, settings.subject_root)
         client = await temporal_kernel.connect(settings)
@@ -83,7 +87,8 @@ async def run_service(
         for consumer_spec in spec.consumers(ctx):
             tasks.append(asyncio.create_task(Consumer(pool, js, consumer_spec).run(stop)))
         address = f"{settings.grpc_host}:{settings.grpc_port(spec.name)}"
-        server = GrpcServer(spec.bindings(ctx), address, tls=credentials)
+        policy = AccessPolicy(spec.name, spec.access_rules, verifier, pool)
+        server = GrpcServer(spec.bindings(ctx), address, tls=credentials, policy=policy)
         await server.start()
         if ready is not None:
             ready.set()
@@ -100,6 +105,17 @@ async def run_service(
             await asyncio.wait_for(pool.close(), timeout=5.0)
         except TimeoutError:
             pool.terminate()
+
+
+async def migrate(spec: ServiceSpec, settings: Settings) -> None:
+    """As the schema owner (the services then run as the application role): the
+    access log's schema, the kernel's messaging tables, then the service's own."""
+    conn = await asyncpg.connect(settings.migration_database_url)
+    try:
+        await migrations.apply(conn, migrations.load("audit", migrations.AUDIT_SQL, "audit"))
+        await migrations.migrate_service(conn, spec.schema, spec.migrations_dir)
+    finally:
+        await conn.close()
 
 
 async def _wait_stop_or_crash(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:

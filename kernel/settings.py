@@ -13,6 +13,9 @@ DEFAULT_GRPC_PORTS = {"intake": 50051, "referral": 50052, "reporting": 50053}
 @dataclass(frozen=True)
 class Settings:
     database_url: str
+    # Migrations run as the schema owner; the services then SET ROLE to db_role.
+    migration_database_url: str
+    db_role: str | None
     nats_url: str
     temporal_address: str
     temporal_namespace: str
@@ -28,8 +31,11 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
+        database_url = env.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:55432/entraide")
         return cls(
-            database_url=env.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:55432/entraide"),
+            database_url=database_url,
+            migration_database_url=env.get("ENTRAIDE_MIGRATION_DATABASE_URL", database_url),
+            db_role=env.get("ENTRAIDE_DB_ROLE", "entraide_app") or None,
             nats_url=env.get("NATS_URL", "nats://127.0.0.1:54222"),
             temporal_address=env.get("TEMPORAL_ADDRESS", "127.0.0.1:57233"),
             temporal_namespace=env.get("TEMPORAL_NAMESPACE", "default"),

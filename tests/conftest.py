@@ -14,7 +14,7 @@ import socket
 import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +25,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from devstack import processes, secrets
 from devstack.servers import Endpoints, ensure_servers, free_ports, stop_servers
-from kernel import tls
+from kernel import client, reference, tls
+from kernel.auth import Role, mint
 from kernel.settings import Settings
 
 APP_PROCESSES = {
@@ -35,6 +36,9 @@ APP_PROCESSES = {
     "workflows": [sys.executable, "-m", "workflows.worker"],
 }
 GRPC_SERVICES = ("intake", "referral", "reporting")
+# The default caller of the tests: a social worker of every demo commune.
+AGENT = "agent-martin"
+TERRITORIES = tuple(reference.load({}).territories)
 
 
 def free_port() -> int:
@@ -65,7 +69,7 @@ def endpoints(state_dir: Path) -> Iterator[Endpoints]:
 
 
 @pytest.fixture(scope="session")
-def test_env(endpoints: Endpoints) -> Iterator[dict[str, str]]:
+def test_env(endpoints: Endpoints, state_dir: Path) -> Iterator[dict[str, str]]:
     """The environment of this session's services: a fresh database and stream."""
     tag = uuid.uuid4().hex[:10]
     database = f"entraide_test_{tag}"
@@ -94,9 +98,12 @@ def test_env(endpoints: Endpoints) -> Iterator[dict[str, str]]:
         "ENTRAIDE_SUBJECT_ROOT": f"test{tag}",
         "ENTRAIDE_CONSUMER_MAX_DELIVERIES": "3",
         "ENTRAIDE_LOG_LEVEL": "INFO",
+        # Never a developer's running stack (the CLI reads <state>/stack.env).
+        "ENTRAIDE_STATE_DIR": str(state_dir / "apps"),
         **secrets.generate(),
         **{f"ENTRAIDE_{name.upper()}_PORT": str(free_port()) for name in GRPC_SERVICES},
     }
+    env["ENTRAIDE_TOKEN"] = mint(env["ENTRAIDE_JWT_SECRET"], AGENT, Role.TRAVAILLEUR_SOCIAL, TERRITORIES)
     try:
         yield env
     finally:
@@ -161,6 +168,22 @@ class AppStack:
 
     def address(self, name: str) -> str:
         return self.settings.grpc_address(name)
+
+    def token(
+        self,
+        subject: str = AGENT,
+        role: Role = Role.TRAVAILLEUR_SOCIAL,
+        territories: Iterable[str] = TERRITORIES,
+        partner_id: str = "",
+    ) -> str:
+        return mint(self.env["ENTRAIDE_JWT_SECRET"], subject, role, territories, partner_id=partner_id)
+
+    def channel(self, service: str, token: str | None = None) -> grpc.aio.Channel:
+        """A channel to one of this session's services, as the default agent unless
+        another token is given."""
+        return client.aio_channel(
+            self.address(service), self.env, token if token is not None else self.token()
+        )
 
 
 @pytest.fixture(scope="session")

@@ -23,8 +23,12 @@ MINUTE = r"\d{2}/\d{2}/\d{4} \d{2}:\d{2}"  # JJ/MM/AAAA HH:MM
 
 
 async def cli(stack: AppStack, *args: str) -> subprocess.CompletedProcess[str]:
+    """Runs `entraide` as the agent named by `--agent` is logged in (its own token)."""
+    env = dict(stack.env)
+    if "--agent" in args:
+        env["ENTRAIDE_TOKEN"] = stack.token(args[args.index("--agent") + 1])
     return await asyncio.to_thread(
-        subprocess.run, [ENTRAIDE, *args], env=stack.env, capture_output=True, text=True, timeout=60
+        subprocess.run, [ENTRAIDE, *args], env=env, capture_output=True, text=True, timeout=60
     )
 
 
@@ -151,7 +155,8 @@ async def test_a_refused_transition_is_an_error_and_exits_1(app_stack: AppStack)
 async def test_a_person_entered_twice_is_reported_as_a_possible_duplicate(app_stack: AppStack) -> None:
     name = f"Lefèvre{letters()}"
     person = ("personne", "creer", "--commune", "55029", "--nom", name, "--prenom", "Élodie")
-    first = await as_json(app_stack, *person, "--naissance", "1984-03-07", "--telephone", "06 12 34 56 78")
+    phone = "07 " + " ".join(f"{random.randrange(100):02d}" for _ in range(4))  # unique in the session
+    first = await as_json(app_stack, *person, "--naissance", "1984-03-07", "--telephone", phone)
     assert first["created"] is True and first["possible_duplicates"] == []
     first_id = first["person"]["person_id"]
 

@@ -204,12 +204,16 @@ async def test_migrate_service_creates_kernel_messaging_tables_before_the_servic
     )
     async with sandbox.pool.acquire() as conn:
         applied = await migrations.migrate_service(conn, s, sandbox.directory)
-        assert applied == [f"{s}:kernel/001_messaging.sql", f"{s}/001_service.sql"]
+        assert applied == [
+            f"{s}:kernel/001_messaging.sql",
+            f"{s}:kernel/002_app_role.sql",
+            f"{s}/001_service.sql",
+        ]
         assert await migrations.migrate_service(conn, s, sandbox.directory) == []
         order = await conn.fetch(
             "SELECT component FROM public.schema_migrations WHERE component IN ($1, $2) ORDER BY applied_at",
             f"{s}:kernel",
             s,
         )
-    assert [r["component"] for r in order] == [f"{s}:kernel", s]
+    assert [r["component"] for r in order] == [f"{s}:kernel", f"{s}:kernel", s]
     assert {"outbox", "inbox", "dead_letters", "dossiers", "pending"} <= await sandbox.tables()

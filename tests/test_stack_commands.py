@@ -104,7 +104,7 @@ def test_up_open_count_status_down(tmp_path: Path) -> None:
 
         again = run(env, str(BIN / "entraide-stack"), "up")
         assert again.returncode == 0, again.stdout + again.stderr
-        assert again.stdout.count("already running") == 4
+        assert again.stdout.count("already running") == 5  # four services and the codec server
         assert motif_count() == before + 1  # demo data not loaded twice, nothing reopened
     finally:
         down = run(env, str(BIN / "entraide-stack"), "down")

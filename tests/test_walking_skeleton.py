@@ -58,7 +58,7 @@ def open_request(
 async def motif_count(stack: AppStack, motif: str, since: datetime, territory: str = "55029") -> int:
     start = Timestamp()
     start.FromDatetime(since)
-    async with grpc.aio.insecure_channel(stack.address("reporting")) as channel:
+    async with stack.channel("reporting") as channel:
         counts = await reporting_pb2_grpc.ReportingServiceStub(channel).GetMotifCounts(
             reporting_pb2.GetMotifCountsRequest(territory=territory, **{"from": start}), timeout=5
         )
@@ -85,7 +85,7 @@ async def test_every_service_is_serving_and_lists_its_services_through_reflectio
 async def test_opened_dossier_is_counted_within_two_seconds(app_stack: AppStack) -> None:
     since = datetime.now(UTC)
     before = await motif_count(app_stack, "scolarite", since, "55186")
-    async with grpc.aio.insecure_channel(app_stack.address("intake")) as channel:
+    async with app_stack.channel("intake") as channel:
         started = time.perf_counter()
         response = await intake_pb2_grpc.IntakeServiceStub(channel).OpenDossier(
             open_request(territory="55186", motifs=["scolarite", "famille"]), timeout=10
@@ -103,7 +103,7 @@ async def test_same_request_id_twice_opens_one_dossier_and_counts_one_event(
 ) -> None:
     since = datetime.now(UTC)
     request = open_request(territory="55040", motifs=["mobilite"])
-    async with grpc.aio.insecure_channel(app_stack.address("intake")) as channel:
+    async with app_stack.channel("intake") as channel:
         stub = intake_pb2_grpc.IntakeServiceStub(channel)
         first = await stub.OpenDossier(request, timeout=10)
         again = await stub.OpenDossier(request, timeout=10)
@@ -126,7 +126,7 @@ async def test_same_request_id_twice_opens_one_dossier_and_counts_one_event(
 
 async def test_same_request_id_with_other_content_is_refused(app_stack: AppStack) -> None:
     request = open_request(territory="55029", motifs=["emploi"])
-    async with grpc.aio.insecure_channel(app_stack.address("intake")) as channel:
+    async with app_stack.channel("intake") as channel:
         stub = intake_pb2_grpc.IntakeServiceStub(channel)
         await stub.OpenDossier(request, timeout=10)
         with pytest.raises(grpc.aio.AioRpcError) as refused:
@@ -135,7 +135,7 @@ async def test_same_request_id_with_other_content_is_refused(app_stack: AppStack
 
 
 async def test_ops_find_the_dossier_by_stage_search_attribute(app_stack: AppStack) -> None:
-    async with grpc.aio.insecure_channel(app_stack.address("intake")) as channel:
+    async with app_stack.channel("intake") as channel:
         response = await intake_pb2_grpc.IntakeServiceStub(channel).OpenDossier(open_request(), timeout=10)
     workflow_id = f"dossier-{response.dossier.dossier_id}"
     client = await Client.connect(app_stack.settings.temporal_address)
@@ -195,7 +195,7 @@ async def test_bad_open_requests_are_invalid_argument_and_write_nothing(
 ) -> None:
     async with pool.acquire() as conn:
         before = await conn.fetchval("SELECT count(*) FROM intake.dossiers")
-    async with grpc.aio.insecure_channel(app_stack.address("intake")) as channel:
+    async with app_stack.channel("intake") as channel:
         with pytest.raises(grpc.aio.AioRpcError) as error:
             await intake_pb2_grpc.IntakeServiceStub(channel).OpenDossier(
                 open_request(**overrides), timeout=10
@@ -207,7 +207,7 @@ async def test_bad_open_requests_are_invalid_argument_and_write_nothing(
 
 
 async def test_get_dossier_errors_are_clear(app_stack: AppStack) -> None:
-    async with grpc.aio.insecure_channel(app_stack.address("intake")) as channel:
+    async with app_stack.channel("intake") as channel:
         stub = intake_pb2_grpc.IntakeServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as malformed:
             await stub.GetDossier(intake_pb2.GetDossierRequest(dossier_id="not-an-id"), timeout=5)
@@ -218,12 +218,12 @@ async def test_get_dossier_errors_are_clear(app_stack: AppStack) -> None:
 
 
 async def test_reporting_and_referral_refuse_bad_filters(app_stack: AppStack) -> None:
-    async with grpc.aio.insecure_channel(app_stack.address("reporting")) as channel:
+    async with app_stack.channel("reporting") as channel:
         with pytest.raises(grpc.aio.AioRpcError) as bad_territory:
             await reporting_pb2_grpc.ReportingServiceStub(channel).GetMotifCounts(
                 reporting_pb2.GetMotifCountsRequest(territory="nowhere"), timeout=5
             )
-    async with grpc.aio.insecure_channel(app_stack.address("referral")) as channel:
+    async with app_stack.channel("referral") as channel:
         with pytest.raises(grpc.aio.AioRpcError) as bad_motif:
             await referral_pb2_grpc.ReferralServiceStub(channel).ListPartners(
                 referral_pb2.ListPartnersRequest(motif="astrologie"), timeout=5

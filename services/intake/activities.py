@@ -9,7 +9,7 @@ from entraide.v1 import events_pb2
 from temporalio import activity
 
 from kernel import outbox
-from kernel.db import Pool
+from kernel.db import Pool, system_scope
 from kernel.events import new_event, step_event_id
 from kernel.reference import ReferenceData
 from services.intake import repository, timeline
@@ -26,7 +26,7 @@ class IntakeActivities:
     @activity.defn(name="intake.record_dossier_opened")
     async def record_dossier_opened(self, command: RecordOpened) -> str:
         spec = command.spec
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with system_scope(self.pool, [spec.territory]) as conn, conn.transaction():
             existing = await repository.get_dossier(conn, spec.dossier_id)
             if existing is not None:
                 opened_at: datetime = existing["opened_at"]
@@ -68,7 +68,9 @@ class IntakeActivities:
     @activity.defn(name="intake.record_transition")
     async def record_transition(self, t: Transition) -> None:
         at = datetime.fromisoformat(t.at)
-        async with self.pool.acquire() as conn, conn.transaction():
+        # all_notes: the platform writes author-only notes too (INSERT … ON CONFLICT
+        # must see the row it may conflict with).
+        async with system_scope(self.pool, [t.territory], all_notes=True) as conn, conn.transaction():
             inserted = await repository.insert_timeline(
                 conn,
                 t.dossier_id,

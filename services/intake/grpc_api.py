@@ -13,7 +13,8 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from kernel.db import Pool
+from kernel import auth
+from kernel.db import ScopedPool
 from kernel.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from kernel.grpc_server import Context, remaining
 from kernel.reference import ReferenceData
@@ -71,7 +72,7 @@ def _same_request(row: asyncpg.Record, spec: DossierSpec) -> bool:
 
 class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServiceServicer):
     def __init__(
-        self, pool: Pool, temporal: Client, reference: ReferenceData, timers: LifecycleTimers
+        self, pool: ScopedPool, temporal: Client, reference: ReferenceData, timers: LifecycleTimers
     ) -> None:
         self.pool = pool
         self.temporal = temporal
@@ -83,6 +84,7 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
         self, request: intake_pb2.OpenDossierRequest, context: Context
     ) -> intake_pb2.OpenDossierResponse:
         spec = validation.open_dossier_spec(request, self.reference, self.timers)
+        auth.current().require_territory(spec.territory)
         async with self.pool.acquire() as conn:
             if spec.person_id and not await persons.person_exists(conn, spec.person_id):
                 raise NotFound("no person with this person_id")
@@ -111,14 +113,16 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
         return intake_pb2.OpenDossierResponse(dossier=dossier_message(row), created=created)
 
     async def GetDossier(self, request: intake_pb2.GetDossierRequest, context: Context) -> intake_pb2.Dossier:
-        row = await self._dossier_row(validation.parse_dossier_id(request.dossier_id))
-        return dossier_message(row)
+        dossier_id = validation.parse_dossier_id(request.dossier_id)
+        await self._authorise(dossier_id)
+        return dossier_message(await self._dossier_row(dossier_id))
 
     async def GetDossierTimeline(
         self, request: intake_pb2.GetDossierRequest, context: Context
     ) -> intake_pb2.DossierTimeline:
         dossier_id = validation.parse_dossier_id(request.dossier_id)
-        reader = validation.agent(request.agent) if request.agent else ""
+        await self._authorise(dossier_id)
+        reader = auth.acting_subject(request.agent)
         async with self.pool.acquire() as conn:
             row = await repository.get_dossier(conn, dossier_id)
             if row is None:
@@ -155,6 +159,7 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
         self, request: intake_pb2.ListDossiersRequest, context: Context
     ) -> intake_pb2.ListDossiersResponse:
         territory = validation.territory(request.territory, self.reference)
+        auth.current().require_territory(territory)
         if request.stage and request.stage not in ("reception", "ecoute", "orientation", "suivi", "cloture"):
             raise InvalidArgument("stage is one of reception, ecoute, orientation, suivi, cloture")
         if not 0 <= request.page_size <= validation.MAX_PAGE_SIZE:
@@ -188,7 +193,7 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
         self, request: intake_pb2.RecordInterviewRequest, context: Context
     ) -> intake_pb2.StepResponse:
         command = InterviewInput(
-            agent=validation.agent(request.agent),
+            agent=auth.acting_subject(request.agent),
             notes=validation.notes(request.notes),
             visibility=validation.visibility(request.visibility),
         )
@@ -198,21 +203,21 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
         self, request: intake_pb2.CompleteEcouteRequest, context: Context
     ) -> intake_pb2.StepResponse:
         command = CompleteEcouteInput(
-            agent=validation.agent(request.agent),
+            agent=auth.acting_subject(request.agent),
             next_stage=validation.next_stage(request.next_stage),
             motifs=validation.motifs(list(request.motifs), self.reference, required=False),
         )
         return await self._step(request.dossier_id, DossierWorkflow.complete_ecoute, command, context)
 
     async def StartSuivi(self, request: intake_pb2.StepRequest, context: Context) -> intake_pb2.StepResponse:
-        command = AgentInput(agent=validation.agent(request.agent))
+        command = AgentInput(agent=auth.acting_subject(request.agent))
         return await self._step(request.dossier_id, DossierWorkflow.start_suivi, command, context)
 
     async def RecordFollowUp(
         self, request: intake_pb2.RecordFollowUpRequest, context: Context
     ) -> intake_pb2.StepResponse:
         command = FollowUpInput(
-            agent=validation.agent(request.agent),
+            agent=auth.acting_subject(request.agent),
             notes=validation.notes(request.notes),
             visibility=validation.visibility(request.visibility),
         )
@@ -222,7 +227,7 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
         self, request: intake_pb2.AssignAgentRequest, context: Context
     ) -> intake_pb2.StepResponse:
         command = AssignInput(
-            agent=validation.agent(request.agent), assignee=validation.agent(request.assignee, "assignee")
+            agent=auth.acting_subject(request.agent), assignee=validation.agent(request.assignee, "assignee")
         )
         return await self._step(request.dossier_id, DossierWorkflow.assign, command, context)
 
@@ -230,7 +235,7 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
         self, request: intake_pb2.CloseDossierRequest, context: Context
     ) -> intake_pb2.StepResponse:
         command = CloseInput(
-            agent=validation.agent(request.agent),
+            agent=auth.acting_subject(request.agent),
             outcome=validation.outcome(request.outcome, self.reference),
             notes=validation.notes(request.notes),
         )
@@ -240,11 +245,19 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
         self, request: intake_pb2.ReopenDossierRequest, context: Context
     ) -> intake_pb2.StepResponse:
         command = ReopenInput(
-            agent=validation.agent(request.agent), reason=validation.notes(request.reason, "reason")
+            agent=auth.acting_subject(request.agent), reason=validation.notes(request.reason, "reason")
         )
         return await self._step(request.dossier_id, DossierWorkflow.reopen, command, context)
 
     # ---- plumbing ------------------------------------------------------------------
+    async def _authorise(self, dossier_id: str) -> None:
+        """NOT_FOUND for no such dossier, PERMISSION_DENIED for another territory's."""
+        async with self.pool.acquire() as conn:
+            territory = await repository.dossier_territory(conn, dossier_id)
+        if territory is None:
+            raise NotFound("no dossier with this id")
+        auth.current().require_territory(territory)
+
     async def _dossier_row(self, dossier_id: str) -> asyncpg.Record:
         async with self.pool.acquire() as conn:
             row = await repository.get_dossier(conn, dossier_id)
@@ -258,7 +271,7 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
         """Sends one update to the dossier's workflow; the workflow's validator refuses
         an invalid transition before anything is written."""
         dossier_id = validation.parse_dossier_id(raw_dossier_id)
-        await self._dossier_row(dossier_id)
+        await self._authorise(dossier_id)
         handle = self.temporal.get_workflow_handle(dossier_workflow_id(dossier_id))
         try:
             await handle.execute_update(update, command, rpc_timeout=remaining(context))

@@ -11,8 +11,9 @@ import asyncpg
 from entraide.v1 import intake_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from kernel.db import Pool
-from kernel.errors import NotFound
+from kernel import auth
+from kernel.db import ScopedPool
+from kernel.errors import NotFound, PermissionDenied
 from kernel.grpc_server import Context
 from kernel.reference import ReferenceData
 from services.intake import people_validation, persons
@@ -57,13 +58,24 @@ def consent_message(row: asyncpg.Record) -> intake_pb2.Consent:
 class PeopleHandlers:
     """CreatePerson, GetPerson, MergePersons, CreateHousehold, RecordConsent, ListConsents."""
 
-    pool: Pool
+    pool: ScopedPool
     reference: ReferenceData
+
+    async def _authorise_persons(self, person_ids: list[str]) -> None:
+        """PERMISSION_DENIED for another territory's person (an unknown one is left to
+        the domain code, which names the field in its NOT_FOUND)."""
+        claims = auth.current()
+        async with self.pool.acquire() as conn:
+            for person_id in person_ids:
+                territory = await persons.person_territory(conn, person_id)
+                if territory is not None and not claims.covers(territory):
+                    raise PermissionDenied("this person belongs to a territory you are not assigned to")
 
     async def CreatePerson(
         self, request: intake_pb2.CreatePersonRequest, context: Context
     ) -> intake_pb2.CreatePersonResponse:
         new = people_validation.new_person(request, self.reference)
+        auth.current().require_territory(new.territory)
         async with self.pool.acquire() as conn:
             async with conn.transaction():
                 row, created = await persons.create_person(conn, new)
@@ -77,6 +89,7 @@ class PeopleHandlers:
 
     async def GetPerson(self, request: intake_pb2.GetPersonRequest, context: Context) -> intake_pb2.Person:
         person_id = people_validation.parse_id("person_id", request.person_id, "person")
+        await self._authorise_persons([person_id])
         async with self.pool.acquire() as conn:
             row = await persons.get_person(conn, person_id)
             if row is None:
@@ -87,7 +100,9 @@ class PeopleHandlers:
     async def MergePersons(
         self, request: intake_pb2.MergePersonsRequest, context: Context
     ) -> intake_pb2.Person:
+        request.agent = auth.acting_subject(request.agent)
         merge = people_validation.merge(request)
+        await self._authorise_persons([merge.keep_id, merge.duplicate_id])
         async with self.pool.acquire() as conn:
             async with conn.transaction():
                 kept = await persons.merge_persons(conn, merge)
@@ -98,6 +113,8 @@ class PeopleHandlers:
         self, request: intake_pb2.CreateHouseholdRequest, context: Context
     ) -> intake_pb2.Household:
         new = people_validation.new_household(request, self.reference)
+        auth.current().require_territory(new.territory)
+        await self._authorise_persons(new.member_ids)
         async with self.pool.acquire() as conn, conn.transaction():
             household_id = await persons.create_household(conn, new)
         return intake_pb2.Household(
@@ -107,7 +124,9 @@ class PeopleHandlers:
     async def RecordConsent(
         self, request: intake_pb2.RecordConsentRequest, context: Context
     ) -> intake_pb2.Consent:
+        request.agent = auth.acting_subject(request.agent)
         new = people_validation.new_consent(request, self.reference)
+        await self._authorise_persons([new.person_id])
         async with self.pool.acquire() as conn, conn.transaction():
             row = await persons.record_consent(conn, new)
         return consent_message(row)
@@ -116,6 +135,7 @@ class PeopleHandlers:
         self, request: intake_pb2.ListConsentsRequest, context: Context
     ) -> intake_pb2.ListConsentsResponse:
         person_id = people_validation.parse_id("person_id", request.person_id, "person")
+        await self._authorise_persons([person_id])
         async with self.pool.acquire() as conn:
             rows = await persons.list_consents(conn, person_id)
         return intake_pb2.ListConsentsResponse(consents=[consent_message(r) for r in rows])

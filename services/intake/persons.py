@@ -68,6 +68,12 @@ def _timestamp(at: datetime) -> Timestamp:
 # ---------------------------------------------------------------- lookups used by other code
 
 
+async def person_territory(conn: Connection, person_id: str) -> str | None:
+    """Whatever the caller's territories (for a clear PERMISSION_DENIED)."""
+    territory: str | None = await conn.fetchval(f"SELECT {SCHEMA}.person_territory($1)", person_id)
+    return territory
+
+
 async def person_exists(conn: Connection, person_id: str) -> bool:
     """True when `person_id` is a person that was not merged into another one (a merged
     person takes no new dossier: use its `merged_into`)."""

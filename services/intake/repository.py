@@ -36,6 +36,12 @@ async def insert_dossier(conn: Connection, spec: DossierSpec, opened_at: datetim
     return status.endswith(" 1")
 
 
+async def dossier_territory(conn: Connection, dossier_id: str) -> str | None:
+    """Whatever the caller's territories (for a clear PERMISSION_DENIED)."""
+    territory: str | None = await conn.fetchval(f"SELECT {SCHEMA}.dossier_territory($1)", dossier_id)
+    return territory
+
+
 async def get_dossier(conn: Connection, dossier_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(f"SELECT * FROM {SCHEMA}.dossiers WHERE dossier_id = $1", dossier_id)
 

@@ -7,9 +7,11 @@ from pathlib import Path
 from entraide.v1 import intake_pb2, intake_pb2_grpc
 
 from kernel import reference
+from kernel.db import ScopedPool
 from kernel.grpc_server import ServiceBinding
 from kernel.runtime import ServiceContext, ServiceSpec
 from kernel.settings import Settings
+from services.intake.access import RULES
 from services.intake.activities import IntakeActivities
 from services.intake.grpc_api import IntakeServicer
 from services.intake.repository import SCHEMA
@@ -19,7 +21,9 @@ from workflows.contracts import LifecycleTimers
 
 
 def _bindings(ctx: ServiceContext) -> list[ServiceBinding]:
-    servicer = IntakeServicer(ctx.pool, ctx.temporal, reference.load(ctx.settings.env), timers(ctx.settings))
+    servicer = IntakeServicer(
+        ScopedPool(ctx.pool), ctx.temporal, reference.load(ctx.settings.env), timers(ctx.settings)
+    )
     return [
         ServiceBinding(
             intake_pb2_grpc.add_IntakeServiceServicer_to_server,
@@ -53,4 +57,5 @@ SPEC = ServiceSpec(
     bindings=_bindings,
     activities=_activities,  # type: ignore[arg-type]
     on_start=ensure_retention_schedule,
+    access_rules=RULES,
 )

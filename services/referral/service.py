@@ -9,6 +9,7 @@ from entraide.v1 import referral_pb2, referral_pb2_grpc
 from kernel import reference
 from kernel.grpc_server import ServiceBinding
 from kernel.runtime import ServiceContext, ServiceSpec
+from services.referral.access import RULES
 from services.referral.directory import SCHEMA
 from services.referral.grpc_api import ReferralServicer
 
@@ -29,4 +30,5 @@ SPEC = ServiceSpec(
     schema=SCHEMA,
     migrations_dir=Path(__file__).parent / "migrations",
     bindings=_bindings,
+    access_rules=RULES,
 )

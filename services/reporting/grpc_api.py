@@ -8,6 +8,7 @@ from typing import Literal
 from entraide.v1 import common_pb2, reporting_pb2, reporting_pb2_grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from kernel import auth
 from kernel.db import Pool
 from kernel.errors import InvalidArgument
 from kernel.grpc_server import Context
@@ -32,7 +33,11 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
     ) -> reporting_pb2.MotifCounts:
         if request.territory and request.territory not in self.reference.territories:
             raise InvalidArgument(f"territory {request.territory[:20]!r} is not a commune of this deployment")
-        period = queries.Period(request.territory or None, _bound(request, "from"), _bound(request, "to"))
+        claims = auth.current()
+        if request.territory:
+            claims.require_territory(request.territory)
+        territories = [request.territory] if request.territory else sorted(claims.territories)
+        period = queries.Period(territories, _bound(request, "from"), _bound(request, "to"))
         if period.start and period.end and period.start >= period.end:
             raise InvalidArgument("the period's start must be before its end")
         async with self.pool.acquire() as conn:

@@ -11,16 +11,16 @@ from services.reporting.projector import SCHEMA
 
 @dataclass(frozen=True)
 class Period:
-    territory: str | None
+    territories: list[str]
     start: datetime | None
     end: datetime | None
 
 
 async def motif_counts(conn: Connection, period: Period) -> tuple[int, list[tuple[str, int]]]:
-    where = """($1::text IS NULL OR territory = $1)
+    where = """territory = ANY($1::text[])
                AND ($2::timestamptz IS NULL OR opened_at >= $2)
                AND ($3::timestamptz IS NULL OR opened_at < $3)"""
-    args = (period.territory, period.start, period.end)
+    args = (period.territories, period.start, period.end)
     total = await conn.fetchval(f"SELECT count(*) FROM {SCHEMA}.dossier_facts WHERE {where}", *args)
     rows = await conn.fetch(
         f"""SELECT motif, count(*) AS n FROM {SCHEMA}.dossier_facts, unnest(motifs) AS motif

@@ -10,6 +10,7 @@ from kernel import reference
 from kernel.consumer import ConsumerSpec
 from kernel.grpc_server import ServiceBinding
 from kernel.runtime import ServiceContext, ServiceSpec
+from services.reporting.access import RULES
 from services.reporting.grpc_api import ReportingServicer
 from services.reporting.projector import CONSUMER, SCHEMA, project
 
@@ -41,5 +42,6 @@ SPEC = ServiceSpec(
     schema=SCHEMA,
     migrations_dir=Path(__file__).parent / "migrations",
     bindings=_bindings,
+    access_rules=RULES,
     consumers=lambda ctx: [projector_spec(ctx)],
 )

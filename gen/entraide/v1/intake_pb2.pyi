@@ -20,6 +20,140 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class ExportPersonRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    person_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        person_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["person_id", b"person_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportPersonRequest: _TypeAlias = ExportPersonRequest  # noqa: Y015
+
+@_typing.final
+class PersonExport(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    JSON_FIELD_NUMBER: _builtins.int
+    person_id: _builtins.str
+    json: _builtins.str
+    """JSON document (UTF-8), French field labels are left to the reader's UI."""
+    def __init__(
+        self,
+        *,
+        person_id: _builtins.str = ...,
+        json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["json", b"json", "person_id", b"person_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PersonExport: _TypeAlias = PersonExport  # noqa: Y015
+
+@_typing.final
+class RectifyPersonRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    FIRST_NAME_FIELD_NUMBER: _builtins.int
+    LAST_NAME_FIELD_NUMBER: _builtins.int
+    BIRTH_DATE_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    ADDRESS_COMMUNE_FIELD_NUMBER: _builtins.int
+    ADDRESS_LINE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    person_id: _builtins.str
+    first_name: _builtins.str
+    """Fields to change; an empty field keeps its value."""
+    last_name: _builtins.str
+    birth_date: _builtins.str
+    phone: _builtins.str
+    email: _builtins.str
+    address_commune: _builtins.str
+    address_line: _builtins.str
+    reason: _builtins.str
+    """Why (kept in the access log)."""
+    def __init__(
+        self,
+        *,
+        person_id: _builtins.str = ...,
+        first_name: _builtins.str = ...,
+        last_name: _builtins.str = ...,
+        birth_date: _builtins.str = ...,
+        phone: _builtins.str = ...,
+        email: _builtins.str = ...,
+        address_commune: _builtins.str = ...,
+        address_line: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address_commune", b"address_commune", "address_line", b"address_line", "birth_date", b"birth_date", "email", b"email", "first_name", b"first_name", "last_name", b"last_name", "person_id", b"person_id", "phone", b"phone", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RectifyPersonRequest: _TypeAlias = RectifyPersonRequest  # noqa: Y015
+
+@_typing.final
+class AnonymisePersonRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    person_id: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        person_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["person_id", b"person_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AnonymisePersonRequest: _TypeAlias = AnonymisePersonRequest  # noqa: Y015
+
+@_typing.final
+class AnonymisePersonResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    DOSSIERS_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
+    person_id: _builtins.str
+    dossiers: _builtins.int
+    notes: _builtins.int
+    def __init__(
+        self,
+        *,
+        person_id: _builtins.str = ...,
+        dossiers: _builtins.int = ...,
+        notes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dossiers", b"dossiers", "notes", b"notes", "person_id", b"person_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AnonymisePersonResponse: _TypeAlias = AnonymisePersonResponse  # noqa: Y015
+
+@_typing.final
 class OpenDossierRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -369,7 +503,9 @@ Global___DossierTimeline: _TypeAlias = DossierTimeline  # noqa: Y015
 
 @_typing.final
 class StepRequest(_message.Message):
-    """Who acts: the agent's id (from the token once authentication is on)."""
+    """`agent` in step requests: the acting agent is the token's subject; the field may be
+    left empty, and when set it must equal the caller (INVALID_ARGUMENT otherwise).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -126,6 +126,21 @@ class IntakeServiceStub:
                 request_serializer=entraide_dot_v1_dot_intake__pb2.ListConsentsRequest.SerializeToString,
                 response_deserializer=entraide_dot_v1_dot_intake__pb2.ListConsentsResponse.FromString,
                 _registered_method=True)
+        self.ExportPerson = channel.unary_unary(
+                '/entraide.v1.IntakeService/ExportPerson',
+                request_serializer=entraide_dot_v1_dot_intake__pb2.ExportPersonRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_intake__pb2.PersonExport.FromString,
+                _registered_method=True)
+        self.RectifyPerson = channel.unary_unary(
+                '/entraide.v1.IntakeService/RectifyPerson',
+                request_serializer=entraide_dot_v1_dot_intake__pb2.RectifyPersonRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_intake__pb2.Person.FromString,
+                _registered_method=True)
+        self.AnonymisePerson = channel.unary_unary(
+                '/entraide.v1.IntakeService/AnonymisePerson',
+                request_serializer=entraide_dot_v1_dot_intake__pb2.AnonymisePersonRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_intake__pb2.AnonymisePersonResponse.FromString,
+                _registered_method=True)
 
 
 class IntakeServiceServicer:
@@ -260,6 +275,29 @@ class IntakeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportPerson(self, request, context):
+        """Rights of the person (RGPD).
+        Everything held about a person, as JSON: identity, households, consents, dossiers
+        with their timelines and every note (including private ones), referrals.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RectifyPerson(self, request, context):
+        """Corrects a person's identity or contact fields (rectification).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AnonymisePerson(self, request, context):
+        """Erases identity, contact and free text on a legitimate request; statistics survive.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IntakeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -352,6 +390,21 @@ def add_IntakeServiceServicer_to_server(servicer, server):
                     servicer.ListConsents,
                     request_deserializer=entraide_dot_v1_dot_intake__pb2.ListConsentsRequest.FromString,
                     response_serializer=entraide_dot_v1_dot_intake__pb2.ListConsentsResponse.SerializeToString,
+            ),
+            'ExportPerson': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportPerson,
+                    request_deserializer=entraide_dot_v1_dot_intake__pb2.ExportPersonRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_intake__pb2.PersonExport.SerializeToString,
+            ),
+            'RectifyPerson': grpc.unary_unary_rpc_method_handler(
+                    servicer.RectifyPerson,
+                    request_deserializer=entraide_dot_v1_dot_intake__pb2.RectifyPersonRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_intake__pb2.Person.SerializeToString,
+            ),
+            'AnonymisePerson': grpc.unary_unary_rpc_method_handler(
+                    servicer.AnonymisePerson,
+                    request_deserializer=entraide_dot_v1_dot_intake__pb2.AnonymisePersonRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_intake__pb2.AnonymisePersonResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -842,6 +895,87 @@ class IntakeService:
             '/entraide.v1.IntakeService/ListConsents',
             entraide_dot_v1_dot_intake__pb2.ListConsentsRequest.SerializeToString,
             entraide_dot_v1_dot_intake__pb2.ListConsentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportPerson(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.IntakeService/ExportPerson',
+            entraide_dot_v1_dot_intake__pb2.ExportPersonRequest.SerializeToString,
+            entraide_dot_v1_dot_intake__pb2.PersonExport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RectifyPerson(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.IntakeService/RectifyPerson',
+            entraide_dot_v1_dot_intake__pb2.RectifyPersonRequest.SerializeToString,
+            entraide_dot_v1_dot_intake__pb2.Person.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AnonymisePerson(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.IntakeService/AnonymisePerson',
+            entraide_dot_v1_dot_intake__pb2.AnonymisePersonRequest.SerializeToString,
+            entraide_dot_v1_dot_intake__pb2.AnonymisePersonResponse.FromString,
             options,
             channel_credentials,
             insecure,

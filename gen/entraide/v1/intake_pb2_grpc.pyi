@@ -75,6 +75,15 @@ class IntakeServiceStub:
     RecordConsent: _grpc.UnaryUnaryMultiCallable[_intake_pb2.RecordConsentRequest, _intake_pb2.Consent]
     """Records consent to share with a partner, or a legal basis recorded by a named agent."""
     ListConsents: _grpc.UnaryUnaryMultiCallable[_intake_pb2.ListConsentsRequest, _intake_pb2.ListConsentsResponse]
+    ExportPerson: _grpc.UnaryUnaryMultiCallable[_intake_pb2.ExportPersonRequest, _intake_pb2.PersonExport]
+    """Rights of the person (RGPD).
+    Everything held about a person, as JSON: identity, households, consents, dossiers
+    with their timelines and every note (including private ones), referrals.
+    """
+    RectifyPerson: _grpc.UnaryUnaryMultiCallable[_intake_pb2.RectifyPersonRequest, _intake_pb2.Person]
+    """Corrects a person's identity or contact fields (rectification)."""
+    AnonymisePerson: _grpc.UnaryUnaryMultiCallable[_intake_pb2.AnonymisePersonRequest, _intake_pb2.AnonymisePersonResponse]
+    """Erases identity, contact and free text on a legitimate request; statistics survive."""
 
 @_typing.type_check_only
 class IntakeServiceAsyncStub(IntakeServiceStub):
@@ -123,6 +132,15 @@ class IntakeServiceAsyncStub(IntakeServiceStub):
     RecordConsent: _aio.UnaryUnaryMultiCallable[_intake_pb2.RecordConsentRequest, _intake_pb2.Consent]  # type: ignore[assignment]
     """Records consent to share with a partner, or a legal basis recorded by a named agent."""
     ListConsents: _aio.UnaryUnaryMultiCallable[_intake_pb2.ListConsentsRequest, _intake_pb2.ListConsentsResponse]  # type: ignore[assignment]
+    ExportPerson: _aio.UnaryUnaryMultiCallable[_intake_pb2.ExportPersonRequest, _intake_pb2.PersonExport]  # type: ignore[assignment]
+    """Rights of the person (RGPD).
+    Everything held about a person, as JSON: identity, households, consents, dossiers
+    with their timelines and every note (including private ones), referrals.
+    """
+    RectifyPerson: _aio.UnaryUnaryMultiCallable[_intake_pb2.RectifyPersonRequest, _intake_pb2.Person]  # type: ignore[assignment]
+    """Corrects a person's identity or contact fields (rectification)."""
+    AnonymisePerson: _aio.UnaryUnaryMultiCallable[_intake_pb2.AnonymisePersonRequest, _intake_pb2.AnonymisePersonResponse]  # type: ignore[assignment]
+    """Erases identity, contact and free text on a legitimate request; statistics survive."""
 
 class IntakeServiceServicer(metaclass=_abc_1.ABCMeta):
     """Intake: dossiers from reception onwards. Calls that change a dossier's process go
@@ -276,5 +294,32 @@ class IntakeServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _intake_pb2.ListConsentsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_intake_pb2.ListConsentsResponse, _abc.Awaitable[_intake_pb2.ListConsentsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ExportPerson(
+        self,
+        request: _intake_pb2.ExportPersonRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_pb2.PersonExport, _abc.Awaitable[_intake_pb2.PersonExport]]:
+        """Rights of the person (RGPD).
+        Everything held about a person, as JSON: identity, households, consents, dossiers
+        with their timelines and every note (including private ones), referrals.
+        """
+
+    @_abc_1.abstractmethod
+    def RectifyPerson(
+        self,
+        request: _intake_pb2.RectifyPersonRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_pb2.Person, _abc.Awaitable[_intake_pb2.Person]]:
+        """Corrects a person's identity or contact fields (rectification)."""
+
+    @_abc_1.abstractmethod
+    def AnonymisePerson(
+        self,
+        request: _intake_pb2.AnonymisePersonRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_pb2.AnonymisePersonResponse, _abc.Awaitable[_intake_pb2.AnonymisePersonResponse]]:
+        """Erases identity, contact and free text on a legitimate request; statistics survive."""
 
 def add_IntakeServiceServicer_to_server(servicer: IntakeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

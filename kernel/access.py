@@ -1,0 +1,142 @@
+"""Who may call what, and the access log of every read and write of personal data.
+
+Each service declares one `Rule` per RPC (default deny: a method without a rule is
+PERMISSION_DENIED). The gRPC layer calls `AccessPolicy.admit` before the handler
+(authentication, role) and `record` after it (access log). Object-level checks
+(territories, partner ids) happen in the handlers and, for case data, again in the
+database through row-level security.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from kernel import auth
+from kernel.auth import Claims, Role, TokenVerifier
+from kernel.db import Pool
+from kernel.errors import PermissionDenied, Unauthenticated
+from kernel.logs import get_logger
+
+log = get_logger("access")
+OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+# Why the caller reads or writes (free text, percent-encoded UTF-8); else the method's default.
+PURPOSE_HEADER = "x-entraide-purpose"
+_PURPOSE = re.compile(r"^[^\x00-\x1f]{1,200}$")
+
+# (resource type, resource id) pairs a call touched, read from its request/response.
+Resources = Callable[[Any, Any], Iterable[tuple[str, str]]]
+
+
+def _values(source: Any, parts: list[str]) -> list[str]:
+    for part in parts:
+        source = getattr(source, part, None)
+        if source is None:
+            return []
+    if isinstance(source, str):
+        return [source] if source else []
+    try:
+        return [value for value in source if isinstance(value, str) and value]
+    except TypeError:
+        return []
+
+
+def field_resources(kind: str, *paths: str) -> Resources:
+    """Resources named by fields, e.g. field_resources("dossier", "dossier_id",
+    "response.dossier.dossier_id"): request fields, or response fields after `response.`."""
+
+    def extract(request: Any, response: Any) -> Iterable[tuple[str, str]]:
+        for path in paths:
+            parts = path.split(".")
+            source = response if parts[0] == "response" else request
+            yield from (
+                (kind, value) for value in _values(source, parts[1:] if parts[0] == "response" else parts)
+            )
+
+    return extract
+
+
+def no_resources(request: Any, response: Any) -> Iterable[tuple[str, str]]:
+    return ()
+
+
+@dataclass(frozen=True)
+class Rule:
+    roles: frozenset[Role]
+    # "read" or "write" of personal data, or "none" for calls that touch none
+    # (reference data, aggregates): those are not written to the access log.
+    access: str = "none"
+    resources: Resources = no_resources
+    purpose: str = ""
+
+    def __post_init__(self) -> None:
+        if self.access not in ("read", "write", "none"):
+            raise ValueError(f"access is read, write or none: {self.access}")
+
+
+def rule(*roles: Role, access: str = "none", resources: Resources = no_resources, purpose: str = "") -> Rule:
+    return Rule(frozenset(roles), access, resources, purpose)
+
+
+@dataclass
+class AccessPolicy:
+    service: str
+    rules: Mapping[str, Rule]
+    verifier: TokenVerifier
+    pool: Pool | None = None
+    _unknown: set[str] = field(default_factory=set)
+
+    def is_open(self, method: str) -> bool:
+        return method.startswith(OPEN_PREFIXES)
+
+    def rule_for(self, method: str) -> Rule | None:
+        return self.rules.get(method.rsplit("/", 1)[-1])
+
+    def admit(self, method: str, metadata: Mapping[str, str]) -> Claims:
+        """Authenticates the caller and checks the method's roles; raises otherwise."""
+        header = metadata.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthenticated("this call needs an 'authorization: Bearer <token>' header")
+        claims = self.verifier.verify(token.strip())
+        rule = self.rule_for(method)
+        if rule is None or claims.role not in rule.roles:
+            raise PermissionDenied(f"the role {claims.role.value!r} may not call {method.rsplit('/', 1)[-1]}")
+        return claims
+
+    async def record(
+        self,
+        method: str,
+        claims: Claims,
+        metadata: Mapping[str, str],
+        request: Any,
+        response: Any,
+        denied: bool = False,
+    ) -> None:
+        """Appends to the access log (apart from case data, append-only)."""
+        rule = self.rule_for(method)
+        if rule is None or self.pool is None or (rule.access == "none" and not denied):
+            return
+        # gRPC metadata is ASCII: the purpose travels percent-encoded (UTF-8).
+        purpose = unquote(metadata.get(PURPOSE_HEADER, ""))
+        if not _PURPOSE.match(purpose):
+            purpose = rule.purpose or method.rsplit("/", 1)[-1]
+        resources = list(dict.fromkeys(rule.resources(request, response))) or [("", "")]
+        action = "denied" if denied else rule.access
+        async with self.pool.acquire() as conn:
+            await conn.executemany(
+                """INSERT INTO audit.access_log
+                       (service, actor, role, action, method, resource_type, resource_id, purpose)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+                [
+                    (self.service, claims.subject, claims.role.value, action, method, kind, rid, purpose)
+                    for kind, rid in resources
+                ],
+            )
+
+
+def caller() -> Claims:
+    return auth.current()
