@@ -552,3 +552,70 @@ class PersonAnonymised(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PersonAnonymised: _TypeAlias = PersonAnonymised  # noqa: Y015
+
+@_typing.final
+class ReferralStatusChanged(_message.Message):
+    """ce-type: entraide.referral.status_changed — every status of a referral's closed
+    loop: requested, received, accepted, rejected, in_progress, completed, failed,
+    cancelled, expired; plus reminder (not acknowledged in time, status unchanged).
+    Codes and ids only: no notes, no identity (partners get their minimal view from
+    the referral service, after the consent gate).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERRAL_ID_FIELD_NUMBER: _builtins.int
+    DOSSIER_ID_FIELD_NUMBER: _builtins.int
+    PARTNER_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    MOTIF_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    PREVIOUS_STATUS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    referral_id: _builtins.str
+    dossier_id: _builtins.str
+    partner_id: _builtins.str
+    territory: _builtins.str
+    motif: _builtins.str
+    """The motif this referral is about (one of the dossier's motifs)."""
+    status: _builtins.str
+    previous_status: _builtins.str
+    reason: _builtins.str
+    """Rejection / failure reason code (person_refused, no_capacity, not_eligible,
+    person_unreachable, partner_unreachable, need_gone, redirected, other).
+    """
+    outcome: _builtins.str
+    """Completion outcome code, when completed."""
+    actor: _builtins.str
+    """Who acted: an agent's or a partner user's id, or "entraide-system" for timers."""
+    sequence: _builtins.int
+    """Monotonic per referral: consumers can order and deduplicate."""
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        referral_id: _builtins.str = ...,
+        dossier_id: _builtins.str = ...,
+        partner_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        motif: _builtins.str = ...,
+        status: _builtins.str = ...,
+        previous_status: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        actor: _builtins.str = ...,
+        sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "at", b"at", "dossier_id", b"dossier_id", "motif", b"motif", "outcome", b"outcome", "partner_id", b"partner_id", "previous_status", b"previous_status", "reason", b"reason", "referral_id", b"referral_id", "sequence", b"sequence", "status", b"status", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReferralStatusChanged: _TypeAlias = ReferralStatusChanged  # noqa: Y015

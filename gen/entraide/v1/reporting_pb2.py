@@ -26,17 +26,47 @@ from entraide.v1 import common_pb2 as entraide_dot_v1_dot_common__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x65ntraide/v1/reporting.proto\x12\x0b\x65ntraide.v1\x1a\x18\x65ntraide/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"|\n\x15GetMotifCountsRequest\x12\x11\n\tterritory\x18\x01 \x01(\t\x12(\n\x04\x66rom\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"K\n\x0bMotifCounts\x12\x10\n\x08\x64ossiers\x18\x01 \x01(\x03\x12*\n\x06motifs\x18\x02 \x03(\x0b\x32\x1a.entraide.v1.CategoryCount2b\n\x10ReportingService\x12N\n\x0eGetMotifCounts\x12\".entraide.v1.GetMotifCountsRequest\x1a\x18.entraide.v1.MotifCountsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x65ntraide/v1/reporting.proto\x12\x0b\x65ntraide.v1\x1a\x18\x65ntraide/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"|\n\x15GetMotifCountsRequest\x12\x11\n\tterritory\x18\x01 \x01(\t\x12(\n\x04\x66rom\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"K\n\x0bMotifCounts\x12\x10\n\x08\x64ossiers\x18\x01 \x01(\x03\x12*\n\x06motifs\x18\x02 \x03(\x0b\x32\x1a.entraide.v1.CategoryCount\"x\n\x0fGetBilanRequest\x12\x13\n\x0bterritories\x18\x01 \x03(\t\x12(\n\x04\x66rom\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\\\n\x05Share\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\x12\x0f\n\x07percent\x18\x04 \x01(\x01\x12\x16\n\x0eprevious_count\x18\x05 \x01(\x03\"L\n\x08\x44uration\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x10\n\x08median_s\x18\x02 \x01(\x01\x12\r\n\x05p90_s\x18\x03 \x01(\x01\x12\x10\n\x08\x64ossiers\x18\x04 \x01(\x03\"\xc5\x01\n\x0ePartnerFigures\x12\x12\n\npartner_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\treferrals\x18\x03 \x01(\x03\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x04 \x01(\x03\x12\x11\n\tcompleted\x18\x05 \x01(\x03\x12\x10\n\x08rejected\x18\x06 \x01(\x03\x12\x0f\n\x07\x65xpired\x18\x07 \x01(\x03\x12\x19\n\x11median_response_s\x18\x08 \x01(\x01\x12\x1b\n\x13median_completion_s\x18\t \x01(\x01\"\x9c\x04\n\x05\x42ilan\x12(\n\x04\x66rom\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bterritories\x18\x03 \x03(\t\x12\x17\n\x0fpeople_received\x18\x04 \x01(\x03\x12\x17\n\x0f\x64ossiers_opened\x18\x05 \x01(\x03\x12\x17\n\x0f\x64ossiers_solved\x18\x06 \x01(\x03\x12 \n\x18previous_people_received\x18\x07 \x01(\x03\x12 \n\x18previous_dossiers_opened\x18\x08 \x01(\x03\x12 \n\x18previous_dossiers_solved\x18\t \x01(\x03\x12$\n\x08\x62y_motif\x18\n \x03(\x0b\x32\x12.entraide.v1.Share\x12&\n\nby_commune\x18\x0b \x03(\x0b\x32\x12.entraide.v1.Share\x12&\n\nby_channel\x18\x0c \x03(\x0b\x32\x12.entraide.v1.Share\x12&\n\nby_outcome\x18\r \x03(\x0b\x32\x12.entraide.v1.Share\x12.\n\x0fstage_durations\x18\x0e \x03(\x0b\x32\x15.entraide.v1.Duration\x12-\n\x08partners\x18\x0f \x03(\x0b\x32\x1b.entraide.v1.PartnerFigures\"Q\n\x12\x45xportBilanRequest\x12+\n\x05\x62ilan\x18\x01 \x01(\x0b\x32\x1c.entraide.v1.GetBilanRequest\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\"H\n\rBilanDocument\x12\x14\n\x0c\x63ontent_type\x18\x01 \x01(\t\x12\x10\n\x08\x66ilename\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\x0c\"U\n\x15GetOpsOverviewRequest\x12\x13\n\x0bterritories\x18\x01 \x03(\t\x12\x18\n\x10stuck_after_days\x18\x02 \x01(\x05\x12\r\n\x05limit\x18\x03 \x01(\x05\"-\n\nStageCount\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x10\n\x08\x64ossiers\x18\x02 \x01(\x03\"\x8a\x01\n\x0cStuckDossier\x12\x12\n\ndossier_id\x18\x01 \x01(\t\x12\x11\n\tterritory\x18\x02 \x01(\t\x12\r\n\x05stage\x18\x03 \x01(\t\x12\x34\n\x10last_progress_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x05 \x01(\t\"Z\n\x0b\x43onsumerLag\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\x12\x0f\n\x07pending\x18\x02 \x01(\x03\x12\x13\n\x0b\x61\x63k_pending\x18\x03 \x01(\x03\x12\x13\n\x0bredelivered\x18\x04 \x01(\x03\"\x9c\x01\n\nDeadLetter\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\x12\x12\n\nstream_seq\x18\x02 \x01(\x03\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x12\n\ndeliveries\x18\x04 \x01(\x05\x12\x12\n\nerror_type\x18\x05 \x01(\t\x12/\n\x0breceived_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe3\x02\n\x0bOpsOverview\x12\'\n\x06stages\x18\x01 \x03(\x0b\x32\x17.entraide.v1.StageCount\x12*\n\x07overdue\x18\x02 \x03(\x0b\x32\x19.entraide.v1.StuckDossier\x12(\n\x05stuck\x18\x03 \x03(\x0b\x32\x19.entraide.v1.StuckDossier\x12+\n\tconsumers\x18\x04 \x03(\x0b\x32\x18.entraide.v1.ConsumerLag\x12\x43\n\x0eoutbox_backlog\x18\x05 \x03(\x0b\x32+.entraide.v1.OpsOverview.OutboxBacklogEntry\x12-\n\x0c\x64\x65\x61\x64_letters\x18\x06 \x03(\x0b\x32\x17.entraide.v1.DeadLetter\x1a\x34\n\x12OutboxBacklogEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x32\xbc\x02\n\x10ReportingService\x12N\n\x0eGetMotifCounts\x12\".entraide.v1.GetMotifCountsRequest\x1a\x18.entraide.v1.MotifCounts\x12<\n\x08GetBilan\x12\x1c.entraide.v1.GetBilanRequest\x1a\x12.entraide.v1.Bilan\x12J\n\x0b\x45xportBilan\x12\x1f.entraide.v1.ExportBilanRequest\x1a\x1a.entraide.v1.BilanDocument\x12N\n\x0eGetOpsOverview\x12\".entraide.v1.GetOpsOverviewRequest\x1a\x18.entraide.v1.OpsOverviewb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'entraide.v1.reporting_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_OPSOVERVIEW_OUTBOXBACKLOGENTRY']._loaded_options = None
+  _globals['_OPSOVERVIEW_OUTBOXBACKLOGENTRY']._serialized_options = b'8\001'
   _globals['_GETMOTIFCOUNTSREQUEST']._serialized_start=103
   _globals['_GETMOTIFCOUNTSREQUEST']._serialized_end=227
   _globals['_MOTIFCOUNTS']._serialized_start=229
   _globals['_MOTIFCOUNTS']._serialized_end=304
-  _globals['_REPORTINGSERVICE']._serialized_start=306
-  _globals['_REPORTINGSERVICE']._serialized_end=404
+  _globals['_GETBILANREQUEST']._serialized_start=306
+  _globals['_GETBILANREQUEST']._serialized_end=426
+  _globals['_SHARE']._serialized_start=428
+  _globals['_SHARE']._serialized_end=520
+  _globals['_DURATION']._serialized_start=522
+  _globals['_DURATION']._serialized_end=598
+  _globals['_PARTNERFIGURES']._serialized_start=601
+  _globals['_PARTNERFIGURES']._serialized_end=798
+  _globals['_BILAN']._serialized_start=801
+  _globals['_BILAN']._serialized_end=1341
+  _globals['_EXPORTBILANREQUEST']._serialized_start=1343
+  _globals['_EXPORTBILANREQUEST']._serialized_end=1424
+  _globals['_BILANDOCUMENT']._serialized_start=1426
+  _globals['_BILANDOCUMENT']._serialized_end=1498
+  _globals['_GETOPSOVERVIEWREQUEST']._serialized_start=1500
+  _globals['_GETOPSOVERVIEWREQUEST']._serialized_end=1585
+  _globals['_STAGECOUNT']._serialized_start=1587
+  _globals['_STAGECOUNT']._serialized_end=1632
+  _globals['_STUCKDOSSIER']._serialized_start=1635
+  _globals['_STUCKDOSSIER']._serialized_end=1773
+  _globals['_CONSUMERLAG']._serialized_start=1775
+  _globals['_CONSUMERLAG']._serialized_end=1865
+  _globals['_DEADLETTER']._serialized_start=1868
+  _globals['_DEADLETTER']._serialized_end=2024
+  _globals['_OPSOVERVIEW']._serialized_start=2027
+  _globals['_OPSOVERVIEW']._serialized_end=2382
+  _globals['_OPSOVERVIEW_OUTBOXBACKLOGENTRY']._serialized_start=2330
+  _globals['_OPSOVERVIEW_OUTBOXBACKLOGENTRY']._serialized_end=2382
+  _globals['_REPORTINGSERVICE']._serialized_start=2385
+  _globals['_REPORTINGSERVICE']._serialized_end=2701
 # @@protoc_insertion_point(module_scope)

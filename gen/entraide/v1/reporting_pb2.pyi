@@ -28,7 +28,7 @@ class GetMotifCountsRequest(_message.Message):
     FROM_FIELD_NUMBER: _builtins.int
     TO_FIELD_NUMBER: _builtins.int
     territory: _builtins.str
-    """Only this commune (INSEE code); empty for every territory."""
+    """Only this commune (INSEE code); empty for every territory of the caller."""
     @_builtins.property
     def to(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -67,3 +67,466 @@ class MotifCounts(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___MotifCounts: _TypeAlias = MotifCounts  # noqa: Y015
+
+@_typing.final
+class GetBilanRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TERRITORIES_FIELD_NUMBER: _builtins.int
+    FROM_FIELD_NUMBER: _builtins.int
+    TO_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def territories(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Communes (INSEE codes); empty for every territory of the caller."""
+
+    @_builtins.property
+    def to(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        territories: _abc.Iterable[_builtins.str] | None = ...,
+        to: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["from", b"from", "to", b"to"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from", b"from", "territories", b"territories", "to", b"to"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetBilanRequest: _TypeAlias = GetBilanRequest  # noqa: Y015
+
+@_typing.final
+class Share(_message.Message):
+    """A share of a total, with its count."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    LABEL_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    PERCENT_FIELD_NUMBER: _builtins.int
+    PREVIOUS_COUNT_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    label: _builtins.str
+    count: _builtins.int
+    percent: _builtins.float
+    """Percentage of the relevant total, one decimal."""
+    previous_count: _builtins.int
+    """Same category over the previous period of equal length."""
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        label: _builtins.str = ...,
+        count: _builtins.int = ...,
+        percent: _builtins.float = ...,
+        previous_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "count", b"count", "label", b"label", "percent", b"percent", "previous_count", b"previous_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Share: _TypeAlias = Share  # noqa: Y015
+
+@_typing.final
+class Duration(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STAGE_FIELD_NUMBER: _builtins.int
+    MEDIAN_S_FIELD_NUMBER: _builtins.int
+    P90_S_FIELD_NUMBER: _builtins.int
+    DOSSIERS_FIELD_NUMBER: _builtins.int
+    stage: _builtins.str
+    median_s: _builtins.float
+    """Seconds; median and 90th percentile over dossiers that went through the stage."""
+    p90_s: _builtins.float
+    dossiers: _builtins.int
+    def __init__(
+        self,
+        *,
+        stage: _builtins.str = ...,
+        median_s: _builtins.float = ...,
+        p90_s: _builtins.float = ...,
+        dossiers: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dossiers", b"dossiers", "median_s", b"median_s", "p90_s", b"p90_s", "stage", b"stage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Duration: _TypeAlias = Duration  # noqa: Y015
+
+@_typing.final
+class PartnerFigures(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTNER_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    REFERRALS_FIELD_NUMBER: _builtins.int
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    COMPLETED_FIELD_NUMBER: _builtins.int
+    REJECTED_FIELD_NUMBER: _builtins.int
+    EXPIRED_FIELD_NUMBER: _builtins.int
+    MEDIAN_RESPONSE_S_FIELD_NUMBER: _builtins.int
+    MEDIAN_COMPLETION_S_FIELD_NUMBER: _builtins.int
+    partner_id: _builtins.str
+    name: _builtins.str
+    referrals: _builtins.int
+    accepted: _builtins.int
+    completed: _builtins.int
+    rejected: _builtins.int
+    expired: _builtins.int
+    median_response_s: _builtins.float
+    """Seconds from request to acknowledgement / completion (medians)."""
+    median_completion_s: _builtins.float
+    def __init__(
+        self,
+        *,
+        partner_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        referrals: _builtins.int = ...,
+        accepted: _builtins.int = ...,
+        completed: _builtins.int = ...,
+        rejected: _builtins.int = ...,
+        expired: _builtins.int = ...,
+        median_response_s: _builtins.float = ...,
+        median_completion_s: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "completed", b"completed", "expired", b"expired", "median_completion_s", b"median_completion_s", "median_response_s", b"median_response_s", "name", b"name", "partner_id", b"partner_id", "referrals", b"referrals", "rejected", b"rejected"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PartnerFigures: _TypeAlias = PartnerFigures  # noqa: Y015
+
+@_typing.final
+class Bilan(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FROM_FIELD_NUMBER: _builtins.int
+    TO_FIELD_NUMBER: _builtins.int
+    TERRITORIES_FIELD_NUMBER: _builtins.int
+    PEOPLE_RECEIVED_FIELD_NUMBER: _builtins.int
+    DOSSIERS_OPENED_FIELD_NUMBER: _builtins.int
+    DOSSIERS_SOLVED_FIELD_NUMBER: _builtins.int
+    PREVIOUS_PEOPLE_RECEIVED_FIELD_NUMBER: _builtins.int
+    PREVIOUS_DOSSIERS_OPENED_FIELD_NUMBER: _builtins.int
+    PREVIOUS_DOSSIERS_SOLVED_FIELD_NUMBER: _builtins.int
+    BY_MOTIF_FIELD_NUMBER: _builtins.int
+    BY_COMMUNE_FIELD_NUMBER: _builtins.int
+    BY_CHANNEL_FIELD_NUMBER: _builtins.int
+    BY_OUTCOME_FIELD_NUMBER: _builtins.int
+    STAGE_DURATIONS_FIELD_NUMBER: _builtins.int
+    PARTNERS_FIELD_NUMBER: _builtins.int
+    people_received: _builtins.int
+    """People received (distinct persons, or dossiers without a person)."""
+    dossiers_opened: _builtins.int
+    dossiers_solved: _builtins.int
+    """Closed with outcome "regle" in the period."""
+    previous_people_received: _builtins.int
+    previous_dossiers_opened: _builtins.int
+    previous_dossiers_solved: _builtins.int
+    @_builtins.property
+    def to(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def territories(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def by_motif(self) -> _containers.RepeatedCompositeFieldContainer[Global___Share]: ...
+    @_builtins.property
+    def by_commune(self) -> _containers.RepeatedCompositeFieldContainer[Global___Share]: ...
+    @_builtins.property
+    def by_channel(self) -> _containers.RepeatedCompositeFieldContainer[Global___Share]: ...
+    @_builtins.property
+    def by_outcome(self) -> _containers.RepeatedCompositeFieldContainer[Global___Share]: ...
+    @_builtins.property
+    def stage_durations(self) -> _containers.RepeatedCompositeFieldContainer[Global___Duration]: ...
+    @_builtins.property
+    def partners(self) -> _containers.RepeatedCompositeFieldContainer[Global___PartnerFigures]: ...
+    def __init__(
+        self,
+        *,
+        to: _timestamp_pb2.Timestamp | None = ...,
+        territories: _abc.Iterable[_builtins.str] | None = ...,
+        people_received: _builtins.int = ...,
+        dossiers_opened: _builtins.int = ...,
+        dossiers_solved: _builtins.int = ...,
+        previous_people_received: _builtins.int = ...,
+        previous_dossiers_opened: _builtins.int = ...,
+        previous_dossiers_solved: _builtins.int = ...,
+        by_motif: _abc.Iterable[Global___Share] | None = ...,
+        by_commune: _abc.Iterable[Global___Share] | None = ...,
+        by_channel: _abc.Iterable[Global___Share] | None = ...,
+        by_outcome: _abc.Iterable[Global___Share] | None = ...,
+        stage_durations: _abc.Iterable[Global___Duration] | None = ...,
+        partners: _abc.Iterable[Global___PartnerFigures] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["from", b"from", "to", b"to"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_channel", b"by_channel", "by_commune", b"by_commune", "by_motif", b"by_motif", "by_outcome", b"by_outcome", "dossiers_opened", b"dossiers_opened", "dossiers_solved", b"dossiers_solved", "from", b"from", "partners", b"partners", "people_received", b"people_received", "previous_dossiers_opened", b"previous_dossiers_opened", "previous_dossiers_solved", b"previous_dossiers_solved", "previous_people_received", b"previous_people_received", "stage_durations", b"stage_durations", "territories", b"territories", "to", b"to"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Bilan: _TypeAlias = Bilan  # noqa: Y015
+
+@_typing.final
+class ExportBilanRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BILAN_FIELD_NUMBER: _builtins.int
+    FORMAT_FIELD_NUMBER: _builtins.int
+    format: _builtins.str
+    """"csv" or "html"."""
+    @_builtins.property
+    def bilan(self) -> Global___GetBilanRequest: ...
+    def __init__(
+        self,
+        *,
+        bilan: Global___GetBilanRequest | None = ...,
+        format: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["bilan", b"bilan"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bilan", b"bilan", "format", b"format"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportBilanRequest: _TypeAlias = ExportBilanRequest  # noqa: Y015
+
+@_typing.final
+class BilanDocument(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    FILENAME_FIELD_NUMBER: _builtins.int
+    CONTENT_FIELD_NUMBER: _builtins.int
+    content_type: _builtins.str
+    filename: _builtins.str
+    content: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        content_type: _builtins.str = ...,
+        filename: _builtins.str = ...,
+        content: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "content_type", b"content_type", "filename", b"filename"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BilanDocument: _TypeAlias = BilanDocument  # noqa: Y015
+
+@_typing.final
+class GetOpsOverviewRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TERRITORIES_FIELD_NUMBER: _builtins.int
+    STUCK_AFTER_DAYS_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    stuck_after_days: _builtins.int
+    """A dossier with no progress for this many days is listed as stuck (default 30)."""
+    limit: _builtins.int
+    """At most this many dossiers per list (default 50, at most 500)."""
+    @_builtins.property
+    def territories(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        territories: _abc.Iterable[_builtins.str] | None = ...,
+        stuck_after_days: _builtins.int = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "stuck_after_days", b"stuck_after_days", "territories", b"territories"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetOpsOverviewRequest: _TypeAlias = GetOpsOverviewRequest  # noqa: Y015
+
+@_typing.final
+class StageCount(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STAGE_FIELD_NUMBER: _builtins.int
+    DOSSIERS_FIELD_NUMBER: _builtins.int
+    stage: _builtins.str
+    dossiers: _builtins.int
+    def __init__(
+        self,
+        *,
+        stage: _builtins.str = ...,
+        dossiers: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dossiers", b"dossiers", "stage", b"stage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StageCount: _TypeAlias = StageCount  # noqa: Y015
+
+@_typing.final
+class StuckDossier(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOSSIER_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    STAGE_FIELD_NUMBER: _builtins.int
+    LAST_PROGRESS_AT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    dossier_id: _builtins.str
+    territory: _builtins.str
+    stage: _builtins.str
+    reason: _builtins.str
+    """Why it is listed: "escalated", "reminder", "closure_proposed", "no_progress",
+    "referral_overdue".
+    """
+    @_builtins.property
+    def last_progress_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        dossier_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        stage: _builtins.str = ...,
+        last_progress_at: _timestamp_pb2.Timestamp | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_progress_at", b"last_progress_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dossier_id", b"dossier_id", "last_progress_at", b"last_progress_at", "reason", b"reason", "stage", b"stage", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StuckDossier: _TypeAlias = StuckDossier  # noqa: Y015
+
+@_typing.final
+class ConsumerLag(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONSUMER_FIELD_NUMBER: _builtins.int
+    PENDING_FIELD_NUMBER: _builtins.int
+    ACK_PENDING_FIELD_NUMBER: _builtins.int
+    REDELIVERED_FIELD_NUMBER: _builtins.int
+    consumer: _builtins.str
+    pending: _builtins.int
+    ack_pending: _builtins.int
+    redelivered: _builtins.int
+    def __init__(
+        self,
+        *,
+        consumer: _builtins.str = ...,
+        pending: _builtins.int = ...,
+        ack_pending: _builtins.int = ...,
+        redelivered: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack_pending", b"ack_pending", "consumer", b"consumer", "pending", b"pending", "redelivered", b"redelivered"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConsumerLag: _TypeAlias = ConsumerLag  # noqa: Y015
+
+@_typing.final
+class DeadLetter(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONSUMER_FIELD_NUMBER: _builtins.int
+    STREAM_SEQ_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    DELIVERIES_FIELD_NUMBER: _builtins.int
+    ERROR_TYPE_FIELD_NUMBER: _builtins.int
+    RECEIVED_AT_FIELD_NUMBER: _builtins.int
+    consumer: _builtins.str
+    stream_seq: _builtins.int
+    subject: _builtins.str
+    deliveries: _builtins.int
+    error_type: _builtins.str
+    @_builtins.property
+    def received_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        consumer: _builtins.str = ...,
+        stream_seq: _builtins.int = ...,
+        subject: _builtins.str = ...,
+        deliveries: _builtins.int = ...,
+        error_type: _builtins.str = ...,
+        received_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["received_at", b"received_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumer", b"consumer", "deliveries", b"deliveries", "error_type", b"error_type", "received_at", b"received_at", "stream_seq", b"stream_seq", "subject", b"subject"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeadLetter: _TypeAlias = DeadLetter  # noqa: Y015
+
+@_typing.final
+class OpsOverview(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class OutboxBacklogEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    STAGES_FIELD_NUMBER: _builtins.int
+    OVERDUE_FIELD_NUMBER: _builtins.int
+    STUCK_FIELD_NUMBER: _builtins.int
+    CONSUMERS_FIELD_NUMBER: _builtins.int
+    OUTBOX_BACKLOG_FIELD_NUMBER: _builtins.int
+    DEAD_LETTERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def stages(self) -> _containers.RepeatedCompositeFieldContainer[Global___StageCount]: ...
+    @_builtins.property
+    def overdue(self) -> _containers.RepeatedCompositeFieldContainer[Global___StuckDossier]: ...
+    @_builtins.property
+    def stuck(self) -> _containers.RepeatedCompositeFieldContainer[Global___StuckDossier]: ...
+    @_builtins.property
+    def consumers(self) -> _containers.RepeatedCompositeFieldContainer[Global___ConsumerLag]: ...
+    @_builtins.property
+    def outbox_backlog(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """Unpublished outbox rows per service schema."""
+
+    @_builtins.property
+    def dead_letters(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeadLetter]: ...
+    def __init__(
+        self,
+        *,
+        stages: _abc.Iterable[Global___StageCount] | None = ...,
+        overdue: _abc.Iterable[Global___StuckDossier] | None = ...,
+        stuck: _abc.Iterable[Global___StuckDossier] | None = ...,
+        consumers: _abc.Iterable[Global___ConsumerLag] | None = ...,
+        outbox_backlog: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        dead_letters: _abc.Iterable[Global___DeadLetter] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumers", b"consumers", "dead_letters", b"dead_letters", "outbox_backlog", b"outbox_backlog", "overdue", b"overdue", "stages", b"stages", "stuck", b"stuck"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OpsOverview: _TypeAlias = OpsOverview  # noqa: Y015

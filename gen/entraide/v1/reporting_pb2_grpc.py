@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class ReportingServiceStub:
-    """Reporting: read models built from domain events only.
+    """Reporting: read models built from domain events only; aggregates, never identity.
     """
 
     def __init__(self, channel):
@@ -40,14 +40,50 @@ class ReportingServiceStub:
                 request_serializer=entraide_dot_v1_dot_reporting__pb2.GetMotifCountsRequest.SerializeToString,
                 response_deserializer=entraide_dot_v1_dot_reporting__pb2.MotifCounts.FromString,
                 _registered_method=True)
+        self.GetBilan = channel.unary_unary(
+                '/entraide.v1.ReportingService/GetBilan',
+                request_serializer=entraide_dot_v1_dot_reporting__pb2.GetBilanRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_reporting__pb2.Bilan.FromString,
+                _registered_method=True)
+        self.ExportBilan = channel.unary_unary(
+                '/entraide.v1.ReportingService/ExportBilan',
+                request_serializer=entraide_dot_v1_dot_reporting__pb2.ExportBilanRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_reporting__pb2.BilanDocument.FromString,
+                _registered_method=True)
+        self.GetOpsOverview = channel.unary_unary(
+                '/entraide.v1.ReportingService/GetOpsOverview',
+                request_serializer=entraide_dot_v1_dot_reporting__pb2.GetOpsOverviewRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_reporting__pb2.OpsOverview.FromString,
+                _registered_method=True)
 
 
 class ReportingServiceServicer:
-    """Reporting: read models built from domain events only.
+    """Reporting: read models built from domain events only; aggregates, never identity.
     """
 
     def GetMotifCounts(self, request, context):
         """Dossiers opened, counted by motif (a dossier with two motifs counts once in each).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBilan(self, request, context):
+        """The activity report (bilan) of a period and territory, with the previous period.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportBilan(self, request, context):
+        """The bilan as a document: CSV, or HTML in French with charts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetOpsOverview(self, request, context):
+        """Ops: dossiers per stage, overdue deadlines, stuck dossiers, lag, backlog, dead letters.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -61,6 +97,21 @@ def add_ReportingServiceServicer_to_server(servicer, server):
                     request_deserializer=entraide_dot_v1_dot_reporting__pb2.GetMotifCountsRequest.FromString,
                     response_serializer=entraide_dot_v1_dot_reporting__pb2.MotifCounts.SerializeToString,
             ),
+            'GetBilan': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBilan,
+                    request_deserializer=entraide_dot_v1_dot_reporting__pb2.GetBilanRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_reporting__pb2.Bilan.SerializeToString,
+            ),
+            'ExportBilan': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportBilan,
+                    request_deserializer=entraide_dot_v1_dot_reporting__pb2.ExportBilanRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_reporting__pb2.BilanDocument.SerializeToString,
+            ),
+            'GetOpsOverview': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOpsOverview,
+                    request_deserializer=entraide_dot_v1_dot_reporting__pb2.GetOpsOverviewRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_reporting__pb2.OpsOverview.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'entraide.v1.ReportingService', rpc_method_handlers)
@@ -70,7 +121,7 @@ def add_ReportingServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class ReportingService:
-    """Reporting: read models built from domain events only.
+    """Reporting: read models built from domain events only; aggregates, never identity.
     """
 
     @staticmethod
@@ -90,6 +141,87 @@ class ReportingService:
             '/entraide.v1.ReportingService/GetMotifCounts',
             entraide_dot_v1_dot_reporting__pb2.GetMotifCountsRequest.SerializeToString,
             entraide_dot_v1_dot_reporting__pb2.MotifCounts.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBilan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.ReportingService/GetBilan',
+            entraide_dot_v1_dot_reporting__pb2.GetBilanRequest.SerializeToString,
+            entraide_dot_v1_dot_reporting__pb2.Bilan.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportBilan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.ReportingService/ExportBilan',
+            entraide_dot_v1_dot_reporting__pb2.ExportBilanRequest.SerializeToString,
+            entraide_dot_v1_dot_reporting__pb2.BilanDocument.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOpsOverview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.ReportingService/GetOpsOverview',
+            entraide_dot_v1_dot_reporting__pb2.GetOpsOverviewRequest.SerializeToString,
+            entraide_dot_v1_dot_reporting__pb2.OpsOverview.FromString,
             options,
             channel_credentials,
             insecure,

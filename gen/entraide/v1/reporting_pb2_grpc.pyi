@@ -27,7 +27,7 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class ReportingServiceStub:
-    """Reporting: read models built from domain events only."""
+    """Reporting: read models built from domain events only; aggregates, never identity."""
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
@@ -35,17 +35,29 @@ class ReportingServiceStub:
     def __new__(cls, channel: _aio.Channel) -> ReportingServiceAsyncStub: ...
     GetMotifCounts: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetMotifCountsRequest, _reporting_pb2.MotifCounts]
     """Dossiers opened, counted by motif (a dossier with two motifs counts once in each)."""
+    GetBilan: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetBilanRequest, _reporting_pb2.Bilan]
+    """The activity report (bilan) of a period and territory, with the previous period."""
+    ExportBilan: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.ExportBilanRequest, _reporting_pb2.BilanDocument]
+    """The bilan as a document: CSV, or HTML in French with charts."""
+    GetOpsOverview: _grpc.UnaryUnaryMultiCallable[_reporting_pb2.GetOpsOverviewRequest, _reporting_pb2.OpsOverview]
+    """Ops: dossiers per stage, overdue deadlines, stuck dossiers, lag, backlog, dead letters."""
 
 @_typing.type_check_only
 class ReportingServiceAsyncStub(ReportingServiceStub):
-    """Reporting: read models built from domain events only."""
+    """Reporting: read models built from domain events only; aggregates, never identity."""
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetMotifCounts: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetMotifCountsRequest, _reporting_pb2.MotifCounts]  # type: ignore[assignment]
     """Dossiers opened, counted by motif (a dossier with two motifs counts once in each)."""
+    GetBilan: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetBilanRequest, _reporting_pb2.Bilan]  # type: ignore[assignment]
+    """The activity report (bilan) of a period and territory, with the previous period."""
+    ExportBilan: _aio.UnaryUnaryMultiCallable[_reporting_pb2.ExportBilanRequest, _reporting_pb2.BilanDocument]  # type: ignore[assignment]
+    """The bilan as a document: CSV, or HTML in French with charts."""
+    GetOpsOverview: _aio.UnaryUnaryMultiCallable[_reporting_pb2.GetOpsOverviewRequest, _reporting_pb2.OpsOverview]  # type: ignore[assignment]
+    """Ops: dossiers per stage, overdue deadlines, stuck dossiers, lag, backlog, dead letters."""
 
 class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Reporting: read models built from domain events only."""
+    """Reporting: read models built from domain events only; aggregates, never identity."""
 
     @_abc_1.abstractmethod
     def GetMotifCounts(
@@ -54,5 +66,29 @@ class ReportingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_reporting_pb2.MotifCounts, _abc.Awaitable[_reporting_pb2.MotifCounts]]:
         """Dossiers opened, counted by motif (a dossier with two motifs counts once in each)."""
+
+    @_abc_1.abstractmethod
+    def GetBilan(
+        self,
+        request: _reporting_pb2.GetBilanRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.Bilan, _abc.Awaitable[_reporting_pb2.Bilan]]:
+        """The activity report (bilan) of a period and territory, with the previous period."""
+
+    @_abc_1.abstractmethod
+    def ExportBilan(
+        self,
+        request: _reporting_pb2.ExportBilanRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.BilanDocument, _abc.Awaitable[_reporting_pb2.BilanDocument]]:
+        """The bilan as a document: CSV, or HTML in French with charts."""
+
+    @_abc_1.abstractmethod
+    def GetOpsOverview(
+        self,
+        request: _reporting_pb2.GetOpsOverviewRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reporting_pb2.OpsOverview, _abc.Awaitable[_reporting_pb2.OpsOverview]]:
+        """Ops: dossiers per stage, overdue deadlines, stuck dossiers, lag, backlog, dead letters."""
 
 def add_ReportingServiceServicer_to_server(servicer: ReportingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
