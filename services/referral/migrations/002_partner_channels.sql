@@ -1,0 +1,30 @@
+-- How each partner is notified, and the partner notifier's own outbox.
+-- partner_channels is shared with the directory (IF NOT EXISTS: whichever migration
+-- comes first creates it). Secrets are never stored here: webhook_secret_ref names an
+-- environment variable (ENTRAIDE_WEBHOOK_SECRET_<PARTNER>).
+CREATE TABLE IF NOT EXISTS {schema}.partner_channels (
+    partner_id         text PRIMARY KEY,
+    nats               bool NOT NULL DEFAULT true,
+    webhook_url        text,
+    webhook_secret_ref text
+);
+
+-- One row per (status change, channel): written in the notifier consumer's inbox
+-- transaction, delivered by the delivery loop (NATS PubAck or webhook 2xx).
+CREATE TABLE {schema}.partner_deliveries (
+    delivery_id     uuid PRIMARY KEY,          -- uuid5(event id, channel)
+    event_id        uuid NOT NULL,
+    partner_id      text NOT NULL,
+    channel         text NOT NULL CHECK (channel IN ('nats', 'webhook')),
+    status          text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'dead')),
+    subject         text NOT NULL,             -- NATS subject, or the referral status for webhooks
+    payload         jsonb NOT NULL,            -- the partner message (no personal data)
+    attempts        int NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    last_error_type text,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    delivered_at    timestamptz,
+    seq             bigserial
+);
+CREATE INDEX partner_deliveries_due ON {schema}.partner_deliveries (next_attempt_at, seq)
+    WHERE status = 'pending';
