@@ -2,7 +2,8 @@
 
 Services query as the application role (`entraide_app`: owns nothing, cannot bypass
 row-level security). Every connection a handler uses carries the caller's claims as
-settings (`entraide.territories`, `entraide.subject`, `entraide.role`) that the
+settings (`entraide.territories`, `entraide.subject`, `entraide.role`, and for partners
+`entraide.partner_id`) that the
 row-level security policies read; asyncpg's RESET ALL on release clears them.
 """
 
@@ -35,15 +36,22 @@ async def create_pool(
 
 
 async def _scope(
-    conn: Connection, territories: Iterable[str], subject: str, role: str, all_notes: bool
+    conn: Connection,
+    territories: Iterable[str],
+    subject: str,
+    role: str,
+    all_notes: bool,
+    partner_id: str = "",
 ) -> None:
     await conn.execute(
         """SELECT set_config('entraide.territories', $1, false), set_config('entraide.subject', $2, false),
-                  set_config('entraide.role', $3, false), set_config('entraide.all_notes', $4, false)""",
+                  set_config('entraide.role', $3, false), set_config('entraide.all_notes', $4, false),
+                  set_config('entraide.partner_id', $5, false)""",
         ",".join(sorted(territories)),
         subject,
         role,
         "on" if all_notes else "off",
+        partner_id,
     )
 
 
@@ -57,7 +65,14 @@ class ScopedPool:
     async def acquire(self) -> AsyncIterator[Connection]:
         claims = auth.current()
         async with self.pool.acquire() as conn:
-            await _scope(conn, claims.territories, claims.subject, claims.role.value, all_notes=False)
+            await _scope(
+                conn,
+                claims.territories,
+                claims.subject,
+                claims.role.value,
+                all_notes=False,
+                partner_id=claims.partner_id,
+            )
             yield conn
 
 
