@@ -1,13 +1,5 @@
--- How each partner is notified, and the partner notifier's own outbox.
--- partner_channels is shared with the directory (IF NOT EXISTS: whichever migration
--- comes first creates it). Secrets are never stored here: webhook_secret_ref names an
--- environment variable (ENTRAIDE_WEBHOOK_SECRET_<PARTNER>).
-CREATE TABLE IF NOT EXISTS {schema}.partner_channels (
-    partner_id         text PRIMARY KEY,
-    nats               bool NOT NULL DEFAULT true,
-    webhook_url        text,
-    webhook_secret_ref text
-);
+-- The partner notifier's outbox. How each partner is notified (partner_channels)
+-- is the directory's table (002_directory_referrals.sql).
 
 -- One row per (status change, channel): written in the notifier consumer's inbox
 -- transaction, delivered by the delivery loop (NATS PubAck or webhook 2xx).
