@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,10 @@ class ServiceSpec:
     bindings: Callable[[ServiceContext], Sequence[ServiceBinding]]
     activities: Callable[[ServiceContext], Sequence[Callable[..., Any]]] = lambda _: ()
     consumers: Callable[[ServiceContext], Sequence[ConsumerSpec]] = lambda _: ()
+    # Other long-running loops (e.g. the partner delivery loop); each gets the stop event.
+    loops: Callable[[ServiceContext], Sequence[Callable[[asyncio.Event], Coroutine[Any, Any, None]]]] = (
+        lambda _: ()
+    )
     on_start: Callable[[ServiceContext], Awaitable[None]] | None = None
     # Who may call each RPC (method name → rule); a method without a rule is refused.
     access_rules: Mapping[str, Rule] = field(default_factory=dict)
@@ -86,6 +90,8 @@ async def run_service(
         tasks.append(asyncio.create_task(OutboxRelay(pool, spec.schema, js, settings.subject_root).run(stop)))
         for consumer_spec in spec.consumers(ctx):
             tasks.append(asyncio.create_task(Consumer(pool, js, consumer_spec).run(stop)))
+        for loop in spec.loops(ctx):
+            tasks.append(asyncio.create_task(loop(stop)))
         address = f"{settings.grpc_host}:{settings.grpc_port(spec.name)}"
         policy = AccessPolicy(spec.name, spec.access_rules, verifier, pool)
         server = GrpcServer(spec.bindings(ctx), address, tls=credentials, policy=policy)

@@ -9,6 +9,7 @@ from entraide.v1 import referral_pb2, referral_pb2_grpc
 from kernel import reference
 from kernel.grpc_server import ServiceBinding
 from kernel.runtime import ServiceContext, ServiceSpec
+from services.referral import notifier
 from services.referral.access import RULES
 from services.referral.directory import SCHEMA
 from services.referral.grpc_api import ReferralServicer
@@ -31,4 +32,6 @@ SPEC = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     bindings=_bindings,
     access_rules=RULES,
+    consumers=lambda ctx: [notifier.service_consumer(ctx)],
+    loops=notifier.service_loops,
 )

@@ -1,0 +1,376 @@
+"""Partner notifier: referral status changes → partners, over NATS and/or webhooks.
+
+Two halves, linked by a table (an outbox for partners):
+
+1. A durable kernel consumer of `<root>.referral.status_changed`. In the consumer's
+   inbox transaction it writes one `partner_deliveries` row per channel of the
+   partner (delivery id = uuid5(event id, channel)), so an event is turned into
+   deliveries exactly once.
+2. A delivery loop. NATS rows are published (pipelined) to the partner stream on
+   `partners.<partner_id>.referrals.<status>` with `Nats-Msg-Id = delivery id` and
+   marked delivered only after the PubAck (a crash in between republishes; JetStream
+   drops the duplicate). Webhook rows are leased, POSTed signed, then marked delivered,
+   or rescheduled with exponential backoff, or dead after `max_attempts`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import asyncpg
+import nats.errors
+from entraide.v1 import events_pb2
+from nats.js import JetStreamContext
+from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+from kernel.consumer import ConsumerSpec, Handler
+from kernel.db import Connection, Pool
+from kernel.events import Event
+from kernel.logs import get_logger
+from kernel.runtime import ServiceContext
+from kernel.settings import Settings
+from services.referral import partner_messages, webhooks
+from services.referral.directory import SCHEMA
+
+log = get_logger("partner-notifier")
+CONSUMER = "referral-partner-notifier"
+PARTNER_STREAM = "PARTNERS"
+PARTNER_SUBJECT_ROOT = "partners"
+# Long enough to cover a restart after a crash between PubAck and mark.
+PARTNER_DUPLICATE_WINDOW_S = 3600.0
+
+
+@dataclass(frozen=True)
+class NotifierConfig:
+    schema: str
+    events_stream: str
+    subject_root: str  # domain events' root
+    partner_stream: str = PARTNER_STREAM
+    partner_subject_root: str = PARTNER_SUBJECT_ROOT
+    source: str = "/entraide/referral"
+    partner_stream_max_age_s: float = 30 * 86400.0
+    max_attempts: int = 8
+    backoff_base_s: float = 2.0
+    backoff_cap_s: float = 3600.0
+    webhook_timeout_s: float = 10.0
+    webhook_concurrency: int = 16
+    batch_size: int = 200
+    idle_poll_s: float = 1.0
+    ack_timeout_s: float = 10.0
+    consumer_max_deliveries: int = 5
+    env: Mapping[str, str] | None = None  # where webhook secrets are read
+
+    @classmethod
+    def from_settings(cls, settings: Settings, schema: str) -> NotifierConfig:
+        env = settings.env
+        return cls(
+            schema=schema,
+            events_stream=settings.events_stream,
+            subject_root=settings.subject_root,
+            partner_stream=env.get("ENTRAIDE_PARTNER_STREAM", PARTNER_STREAM),
+            partner_subject_root=env.get("ENTRAIDE_PARTNER_SUBJECT_ROOT", PARTNER_SUBJECT_ROOT),
+            source=env.get("ENTRAIDE_PARTNER_EVENT_SOURCE", "/entraide/referral"),
+            partner_stream_max_age_s=settings.seconds("partner_stream_max_age", 30 * 86400.0),
+            max_attempts=int(env.get("ENTRAIDE_WEBHOOK_MAX_ATTEMPTS", "8")),
+            backoff_base_s=settings.seconds("webhook_backoff_base", 2.0),
+            backoff_cap_s=settings.seconds("webhook_backoff_cap", 3600.0),
+            webhook_timeout_s=settings.seconds("webhook_timeout", 10.0),
+            consumer_max_deliveries=settings.consumer_max_deliveries,
+            env=env,
+        )
+
+    @property
+    def notify_channel(self) -> str:
+        return f"{self.schema}_partner_deliveries"
+
+    def backoff_s(self, attempts: int) -> float:
+        """Delay after the `attempts`-th failure: base·2^(n-1), capped, 20 % jitter."""
+        delay = min(self.backoff_cap_s, self.backoff_base_s * float(2 ** max(0, attempts - 1)))
+        return delay * random.uniform(0.8, 1.0)
+
+
+# --- 1. status change → delivery rows (inside the consumer's inbox transaction) -------------
+
+
+def enqueue_handler(config: NotifierConfig) -> Handler:
+    schema = config.schema
+
+    async def handle(conn: Connection, event: Event) -> None:
+        if event.type != partner_messages.EVENT_TYPE:
+            return
+        data = event.parse(events_pb2.ReferralStatusChanged)
+        if not data.referral_id or not data.partner_id or not data.status:
+            raise ValueError("referral.status_changed without referral, partner or status")
+        channels = await conn.fetchrow(
+            f"SELECT nats, webhook_url FROM {schema}.partner_channels WHERE partner_id = $1", data.partner_id
+        )
+        # A partner without channel settings gets the partner stream (its baseline).
+        wanted = ["nats"] if channels is None else []
+        if channels is not None and channels["nats"]:
+            wanted.append("nats")
+        if channels is not None and channels["webhook_url"]:
+            wanted.append("webhook")
+        message = partner_messages.build(event, data, config.source)
+        subject = partner_messages.partner_subject(config.partner_subject_root, data.partner_id, data.status)
+        for channel in wanted:
+            await conn.execute(
+                f"""INSERT INTO {schema}.partner_deliveries
+                        (delivery_id, event_id, partner_id, channel, subject, payload)
+                    VALUES ($1, $2, $3, $4, $5, $6::jsonb)
+                    ON CONFLICT (delivery_id) DO NOTHING""",
+                partner_messages.delivery_id(event.id, channel),
+                event.id,
+                data.partner_id,
+                channel,
+                subject,
+                json.dumps(message),
+            )
+        if wanted:
+            await conn.execute("SELECT pg_notify($1, '')", config.notify_channel)
+
+    return handle
+
+
+def consumer_spec(config: NotifierConfig) -> ConsumerSpec:
+    return ConsumerSpec(
+        schema=config.schema,
+        stream=config.events_stream,
+        durable=CONSUMER,
+        filter_subject=f"{config.subject_root}.referral.status_changed",
+        handler=enqueue_handler(config),
+        max_deliveries=config.consumer_max_deliveries,
+    )
+
+
+# --- 2. delivery loop -----------------------------------------------------------------------
+
+
+async def ensure_partner_stream(js: JetStreamContext, config: NotifierConfig) -> None:
+    """Creates the partner stream, or brings an existing one to this config."""
+    stream = StreamConfig(
+        name=config.partner_stream,
+        subjects=[f"{config.partner_subject_root}.>"],
+        storage=StorageType.FILE,
+        retention=RetentionPolicy.LIMITS,
+        max_age=config.partner_stream_max_age_s,
+        duplicate_window=PARTNER_DUPLICATE_WINDOW_S,
+    )
+    try:
+        await js.stream_info(config.partner_stream)
+    except NotFoundError:
+        await js.add_stream(stream)
+        return
+    await js.update_stream(stream)
+
+
+class DeliveryLoop:
+    """Delivers pending `partner_deliveries`. Several may run: rows are claimed with
+    FOR UPDATE SKIP LOCKED (NATS) or leased (webhooks)."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        js: JetStreamContext,
+        config: NotifierConfig,
+        *,
+        after_publish: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
+        self.pool = pool
+        self.js = js
+        self.config = config
+        # Test seam: runs between the PubAck and the mark (crash simulation).
+        self.after_publish = after_publish
+        self._wakeup = asyncio.Event()
+        self._session: aiohttp.ClientSession | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await ensure_partner_stream(self.js, self.config)
+        self._session = aiohttp.ClientSession()
+        try:
+            async with self.pool.acquire() as listener:
+                await listener.add_listener(self.config.notify_channel, self._on_notify)
+                try:
+                    await self._loop(stop)
+                finally:
+                    await listener.remove_listener(self.config.notify_channel, self._on_notify)
+        finally:
+            await self._session.close()
+
+    async def _loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self._wakeup.clear()  # before reading: a notify during the batch is kept
+            try:
+                done = await self.deliver_once()
+            except (TimeoutError, OSError, asyncpg.PostgresError, nats.errors.Error) as exc:
+                log.warning("partner delivery retrying", extra={"error_type": type(exc).__name__})
+                await asyncio.sleep(self.config.idle_poll_s)
+                continue
+            if done < self.config.batch_size:
+                waiters = [asyncio.create_task(self._wakeup.wait()), asyncio.create_task(stop.wait())]
+                await asyncio.wait(
+                    waiters, timeout=self.config.idle_poll_s, return_when=asyncio.FIRST_COMPLETED
+                )
+                for waiter in waiters:
+                    waiter.cancel()
+
+    def _on_notify(self, *_: object) -> None:
+        self._wakeup.set()
+
+    async def deliver_once(self) -> int:
+        """One NATS batch and one webhook batch; returns how many rows were handled."""
+        return await self.publish_nats_batch() + await self.post_webhook_batch()
+
+    async def publish_nats_batch(self) -> int:
+        schema = self.config.schema
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                f"""SELECT delivery_id, subject, payload::text AS payload
+                      FROM {schema}.partner_deliveries
+                     WHERE status = 'pending' AND channel = 'nats' AND next_attempt_at <= now()
+                     ORDER BY seq
+                     LIMIT $1
+                       FOR UPDATE SKIP LOCKED""",
+                self.config.batch_size,
+            )
+            if not rows:
+                return 0
+            acks = []
+            for row in rows:
+                message = json.loads(row["payload"])
+                headers = {"Nats-Msg-Id": str(row["delivery_id"]), **partner_messages.ce_headers(message)}
+                acks.append(
+                    await self.js.publish_async(
+                        row["subject"], partner_messages.encode(message), headers=headers
+                    )
+                )
+            await asyncio.wait_for(asyncio.gather(*acks), timeout=self.config.ack_timeout_s)
+            if self.after_publish is not None:
+                for row in rows:
+                    await self.after_publish(str(row["delivery_id"]))
+            await conn.execute(
+                f"""UPDATE {schema}.partner_deliveries
+                       SET status = 'delivered', attempts = attempts + 1, delivered_at = now(),
+                           last_error_type = NULL
+                     WHERE delivery_id = ANY($1::uuid[])""",
+                [row["delivery_id"] for row in rows],
+            )
+            return len(rows)
+
+    async def post_webhook_batch(self) -> int:
+        schema = self.config.schema
+        lease_s = self.config.webhook_timeout_s * 2 + 5
+        async with self.pool.acquire() as conn, conn.transaction():
+            # Leased, not locked: no transaction stays open during HTTP calls. A crash
+            # before the outcome is written retries the row after the lease.
+            rows = await conn.fetch(
+                f"""WITH due AS (
+                        SELECT delivery_id FROM {schema}.partner_deliveries
+                         WHERE status = 'pending' AND channel = 'webhook' AND next_attempt_at <= now()
+                         ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED),
+                    leased AS (
+                        UPDATE {schema}.partner_deliveries d
+                           SET next_attempt_at = now() + make_interval(secs => $2)
+                          FROM due WHERE d.delivery_id = due.delivery_id
+                     RETURNING d.delivery_id, d.event_id, d.partner_id, d.attempts, d.payload)
+                    SELECT l.delivery_id, l.event_id, l.partner_id, l.attempts, l.payload::text AS payload,
+                           c.webhook_url, c.webhook_secret_ref
+                      FROM leased l LEFT JOIN {schema}.partner_channels c USING (partner_id)""",
+                self.config.batch_size,
+                lease_s,
+            )
+        if not rows:
+            return 0
+        limit = asyncio.Semaphore(self.config.webhook_concurrency)
+
+        async def attempt(row: asyncpg.Record) -> None:
+            async with limit:
+                error = await self._post(row)
+            await self._record_attempt(row, error)
+
+        await asyncio.gather(*(attempt(row) for row in rows))
+        return len(rows)
+
+    async def _post(self, row: asyncpg.Record) -> str | None:
+        """One POST; returns None on success, else the error's type name."""
+        assert self._session is not None, "run() opens the HTTP session"
+        try:
+            if not row["webhook_url"]:
+                raise webhooks.WebhookError("no webhook url for this partner any more")
+            secret = webhooks.resolve_secret(
+                row["webhook_secret_ref"], row["partner_id"], self.config.env or {}
+            )
+            message = json.loads(row["payload"])
+            await webhooks.post(
+                self._session,
+                row["webhook_url"],
+                partner_messages.encode(message),
+                secret=secret,
+                delivery_id=str(row["delivery_id"]),
+                headers=partner_messages.ce_headers(message),
+                timeout_s=self.config.webhook_timeout_s,
+            )
+        except (webhooks.WebhookError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return type(exc).__name__
+        return None
+
+    async def _record_attempt(self, row: asyncpg.Record, error: str | None) -> None:
+        schema = self.config.schema
+        attempts = int(row["attempts"]) + 1
+        fields: dict[str, Any] = {
+            "event_id": str(row["event_id"]),
+            "partner_id": row["partner_id"],
+            "attempt": attempts,
+        }
+        async with self.pool.acquire() as conn:
+            if error is None:
+                await conn.execute(
+                    f"""UPDATE {schema}.partner_deliveries
+                           SET status = 'delivered', attempts = $2, delivered_at = now(),
+                               last_error_type = NULL
+                         WHERE delivery_id = $1 AND status = 'pending'""",
+                    row["delivery_id"],
+                    attempts,
+                )
+                return
+            fields["error_type"] = error
+            if attempts >= self.config.max_attempts:
+                await conn.execute(
+                    f"""UPDATE {schema}.partner_deliveries
+                           SET status = 'dead', attempts = $2, last_error_type = $3
+                         WHERE delivery_id = $1 AND status = 'pending'""",
+                    row["delivery_id"],
+                    attempts,
+                    error,
+                )
+                log.error("webhook delivery dead-lettered", extra=fields)
+                return
+            await conn.execute(
+                f"""UPDATE {schema}.partner_deliveries
+                       SET attempts = $2, last_error_type = $3,
+                           next_attempt_at = now() + make_interval(secs => $4)
+                     WHERE delivery_id = $1 AND status = 'pending'""",
+                row["delivery_id"],
+                attempts,
+                error,
+                self.config.backoff_s(attempts),
+            )
+            log.warning("webhook delivery failed, will retry", extra=fields)
+
+
+# --- wiring for the referral service (kernel runtime) -----------------------------------------
+
+
+def service_consumer(ctx: ServiceContext) -> ConsumerSpec:
+    return consumer_spec(NotifierConfig.from_settings(ctx.settings, SCHEMA))
+
+
+def service_loops(ctx: ServiceContext) -> list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]]:
+    loop = DeliveryLoop(ctx.pool, ctx.js, NotifierConfig.from_settings(ctx.settings, SCHEMA))
+    return [loop.run]
