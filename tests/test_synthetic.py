@@ -1,0 +1,225 @@
+"""The synthetic activity generator: deterministic, exact quotas, valid events, no
+personal data, causal timelines; published into JetStream and written to an outbox."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import pytest
+from entraide.v1 import events_pb2
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from devstack import synthetic
+from kernel.events import Event
+from kernel.outbox import OutboxRelay
+from kernel.settings import Settings
+from tests.kernel_fixtures import MessagingWorld, open_world
+
+PARIS = ZoneInfo("Europe/Paris")
+TYPES: dict[str, type[Message]] = {
+    "entraide.person.created": events_pb2.PersonCreated,
+    "entraide.dossier.opened": events_pb2.DossierOpened,
+    "entraide.dossier.stage_changed": events_pb2.DossierStageChanged,
+    "entraide.dossier.interview_recorded": events_pb2.InterviewRecorded,
+    "entraide.dossier.ecoute_completed": events_pb2.EcouteCompleted,
+    "entraide.dossier.follow_up_recorded": events_pb2.FollowUpRecorded,
+    "entraide.dossier.escalated": events_pb2.DossierEscalated,
+    "entraide.dossier.closed": events_pb2.DossierClosed,
+    "entraide.referral.status_changed": events_pb2.ReferralStatusChanged,
+}
+CODE = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+SITES = {s for sites in synthetic.SITES.values() for s in sites} | set(synthetic.DEFAULT_SITES)
+REFERRAL_NEXT = {
+    "": {"requested"},
+    "requested": {"received", "reminder", "cancelled"},
+    "reminder": {"expired"},
+    "received": {"accepted", "rejected"},
+    "accepted": {"in_progress"},
+    "in_progress": {"completed", "failed"},
+}
+
+
+@pytest.fixture(scope="module")
+def year() -> list[Event]:
+    return synthetic.generate_year(7, year=2026, dossiers=750)
+
+
+def parsed(event: Event) -> Message:
+    return event.parse(TYPES[event.type])
+
+
+def stamps(message: Message) -> Iterator[datetime]:
+    for _descriptor, value in message.ListFields():
+        if isinstance(value, Timestamp):
+            yield value.ToDatetime(tzinfo=UTC)
+
+
+def test_same_seed_same_events_other_seed_other_events() -> None:
+    first = synthetic.generate_year(3, dossiers=200)
+    assert first == synthetic.generate_year(3, dossiers=200)  # ids, times and payloads
+    other = synthetic.generate_year(4, dossiers=200)
+    assert {e.id for e in first}.isdisjoint({e.id for e in other})
+    # Other parameters, other ids: never deduplicated against another generated run.
+    assert {e.id for e in first}.isdisjoint({e.id for e in synthetic.generate_year(3, dossiers=201)})
+
+
+def test_a_year_has_the_seeds_mix_and_454_solved_of_750(year: list[Event]) -> None:
+    figures = synthetic.figures(year)
+    assert figures.dossiers == 750 and figures.people == 750
+    assert figures.solved == 454  # Soissons: 454 dossiers "réglés" for 750 people
+    assert sum(figures.by_outcome.values()) == 750
+    assert set(figures.by_territory) == set(synthetic.DEFAULT_TERRITORIES)  # several communes
+    assert figures.by_territory["55029"] == round(750 * synthetic.DEFAULT_TERRITORIES["55029"])
+    # Main motifs follow the mix exactly; a few dossiers have a second motif.
+    mains = Counter(parsed(e).motifs[0] for e in year if e.type == "entraide.dossier.opened")  # type: ignore[attr-defined]
+    assert mains == Counter(synthetic.quota(750, synthetic.DEFAULT_MOTIF_MIX))
+    assert mains.most_common(1)[0][0] == "logement"
+    referred = {parsed(e).dossier_id for e in year if e.type == "entraide.referral.status_changed"}  # type: ignore[attr-defined]
+    assert 0.33 < len(referred) / 750 < 0.47  # referral_rate 0.4
+
+
+def test_exact_counts_soissons_153_of_which_120_housing() -> None:
+    events = synthetic.generate_with_counts(1, synthetic.SOISSONS_153)
+    figures = synthetic.figures(events)
+    assert figures.dossiers == 153
+    assert figures.by_motif["logement"] == 120
+    assert figures.by_motif == dict(sorted(synthetic.SOISSONS_153.items()))
+
+
+def test_exact_counts_dijon_percentages() -> None:
+    counts = synthetic.dijon_counts(1000)
+    events = synthetic.generate_with_counts(2, counts, territories={"21231": 1.0})
+    figures = synthetic.figures(events)
+    assert figures.dossiers == 1000 and figures.by_territory == {"21231": 1000}
+    percent = {m: 100 * n / figures.dossiers for m, n in figures.by_motif.items()}
+    assert percent["acces_aux_droits"] == 39
+    assert percent["difficultes_financieres"] == 12
+    assert percent["numerique"] == 11  # administrative help (see the module docstring)
+    assert percent["emploi"] == 7
+    assert percent["sante"] == 6
+
+
+def test_every_event_parses_and_carries_no_personal_data(year: list[Event]) -> None:
+    names = {"billecoq", "crémont", "cremont", "lespinasse", "martin", "morgan", "stroesser"}
+    for event in year:
+        assert event.type in TYPES
+        message = parsed(event)
+        assert event.source in (synthetic.SOURCE_INTAKE, synthetic.SOURCE_REFERRAL)
+        assert UUID.match(event.subject)
+        for descriptor, value in message.ListFields():
+            values = value if descriptor.is_repeated else [value]
+            for item in values:
+                if isinstance(item, str):
+                    assert UUID.match(item) or CODE.match(item) or item in SITES, (
+                        event.type,
+                        descriptor.name,
+                    )
+                    assert not any(name in item.lower() for name in names)
+
+
+def test_timestamps_inside_the_year_and_causal_per_dossier(year: list[Event]) -> None:
+    start = datetime(2026, 1, 1, tzinfo=PARIS)
+    end = datetime(2027, 1, 1, tzinfo=PARIS)
+    assert [e.time for e in year] == sorted(e.time for e in year)
+    per_dossier: dict[str, list[tuple[Event, Message]]] = defaultdict(list)
+    for event in year:
+        assert start <= event.time < end
+        message = parsed(event)
+        for stamp in stamps(message):
+            assert stamp <= event.time and start <= stamp  # due_at may precede; never after
+        dossier_id = getattr(message, "dossier_id", "")
+        if dossier_id:
+            per_dossier[dossier_id].append((event, message))
+    assert len(per_dossier) == 750
+    for items in per_dossier.values():
+        assert items[0][0].type == "entraide.dossier.opened"
+        stages = [m for e, m in items if e.type == "entraide.dossier.stage_changed"]
+        assert stages[0].from_stage == "reception" and stages[0].to_stage == "ecoute"  # type: ignore[attr-defined]
+        for before, after in itertools.pairwise(stages):
+            assert before.to_stage == after.from_stage  # type: ignore[attr-defined]
+        assert stages[-1].to_stage == "cloture"  # type: ignore[attr-defined]
+        assert items[-1][0].type in ("entraide.dossier.closed", "entraide.dossier.stage_changed")
+
+
+def test_seasonality_and_urgency(year: list[Event]) -> None:
+    opened = [parsed(e) for e in year if e.type == "entraide.dossier.opened"]
+    months = Counter(e.time.astimezone(PARIS).month for e in year if e.type == "entraide.dossier.opened")
+    assert months[8] < 0.7 * min(months[m] for m in (1, 3, 9, 10, 11))
+    for e in year:
+        if e.type == "entraide.dossier.opened":
+            local = e.time.astimezone(PARIS)
+            assert local.weekday() < 5 and (8, 30) <= (local.hour, local.minute) < (17, 0)
+    violence = [d for d in opened if d.motifs[0] == "violences_conjugales"]  # type: ignore[attr-defined]
+    others = [d for d in opened if d.motifs[0] in ("emploi", "sante", "numerique")]  # type: ignore[attr-defined]
+    assert sum(d.urgent for d in violence) / len(violence) > 0.5  # type: ignore[attr-defined]
+    assert sum(d.urgent for d in others) / len(others) < 0.1  # type: ignore[attr-defined]
+
+
+def test_referral_sequences_increase_along_the_closed_loop(year: list[Event]) -> None:
+    partners = {p.partner_id for p in synthetic.load_partners()}
+    by_referral: dict[str, list[events_pb2.ReferralStatusChanged]] = defaultdict(list)
+    for event in year:
+        if event.type == "entraide.referral.status_changed":
+            data = event.parse(events_pb2.ReferralStatusChanged)
+            assert event.subject == data.referral_id
+            by_referral[data.referral_id].append(data)
+    assert by_referral
+    for changes in by_referral.values():
+        assert [c.sequence for c in changes] == list(range(1, len(changes) + 1))
+        assert len({(c.dossier_id, c.partner_id, c.motif) for c in changes}) == 1
+        assert changes[0].partner_id in partners
+        previous = ""
+        for change in changes:
+            assert change.status in REFERRAL_NEXT[previous], (previous, change.status)
+            previous = change.status
+        assert previous in ("completed", "rejected", "failed", "cancelled", "expired")
+
+
+def test_open_share_leaves_the_latest_dossiers_open() -> None:
+    events = synthetic.generate_year(5, dossiers=100, open_share=0.1)
+    figures = synthetic.figures(events)
+    assert figures.dossiers == 100
+    assert sum(figures.by_outcome.values()) == 90
+
+
+@pytest.fixture
+async def world(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[MessagingWorld]:
+    created = await open_world(pool, settings)
+    try:
+        yield created
+    finally:
+        await created.close()
+
+
+async def test_published_into_jetstream_once(world: MessagingWorld) -> None:
+    events = synthetic.generate_year(11, dossiers=60)
+    assert await synthetic.publish(world.js, world.subject_root, events, batch=100) == len(events)
+    assert await synthetic.publish(world.js, world.subject_root, events) == 0  # deduplicated
+    info = await world.js.stream_info(world.stream)
+    assert info.state.messages == len(events)
+    sub = await world.js.pull_subscribe(f"{world.subject_root}.>", stream=world.stream)
+    messages = await sub.fetch(len(events), timeout=5)
+    received = [Event.from_headers(dict(m.headers or {}), m.data) for m in messages]
+    assert [e.id for e in received] == [e.id for e in events]
+    assert messages[1].subject == f"{world.subject_root}.dossier.opened"
+
+
+async def test_written_to_an_outbox_then_relayed(world: MessagingWorld) -> None:
+    events = synthetic.generate_with_counts(12, {"logement": 8, "emploi": 2})
+    async with world.pool.acquire() as conn:
+        assert await synthetic.write_outbox(conn, world.schema, events) == len(events)
+        assert await synthetic.write_outbox(conn, world.schema, events) == 0  # idempotent
+        ids = await conn.fetch(f"SELECT event_id FROM {world.schema}.outbox ORDER BY seq")
+    assert [r["event_id"] for r in ids] == [e.id for e in events]
+    relay = OutboxRelay(world.pool, world.schema, world.js, world.subject_root, batch_size=500)
+    assert await relay.publish_batch() == len(events)
+    info = await world.js.stream_info(world.stream)
+    assert info.state.messages == len(events)
