@@ -18,6 +18,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from kernel import metrics
 from kernel.db import Connection, Pool
 from kernel.events import Event
 from kernel.logs import get_logger
@@ -25,6 +26,8 @@ from kernel.logs import get_logger
 log = get_logger("consumer")
 
 Handler = Callable[[Connection, Event], Awaitable[None]]
+# Applies a batch of new events (their ids just inserted into the inbox) in one transaction.
+BatchHandler = Callable[[Connection, list[Event]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,12 @@ class ConsumerSpec:
     batch_size: int = 100
     ack_wait_s: float = 30.0
     retry_delay_s: float = 0.5
+    # Optional: a fetched batch is applied in one transaction (one inbox insert for
+    # the batch); a failing batch falls back to the per-message path.
+    batch_handler: BatchHandler | None = None
+    # Optional: a shared advisory lock taken first in every transaction, so that a
+    # holder of the exclusive lock (e.g. a projection rebuild's cut-over) pauses it.
+    lock_key: int | None = None
 
 
 async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
@@ -61,6 +70,7 @@ class Consumer:
         self.pool = pool
         self.js = js
         self.spec = spec
+        metrics.declare_consumer(spec.durable)
 
     async def run(self, stop: asyncio.Event) -> None:
         await ensure_consumer(self.js, self.spec)
@@ -76,6 +86,9 @@ class Consumer:
                 except nats.errors.Error as exc:
                     log.warning("fetch failed, retrying", extra={"error_type": type(exc).__name__})
                     await asyncio.sleep(0.5)
+                    continue
+                if self.spec.batch_handler is not None and len(messages) > 1:
+                    await self.handle_batch(messages)
                     continue
                 for message in messages:
                     await self.handle(message)
@@ -93,16 +106,55 @@ class Consumer:
             await self._on_failure(message, exc, meta.num_delivered, meta.sequence.stream)
             return
         await message.ack_sync()
+        metrics.consumer_event(self.spec.durable, "applied" if applied else "duplicate")
         if not applied:
             log.info(
                 "duplicate event skipped",
                 extra={"consumer": self.spec.durable, "stream_seq": meta.sequence.stream},
             )
 
+    async def handle_batch(self, messages: list[Msg]) -> None:
+        """One transaction for the batch; on any failure, message by message."""
+        assert self.spec.batch_handler is not None
+        try:
+            events = [Event.from_headers(dict(m.headers or {}), m.data) for m in messages]
+            async with self.pool.acquire() as conn, conn.transaction():
+                await self._lock(conn)
+                fresh = await conn.fetch(
+                    f"""INSERT INTO {self.spec.schema}.inbox (consumer, event_id)
+                        SELECT $1, id FROM unnest($2::uuid[]) AS id
+                        ON CONFLICT DO NOTHING RETURNING event_id""",
+                    self.spec.durable,
+                    [e.id for e in events],
+                )
+                new_ids = {row["event_id"] for row in fresh}
+                await self.spec.batch_handler(conn, [e for e in events if e.id in new_ids])
+        except Exception as exc:
+            log.warning(
+                "batch failed, handling its messages one by one",
+                extra={
+                    "consumer": self.spec.durable,
+                    "count": len(messages),
+                    "error_type": type(exc).__name__,
+                },
+            )
+            for message in messages:
+                await self.handle(message)
+            return
+        for message in messages:
+            await message.ack()
+        metrics.CONSUMER_EVENTS.labels(self.spec.durable, "applied").inc(len(new_ids))
+        metrics.CONSUMER_EVENTS.labels(self.spec.durable, "duplicate").inc(len(messages) - len(new_ids))
+
+    async def _lock(self, conn: Connection) -> None:
+        if self.spec.lock_key is not None:
+            await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", self.spec.lock_key)
+
     async def _apply(self, message: Msg) -> bool:
         """One transaction: inbox insert, then the handler. False for a duplicate."""
         event = Event.from_headers(dict(message.headers or {}), message.data)
         async with self.pool.acquire() as conn, conn.transaction():
+            await self._lock(conn)
             inserted = await conn.fetchval(
                 f"""INSERT INTO {self.spec.schema}.inbox (consumer, event_id) VALUES ($1, $2)
                     ON CONFLICT DO NOTHING RETURNING true""",
@@ -123,6 +175,7 @@ class Consumer:
         }
         if deliveries < self.spec.max_deliveries:
             log.warning("event handling failed, will retry", extra=fields)
+            metrics.consumer_event(self.spec.durable, "retried")
             await message.nak(delay=self.spec.retry_delay_s)
             return
         async with self.pool.acquire() as conn:
@@ -140,4 +193,5 @@ class Consumer:
                 type(exc).__name__,
             )
         await message.term()
+        metrics.consumer_event(self.spec.durable, "dead_lettered")
         log.error("event dead-lettered", extra=fields)

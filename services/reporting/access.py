@@ -6,7 +6,13 @@ from kernel.access import Rule, rule
 from kernel.auth import Role
 
 AGGREGATES = (Role.ELU, Role.RESPONSABLE, Role.OPS, Role.TRAVAILLEUR_SOCIAL, Role.ACCUEIL)
+# The bilan goes to the board and elected officials: not to case workers or partners.
+BILAN = (Role.ELU, Role.RESPONSABLE, Role.OPS)
+OPS = (Role.OPS, Role.RESPONSABLE)
 
 RULES: dict[str, Rule] = {
     "GetMotifCounts": rule(*AGGREGATES),
+    "GetBilan": rule(*BILAN),
+    "ExportBilan": rule(*BILAN),
+    "GetOpsOverview": rule(*OPS),
 }

@@ -2,41 +2,69 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from entraide.v1 import common_pb2, reporting_pb2, reporting_pb2_grpc
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
+from nats.js import JetStreamContext
 
 from kernel import auth
 from kernel.db import Pool
 from kernel.errors import InvalidArgument
 from kernel.grpc_server import Context
 from kernel.reference import ReferenceData
-from services.reporting import queries
+from services.reporting import bilan, ops, queries, render_csv, render_html
+from services.reporting.labels import Labels
+
+MAX_PERIOD = timedelta(days=3660)
+FORMATS = {
+    "csv": ("text/csv; charset=utf-8", "csv", render_csv.render),
+    "html": ("text/html; charset=utf-8", "html", render_html.render),
+}
 
 
-def _bound(message: reporting_pb2.GetMotifCountsRequest, field: Literal["from", "to"]) -> datetime | None:
+def _bound(message: Message, field: Literal["from", "to"]) -> datetime | None:
     if not message.HasField(field):
         return None
     stamp: Timestamp = getattr(message, field)
     return stamp.ToDatetime(tzinfo=UTC)
 
 
+def _stamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
 class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
-    def __init__(self, pool: Pool, reference: ReferenceData) -> None:
+    def __init__(
+        self, pool: Pool, reference: ReferenceData, js: JetStreamContext | None = None, stream: str = ""
+    ) -> None:
         self.pool = pool
         self.reference = reference
+        self.labels = Labels(reference)
+        self.js = js
+        self.stream = stream
+
+    def _territories(self, requested: Iterable[str]) -> list[str]:
+        """The requested communes (all of the caller's when none), each checked."""
+        claims = auth.current()
+        wanted = sorted(set(requested))
+        for territory in wanted:
+            if territory not in self.reference.territories:
+                raise InvalidArgument(f"territory {territory[:20]!r} is not a commune of this deployment")
+            claims.require_territory(territory)
+        return wanted or sorted(claims.territories)
 
     async def GetMotifCounts(
         self, request: reporting_pb2.GetMotifCountsRequest, context: Context
     ) -> reporting_pb2.MotifCounts:
-        if request.territory and request.territory not in self.reference.territories:
-            raise InvalidArgument(f"territory {request.territory[:20]!r} is not a commune of this deployment")
-        claims = auth.current()
-        if request.territory:
-            claims.require_territory(request.territory)
-        territories = [request.territory] if request.territory else sorted(claims.territories)
+        territories = self._territories([request.territory] if request.territory else [])
         period = queries.Period(territories, _bound(request, "from"), _bound(request, "to"))
         if period.start and period.end and period.start >= period.end:
             raise InvalidArgument("the period's start must be before its end")
@@ -45,7 +73,153 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         return reporting_pb2.MotifCounts(
             dossiers=total,
             motifs=[
-                common_pb2.CategoryCount(code=code, label=self.reference.motifs.get(code, code), count=n)
+                common_pb2.CategoryCount(code=code, label=self.labels.motif(code), count=n)
                 for code, n in counts
             ],
+        )
+
+    async def _bilan(self, request: reporting_pb2.GetBilanRequest) -> reporting_pb2.Bilan:
+        start, end = _bound(request, "from"), _bound(request, "to")
+        if start is None or end is None:
+            raise InvalidArgument("a bilan needs both 'from' and 'to'")
+        if start >= end:
+            raise InvalidArgument("the period's start must be before its end")
+        if end - start > MAX_PERIOD:
+            raise InvalidArgument("a bilan covers at most ten years")
+        territories = self._territories(request.territories)
+        async with self.pool.acquire() as conn:
+            figures = await bilan.compute(conn, territories, start, end)
+        return self._bilan_message(figures)
+
+    def _bilan_message(self, f: bilan.BilanFigures) -> reporting_pb2.Bilan:
+        def shares(items: list[bilan.Share], label: object) -> list[reporting_pb2.Share]:
+            assert callable(label)
+            return [
+                reporting_pb2.Share(
+                    code=s.code,
+                    label=str(label(s.code)),
+                    count=s.count,
+                    percent=s.percent,
+                    previous_count=s.previous_count,
+                )
+                for s in items
+            ]
+
+        message = reporting_pb2.Bilan(
+            to=_stamp(f.end),
+            territories=f.territories,
+            territory_labels=[self.labels.commune(t) for t in f.territories],
+            people_received=f.people_received,
+            dossiers_opened=f.dossiers_opened,
+            dossiers_solved=f.dossiers_solved,
+            dossiers_closed=f.dossiers_closed,
+            previous_people_received=f.previous_people_received,
+            previous_dossiers_opened=f.previous_dossiers_opened,
+            previous_dossiers_solved=f.previous_dossiers_solved,
+            previous_dossiers_closed=f.previous_dossiers_closed,
+            people_counted_as_dossiers=True,
+            by_motif=shares(f.by_motif, self.labels.motif),
+            by_commune=shares(f.by_commune, self.labels.commune),
+            by_channel=shares(f.by_channel, self.labels.channel),
+            by_outcome=shares(f.by_outcome, self.labels.outcome),
+            stage_durations=[
+                reporting_pb2.Duration(
+                    stage=d.stage,
+                    label=self.labels.stage(d.stage),
+                    median_s=d.median_s,
+                    p90_s=d.p90_s,
+                    dossiers=d.dossiers,
+                )
+                for d in f.stage_durations
+            ],
+            partners=[
+                reporting_pb2.PartnerFigures(
+                    partner_id=p.partner_id,
+                    name=p.partner_id,
+                    referrals=p.referrals,
+                    accepted=p.accepted,
+                    completed=p.completed,
+                    rejected=p.rejected,
+                    expired=p.expired,
+                    median_response_s=p.median_response_s,
+                    median_completion_s=p.median_completion_s,
+                )
+                for p in f.partners
+            ],
+        )
+        getattr(message, "from").CopyFrom(_stamp(f.start))
+        return message
+
+    async def GetBilan(self, request: reporting_pb2.GetBilanRequest, context: Context) -> reporting_pb2.Bilan:
+        return await self._bilan(request)
+
+    async def ExportBilan(
+        self, request: reporting_pb2.ExportBilanRequest, context: Context
+    ) -> reporting_pb2.BilanDocument:
+        fmt = (request.format or "csv").lower()
+        if fmt not in FORMATS:
+            raise InvalidArgument("format is 'csv' or 'html'")
+        content_type, extension, render = FORMATS[fmt]
+        message = await self._bilan(request.bilan)
+        start = getattr(message, "from").ToDatetime(tzinfo=UTC)
+        end = message.to.ToDatetime(tzinfo=UTC)
+        filename = f"bilan_{start:%Y-%m-%d}_{end:%Y-%m-%d}.{extension}"
+        return reporting_pb2.BilanDocument(
+            content_type=content_type, filename=filename, content=render(message)
+        )
+
+    async def GetOpsOverview(
+        self, request: reporting_pb2.GetOpsOverviewRequest, context: Context
+    ) -> reporting_pb2.OpsOverview:
+        if request.stuck_after_days < 0 or request.limit < 0:
+            raise InvalidArgument("stuck_after_days and limit are positive")
+        days = request.stuck_after_days or 30
+        limit = min(request.limit or 50, 500)
+        territories = self._territories(request.territories)
+        now = datetime.now(UTC)
+        async with self.pool.acquire() as conn:
+            stages = await ops.stage_counts(conn, territories)
+            overdue = await ops.overdue(conn, territories, limit)
+            stuck = await ops.stuck(conn, territories, now - timedelta(days=days), limit)
+            backlog = await ops.outbox_backlog(conn)
+            dead = await ops.dead_letters(conn, limit)
+        lags = await ops.consumer_lag(self.js, self.stream) if self.js is not None else []
+
+        def listed(item: ops.Listed) -> reporting_pb2.StuckDossier:
+            return reporting_pb2.StuckDossier(
+                dossier_id=item.dossier_id,
+                territory=item.territory,
+                stage=item.stage,
+                last_progress_at=_stamp(item.last_progress_at),
+                reason=item.reason,
+            )
+
+        return reporting_pb2.OpsOverview(
+            stages=[reporting_pb2.StageCount(stage=s, dossiers=n) for s, n in stages],
+            overdue=[listed(i) for i in overdue],
+            stuck=[listed(i) for i in stuck],
+            consumers=[
+                reporting_pb2.ConsumerLag(
+                    consumer=lag.consumer,
+                    pending=lag.pending,
+                    ack_pending=lag.ack_pending,
+                    redelivered=lag.redelivered,
+                    ack_floor=lag.ack_floor,
+                )
+                for lag in lags
+            ],
+            outbox_backlog=backlog,
+            dead_letters=[
+                reporting_pb2.DeadLetter(
+                    consumer=d.consumer,
+                    stream_seq=d.stream_seq,
+                    subject=d.subject,
+                    deliveries=d.deliveries,
+                    error_type=d.error_type,
+                    received_at=_stamp(d.received_at),
+                    service=d.service,
+                )
+                for d in dead
+            ],
+            generated_at=_stamp(now),
         )

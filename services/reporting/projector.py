@@ -1,14 +1,23 @@
-"""Projects domain events into reporting's fact tables. Called inside the consumer's
-transaction, after the inbox insert, so each event applies exactly once. Updates are
-written so that arrival order does not matter (latest `at` wins for the stage)."""
+"""Projects domain events into reporting's fact tables (codes and times only).
+
+Order-free and batchable: a batch of events is first folded in memory into one
+delta per dossier and per referral, then each delta is merged into its row with one
+upsert whose every column merges commutatively (first time = LEAST, latest-at-wins
+with a deterministic tie-break, counters add up). The same result comes out of any
+arrival order and any batch split, so a rebuild from the stream gives the live
+figures exactly. Every function takes the `Tables` it writes to: the live consumer
+passes the `reporting` schema, the rebuild a shadow schema.
+
+Called inside the consumer's transaction, after the inbox insert (exactly once).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from entraide.v1 import events_pb2
-from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from kernel.db import Connection
@@ -16,104 +25,383 @@ from kernel.events import Event
 
 SCHEMA = "reporting"
 CONSUMER = "reporting-projector"
-STAGE_COLUMNS = {
-    "ecoute": "ecoute_at",
-    "orientation": "orientation_at",
-    "suivi": "suivi_at",
-    "cloture": "closed_at",
-}
+# Taken shared by every projector transaction, exclusive by the rebuild's cut-over.
+PROJECTION_LOCK = 0x52657072  # "Repr"
+STAGE_RANK = {"reception": 0, "ecoute": 1, "orientation": 2, "suivi": 3, "cloture": 4}
+FIRST_TIME_COLUMNS = {"ecoute": "ecoute_at", "orientation": "orientation_at", "suivi": "suivi_at"}
+REFERRAL_STATUSES = (
+    "requested",
+    "received",
+    "accepted",
+    "rejected",
+    "in_progress",
+    "completed",
+    "failed",
+    "cancelled",
+    "expired",
+)
+DOSSIER_TYPES = frozenset(
+    {
+        "entraide.dossier.opened",
+        "entraide.dossier.stage_changed",
+        "entraide.dossier.ecoute_completed",
+        "entraide.dossier.closed",
+        "entraide.dossier.escalated",
+        "entraide.dossier.reopened",
+        "entraide.dossier.reminder",
+        "entraide.dossier.closure_proposed",
+        "entraide.dossier.interview_recorded",
+        "entraide.dossier.follow_up_recorded",
+        "entraide.dossier.assigned",
+    }
+)
+REFERRAL_TYPE = "entraide.referral.status_changed"
 
 
-class NotProjectedYet(Exception):
-    """A lifecycle event arrived before its dossier.opened: retried after a delay."""
+@dataclass(frozen=True)
+class Tables:
+    """Where the projections live: `reporting` live, a shadow schema during a rebuild."""
+
+    schema: str = SCHEMA
+
+    @property
+    def dossiers(self) -> str:
+        return f"{self.schema}.dossier_facts"
+
+    @property
+    def referrals(self) -> str:
+        return f"{self.schema}.referral_facts"
+
+    @property
+    def inbox(self) -> str:
+        return f"{self.schema}.inbox"
+
+
+LIVE = Tables()
 
 
 def _at(stamp: Timestamp) -> datetime:
     return stamp.ToDatetime(tzinfo=UTC)
 
 
-async def _dossier_opened(conn: Connection, data: events_pb2.DossierOpened) -> None:
-    if not data.dossier_id or not data.motifs:
-        raise ValueError("dossier.opened without dossier id or motifs")
-    await conn.execute(
-        f"""INSERT INTO {SCHEMA}.dossier_facts
-                (dossier_id, territory, site, motifs, arrival_channel, urgent, opened_at, stage_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
-            ON CONFLICT (dossier_id) DO NOTHING""",
-        data.dossier_id,
-        data.territory,
-        data.site,
-        list(data.motifs),
-        data.arrival_channel,
-        data.urgent,
-        _at(data.opened_at),
+def _min(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _max(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+Versioned = tuple[datetime, int, str]  # (at, tie-break rank, value): the greatest wins
+
+
+def _latest(a: Versioned | None, b: Versioned | None) -> Versioned | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+@dataclass
+class DossierDelta:
+    dossier_id: str
+    territory: str = ""
+    site: str | None = None
+    arrival_channel: str | None = None
+    urgent: bool | None = None
+    opened_at: datetime | None = None
+    motifs: tuple[datetime, list[str]] | None = None
+    stage: Versioned | None = None
+    first: dict[str, datetime] = field(default_factory=dict)
+    closed: Versioned | None = None
+    escalated_at: datetime | None = None
+    reminder_at: datetime | None = None
+    closure_proposed_at: datetime | None = None
+    last_activity_at: datetime | None = None
+    reopened: int = 0
+    reminders: int = 0
+
+    def touch(self, territory: str, at: datetime) -> None:
+        self.territory = self.territory or territory
+        self.last_activity_at = _max(self.last_activity_at, at)
+
+    def set_motifs(self, at: datetime, motifs: list[str]) -> None:
+        if motifs and (
+            self.motifs is None or (at, ",".join(motifs)) > (self.motifs[0], ",".join(self.motifs[1]))
+        ):
+            self.motifs = (at, motifs)
+
+    def set_stage(self, at: datetime, stage: str) -> None:
+        self.stage = _latest(self.stage, (at, STAGE_RANK.get(stage, 0), stage))
+        column = FIRST_TIME_COLUMNS.get(stage)
+        if column:
+            self.first[column] = _min(self.first.get(column), at) or at
+
+
+@dataclass
+class ReferralDelta:
+    referral_id: str
+    dossier_id: str = ""
+    partner_id: str = ""
+    territory: str = ""
+    motif: str = ""
+    status: tuple[int, datetime, str, str, str] | None = None  # sequence, at, status, outcome, reason
+    first: dict[str, datetime] = field(default_factory=dict)
+    reminders: int = 0
+    reminder_at: datetime | None = None
+
+
+@dataclass
+class Fold:
+    dossiers: dict[str, DossierDelta] = field(default_factory=dict)
+    referrals: dict[str, ReferralDelta] = field(default_factory=dict)
+
+    def dossier(self, dossier_id: str) -> DossierDelta:
+        if not dossier_id:
+            raise ValueError("dossier event without a dossier id")
+        delta = self.dossiers.get(dossier_id)
+        if delta is None:
+            delta = self.dossiers[dossier_id] = DossierDelta(dossier_id)
+        return delta
+
+    def add(self, event: Event) -> None:
+        """Folds one event; raises ValueError for a malformed one (dead-lettered)."""
+        if event.type in DOSSIER_TYPES:
+            self._dossier_event(event)
+        elif event.type == REFERRAL_TYPE:
+            self._referral_event(event.parse(events_pb2.ReferralStatusChanged))
+
+    def _dossier_event(self, event: Event) -> None:
+        kind = event.type.removeprefix("entraide.dossier.")
+        if kind == "opened":
+            opened = event.parse(events_pb2.DossierOpened)
+            if not opened.motifs or not opened.territory:
+                raise ValueError("dossier.opened without territory or motifs")
+            at = _at(opened.opened_at)
+            d = self.dossier(opened.dossier_id)
+            d.touch(opened.territory, at)
+            d.site, d.arrival_channel, d.urgent = opened.site, opened.arrival_channel, opened.urgent
+            d.opened_at = at
+            d.set_motifs(at, list(opened.motifs))
+            d.set_stage(at, "reception")
+        elif kind == "stage_changed":
+            changed = event.parse(events_pb2.DossierStageChanged)
+            at = _at(changed.at)
+            d = self.dossier(changed.dossier_id)
+            d.touch(changed.territory, at)
+            d.set_stage(at, changed.to_stage)
+        elif kind == "ecoute_completed":
+            ecoute = event.parse(events_pb2.EcouteCompleted)
+            at = _at(ecoute.at)
+            d = self.dossier(ecoute.dossier_id)
+            d.touch(ecoute.territory, at)
+            d.set_motifs(at, list(ecoute.motifs))
+        elif kind == "closed":
+            closed = event.parse(events_pb2.DossierClosed)
+            at = _at(closed.at)
+            d = self.dossier(closed.dossier_id)
+            d.touch(closed.territory, at)
+            d.closed = _latest(d.closed, (at, 0, closed.outcome))
+            d.set_stage(at, "cloture")
+        elif kind == "escalated":
+            escalated = event.parse(events_pb2.DossierEscalated)
+            d = self.dossier(escalated.dossier_id)
+            d.territory = d.territory or escalated.territory
+            d.escalated_at = _min(d.escalated_at, _at(escalated.at))
+        elif kind == "reopened":
+            reopened = event.parse(events_pb2.DossierReopened)
+            at = _at(reopened.at)
+            d = self.dossier(reopened.dossier_id)
+            d.touch(reopened.territory, at)
+            d.reopened += 1
+        elif kind == "reminder":
+            reminder = event.parse(events_pb2.SuiviReminder)
+            d = self.dossier(reminder.dossier_id)
+            d.territory = d.territory or reminder.territory
+            d.reminders += 1
+            d.reminder_at = _max(d.reminder_at, _at(reminder.at))
+        elif kind == "closure_proposed":
+            proposed = event.parse(events_pb2.ClosureProposed)
+            d = self.dossier(proposed.dossier_id)
+            d.territory = d.territory or proposed.territory
+            d.closure_proposed_at = _max(d.closure_proposed_at, _at(proposed.at))
+        elif kind == "interview_recorded":
+            interview = event.parse(events_pb2.InterviewRecorded)
+            self.dossier(interview.dossier_id).touch(interview.territory, _at(interview.at))
+        elif kind == "follow_up_recorded":
+            follow_up = event.parse(events_pb2.FollowUpRecorded)
+            self.dossier(follow_up.dossier_id).touch(follow_up.territory, _at(follow_up.at))
+        elif kind == "assigned":
+            assigned = event.parse(events_pb2.DossierAssigned)
+            self.dossier(assigned.dossier_id).touch(assigned.territory, _at(assigned.at))
+
+    def _referral_event(self, data: events_pb2.ReferralStatusChanged) -> None:
+        if not data.referral_id or not data.status:
+            raise ValueError("referral.status_changed without referral id or status")
+        r = self.referrals.get(data.referral_id)
+        if r is None:
+            r = self.referrals[data.referral_id] = ReferralDelta(data.referral_id)
+        r.dossier_id = r.dossier_id or data.dossier_id
+        r.partner_id = r.partner_id or data.partner_id
+        r.territory = r.territory or data.territory
+        r.motif = r.motif or data.motif
+        at = _at(data.at)
+        if data.status == "reminder":
+            r.reminders += 1
+            r.reminder_at = _max(r.reminder_at, at)
+            return
+        if data.status in REFERRAL_STATUSES:
+            r.first[data.status] = _min(r.first.get(data.status), at) or at
+        candidate = (data.sequence, at, data.status, data.outcome, data.reason)
+        if r.status is None or candidate > r.status:
+            r.status = candidate
+
+
+_DOSSIER_UPSERT = """
+INSERT INTO {table} AS f
+    (dossier_id, territory, site, arrival_channel, urgent, opened_at, motifs, motifs_at,
+     stage, stage_at, stage_rank, ecoute_at, orientation_at, suivi_at, closed_at, outcome,
+     escalated, escalated_at, reminder_at, closure_proposed_at, last_activity_at, reopened, reminders)
+VALUES ($1::uuid, $2::text, $3::text, $4::text, $5::bool, $6::timestamptz, $7::text[], $8::timestamptz,
+        COALESCE($9::text, 'reception'), $10::timestamptz, COALESCE($11::int, 0), $12::timestamptz,
+        $13::timestamptz, $14::timestamptz, $15::timestamptz, $16::text, $17::timestamptz IS NOT NULL,
+        $17::timestamptz, $18::timestamptz, $19::timestamptz, $20::timestamptz, $21::int, $22::int)
+ON CONFLICT (dossier_id) DO UPDATE SET
+    territory = COALESCE(NULLIF(f.territory, ''), EXCLUDED.territory),
+    site = COALESCE(f.site, EXCLUDED.site),
+    arrival_channel = COALESCE(f.arrival_channel, EXCLUDED.arrival_channel),
+    urgent = COALESCE(f.urgent, EXCLUDED.urgent),
+    opened_at = LEAST(f.opened_at, EXCLUDED.opened_at),
+    motifs = CASE WHEN EXCLUDED.motifs_at IS NOT NULL AND (f.motifs_at IS NULL
+                   OR (EXCLUDED.motifs_at, array_to_string(EXCLUDED.motifs, ','))
+                      > (f.motifs_at, array_to_string(f.motifs, ',')))
+                  THEN EXCLUDED.motifs ELSE f.motifs END,
+    motifs_at = GREATEST(f.motifs_at, EXCLUDED.motifs_at),
+    stage = CASE WHEN EXCLUDED.stage_at IS NOT NULL AND (f.stage_at IS NULL
+                  OR (EXCLUDED.stage_at, EXCLUDED.stage_rank, EXCLUDED.stage)
+                     > (f.stage_at, f.stage_rank, f.stage))
+                 THEN EXCLUDED.stage ELSE f.stage END,
+    stage_rank = CASE WHEN EXCLUDED.stage_at IS NOT NULL AND (f.stage_at IS NULL
+                  OR (EXCLUDED.stage_at, EXCLUDED.stage_rank, EXCLUDED.stage)
+                     > (f.stage_at, f.stage_rank, f.stage))
+                 THEN EXCLUDED.stage_rank ELSE f.stage_rank END,
+    stage_at = GREATEST(f.stage_at, EXCLUDED.stage_at),
+    ecoute_at = LEAST(f.ecoute_at, EXCLUDED.ecoute_at),
+    orientation_at = LEAST(f.orientation_at, EXCLUDED.orientation_at),
+    suivi_at = LEAST(f.suivi_at, EXCLUDED.suivi_at),
+    outcome = CASE WHEN EXCLUDED.closed_at IS NOT NULL AND (f.closed_at IS NULL
+                    OR (EXCLUDED.closed_at, EXCLUDED.outcome) > (f.closed_at, f.outcome))
+                   THEN EXCLUDED.outcome ELSE f.outcome END,
+    closed_at = GREATEST(f.closed_at, EXCLUDED.closed_at),
+    escalated = f.escalated OR EXCLUDED.escalated,
+    escalated_at = LEAST(f.escalated_at, EXCLUDED.escalated_at),
+    reminder_at = GREATEST(f.reminder_at, EXCLUDED.reminder_at),
+    closure_proposed_at = GREATEST(f.closure_proposed_at, EXCLUDED.closure_proposed_at),
+    last_activity_at = GREATEST(f.last_activity_at, EXCLUDED.last_activity_at),
+    reopened = f.reopened + EXCLUDED.reopened,
+    reminders = f.reminders + EXCLUDED.reminders
+"""
+
+_STATUS_COLUMNS = ", ".join(f"{s}_at" for s in REFERRAL_STATUSES)
+_STATUS_PARAMS = ", ".join(f"${i}::timestamptz" for i in range(11, 11 + len(REFERRAL_STATUSES)))
+_STATUS_MERGE = ",\n    ".join(f"{s}_at = LEAST(f.{s}_at, EXCLUDED.{s}_at)" for s in REFERRAL_STATUSES)
+_NEWER = "(EXCLUDED.status_seq, EXCLUDED.status_at, EXCLUDED.status) > (f.status_seq, f.status_at, f.status)"
+_REFERRAL_UPSERT = f"""
+INSERT INTO {{table}} AS f
+    (referral_id, dossier_id, partner_id, territory, motif, status, status_seq, status_at, outcome, reason,
+     {_STATUS_COLUMNS}, reminders, reminder_at)
+VALUES ($1::uuid, NULLIF($2::text, '')::uuid, NULLIF($3::text, ''), NULLIF($4::text, ''),
+        NULLIF($5::text, ''), $6::text, COALESCE($7::int, -1), $8::timestamptz, NULLIF($9::text, ''),
+        NULLIF($10::text, ''), {_STATUS_PARAMS}, $20::int, $21::timestamptz)
+ON CONFLICT (referral_id) DO UPDATE SET
+    dossier_id = COALESCE(f.dossier_id, EXCLUDED.dossier_id),
+    partner_id = COALESCE(f.partner_id, EXCLUDED.partner_id),
+    territory = COALESCE(f.territory, EXCLUDED.territory),
+    motif = COALESCE(f.motif, EXCLUDED.motif),
+    status = CASE WHEN EXCLUDED.status IS NOT NULL AND (f.status IS NULL OR {_NEWER})
+                  THEN EXCLUDED.status ELSE f.status END,
+    outcome = CASE WHEN EXCLUDED.status IS NOT NULL AND (f.status IS NULL OR {_NEWER})
+                   THEN EXCLUDED.outcome ELSE f.outcome END,
+    reason = CASE WHEN EXCLUDED.status IS NOT NULL AND (f.status IS NULL OR {_NEWER})
+                  THEN EXCLUDED.reason ELSE f.reason END,
+    status_at = CASE WHEN EXCLUDED.status IS NOT NULL AND (f.status IS NULL OR {_NEWER})
+                     THEN EXCLUDED.status_at ELSE f.status_at END,
+    status_seq = GREATEST(f.status_seq, EXCLUDED.status_seq),
+    {_STATUS_MERGE},
+    reminders = f.reminders + EXCLUDED.reminders,
+    reminder_at = GREATEST(f.reminder_at, EXCLUDED.reminder_at)
+"""
+
+
+def _dossier_row(d: DossierDelta) -> tuple[object, ...]:
+    return (
+        d.dossier_id,
+        d.territory,
+        d.site,
+        d.arrival_channel,
+        d.urgent,
+        d.opened_at,
+        d.motifs[1] if d.motifs else None,
+        d.motifs[0] if d.motifs else None,
+        d.stage[2] if d.stage else None,
+        d.stage[0] if d.stage else None,
+        d.stage[1] if d.stage else None,
+        d.first.get("ecoute_at"),
+        d.first.get("orientation_at"),
+        d.first.get("suivi_at"),
+        d.closed[0] if d.closed else None,
+        d.closed[2] if d.closed else None,
+        d.escalated_at,
+        d.reminder_at,
+        d.closure_proposed_at,
+        d.last_activity_at,
+        d.reopened,
+        d.reminders,
     )
 
 
-async def _update(conn: Connection, dossier_id: str, sql: str, *args: object) -> None:
-    status = await conn.execute(
-        f"UPDATE {SCHEMA}.dossier_facts SET {sql} WHERE dossier_id = $1", dossier_id, *args
-    )
-    if status.endswith(" 0"):
-        raise NotProjectedYet(dossier_id)
-
-
-async def _stage_changed(conn: Connection, data: events_pb2.DossierStageChanged) -> None:
-    column = STAGE_COLUMNS.get(data.to_stage)
-    first_time = f", {column} = COALESCE({column}, $2)" if column else ""
-    await _update(
-        conn,
-        data.dossier_id,
-        f"""stage = CASE WHEN stage_at IS NULL OR $2 >= stage_at THEN $3 ELSE stage END,
-            stage_at = GREATEST(stage_at, $2){first_time}""",
-        _at(data.at),
-        data.to_stage,
+def _referral_row(r: ReferralDelta) -> tuple[object, ...]:
+    status = r.status
+    return (
+        r.referral_id,
+        r.dossier_id,
+        r.partner_id,
+        r.territory,
+        r.motif,
+        status[2] if status else None,
+        status[0] if status else None,
+        status[1] if status else None,
+        status[3] if status else "",
+        status[4] if status else "",
+        *(r.first.get(s) for s in REFERRAL_STATUSES),
+        r.reminders,
+        r.reminder_at,
     )
 
 
-async def _ecoute_completed(conn: Connection, data: events_pb2.EcouteCompleted) -> None:
-    if data.motifs:
-        await _update(conn, data.dossier_id, "motifs = $2", list(data.motifs))
+def fold(events: Sequence[Event]) -> Fold:
+    folded = Fold()
+    for event in events:
+        folded.add(event)
+    return folded
 
 
-async def _closed(conn: Connection, data: events_pb2.DossierClosed) -> None:
-    await _update(
-        conn,
-        data.dossier_id,
-        "outcome = CASE WHEN closed_at IS NULL OR $2 >= closed_at THEN $3 ELSE outcome END, "
-        "closed_at = GREATEST(closed_at, $2)",
-        _at(data.at),
-        data.outcome,
-    )
+async def apply_fold(conn: Connection, folded: Fold, tables: Tables = LIVE) -> None:
+    # Sorted keys: concurrent writers lock rows in the same order (no deadlock).
+    if folded.dossiers:
+        await conn.executemany(
+            _DOSSIER_UPSERT.format(table=tables.dossiers),
+            [_dossier_row(folded.dossiers[k]) for k in sorted(folded.dossiers)],
+        )
+    if folded.referrals:
+        await conn.executemany(
+            _REFERRAL_UPSERT.format(table=tables.referrals),
+            [_referral_row(folded.referrals[k]) for k in sorted(folded.referrals)],
+        )
 
 
-async def _escalated(conn: Connection, data: events_pb2.DossierEscalated) -> None:
-    await _update(conn, data.dossier_id, "escalated = true")
-
-
-async def _reopened(conn: Connection, data: events_pb2.DossierReopened) -> None:
-    await _update(conn, data.dossier_id, "reopened = reopened + 1")
-
-
-async def _reminder(conn: Connection, data: events_pb2.SuiviReminder) -> None:
-    await _update(conn, data.dossier_id, "reminders = reminders + 1")
-
-
-Projection = Callable[[Connection, Message], Awaitable[None]]
-PROJECTIONS: dict[str, tuple[type[Message], Projection]] = {
-    "entraide.dossier.opened": (events_pb2.DossierOpened, _dossier_opened),  # type: ignore[dict-item]
-    "entraide.dossier.stage_changed": (events_pb2.DossierStageChanged, _stage_changed),  # type: ignore[dict-item]
-    "entraide.dossier.ecoute_completed": (events_pb2.EcouteCompleted, _ecoute_completed),  # type: ignore[dict-item]
-    "entraide.dossier.closed": (events_pb2.DossierClosed, _closed),  # type: ignore[dict-item]
-    "entraide.dossier.escalated": (events_pb2.DossierEscalated, _escalated),  # type: ignore[dict-item]
-    "entraide.dossier.reopened": (events_pb2.DossierReopened, _reopened),  # type: ignore[dict-item]
-    "entraide.dossier.reminder": (events_pb2.SuiviReminder, _reminder),  # type: ignore[dict-item]
-}
+async def project_batch(conn: Connection, events: Sequence[Event], tables: Tables = LIVE) -> None:
+    """Applies events whose ids the caller has just inserted into the inbox."""
+    await apply_fold(conn, fold(events), tables)
 
 
 async def project(conn: Connection, event: Event) -> None:
-    projection = PROJECTIONS.get(event.type)
-    if projection is None:
-        return  # not part of reporting's read models: acknowledged and skipped
-    message_type, apply = projection
-    await apply(conn, event.parse(message_type))
+    """The per-message handler (a batch of one)."""
+    await project_batch(conn, [event])

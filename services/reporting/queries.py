@@ -17,7 +17,7 @@ class Period:
 
 
 async def motif_counts(conn: Connection, period: Period) -> tuple[int, list[tuple[str, int]]]:
-    where = """territory = ANY($1::text[])
+    where = """territory = ANY($1::text[]) AND opened_at IS NOT NULL
                AND ($2::timestamptz IS NULL OR opened_at >= $2)
                AND ($3::timestamptz IS NULL OR opened_at < $3)"""
     args = (period.territories, period.start, period.end)

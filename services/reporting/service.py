@@ -12,11 +12,13 @@ from kernel.grpc_server import ServiceBinding
 from kernel.runtime import ServiceContext, ServiceSpec
 from services.reporting.access import RULES
 from services.reporting.grpc_api import ReportingServicer
-from services.reporting.projector import CONSUMER, SCHEMA, project
+from services.reporting.projector import CONSUMER, PROJECTION_LOCK, SCHEMA, project, project_batch
 
 
 def _bindings(ctx: ServiceContext) -> list[ServiceBinding]:
-    servicer = ReportingServicer(ctx.pool, reference.load(ctx.settings.env))
+    servicer = ReportingServicer(
+        ctx.pool, reference.load(ctx.settings.env), ctx.js, ctx.settings.events_stream
+    )
     return [
         ServiceBinding(
             reporting_pb2_grpc.add_ReportingServiceServicer_to_server,
@@ -33,6 +35,9 @@ def projector_spec(ctx: ServiceContext) -> ConsumerSpec:
         durable=CONSUMER,
         filter_subject=f"{ctx.settings.subject_root}.>",
         handler=project,
+        batch_handler=project_batch,
+        lock_key=PROJECTION_LOCK,
+        batch_size=500,
         max_deliveries=ctx.settings.consumer_max_deliveries,
     )
 

@@ -138,11 +138,14 @@ class Duration(_message.Message):
     MEDIAN_S_FIELD_NUMBER: _builtins.int
     P90_S_FIELD_NUMBER: _builtins.int
     DOSSIERS_FIELD_NUMBER: _builtins.int
+    LABEL_FIELD_NUMBER: _builtins.int
     stage: _builtins.str
     median_s: _builtins.float
     """Seconds; median and 90th percentile over dossiers that went through the stage."""
     p90_s: _builtins.float
     dossiers: _builtins.int
+    label: _builtins.str
+    """French label of the stage."""
     def __init__(
         self,
         *,
@@ -150,10 +153,11 @@ class Duration(_message.Message):
         median_s: _builtins.float = ...,
         p90_s: _builtins.float = ...,
         dossiers: _builtins.int = ...,
+        label: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dossiers", b"dossiers", "median_s", b"median_s", "p90_s", b"p90_s", "stage", b"stage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dossiers", b"dossiers", "label", b"label", "median_s", b"median_s", "p90_s", b"p90_s", "stage", b"stage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -222,6 +226,10 @@ class Bilan(_message.Message):
     BY_OUTCOME_FIELD_NUMBER: _builtins.int
     STAGE_DURATIONS_FIELD_NUMBER: _builtins.int
     PARTNERS_FIELD_NUMBER: _builtins.int
+    DOSSIERS_CLOSED_FIELD_NUMBER: _builtins.int
+    PREVIOUS_DOSSIERS_CLOSED_FIELD_NUMBER: _builtins.int
+    PEOPLE_COUNTED_AS_DOSSIERS_FIELD_NUMBER: _builtins.int
+    TERRITORY_LABELS_FIELD_NUMBER: _builtins.int
     people_received: _builtins.int
     """People received (distinct persons, or dossiers without a person)."""
     dossiers_opened: _builtins.int
@@ -230,6 +238,11 @@ class Bilan(_message.Message):
     previous_people_received: _builtins.int
     previous_dossiers_opened: _builtins.int
     previous_dossiers_solved: _builtins.int
+    dossiers_closed: _builtins.int
+    """Dossiers closed in the period (any outcome): the total of by_outcome."""
+    previous_dossiers_closed: _builtins.int
+    people_counted_as_dossiers: _builtins.bool
+    """True while events carry no person key: people_received counts dossiers opened."""
     @_builtins.property
     def to(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -246,6 +259,10 @@ class Bilan(_message.Message):
     def stage_durations(self) -> _containers.RepeatedCompositeFieldContainer[Global___Duration]: ...
     @_builtins.property
     def partners(self) -> _containers.RepeatedCompositeFieldContainer[Global___PartnerFigures]: ...
+    @_builtins.property
+    def territory_labels(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Commune labels of `territories`, same order."""
+
     def __init__(
         self,
         *,
@@ -263,10 +280,14 @@ class Bilan(_message.Message):
         by_outcome: _abc.Iterable[Global___Share] | None = ...,
         stage_durations: _abc.Iterable[Global___Duration] | None = ...,
         partners: _abc.Iterable[Global___PartnerFigures] | None = ...,
+        dossiers_closed: _builtins.int = ...,
+        previous_dossiers_closed: _builtins.int = ...,
+        people_counted_as_dossiers: _builtins.bool = ...,
+        territory_labels: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["from", b"from", "to", b"to"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_channel", b"by_channel", "by_commune", b"by_commune", "by_motif", b"by_motif", "by_outcome", b"by_outcome", "dossiers_opened", b"dossiers_opened", "dossiers_solved", b"dossiers_solved", "from", b"from", "partners", b"partners", "people_received", b"people_received", "previous_dossiers_opened", b"previous_dossiers_opened", "previous_dossiers_solved", b"previous_dossiers_solved", "previous_people_received", b"previous_people_received", "stage_durations", b"stage_durations", "territories", b"territories", "to", b"to"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_channel", b"by_channel", "by_commune", b"by_commune", "by_motif", b"by_motif", "by_outcome", b"by_outcome", "dossiers_closed", b"dossiers_closed", "dossiers_opened", b"dossiers_opened", "dossiers_solved", b"dossiers_solved", "from", b"from", "partners", b"partners", "people_counted_as_dossiers", b"people_counted_as_dossiers", "people_received", b"people_received", "previous_dossiers_closed", b"previous_dossiers_closed", "previous_dossiers_opened", b"previous_dossiers_opened", "previous_dossiers_solved", b"previous_dossiers_solved", "previous_people_received", b"previous_people_received", "stage_durations", b"stage_durations", "territories", b"territories", "territory_labels", b"territory_labels", "to", b"to"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -414,10 +435,13 @@ class ConsumerLag(_message.Message):
     PENDING_FIELD_NUMBER: _builtins.int
     ACK_PENDING_FIELD_NUMBER: _builtins.int
     REDELIVERED_FIELD_NUMBER: _builtins.int
+    ACK_FLOOR_FIELD_NUMBER: _builtins.int
     consumer: _builtins.str
     pending: _builtins.int
     ack_pending: _builtins.int
     redelivered: _builtins.int
+    ack_floor: _builtins.int
+    """Stream sequence the consumer has acknowledged up to."""
     def __init__(
         self,
         *,
@@ -425,10 +449,11 @@ class ConsumerLag(_message.Message):
         pending: _builtins.int = ...,
         ack_pending: _builtins.int = ...,
         redelivered: _builtins.int = ...,
+        ack_floor: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack_pending", b"ack_pending", "consumer", b"consumer", "pending", b"pending", "redelivered", b"redelivered"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack_floor", b"ack_floor", "ack_pending", b"ack_pending", "consumer", b"consumer", "pending", b"pending", "redelivered", b"redelivered"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -444,11 +469,14 @@ class DeadLetter(_message.Message):
     DELIVERIES_FIELD_NUMBER: _builtins.int
     ERROR_TYPE_FIELD_NUMBER: _builtins.int
     RECEIVED_AT_FIELD_NUMBER: _builtins.int
+    SERVICE_FIELD_NUMBER: _builtins.int
     consumer: _builtins.str
     stream_seq: _builtins.int
     subject: _builtins.str
     deliveries: _builtins.int
     error_type: _builtins.str
+    service: _builtins.str
+    """The service schema whose dead-letter table holds it."""
     @_builtins.property
     def received_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -460,10 +488,11 @@ class DeadLetter(_message.Message):
         deliveries: _builtins.int = ...,
         error_type: _builtins.str = ...,
         received_at: _timestamp_pb2.Timestamp | None = ...,
+        service: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["received_at", b"received_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumer", b"consumer", "deliveries", b"deliveries", "error_type", b"error_type", "received_at", b"received_at", "stream_seq", b"stream_seq", "subject", b"subject"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumer", b"consumer", "deliveries", b"deliveries", "error_type", b"error_type", "received_at", b"received_at", "service", b"service", "stream_seq", b"stream_seq", "subject", b"subject"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -499,6 +528,7 @@ class OpsOverview(_message.Message):
     CONSUMERS_FIELD_NUMBER: _builtins.int
     OUTBOX_BACKLOG_FIELD_NUMBER: _builtins.int
     DEAD_LETTERS_FIELD_NUMBER: _builtins.int
+    GENERATED_AT_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def stages(self) -> _containers.RepeatedCompositeFieldContainer[Global___StageCount]: ...
     @_builtins.property
@@ -513,6 +543,8 @@ class OpsOverview(_message.Message):
 
     @_builtins.property
     def dead_letters(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeadLetter]: ...
+    @_builtins.property
+    def generated_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -522,10 +554,11 @@ class OpsOverview(_message.Message):
         consumers: _abc.Iterable[Global___ConsumerLag] | None = ...,
         outbox_backlog: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
         dead_letters: _abc.Iterable[Global___DeadLetter] | None = ...,
+        generated_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["generated_at", b"generated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumers", b"consumers", "dead_letters", b"dead_letters", "outbox_backlog", b"outbox_backlog", "overdue", b"overdue", "stages", b"stages", "stuck", b"stuck"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumers", b"consumers", "dead_letters", b"dead_letters", "generated_at", b"generated_at", "outbox_backlog", b"outbox_backlog", "overdue", b"overdue", "stages", b"stages", "stuck", b"stuck"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,183 @@
+"""Small event builders for the reporting tests: dossiers with a given motif mix,
+published straight to the session's events stream (as intake's relay would)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import nats
+from entraide.v1 import events_pb2
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from kernel.events import Event, new_event
+from kernel.settings import Settings
+from services.reporting.projector import CONSUMER
+
+CHANNELS = ("visite_spontanee", "telephone", "rendez_vous", "permanence_maire")
+
+
+def _ts(at: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(at)
+    return stamp
+
+
+def _event(kind: str, dossier_id: str, data: Message, at: datetime) -> Event:
+    return new_event(f"entraide.{kind}", "tests/reporting", dossier_id, data, time=at)
+
+
+@dataclass
+class Dossier:
+    territory: str
+    motifs: list[str]
+    opened_at: datetime
+    channel: str = "visite_spontanee"
+    outcome: str = ""  # closed with this outcome when set
+    dossier_id: str = ""
+
+    def events(self) -> list[Event]:
+        d = self.dossier_id = self.dossier_id or str(uuid.uuid4())
+        at = self.opened_at
+        out = [
+            _event(
+                "dossier.opened",
+                d,
+                events_pb2.DossierOpened(
+                    dossier_id=d,
+                    territory=self.territory,
+                    site="mairie",
+                    motifs=self.motifs,
+                    arrival_channel=self.channel,
+                    opened_at=_ts(at),
+                ),
+                at,
+            )
+        ]
+        stages = ["reception", "ecoute", "orientation", "suivi"] + (["cloture"] if self.outcome else [])
+        for i, (a, b) in enumerate(itertools.pairwise(stages)):
+            t = at + timedelta(days=i + 1)
+            out.append(
+                _event(
+                    "dossier.stage_changed",
+                    d,
+                    events_pb2.DossierStageChanged(
+                        dossier_id=d, territory=self.territory, from_stage=a, to_stage=b, at=_ts(t)
+                    ),
+                    t,
+                )
+            )
+        if self.outcome:
+            t = at + timedelta(days=len(stages) - 1)
+            out.append(
+                _event(
+                    "dossier.closed",
+                    d,
+                    events_pb2.DossierClosed(
+                        dossier_id=d, territory=self.territory, outcome=self.outcome, at=_ts(t)
+                    ),
+                    t,
+                )
+            )
+        return out
+
+
+def mix(
+    territory: str,
+    year: int,
+    motifs: Sequence[tuple[str, int]],
+    *,
+    solved: int = 0,
+    seed: int = 7,
+) -> list[Dossier]:
+    """One dossier per motif unit, spread over the year; the first `solved` closed `regle`."""
+    rng = random.Random(seed)
+    start = datetime(year, 1, 1, tzinfo=UTC)
+    dossiers = []
+    for code, count in motifs:
+        for _ in range(count):
+            opened = start + timedelta(seconds=rng.randrange(0, 360 * 86400 - 6 * 86400))
+            dossiers.append(Dossier(territory, [code], opened, rng.choice(CHANNELS)))
+    for dossier in dossiers[:solved]:
+        dossier.outcome = "regle"
+    return dossiers
+
+
+def referral_events(dossier: Dossier, partner_id: str, statuses: Sequence[tuple[str, float]]) -> list[Event]:
+    """Status changes of one referral, each `hours` after the dossier opened."""
+    referral_id = str(uuid.uuid4())
+    out = []
+    previous = ""
+    for sequence, (status, hours) in enumerate(statuses, start=1):
+        at = dossier.opened_at + timedelta(hours=hours)
+        data = events_pb2.ReferralStatusChanged(
+            referral_id=referral_id,
+            dossier_id=dossier.dossier_id,
+            partner_id=partner_id,
+            territory=dossier.territory,
+            motif=dossier.motifs[0],
+            status=status,
+            previous_status=previous,
+            at=_ts(at),
+            sequence=sequence,
+        )
+        out.append(
+            new_event("entraide.referral.status_changed", "tests/reporting", referral_id, data, time=at)
+        )
+        previous = status
+    return out
+
+
+async def publish(settings: Settings, events: Sequence[Event], *, msg_id_suffix: str = "") -> None:
+    """Publishes to the events stream; a suffix gives the same event a new Nats-Msg-Id
+    (a duplicate JetStream does not catch: only the consumers' inbox does)."""
+    nc = await nats.connect(settings.nats_url)
+    try:
+        js = nc.jetstream()
+        acks = []
+        for event in events:
+            headers = event.headers()
+            if msg_id_suffix:
+                headers["Nats-Msg-Id"] = f"{event.id}{msg_id_suffix}"
+            acks.append(
+                await js.publish_async(event.nats_subject(settings.subject_root), event.data, headers=headers)
+            )
+            if len(acks) >= 2000:
+                await asyncio.gather(*acks)
+                acks = []
+        await asyncio.gather(*acks)
+    finally:
+        await nc.close()
+
+
+async def drained(settings: Settings, timeout: float = 30.0, consumer: str = CONSUMER) -> None:
+    """Waits until the projector has acknowledged everything in the stream."""
+    nc = await nats.connect(settings.nats_url)
+    try:
+        js = nc.jetstream()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            try:
+                info = await js.consumer_info(settings.events_stream, consumer)
+                if info.num_pending == 0 and info.num_ack_pending == 0:
+                    return
+            except nats.js.errors.NotFoundError:
+                pass
+            if loop.time() > deadline:
+                raise TimeoutError(f"{consumer} did not catch up")
+            await asyncio.sleep(0.1)
+    finally:
+        await nc.close()
+
+
+def shuffled(events: list[Event], seed: int = 3) -> list[Event]:
+    out = list(events)
+    random.Random(seed).shuffle(out)
+    return out
