@@ -29,7 +29,7 @@ from devstack.servers import (
     server_status,
     stop_servers,
 )
-from kernel import tls
+from kernel import metrics, tls
 from kernel.codec import CODEC_PORT_VAR, DEFAULT_CODEC_PORT
 
 log = logging.getLogger("devstack")
@@ -185,6 +185,8 @@ def print_summary(state: Path, endpoints: Endpoints, env: Mapping[str, str]) -> 
 
     lines = ["", "Entraide stack is up.", "", "gRPC services:"]
     lines += [f"  {app.name:<10} {grpc_address(app, env)}" for app in APPS if app.is_grpc]
+    lines += ["", "Metrics (Prometheus):"]
+    lines += [f"  {name:<10} {metrics.url(name, env)}" for name in metrics.DEFAULT_METRICS_PORTS]
     lines += [
         "",
         "Servers:",

@@ -15,7 +15,7 @@ from pathlib import Path
 import asyncpg
 from entraide.v1 import intake_pb2, intake_pb2_grpc
 
-from devstack import tokens
+from devstack import synthetic, tokens
 from kernel import client
 from kernel.settings import Settings
 from services.referral import directory
@@ -126,6 +126,8 @@ async def main_async() -> None:
     partners = await load_partners(settings)
     created, total = await open_dossiers(settings)
     print(f"demo data: {partners} partners; {created} dossiers opened now, {total - created} already there")
+    # One synthetic year for the bilan (ENTRAIDE_DEMO_SYNTHETIC_YEAR, see devstack.synthetic).
+    print(f"demo data: {await synthetic.demo_year(settings.env)}")
 
 
 def main() -> None:

@@ -818,6 +818,49 @@ async def publish_to_stack(events: Sequence[Event], env: Mapping[str, str] | Non
         await nc.close()
 
 
+DEMO_SEED = 1
+
+
+async def demo_year(env: Mapping[str, str], wait_s: float = 180.0) -> str:
+    """The demo's synthetic year (ENTRAIDE_DEMO_SYNTHETIC_YEAR: `1` (default) → last
+    year, a 4-digit value → that year, `0` → none), published to the stack; waits until
+    the reporting projector has caught up so the bilan has content when `make up` ends.
+    Harmless when repeated: the same events, the same ids."""
+    from nats.js.errors import NotFoundError
+
+    from kernel import messaging
+    from kernel.settings import Settings
+    from services.reporting.projector import CONSUMER
+
+    flag = (env.get("ENTRAIDE_DEMO_SYNTHETIC_YEAR") or "1").strip().lower()
+    if flag in ("0", "false", "no", "off"):
+        return "synthetic year: skipped (ENTRAIDE_DEMO_SYNTHETIC_YEAR=0)"
+    year = int(flag) if flag.isdigit() and len(flag) == 4 else datetime.now(PARIS).year - 1
+    events = generate_year(DEMO_SEED, year=year)
+    settings = Settings.from_env(env)
+    nc = await messaging.connect(settings.nats_url, "synthetic-demo")
+    try:
+        js = nc.jetstream()
+        await messaging.ensure_events_stream(js, settings.events_stream, settings.subject_root)
+        stored = await publish(js, settings.subject_root, events)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        lag = -1
+        while loop.time() < deadline:
+            try:
+                info = await js.consumer_info(settings.events_stream, CONSUMER)
+            except NotFoundError:
+                break  # no reporting service: nothing to wait for
+            lag = (info.num_pending or 0) + (info.num_ack_pending or 0)
+            if lag == 0:
+                break
+            await asyncio.sleep(0.5)
+    finally:
+        await nc.close()
+    caught_up = "projected" if lag <= 0 else f"{lag} events still to project"
+    return f"synthetic year {year}: {len(events)} events, {stored} new ({caught_up})"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m devstack.synthetic", description="Generate a synthetic year of CIAS activity."

@@ -18,7 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from kernel import auth
+from kernel import auth, metrics
 from kernel.access import AccessPolicy
 from kernel.auth import Claims
 from kernel.errors import DomainError
@@ -65,6 +65,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
         # grpc.aio handlers are coroutines; the stubs only know the sync signature.
         inner: Callable[[Any, Context], Awaitable[Any]] = handler.unary_unary  # type: ignore[assignment]
         policy = self.policy
+        service = policy.service if policy is not None else "grpc"
 
         async def wrapped(request: Any, context: Context) -> Any:
             started = time.perf_counter()
@@ -104,13 +105,11 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
                 )
             finally:
                 auth.reset_current(token)
+                elapsed = time.perf_counter() - started
+                metrics.observe_rpc(service, method, code.name, elapsed)
                 log.info(
                     "rpc",
-                    extra={
-                        "method": method,
-                        "code": code.name,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    },
+                    extra={"method": method, "code": code.name, "duration_ms": round(elapsed * 1000, 2)},
                 )
 
         return grpc.unary_unary_rpc_method_handler(

@@ -15,6 +15,7 @@ import asyncpg
 import nats.errors
 from nats.js import JetStreamContext
 
+from kernel import metrics
 from kernel.db import Connection, Pool
 from kernel.events import Event
 from kernel.logs import get_logger
@@ -132,7 +133,8 @@ class OutboxRelay:
                 [row["seq"] for row in rows],
             )
             log.debug("outbox published", extra={"count": len(rows)})
-            return len(rows)
+        metrics.outbox_published(self.schema, len(rows))  # committed
+        return len(rows)
 
 
 def _event_from_row(row: asyncpg.Record) -> Event:

@@ -21,7 +21,7 @@ from nats.js import JetStreamContext
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from kernel import db, messaging, migrations, tls
+from kernel import db, messaging, metrics, migrations, tls
 from kernel import temporal as temporal_kernel
 from kernel.access import AccessPolicy, Rule
 from kernel.auth import TokenVerifier
@@ -76,6 +76,7 @@ async def run_service(
     tasks: list[asyncio.Task[None]] = []
     server: GrpcServer | None = None
     worker: Worker | None = None
+    exporter = metrics.serve(spec.name, settings.env)
     try:
         js = nc.jetstream()
         await messaging.ensure_events_stream(js, settings.events_stream, settings.subject_root)
@@ -88,8 +89,18 @@ async def run_service(
             worker = Worker(client, task_queue=spec.task_queue, activities=activities)
             tasks.append(asyncio.create_task(worker.run()))
         tasks.append(asyncio.create_task(OutboxRelay(pool, spec.schema, js, settings.subject_root).run(stop)))
-        for consumer_spec in spec.consumers(ctx):
+        consumer_specs = list(spec.consumers(ctx))
+        for consumer_spec in consumer_specs:
             tasks.append(asyncio.create_task(Consumer(pool, js, consumer_spec).run(stop)))
+        refresh = metrics.refresh_loop(
+            stop,
+            js,
+            [(c.stream, c.durable) for c in consumer_specs],
+            pool,
+            [spec.schema],
+            metrics.refresh_interval(settings.env),
+        )
+        tasks.append(asyncio.create_task(refresh))
         for loop in spec.loops(ctx):
             tasks.append(asyncio.create_task(loop(stop)))
         address = f"{settings.grpc_host}:{settings.grpc_port(spec.name)}"
@@ -106,6 +117,7 @@ async def run_service(
         if worker is not None:
             await worker.shutdown()
         await _finish(tasks, grace_s=5.0)
+        exporter.stop()
         await nc.close()
         try:
             await asyncio.wait_for(pool.close(), timeout=5.0)

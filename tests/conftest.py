@@ -102,6 +102,8 @@ def test_env(endpoints: Endpoints, state_dir: Path) -> Iterator[dict[str, str]]:
         "ENTRAIDE_STATE_DIR": str(state_dir / "apps"),
         **secrets.generate(),
         **{f"ENTRAIDE_{name.upper()}_PORT": str(free_port()) for name in GRPC_SERVICES},
+        **{f"ENTRAIDE_{name.upper()}_METRICS_PORT": str(free_port()) for name in APP_PROCESSES},
+        "ENTRAIDE_METRICS_REFRESH_S": "0.5",
     }
     env["ENTRAIDE_TOKEN"] = mint(env["ENTRAIDE_JWT_SECRET"], AGENT, Role.TRAVAILLEUR_SOCIAL, TERRITORIES)
     try:

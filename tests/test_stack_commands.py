@@ -34,6 +34,10 @@ def stack_env(state: Path) -> dict[str, str]:
         "intake",
         "referral",
         "reporting",
+        "intake_metrics",
+        "referral_metrics",
+        "reporting_metrics",
+        "workflows_metrics",
     ):
         env[f"ENTRAIDE_{name.upper()}_PORT"] = str(free_port())
     return env

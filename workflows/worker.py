@@ -6,6 +6,7 @@ import asyncio
 
 from temporalio.worker import Worker
 
+from kernel import metrics
 from kernel import temporal as temporal_kernel
 from kernel.runtime import run_until_signal
 from kernel.settings import Settings
@@ -19,8 +20,12 @@ WORKFLOWS = [DossierWorkflow, RetentionWorkflow]
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     client = await temporal_kernel.connect(settings)
     worker = Worker(client, task_queue=DOSSIER_TASK_QUEUE, workflows=WORKFLOWS)
-    async with worker:
-        await stop.wait()
+    exporter = metrics.serve("workflows", settings.env)
+    try:
+        async with worker:
+            await stop.wait()
+    finally:
+        exporter.stop()
 
 
 def main() -> None:
