@@ -8,17 +8,15 @@ as an agent's would.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 from pathlib import Path
 
-import asyncpg
-from entraide.v1 import intake_pb2, intake_pb2_grpc
+from entraide.v1 import intake_pb2, intake_pb2_grpc, referral_pb2, referral_pb2_grpc
 
 from devstack import synthetic, tokens
-from kernel import client
+from kernel import client, reference
+from kernel.auth import Role, mint
 from kernel.settings import Settings
-from services.referral import directory
 
 PARTNERS_FILE = Path(__file__).resolve().parent.parent / "deploy" / "local" / "demo_partners.json"
 DEMO_DOSSIERS = 40
@@ -47,13 +45,22 @@ TERRITORY_WEIGHTS = {"55029": 60, "55291": 15, "55519": 10, "55186": 8, "55040":
 
 
 async def load_partners(settings: Settings) -> int:
-    partners = json.loads(PARTNERS_FILE.read_text(encoding="utf-8"))["partners"]
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        async with conn.transaction():
-            return await directory.upsert_partners(conn, partners)
-    finally:
-        await conn.close()
+    """The demo directory, through ReferralService.ImportDirectory (idempotent upsert) as a
+    responsable of every commune."""
+    document = PARTNERS_FILE.read_text(encoding="utf-8")
+    token = mint(
+        tokens.signing_secret(settings.env),
+        "demo.responsable",
+        Role.RESPONSABLE,
+        reference.load(settings.env).territories,
+        ttl_s=600,
+    )
+    async with client.aio_channel(settings.grpc_address("referral"), settings.env, token) as channel:
+        stub = referral_pb2_grpc.ReferralServiceStub(channel)
+        response = await stub.ImportDirectory(
+            referral_pb2.ImportDirectoryRequest(document=document), timeout=30
+        )
+    return response.organizations
 
 
 def demo_requests() -> list[intake_pb2.OpenDossierRequest]:

@@ -22,21 +22,68 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x65ntraide/v1/referral.proto\x12\x0b\x65ntraide.v1\"7\n\x13ListPartnersRequest\x12\r\n\x05motif\x18\x01 \x01(\t\x12\x11\n\tterritory\x18\x02 \x01(\t\"^\n\x07Partner\x12\x12\n\npartner_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0e\n\x06motifs\x18\x04 \x03(\t\x12\x13\n\x0bterritories\x18\x05 \x03(\t\">\n\x14ListPartnersResponse\x12&\n\x08partners\x18\x01 \x03(\x0b\x32\x14.entraide.v1.Partner2f\n\x0fReferralService\x12S\n\x0cListPartners\x12 .entraide.v1.ListPartnersRequest\x1a!.entraide.v1.ListPartnersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x65ntraide/v1/referral.proto\x12\x0b\x65ntraide.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"7\n\x13ListPartnersRequest\x12\r\n\x05motif\x18\x01 \x01(\t\x12\x11\n\tterritory\x18\x02 \x01(\t\"^\n\x07Partner\x12\x12\n\npartner_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0e\n\x06motifs\x18\x04 \x03(\t\x12\x13\n\x0bterritories\x18\x05 \x03(\t\">\n\x14ListPartnersResponse\x12&\n\x08partners\x18\x01 \x03(\x0b\x32\x14.entraide.v1.Partner\"\'\n\x11GetPartnerRequest\x12\x12\n\npartner_id\x18\x01 \x01(\t\"i\n\x0ePartnerService\x12\x12\n\nservice_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06motifs\x18\x03 \x03(\t\x12\x10\n\x08\x63ommunes\x18\x04 \x03(\t\x12\x13\n\x0b\x65ligibility\x18\x05 \x01(\t\"i\n\x08Schedule\x12\x0f\n\x07weekday\x18\x01 \x01(\t\x12\x10\n\x08opens_at\x18\x02 \x01(\t\x12\x11\n\tcloses_at\x18\x03 \x01(\t\x12\x13\n\x0blocation_id\x18\x04 \x01(\t\x12\x12\n\nservice_id\x18\x05 \x01(\t\"O\n\x08Location\x12\x13\n\x0blocation_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x0f\n\x07\x63ommune\x18\x04 \x01(\t\"\xaf\x02\n\rPartnerDetail\x12%\n\x07partner\x18\x01 \x01(\x0b\x32\x14.entraide.v1.Partner\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\r\n\x05phone\x18\x04 \x01(\t\x12\x0f\n\x07website\x18\x05 \x01(\t\x12-\n\x08services\x18\x06 \x03(\x0b\x32\x1b.entraide.v1.PartnerService\x12(\n\tlocations\x18\x07 \x03(\x0b\x32\x15.entraide.v1.Location\x12(\n\tschedules\x18\x08 \x03(\x0b\x32\x15.entraide.v1.Schedule\x12\x30\n\x0fnext_permanence\x18\t \x01(\x0b\x32\x17.entraide.v1.Permanence\"\x91\x01\n\nPermanence\x12-\n\tstarts_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07\x65nds_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x08location\x18\x03 \x01(\x0b\x32\x15.entraide.v1.Location\"*\n\x16ImportDirectoryRequest\x12\x10\n\x08\x64ocument\x18\x01 \x01(\t\"h\n\x17ImportDirectoryResponse\x12\x15\n\rorganizations\x18\x01 \x01(\x05\x12\x10\n\x08services\x18\x02 \x01(\x05\x12\x11\n\tlocations\x18\x03 \x01(\x05\x12\x11\n\tschedules\x18\x04 \x01(\x05\"\x18\n\x16\x45xportDirectoryRequest\"+\n\x17\x45xportDirectoryResponse\x12\x10\n\x08\x64ocument\x18\x01 \x01(\t\",\n\x16SuggestPartnersRequest\x12\x12\n\ndossier_id\x18\x01 \x01(\t\"u\n\nSuggestion\x12%\n\x07partner\x18\x01 \x01(\x0b\x32\x14.entraide.v1.Partner\x12\x0e\n\x06motifs\x18\x02 \x03(\t\x12\x30\n\x0fnext_permanence\x18\x03 \x01(\x0b\x32\x17.entraide.v1.Permanence\"G\n\x17SuggestPartnersResponse\x12,\n\x0bsuggestions\x18\x01 \x03(\x0b\x32\x17.entraide.v1.Suggestion\"\xa2\x01\n\x15\x43reateReferralRequest\x12\x12\n\ndossier_id\x18\x01 \x01(\t\x12\x12\n\npartner_id\x18\x02 \x01(\t\x12\r\n\x05motif\x18\x03 \x01(\t\x12\x1b\n\x13message_for_partner\x18\x04 \x01(\t\x12\x12\n\ndata_scope\x18\x05 \x03(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\t\x12\r\n\x05\x61gent\x18\x07 \x01(\t\"K\n\x15\x43\x61ncelReferralRequest\x12\x13\n\x0breferral_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\r\n\x05\x61gent\x18\x03 \x01(\t\"1\n\x1bListDossierReferralsRequest\x12\x12\n\ndossier_id\x18\x01 \x01(\t\"(\n\x16ListMyReferralsRequest\x12\x0e\n\x06status\x18\x01 \x01(\t\")\n\x12GetReferralRequest\x12\x13\n\x0breferral_id\x18\x01 \x01(\t\"^\n\x15ReferralActionRequest\x12\x13\n\x0breferral_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07outcome\x18\x03 \x01(\t\x12\x0f\n\x07\x63omment\x18\x04 \x01(\t\"z\n\x0ePersonSnapshot\x12\x12\n\nfirst_name\x18\x01 \x01(\t\x12\x11\n\tlast_name\x18\x02 \x01(\t\x12\x12\n\nbirth_date\x18\x03 \x01(\t\x12\r\n\x05phone\x18\x04 \x01(\t\x12\r\n\x05\x65mail\x18\x05 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x06 \x01(\t\"\x8a\x01\n\x0eReferralChange\x12\x10\n\x08sequence\x18\x01 \x01(\x05\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07outcome\x18\x04 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x05 \x01(\t\x12&\n\x02\x61t\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd2\x03\n\x08Referral\x12\x13\n\x0breferral_id\x18\x01 \x01(\t\x12\x12\n\ndossier_id\x18\x02 \x01(\t\x12\x12\n\npartner_id\x18\x03 \x01(\t\x12\x14\n\x0cpartner_name\x18\x04 \x01(\t\x12\x11\n\tterritory\x18\x05 \x01(\t\x12\r\n\x05motif\x18\x06 \x01(\t\x12\x1b\n\x13message_for_partner\x18\x07 \x01(\t\x12\x12\n\ndata_scope\x18\x08 \x03(\t\x12\x0e\n\x06status\x18\t \x01(\t\x12\x0e\n\x06reason\x18\n \x01(\t\x12\x0f\n\x07outcome\x18\x0b \x01(\t\x12.\n\ncreated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x06person\x18\x0e \x01(\x0b\x32\x1b.entraide.v1.PersonSnapshot\x12\x10\n\x08sequence\x18\x0f \x01(\x05\x12,\n\x07history\x18\x10 \x03(\x0b\x32\x1b.entraide.v1.ReferralChange\x12\x10\n\x08referrer\x18\x11 \x01(\t\x12\x10\n\x08reminded\x18\x12 \x01(\x08\"A\n\x15ListReferralsResponse\x12(\n\treferrals\x18\x01 \x03(\x0b\x32\x15.entraide.v1.Referral2\xbf\n\n\x0fReferralService\x12S\n\x0cListPartners\x12 .entraide.v1.ListPartnersRequest\x1a!.entraide.v1.ListPartnersResponse\x12H\n\nGetPartner\x12\x1e.entraide.v1.GetPartnerRequest\x1a\x1a.entraide.v1.PartnerDetail\x12\\\n\x0fImportDirectory\x12#.entraide.v1.ImportDirectoryRequest\x1a$.entraide.v1.ImportDirectoryResponse\x12\\\n\x0f\x45xportDirectory\x12#.entraide.v1.ExportDirectoryRequest\x1a$.entraide.v1.ExportDirectoryResponse\x12\\\n\x0fSuggestPartners\x12#.entraide.v1.SuggestPartnersRequest\x1a$.entraide.v1.SuggestPartnersResponse\x12K\n\x0e\x43reateReferral\x12\".entraide.v1.CreateReferralRequest\x1a\x15.entraide.v1.Referral\x12K\n\x0e\x43\x61ncelReferral\x12\".entraide.v1.CancelReferralRequest\x1a\x15.entraide.v1.Referral\x12\x64\n\x14ListDossierReferrals\x12(.entraide.v1.ListDossierReferralsRequest\x1a\".entraide.v1.ListReferralsResponse\x12Z\n\x0fListMyReferrals\x12#.entraide.v1.ListMyReferralsRequest\x1a\".entraide.v1.ListReferralsResponse\x12\x45\n\x0bGetReferral\x12\x1f.entraide.v1.GetReferralRequest\x1a\x15.entraide.v1.Referral\x12P\n\x13\x41\x63knowledgeReferral\x12\".entraide.v1.ReferralActionRequest\x1a\x15.entraide.v1.Referral\x12K\n\x0e\x41\x63\x63\x65ptReferral\x12\".entraide.v1.ReferralActionRequest\x1a\x15.entraide.v1.Referral\x12K\n\x0eRejectReferral\x12\".entraide.v1.ReferralActionRequest\x1a\x15.entraide.v1.Referral\x12J\n\rStartReferral\x12\".entraide.v1.ReferralActionRequest\x1a\x15.entraide.v1.Referral\x12M\n\x10\x43ompleteReferral\x12\".entraide.v1.ReferralActionRequest\x1a\x15.entraide.v1.Referral\x12I\n\x0c\x46\x61ilReferral\x12\".entraide.v1.ReferralActionRequest\x1a\x15.entraide.v1.Referralb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'entraide.v1.referral_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LISTPARTNERSREQUEST']._serialized_start=43
-  _globals['_LISTPARTNERSREQUEST']._serialized_end=98
-  _globals['_PARTNER']._serialized_start=100
-  _globals['_PARTNER']._serialized_end=194
-  _globals['_LISTPARTNERSRESPONSE']._serialized_start=196
-  _globals['_LISTPARTNERSRESPONSE']._serialized_end=258
-  _globals['_REFERRALSERVICE']._serialized_start=260
-  _globals['_REFERRALSERVICE']._serialized_end=362
+  _globals['_LISTPARTNERSREQUEST']._serialized_start=76
+  _globals['_LISTPARTNERSREQUEST']._serialized_end=131
+  _globals['_PARTNER']._serialized_start=133
+  _globals['_PARTNER']._serialized_end=227
+  _globals['_LISTPARTNERSRESPONSE']._serialized_start=229
+  _globals['_LISTPARTNERSRESPONSE']._serialized_end=291
+  _globals['_GETPARTNERREQUEST']._serialized_start=293
+  _globals['_GETPARTNERREQUEST']._serialized_end=332
+  _globals['_PARTNERSERVICE']._serialized_start=334
+  _globals['_PARTNERSERVICE']._serialized_end=439
+  _globals['_SCHEDULE']._serialized_start=441
+  _globals['_SCHEDULE']._serialized_end=546
+  _globals['_LOCATION']._serialized_start=548
+  _globals['_LOCATION']._serialized_end=627
+  _globals['_PARTNERDETAIL']._serialized_start=630
+  _globals['_PARTNERDETAIL']._serialized_end=933
+  _globals['_PERMANENCE']._serialized_start=936
+  _globals['_PERMANENCE']._serialized_end=1081
+  _globals['_IMPORTDIRECTORYREQUEST']._serialized_start=1083
+  _globals['_IMPORTDIRECTORYREQUEST']._serialized_end=1125
+  _globals['_IMPORTDIRECTORYRESPONSE']._serialized_start=1127
+  _globals['_IMPORTDIRECTORYRESPONSE']._serialized_end=1231
+  _globals['_EXPORTDIRECTORYREQUEST']._serialized_start=1233
+  _globals['_EXPORTDIRECTORYREQUEST']._serialized_end=1257
+  _globals['_EXPORTDIRECTORYRESPONSE']._serialized_start=1259
+  _globals['_EXPORTDIRECTORYRESPONSE']._serialized_end=1302
+  _globals['_SUGGESTPARTNERSREQUEST']._serialized_start=1304
+  _globals['_SUGGESTPARTNERSREQUEST']._serialized_end=1348
+  _globals['_SUGGESTION']._serialized_start=1350
+  _globals['_SUGGESTION']._serialized_end=1467
+  _globals['_SUGGESTPARTNERSRESPONSE']._serialized_start=1469
+  _globals['_SUGGESTPARTNERSRESPONSE']._serialized_end=1540
+  _globals['_CREATEREFERRALREQUEST']._serialized_start=1543
+  _globals['_CREATEREFERRALREQUEST']._serialized_end=1705
+  _globals['_CANCELREFERRALREQUEST']._serialized_start=1707
+  _globals['_CANCELREFERRALREQUEST']._serialized_end=1782
+  _globals['_LISTDOSSIERREFERRALSREQUEST']._serialized_start=1784
+  _globals['_LISTDOSSIERREFERRALSREQUEST']._serialized_end=1833
+  _globals['_LISTMYREFERRALSREQUEST']._serialized_start=1835
+  _globals['_LISTMYREFERRALSREQUEST']._serialized_end=1875
+  _globals['_GETREFERRALREQUEST']._serialized_start=1877
+  _globals['_GETREFERRALREQUEST']._serialized_end=1918
+  _globals['_REFERRALACTIONREQUEST']._serialized_start=1920
+  _globals['_REFERRALACTIONREQUEST']._serialized_end=2014
+  _globals['_PERSONSNAPSHOT']._serialized_start=2016
+  _globals['_PERSONSNAPSHOT']._serialized_end=2138
+  _globals['_REFERRALCHANGE']._serialized_start=2141
+  _globals['_REFERRALCHANGE']._serialized_end=2279
+  _globals['_REFERRAL']._serialized_start=2282
+  _globals['_REFERRAL']._serialized_end=2748
+  _globals['_LISTREFERRALSRESPONSE']._serialized_start=2750
+  _globals['_LISTREFERRALSRESPONSE']._serialized_end=2815
+  _globals['_REFERRALSERVICE']._serialized_start=2818
+  _globals['_REFERRALSERVICE']._serialized_end=4161
 # @@protoc_insertion_point(module_scope)

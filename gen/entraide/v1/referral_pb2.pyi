@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
@@ -56,7 +57,9 @@ class Partner(_message.Message):
     kind: _builtins.str
     """Kind of organisation: caf, cpam, cresus, cidff, france_victimes..."""
     @_builtins.property
-    def motifs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def motifs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Union of its services' motifs and communes."""
+
     @_builtins.property
     def territories(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -95,3 +98,682 @@ class ListPartnersResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListPartnersResponse: _TypeAlias = ListPartnersResponse  # noqa: Y015
+
+@_typing.final
+class GetPartnerRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTNER_ID_FIELD_NUMBER: _builtins.int
+    partner_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        partner_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["partner_id", b"partner_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetPartnerRequest: _TypeAlias = GetPartnerRequest  # noqa: Y015
+
+@_typing.final
+class PartnerService(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVICE_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    MOTIFS_FIELD_NUMBER: _builtins.int
+    COMMUNES_FIELD_NUMBER: _builtins.int
+    ELIGIBILITY_FIELD_NUMBER: _builtins.int
+    service_id: _builtins.str
+    name: _builtins.str
+    eligibility: _builtins.str
+    @_builtins.property
+    def motifs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def communes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        service_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        motifs: _abc.Iterable[_builtins.str] | None = ...,
+        communes: _abc.Iterable[_builtins.str] | None = ...,
+        eligibility: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["communes", b"communes", "eligibility", b"eligibility", "motifs", b"motifs", "name", b"name", "service_id", b"service_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PartnerService: _TypeAlias = PartnerService  # noqa: Y015
+
+@_typing.final
+class Schedule(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WEEKDAY_FIELD_NUMBER: _builtins.int
+    OPENS_AT_FIELD_NUMBER: _builtins.int
+    CLOSES_AT_FIELD_NUMBER: _builtins.int
+    LOCATION_ID_FIELD_NUMBER: _builtins.int
+    SERVICE_ID_FIELD_NUMBER: _builtins.int
+    weekday: _builtins.str
+    """HSDS byday: MO, TU, WE, TH, FR, SA, SU."""
+    opens_at: _builtins.str
+    """Local time (Europe/Paris), "HH:MM"."""
+    closes_at: _builtins.str
+    location_id: _builtins.str
+    service_id: _builtins.str
+    """The service held at this permanence; empty for all the partner's services."""
+    def __init__(
+        self,
+        *,
+        weekday: _builtins.str = ...,
+        opens_at: _builtins.str = ...,
+        closes_at: _builtins.str = ...,
+        location_id: _builtins.str = ...,
+        service_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["closes_at", b"closes_at", "location_id", b"location_id", "opens_at", b"opens_at", "service_id", b"service_id", "weekday", b"weekday"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Schedule: _TypeAlias = Schedule  # noqa: Y015
+
+@_typing.final
+class Location(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOCATION_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    COMMUNE_FIELD_NUMBER: _builtins.int
+    location_id: _builtins.str
+    name: _builtins.str
+    address: _builtins.str
+    commune: _builtins.str
+    """INSEE code."""
+    def __init__(
+        self,
+        *,
+        location_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        address: _builtins.str = ...,
+        commune: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "commune", b"commune", "location_id", b"location_id", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Location: _TypeAlias = Location  # noqa: Y015
+
+@_typing.final
+class PartnerDetail(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTNER_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    WEBSITE_FIELD_NUMBER: _builtins.int
+    SERVICES_FIELD_NUMBER: _builtins.int
+    LOCATIONS_FIELD_NUMBER: _builtins.int
+    SCHEDULES_FIELD_NUMBER: _builtins.int
+    NEXT_PERMANENCE_FIELD_NUMBER: _builtins.int
+    description: _builtins.str
+    email: _builtins.str
+    phone: _builtins.str
+    website: _builtins.str
+    @_builtins.property
+    def partner(self) -> Global___Partner: ...
+    @_builtins.property
+    def services(self) -> _containers.RepeatedCompositeFieldContainer[Global___PartnerService]: ...
+    @_builtins.property
+    def locations(self) -> _containers.RepeatedCompositeFieldContainer[Global___Location]: ...
+    @_builtins.property
+    def schedules(self) -> _containers.RepeatedCompositeFieldContainer[Global___Schedule]: ...
+    @_builtins.property
+    def next_permanence(self) -> Global___Permanence: ...
+    def __init__(
+        self,
+        *,
+        partner: Global___Partner | None = ...,
+        description: _builtins.str = ...,
+        email: _builtins.str = ...,
+        phone: _builtins.str = ...,
+        website: _builtins.str = ...,
+        services: _abc.Iterable[Global___PartnerService] | None = ...,
+        locations: _abc.Iterable[Global___Location] | None = ...,
+        schedules: _abc.Iterable[Global___Schedule] | None = ...,
+        next_permanence: Global___Permanence | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["next_permanence", b"next_permanence", "partner", b"partner"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "email", b"email", "locations", b"locations", "next_permanence", b"next_permanence", "partner", b"partner", "phone", b"phone", "schedules", b"schedules", "services", b"services", "website", b"website"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PartnerDetail: _TypeAlias = PartnerDetail  # noqa: Y015
+
+@_typing.final
+class Permanence(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STARTS_AT_FIELD_NUMBER: _builtins.int
+    ENDS_AT_FIELD_NUMBER: _builtins.int
+    LOCATION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def starts_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def ends_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def location(self) -> Global___Location: ...
+    def __init__(
+        self,
+        *,
+        starts_at: _timestamp_pb2.Timestamp | None = ...,
+        ends_at: _timestamp_pb2.Timestamp | None = ...,
+        location: Global___Location | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ends_at", b"ends_at", "location", b"location", "starts_at", b"starts_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ends_at", b"ends_at", "location", b"location", "starts_at", b"starts_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Permanence: _TypeAlias = Permanence  # noqa: Y015
+
+@_typing.final
+class ImportDirectoryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOCUMENT_FIELD_NUMBER: _builtins.int
+    document: _builtins.str
+    """JSON: {"organizations": [{"id", "name", "kind", "description", "email", "phone", "website",
+      "services": [{"id", "name", "motifs", "communes", "eligibility"}],
+      "locations": [{"id", "name", "address", "commune",
+                     "schedules": [{"byday", "opens_at", "closes_at", "service_id"}]}],
+      "notification": {"nats": bool, "webhook_url", "webhook_secret_ref"}}]}
+    """
+    def __init__(
+        self,
+        *,
+        document: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document", b"document"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportDirectoryRequest: _TypeAlias = ImportDirectoryRequest  # noqa: Y015
+
+@_typing.final
+class ImportDirectoryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATIONS_FIELD_NUMBER: _builtins.int
+    SERVICES_FIELD_NUMBER: _builtins.int
+    LOCATIONS_FIELD_NUMBER: _builtins.int
+    SCHEDULES_FIELD_NUMBER: _builtins.int
+    organizations: _builtins.int
+    services: _builtins.int
+    locations: _builtins.int
+    schedules: _builtins.int
+    def __init__(
+        self,
+        *,
+        organizations: _builtins.int = ...,
+        services: _builtins.int = ...,
+        locations: _builtins.int = ...,
+        schedules: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["locations", b"locations", "organizations", b"organizations", "schedules", b"schedules", "services", b"services"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportDirectoryResponse: _TypeAlias = ImportDirectoryResponse  # noqa: Y015
+
+@_typing.final
+class ExportDirectoryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportDirectoryRequest: _TypeAlias = ExportDirectoryRequest  # noqa: Y015
+
+@_typing.final
+class ExportDirectoryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOCUMENT_FIELD_NUMBER: _builtins.int
+    document: _builtins.str
+    def __init__(
+        self,
+        *,
+        document: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document", b"document"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportDirectoryResponse: _TypeAlias = ExportDirectoryResponse  # noqa: Y015
+
+@_typing.final
+class SuggestPartnersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOSSIER_ID_FIELD_NUMBER: _builtins.int
+    dossier_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        dossier_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dossier_id", b"dossier_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SuggestPartnersRequest: _TypeAlias = SuggestPartnersRequest  # noqa: Y015
+
+@_typing.final
+class Suggestion(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTNER_FIELD_NUMBER: _builtins.int
+    MOTIFS_FIELD_NUMBER: _builtins.int
+    NEXT_PERMANENCE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def partner(self) -> Global___Partner: ...
+    @_builtins.property
+    def motifs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The dossier's motifs this partner serves in the dossier's commune."""
+
+    @_builtins.property
+    def next_permanence(self) -> Global___Permanence:
+        """Unset when the partner has no permanence."""
+
+    def __init__(
+        self,
+        *,
+        partner: Global___Partner | None = ...,
+        motifs: _abc.Iterable[_builtins.str] | None = ...,
+        next_permanence: Global___Permanence | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["next_permanence", b"next_permanence", "partner", b"partner"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["motifs", b"motifs", "next_permanence", b"next_permanence", "partner", b"partner"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Suggestion: _TypeAlias = Suggestion  # noqa: Y015
+
+@_typing.final
+class SuggestPartnersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUGGESTIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def suggestions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Suggestion]: ...
+    def __init__(
+        self,
+        *,
+        suggestions: _abc.Iterable[Global___Suggestion] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["suggestions", b"suggestions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SuggestPartnersResponse: _TypeAlias = SuggestPartnersResponse  # noqa: Y015
+
+@_typing.final
+class CreateReferralRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOSSIER_ID_FIELD_NUMBER: _builtins.int
+    PARTNER_ID_FIELD_NUMBER: _builtins.int
+    MOTIF_FIELD_NUMBER: _builtins.int
+    MESSAGE_FOR_PARTNER_FIELD_NUMBER: _builtins.int
+    DATA_SCOPE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    AGENT_FIELD_NUMBER: _builtins.int
+    dossier_id: _builtins.str
+    partner_id: _builtins.str
+    motif: _builtins.str
+    """One of the dossier's motifs."""
+    message_for_partner: _builtins.str
+    """What the partner strictly needs to know (at most 2,000 characters). Never listening notes."""
+    request_id: _builtins.str
+    """Optional idempotency key: the same key for the same dossier returns the same referral."""
+    agent: _builtins.str
+    """The acting agent: empty or the caller."""
+    @_builtins.property
+    def data_scope(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Data categories sent: "motif" (always), "identite", "contact". Consent must cover them all."""
+
+    def __init__(
+        self,
+        *,
+        dossier_id: _builtins.str = ...,
+        partner_id: _builtins.str = ...,
+        motif: _builtins.str = ...,
+        message_for_partner: _builtins.str = ...,
+        data_scope: _abc.Iterable[_builtins.str] | None = ...,
+        request_id: _builtins.str = ...,
+        agent: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "data_scope", b"data_scope", "dossier_id", b"dossier_id", "message_for_partner", b"message_for_partner", "motif", b"motif", "partner_id", b"partner_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateReferralRequest: _TypeAlias = CreateReferralRequest  # noqa: Y015
+
+@_typing.final
+class CancelReferralRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERRAL_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    AGENT_FIELD_NUMBER: _builtins.int
+    referral_id: _builtins.str
+    reason: _builtins.str
+    agent: _builtins.str
+    def __init__(
+        self,
+        *,
+        referral_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        agent: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "reason", b"reason", "referral_id", b"referral_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelReferralRequest: _TypeAlias = CancelReferralRequest  # noqa: Y015
+
+@_typing.final
+class ListDossierReferralsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOSSIER_ID_FIELD_NUMBER: _builtins.int
+    dossier_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        dossier_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dossier_id", b"dossier_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDossierReferralsRequest: _TypeAlias = ListDossierReferralsRequest  # noqa: Y015
+
+@_typing.final
+class ListMyReferralsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    status: _builtins.str
+    """Only referrals in this status; empty for all."""
+    def __init__(
+        self,
+        *,
+        status: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMyReferralsRequest: _TypeAlias = ListMyReferralsRequest  # noqa: Y015
+
+@_typing.final
+class GetReferralRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERRAL_ID_FIELD_NUMBER: _builtins.int
+    referral_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        referral_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["referral_id", b"referral_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetReferralRequest: _TypeAlias = GetReferralRequest  # noqa: Y015
+
+@_typing.final
+class ReferralActionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERRAL_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    referral_id: _builtins.str
+    reason: _builtins.str
+    """Reject / fail: person_refused, no_capacity, not_eligible, person_unreachable,
+    partner_unreachable, need_gone, redirected, other.
+    """
+    outcome: _builtins.str
+    """Complete: the outcome code (e.g. solution_found, rights_opened, other)."""
+    comment: _builtins.str
+    """Free text with "other" (at most 500 characters)."""
+    def __init__(
+        self,
+        *,
+        referral_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+        comment: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "outcome", b"outcome", "reason", b"reason", "referral_id", b"referral_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReferralActionRequest: _TypeAlias = ReferralActionRequest  # noqa: Y015
+
+@_typing.final
+class PersonSnapshot(_message.Message):
+    """The person as shared with the partner: only the categories in data_scope."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIRST_NAME_FIELD_NUMBER: _builtins.int
+    LAST_NAME_FIELD_NUMBER: _builtins.int
+    BIRTH_DATE_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    first_name: _builtins.str
+    last_name: _builtins.str
+    birth_date: _builtins.str
+    phone: _builtins.str
+    email: _builtins.str
+    address: _builtins.str
+    def __init__(
+        self,
+        *,
+        first_name: _builtins.str = ...,
+        last_name: _builtins.str = ...,
+        birth_date: _builtins.str = ...,
+        phone: _builtins.str = ...,
+        email: _builtins.str = ...,
+        address: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "birth_date", b"birth_date", "email", b"email", "first_name", b"first_name", "last_name", b"last_name", "phone", b"phone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PersonSnapshot: _TypeAlias = PersonSnapshot  # noqa: Y015
+
+@_typing.final
+class ReferralChange(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    sequence: _builtins.int
+    status: _builtins.str
+    reason: _builtins.str
+    outcome: _builtins.str
+    actor: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        sequence: _builtins.int = ...,
+        status: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+        actor: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "at", b"at", "outcome", b"outcome", "reason", b"reason", "sequence", b"sequence", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReferralChange: _TypeAlias = ReferralChange  # noqa: Y015
+
+@_typing.final
+class Referral(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERRAL_ID_FIELD_NUMBER: _builtins.int
+    DOSSIER_ID_FIELD_NUMBER: _builtins.int
+    PARTNER_ID_FIELD_NUMBER: _builtins.int
+    PARTNER_NAME_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    MOTIF_FIELD_NUMBER: _builtins.int
+    MESSAGE_FOR_PARTNER_FIELD_NUMBER: _builtins.int
+    DATA_SCOPE_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    PERSON_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    HISTORY_FIELD_NUMBER: _builtins.int
+    REFERRER_FIELD_NUMBER: _builtins.int
+    REMINDED_FIELD_NUMBER: _builtins.int
+    referral_id: _builtins.str
+    dossier_id: _builtins.str
+    """Agent side only (empty for partners)."""
+    partner_id: _builtins.str
+    partner_name: _builtins.str
+    territory: _builtins.str
+    motif: _builtins.str
+    message_for_partner: _builtins.str
+    status: _builtins.str
+    reason: _builtins.str
+    outcome: _builtins.str
+    sequence: _builtins.int
+    referrer: _builtins.str
+    """Agent side only: who sent it."""
+    reminded: _builtins.bool
+    @_builtins.property
+    def data_scope(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def person(self) -> Global___PersonSnapshot:
+        """Set when data_scope includes identite / contact (and consent covers it)."""
+
+    @_builtins.property
+    def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReferralChange]: ...
+    def __init__(
+        self,
+        *,
+        referral_id: _builtins.str = ...,
+        dossier_id: _builtins.str = ...,
+        partner_id: _builtins.str = ...,
+        partner_name: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        motif: _builtins.str = ...,
+        message_for_partner: _builtins.str = ...,
+        data_scope: _abc.Iterable[_builtins.str] | None = ...,
+        status: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
+        person: Global___PersonSnapshot | None = ...,
+        sequence: _builtins.int = ...,
+        history: _abc.Iterable[Global___ReferralChange] | None = ...,
+        referrer: _builtins.str = ...,
+        reminded: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "person", b"person", "updated_at", b"updated_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "data_scope", b"data_scope", "dossier_id", b"dossier_id", "history", b"history", "message_for_partner", b"message_for_partner", "motif", b"motif", "outcome", b"outcome", "partner_id", b"partner_id", "partner_name", b"partner_name", "person", b"person", "reason", b"reason", "referral_id", b"referral_id", "referrer", b"referrer", "reminded", b"reminded", "sequence", b"sequence", "status", b"status", "territory", b"territory", "updated_at", b"updated_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Referral: _TypeAlias = Referral  # noqa: Y015
+
+@_typing.final
+class ListReferralsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERRALS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def referrals(self) -> _containers.RepeatedCompositeFieldContainer[Global___Referral]: ...
+    def __init__(
+        self,
+        *,
+        referrals: _abc.Iterable[Global___Referral] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["referrals", b"referrals"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListReferralsResponse: _TypeAlias = ListReferralsResponse  # noqa: Y015

@@ -26,7 +26,12 @@ if _version_not_supported:
 
 
 class ReferralServiceStub:
-    """Referral: the partner directory and, later, the referrals' closed loop.
+    """Referral: the partner directory (Open Referral HSDS-like) and the referrals' closed loop.
+
+    Agents (travailleur_social, responsable) create and cancel referrals of their territories'
+    dossiers; partners (role partenaire, token claim entraide_partner_id) see and answer only
+    their own referrals. Every status change goes through the referral's workflow and reaches
+    the dossier's timeline; its event is entraide.referral.status_changed.
     """
 
     def __init__(self, channel):
@@ -40,14 +45,198 @@ class ReferralServiceStub:
                 request_serializer=entraide_dot_v1_dot_referral__pb2.ListPartnersRequest.SerializeToString,
                 response_deserializer=entraide_dot_v1_dot_referral__pb2.ListPartnersResponse.FromString,
                 _registered_method=True)
+        self.GetPartner = channel.unary_unary(
+                '/entraide.v1.ReferralService/GetPartner',
+                request_serializer=entraide_dot_v1_dot_referral__pb2.GetPartnerRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_referral__pb2.PartnerDetail.FromString,
+                _registered_method=True)
+        self.ImportDirectory = channel.unary_unary(
+                '/entraide.v1.ReferralService/ImportDirectory',
+                request_serializer=entraide_dot_v1_dot_referral__pb2.ImportDirectoryRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_referral__pb2.ImportDirectoryResponse.FromString,
+                _registered_method=True)
+        self.ExportDirectory = channel.unary_unary(
+                '/entraide.v1.ReferralService/ExportDirectory',
+                request_serializer=entraide_dot_v1_dot_referral__pb2.ExportDirectoryRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_referral__pb2.ExportDirectoryResponse.FromString,
+                _registered_method=True)
+        self.SuggestPartners = channel.unary_unary(
+                '/entraide.v1.ReferralService/SuggestPartners',
+                request_serializer=entraide_dot_v1_dot_referral__pb2.SuggestPartnersRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_referral__pb2.SuggestPartnersResponse.FromString,
+                _registered_method=True)
+        self.CreateReferral = channel.unary_unary(
+                '/entraide.v1.ReferralService/CreateReferral',
+                request_serializer=entraide_dot_v1_dot_referral__pb2.CreateReferralRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_referral__pb2.Referral.FromString,
+                _registered_method=True)
+        self.CancelReferral = channel.unary_unary(
+                '/entraide.v1.ReferralService/CancelReferral',
+                request_serializer=entraide_dot_v1_dot_referral__pb2.CancelReferralRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_referral__pb2.Referral.FromString,
+                _registered_method=True)
+        self.ListDossierReferrals = channel.unary_unary(
+                '/entraide.v1.ReferralService/ListDossierReferrals',
+                request_serializer=entraide_dot_v1_dot_referral__pb2.ListDossierReferralsRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_referral__pb2.ListReferralsResponse.FromString,
+                _registered_method=True)
+        self.ListMyReferrals = channel.unary_unary(
+                '/entraide.v1.ReferralService/ListMyReferrals',
+                request_serializer=entraide_dot_v1_dot_referral__pb2.ListMyReferralsRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_referral__pb2.ListReferralsResponse.FromString,
+                _registered_method=True)
+        self.GetReferral = channel.unary_unary(
+                '/entraide.v1.ReferralService/GetReferral',
+                request_serializer=entraide_dot_v1_dot_referral__pb2.GetReferralRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_referral__pb2.Referral.FromString,
+                _registered_method=True)
+        self.AcknowledgeReferral = channel.unary_unary(
+                '/entraide.v1.ReferralService/AcknowledgeReferral',
+                request_serializer=entraide_dot_v1_dot_referral__pb2.ReferralActionRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_referral__pb2.Referral.FromString,
+                _registered_method=True)
+        self.AcceptReferral = channel.unary_unary(
+                '/entraide.v1.ReferralService/AcceptReferral',
+                request_serializer=entraide_dot_v1_dot_referral__pb2.ReferralActionRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_referral__pb2.Referral.FromString,
+                _registered_method=True)
+        self.RejectReferral = channel.unary_unary(
+                '/entraide.v1.ReferralService/RejectReferral',
+                request_serializer=entraide_dot_v1_dot_referral__pb2.ReferralActionRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_referral__pb2.Referral.FromString,
+                _registered_method=True)
+        self.StartReferral = channel.unary_unary(
+                '/entraide.v1.ReferralService/StartReferral',
+                request_serializer=entraide_dot_v1_dot_referral__pb2.ReferralActionRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_referral__pb2.Referral.FromString,
+                _registered_method=True)
+        self.CompleteReferral = channel.unary_unary(
+                '/entraide.v1.ReferralService/CompleteReferral',
+                request_serializer=entraide_dot_v1_dot_referral__pb2.ReferralActionRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_referral__pb2.Referral.FromString,
+                _registered_method=True)
+        self.FailReferral = channel.unary_unary(
+                '/entraide.v1.ReferralService/FailReferral',
+                request_serializer=entraide_dot_v1_dot_referral__pb2.ReferralActionRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_referral__pb2.Referral.FromString,
+                _registered_method=True)
 
 
 class ReferralServiceServicer:
-    """Referral: the partner directory and, later, the referrals' closed loop.
+    """Referral: the partner directory (Open Referral HSDS-like) and the referrals' closed loop.
+
+    Agents (travailleur_social, responsable) create and cancel referrals of their territories'
+    dossiers; partners (role partenaire, token claim entraide_partner_id) see and answer only
+    their own referrals. Every status change goes through the referral's workflow and reaches
+    the dossier's timeline; its event is entraide.referral.status_changed.
     """
 
     def ListPartners(self, request, context):
-        """Lists partner organisations, optionally those serving a motif in a commune.
+        """---- directory ----
+        Lists partner organisations, optionally those serving a motif in a commune.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPartner(self, request, context):
+        """One organisation with its services, locations and permanences.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportDirectory(self, request, context):
+        """Upserts organisations from a JSON document (see ExportDirectory for the shape); an
+        organisation's services, locations and schedules are replaced by the document's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportDirectory(self, request, context):
+        """The whole directory as a JSON document ImportDirectory accepts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SuggestPartners(self, request, context):
+        """Partners serving the dossier's motifs in its commune, with their next permanence.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateReferral(self, request, context):
+        """---- referrals, agent side ----
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelReferral(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDossierReferrals(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMyReferrals(self, request, context):
+        """---- referrals, partner side (only the caller's own referrals) ----
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetReferral(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcknowledgeReferral(self, request, context):
+        """requested → received
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcceptReferral(self, request, context):
+        """received → accepted
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RejectReferral(self, request, context):
+        """requested | received → rejected (reason)
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartReferral(self, request, context):
+        """accepted → in_progress
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteReferral(self, request, context):
+        """in_progress → completed (outcome)
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FailReferral(self, request, context):
+        """accepted | in_progress → failed (reason)
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -61,6 +250,81 @@ def add_ReferralServiceServicer_to_server(servicer, server):
                     request_deserializer=entraide_dot_v1_dot_referral__pb2.ListPartnersRequest.FromString,
                     response_serializer=entraide_dot_v1_dot_referral__pb2.ListPartnersResponse.SerializeToString,
             ),
+            'GetPartner': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPartner,
+                    request_deserializer=entraide_dot_v1_dot_referral__pb2.GetPartnerRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_referral__pb2.PartnerDetail.SerializeToString,
+            ),
+            'ImportDirectory': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportDirectory,
+                    request_deserializer=entraide_dot_v1_dot_referral__pb2.ImportDirectoryRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_referral__pb2.ImportDirectoryResponse.SerializeToString,
+            ),
+            'ExportDirectory': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportDirectory,
+                    request_deserializer=entraide_dot_v1_dot_referral__pb2.ExportDirectoryRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_referral__pb2.ExportDirectoryResponse.SerializeToString,
+            ),
+            'SuggestPartners': grpc.unary_unary_rpc_method_handler(
+                    servicer.SuggestPartners,
+                    request_deserializer=entraide_dot_v1_dot_referral__pb2.SuggestPartnersRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_referral__pb2.SuggestPartnersResponse.SerializeToString,
+            ),
+            'CreateReferral': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateReferral,
+                    request_deserializer=entraide_dot_v1_dot_referral__pb2.CreateReferralRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_referral__pb2.Referral.SerializeToString,
+            ),
+            'CancelReferral': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelReferral,
+                    request_deserializer=entraide_dot_v1_dot_referral__pb2.CancelReferralRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_referral__pb2.Referral.SerializeToString,
+            ),
+            'ListDossierReferrals': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDossierReferrals,
+                    request_deserializer=entraide_dot_v1_dot_referral__pb2.ListDossierReferralsRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_referral__pb2.ListReferralsResponse.SerializeToString,
+            ),
+            'ListMyReferrals': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMyReferrals,
+                    request_deserializer=entraide_dot_v1_dot_referral__pb2.ListMyReferralsRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_referral__pb2.ListReferralsResponse.SerializeToString,
+            ),
+            'GetReferral': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReferral,
+                    request_deserializer=entraide_dot_v1_dot_referral__pb2.GetReferralRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_referral__pb2.Referral.SerializeToString,
+            ),
+            'AcknowledgeReferral': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcknowledgeReferral,
+                    request_deserializer=entraide_dot_v1_dot_referral__pb2.ReferralActionRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_referral__pb2.Referral.SerializeToString,
+            ),
+            'AcceptReferral': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcceptReferral,
+                    request_deserializer=entraide_dot_v1_dot_referral__pb2.ReferralActionRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_referral__pb2.Referral.SerializeToString,
+            ),
+            'RejectReferral': grpc.unary_unary_rpc_method_handler(
+                    servicer.RejectReferral,
+                    request_deserializer=entraide_dot_v1_dot_referral__pb2.ReferralActionRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_referral__pb2.Referral.SerializeToString,
+            ),
+            'StartReferral': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartReferral,
+                    request_deserializer=entraide_dot_v1_dot_referral__pb2.ReferralActionRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_referral__pb2.Referral.SerializeToString,
+            ),
+            'CompleteReferral': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteReferral,
+                    request_deserializer=entraide_dot_v1_dot_referral__pb2.ReferralActionRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_referral__pb2.Referral.SerializeToString,
+            ),
+            'FailReferral': grpc.unary_unary_rpc_method_handler(
+                    servicer.FailReferral,
+                    request_deserializer=entraide_dot_v1_dot_referral__pb2.ReferralActionRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_referral__pb2.Referral.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'entraide.v1.ReferralService', rpc_method_handlers)
@@ -70,7 +334,12 @@ def add_ReferralServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class ReferralService:
-    """Referral: the partner directory and, later, the referrals' closed loop.
+    """Referral: the partner directory (Open Referral HSDS-like) and the referrals' closed loop.
+
+    Agents (travailleur_social, responsable) create and cancel referrals of their territories'
+    dossiers; partners (role partenaire, token claim entraide_partner_id) see and answer only
+    their own referrals. Every status change goes through the referral's workflow and reaches
+    the dossier's timeline; its event is entraide.referral.status_changed.
     """
 
     @staticmethod
@@ -90,6 +359,411 @@ class ReferralService:
             '/entraide.v1.ReferralService/ListPartners',
             entraide_dot_v1_dot_referral__pb2.ListPartnersRequest.SerializeToString,
             entraide_dot_v1_dot_referral__pb2.ListPartnersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPartner(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.ReferralService/GetPartner',
+            entraide_dot_v1_dot_referral__pb2.GetPartnerRequest.SerializeToString,
+            entraide_dot_v1_dot_referral__pb2.PartnerDetail.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportDirectory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.ReferralService/ImportDirectory',
+            entraide_dot_v1_dot_referral__pb2.ImportDirectoryRequest.SerializeToString,
+            entraide_dot_v1_dot_referral__pb2.ImportDirectoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportDirectory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.ReferralService/ExportDirectory',
+            entraide_dot_v1_dot_referral__pb2.ExportDirectoryRequest.SerializeToString,
+            entraide_dot_v1_dot_referral__pb2.ExportDirectoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SuggestPartners(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.ReferralService/SuggestPartners',
+            entraide_dot_v1_dot_referral__pb2.SuggestPartnersRequest.SerializeToString,
+            entraide_dot_v1_dot_referral__pb2.SuggestPartnersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateReferral(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.ReferralService/CreateReferral',
+            entraide_dot_v1_dot_referral__pb2.CreateReferralRequest.SerializeToString,
+            entraide_dot_v1_dot_referral__pb2.Referral.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelReferral(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.ReferralService/CancelReferral',
+            entraide_dot_v1_dot_referral__pb2.CancelReferralRequest.SerializeToString,
+            entraide_dot_v1_dot_referral__pb2.Referral.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDossierReferrals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.ReferralService/ListDossierReferrals',
+            entraide_dot_v1_dot_referral__pb2.ListDossierReferralsRequest.SerializeToString,
+            entraide_dot_v1_dot_referral__pb2.ListReferralsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMyReferrals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.ReferralService/ListMyReferrals',
+            entraide_dot_v1_dot_referral__pb2.ListMyReferralsRequest.SerializeToString,
+            entraide_dot_v1_dot_referral__pb2.ListReferralsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReferral(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.ReferralService/GetReferral',
+            entraide_dot_v1_dot_referral__pb2.GetReferralRequest.SerializeToString,
+            entraide_dot_v1_dot_referral__pb2.Referral.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcknowledgeReferral(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.ReferralService/AcknowledgeReferral',
+            entraide_dot_v1_dot_referral__pb2.ReferralActionRequest.SerializeToString,
+            entraide_dot_v1_dot_referral__pb2.Referral.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcceptReferral(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.ReferralService/AcceptReferral',
+            entraide_dot_v1_dot_referral__pb2.ReferralActionRequest.SerializeToString,
+            entraide_dot_v1_dot_referral__pb2.Referral.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RejectReferral(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.ReferralService/RejectReferral',
+            entraide_dot_v1_dot_referral__pb2.ReferralActionRequest.SerializeToString,
+            entraide_dot_v1_dot_referral__pb2.Referral.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartReferral(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.ReferralService/StartReferral',
+            entraide_dot_v1_dot_referral__pb2.ReferralActionRequest.SerializeToString,
+            entraide_dot_v1_dot_referral__pb2.Referral.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteReferral(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.ReferralService/CompleteReferral',
+            entraide_dot_v1_dot_referral__pb2.ReferralActionRequest.SerializeToString,
+            entraide_dot_v1_dot_referral__pb2.Referral.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FailReferral(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.ReferralService/FailReferral',
+            entraide_dot_v1_dot_referral__pb2.ReferralActionRequest.SerializeToString,
+            entraide_dot_v1_dot_referral__pb2.Referral.FromString,
             options,
             channel_credentials,
             insecure,

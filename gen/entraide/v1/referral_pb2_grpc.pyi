@@ -27,25 +27,105 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class ReferralServiceStub:
-    """Referral: the partner directory and, later, the referrals' closed loop."""
+    """Referral: the partner directory (Open Referral HSDS-like) and the referrals' closed loop.
+
+    Agents (travailleur_social, responsable) create and cancel referrals of their territories'
+    dossiers; partners (role partenaire, token claim entraide_partner_id) see and answer only
+    their own referrals. Every status change goes through the referral's workflow and reaches
+    the dossier's timeline; its event is entraide.referral.status_changed.
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> ReferralServiceAsyncStub: ...
     ListPartners: _grpc.UnaryUnaryMultiCallable[_referral_pb2.ListPartnersRequest, _referral_pb2.ListPartnersResponse]
-    """Lists partner organisations, optionally those serving a motif in a commune."""
+    """---- directory ----
+    Lists partner organisations, optionally those serving a motif in a commune.
+    """
+    GetPartner: _grpc.UnaryUnaryMultiCallable[_referral_pb2.GetPartnerRequest, _referral_pb2.PartnerDetail]
+    """One organisation with its services, locations and permanences."""
+    ImportDirectory: _grpc.UnaryUnaryMultiCallable[_referral_pb2.ImportDirectoryRequest, _referral_pb2.ImportDirectoryResponse]
+    """Upserts organisations from a JSON document (see ExportDirectory for the shape); an
+    organisation's services, locations and schedules are replaced by the document's.
+    """
+    ExportDirectory: _grpc.UnaryUnaryMultiCallable[_referral_pb2.ExportDirectoryRequest, _referral_pb2.ExportDirectoryResponse]
+    """The whole directory as a JSON document ImportDirectory accepts."""
+    SuggestPartners: _grpc.UnaryUnaryMultiCallable[_referral_pb2.SuggestPartnersRequest, _referral_pb2.SuggestPartnersResponse]
+    """Partners serving the dossier's motifs in its commune, with their next permanence."""
+    CreateReferral: _grpc.UnaryUnaryMultiCallable[_referral_pb2.CreateReferralRequest, _referral_pb2.Referral]
+    """---- referrals, agent side ----"""
+    CancelReferral: _grpc.UnaryUnaryMultiCallable[_referral_pb2.CancelReferralRequest, _referral_pb2.Referral]
+    ListDossierReferrals: _grpc.UnaryUnaryMultiCallable[_referral_pb2.ListDossierReferralsRequest, _referral_pb2.ListReferralsResponse]
+    ListMyReferrals: _grpc.UnaryUnaryMultiCallable[_referral_pb2.ListMyReferralsRequest, _referral_pb2.ListReferralsResponse]
+    """---- referrals, partner side (only the caller's own referrals) ----"""
+    GetReferral: _grpc.UnaryUnaryMultiCallable[_referral_pb2.GetReferralRequest, _referral_pb2.Referral]
+    AcknowledgeReferral: _grpc.UnaryUnaryMultiCallable[_referral_pb2.ReferralActionRequest, _referral_pb2.Referral]
+    """requested → received"""
+    AcceptReferral: _grpc.UnaryUnaryMultiCallable[_referral_pb2.ReferralActionRequest, _referral_pb2.Referral]
+    """received → accepted"""
+    RejectReferral: _grpc.UnaryUnaryMultiCallable[_referral_pb2.ReferralActionRequest, _referral_pb2.Referral]
+    """requested | received → rejected (reason)"""
+    StartReferral: _grpc.UnaryUnaryMultiCallable[_referral_pb2.ReferralActionRequest, _referral_pb2.Referral]
+    """accepted → in_progress"""
+    CompleteReferral: _grpc.UnaryUnaryMultiCallable[_referral_pb2.ReferralActionRequest, _referral_pb2.Referral]
+    """in_progress → completed (outcome)"""
+    FailReferral: _grpc.UnaryUnaryMultiCallable[_referral_pb2.ReferralActionRequest, _referral_pb2.Referral]
+    """accepted | in_progress → failed (reason)"""
 
 @_typing.type_check_only
 class ReferralServiceAsyncStub(ReferralServiceStub):
-    """Referral: the partner directory and, later, the referrals' closed loop."""
+    """Referral: the partner directory (Open Referral HSDS-like) and the referrals' closed loop.
+
+    Agents (travailleur_social, responsable) create and cancel referrals of their territories'
+    dossiers; partners (role partenaire, token claim entraide_partner_id) see and answer only
+    their own referrals. Every status change goes through the referral's workflow and reaches
+    the dossier's timeline; its event is entraide.referral.status_changed.
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListPartners: _aio.UnaryUnaryMultiCallable[_referral_pb2.ListPartnersRequest, _referral_pb2.ListPartnersResponse]  # type: ignore[assignment]
-    """Lists partner organisations, optionally those serving a motif in a commune."""
+    """---- directory ----
+    Lists partner organisations, optionally those serving a motif in a commune.
+    """
+    GetPartner: _aio.UnaryUnaryMultiCallable[_referral_pb2.GetPartnerRequest, _referral_pb2.PartnerDetail]  # type: ignore[assignment]
+    """One organisation with its services, locations and permanences."""
+    ImportDirectory: _aio.UnaryUnaryMultiCallable[_referral_pb2.ImportDirectoryRequest, _referral_pb2.ImportDirectoryResponse]  # type: ignore[assignment]
+    """Upserts organisations from a JSON document (see ExportDirectory for the shape); an
+    organisation's services, locations and schedules are replaced by the document's.
+    """
+    ExportDirectory: _aio.UnaryUnaryMultiCallable[_referral_pb2.ExportDirectoryRequest, _referral_pb2.ExportDirectoryResponse]  # type: ignore[assignment]
+    """The whole directory as a JSON document ImportDirectory accepts."""
+    SuggestPartners: _aio.UnaryUnaryMultiCallable[_referral_pb2.SuggestPartnersRequest, _referral_pb2.SuggestPartnersResponse]  # type: ignore[assignment]
+    """Partners serving the dossier's motifs in its commune, with their next permanence."""
+    CreateReferral: _aio.UnaryUnaryMultiCallable[_referral_pb2.CreateReferralRequest, _referral_pb2.Referral]  # type: ignore[assignment]
+    """---- referrals, agent side ----"""
+    CancelReferral: _aio.UnaryUnaryMultiCallable[_referral_pb2.CancelReferralRequest, _referral_pb2.Referral]  # type: ignore[assignment]
+    ListDossierReferrals: _aio.UnaryUnaryMultiCallable[_referral_pb2.ListDossierReferralsRequest, _referral_pb2.ListReferralsResponse]  # type: ignore[assignment]
+    ListMyReferrals: _aio.UnaryUnaryMultiCallable[_referral_pb2.ListMyReferralsRequest, _referral_pb2.ListReferralsResponse]  # type: ignore[assignment]
+    """---- referrals, partner side (only the caller's own referrals) ----"""
+    GetReferral: _aio.UnaryUnaryMultiCallable[_referral_pb2.GetReferralRequest, _referral_pb2.Referral]  # type: ignore[assignment]
+    AcknowledgeReferral: _aio.UnaryUnaryMultiCallable[_referral_pb2.ReferralActionRequest, _referral_pb2.Referral]  # type: ignore[assignment]
+    """requested → received"""
+    AcceptReferral: _aio.UnaryUnaryMultiCallable[_referral_pb2.ReferralActionRequest, _referral_pb2.Referral]  # type: ignore[assignment]
+    """received → accepted"""
+    RejectReferral: _aio.UnaryUnaryMultiCallable[_referral_pb2.ReferralActionRequest, _referral_pb2.Referral]  # type: ignore[assignment]
+    """requested | received → rejected (reason)"""
+    StartReferral: _aio.UnaryUnaryMultiCallable[_referral_pb2.ReferralActionRequest, _referral_pb2.Referral]  # type: ignore[assignment]
+    """accepted → in_progress"""
+    CompleteReferral: _aio.UnaryUnaryMultiCallable[_referral_pb2.ReferralActionRequest, _referral_pb2.Referral]  # type: ignore[assignment]
+    """in_progress → completed (outcome)"""
+    FailReferral: _aio.UnaryUnaryMultiCallable[_referral_pb2.ReferralActionRequest, _referral_pb2.Referral]  # type: ignore[assignment]
+    """accepted | in_progress → failed (reason)"""
 
 class ReferralServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Referral: the partner directory and, later, the referrals' closed loop."""
+    """Referral: the partner directory (Open Referral HSDS-like) and the referrals' closed loop.
+
+    Agents (travailleur_social, responsable) create and cancel referrals of their territories'
+    dossiers; partners (role partenaire, token claim entraide_partner_id) see and answer only
+    their own referrals. Every status change goes through the referral's workflow and reaches
+    the dossier's timeline; its event is entraide.referral.status_changed.
+    """
 
     @_abc_1.abstractmethod
     def ListPartners(
@@ -53,6 +133,127 @@ class ReferralServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _referral_pb2.ListPartnersRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_referral_pb2.ListPartnersResponse, _abc.Awaitable[_referral_pb2.ListPartnersResponse]]:
-        """Lists partner organisations, optionally those serving a motif in a commune."""
+        """---- directory ----
+        Lists partner organisations, optionally those serving a motif in a commune.
+        """
+
+    @_abc_1.abstractmethod
+    def GetPartner(
+        self,
+        request: _referral_pb2.GetPartnerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_referral_pb2.PartnerDetail, _abc.Awaitable[_referral_pb2.PartnerDetail]]:
+        """One organisation with its services, locations and permanences."""
+
+    @_abc_1.abstractmethod
+    def ImportDirectory(
+        self,
+        request: _referral_pb2.ImportDirectoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_referral_pb2.ImportDirectoryResponse, _abc.Awaitable[_referral_pb2.ImportDirectoryResponse]]:
+        """Upserts organisations from a JSON document (see ExportDirectory for the shape); an
+        organisation's services, locations and schedules are replaced by the document's.
+        """
+
+    @_abc_1.abstractmethod
+    def ExportDirectory(
+        self,
+        request: _referral_pb2.ExportDirectoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_referral_pb2.ExportDirectoryResponse, _abc.Awaitable[_referral_pb2.ExportDirectoryResponse]]:
+        """The whole directory as a JSON document ImportDirectory accepts."""
+
+    @_abc_1.abstractmethod
+    def SuggestPartners(
+        self,
+        request: _referral_pb2.SuggestPartnersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_referral_pb2.SuggestPartnersResponse, _abc.Awaitable[_referral_pb2.SuggestPartnersResponse]]:
+        """Partners serving the dossier's motifs in its commune, with their next permanence."""
+
+    @_abc_1.abstractmethod
+    def CreateReferral(
+        self,
+        request: _referral_pb2.CreateReferralRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_referral_pb2.Referral, _abc.Awaitable[_referral_pb2.Referral]]:
+        """---- referrals, agent side ----"""
+
+    @_abc_1.abstractmethod
+    def CancelReferral(
+        self,
+        request: _referral_pb2.CancelReferralRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_referral_pb2.Referral, _abc.Awaitable[_referral_pb2.Referral]]: ...
+
+    @_abc_1.abstractmethod
+    def ListDossierReferrals(
+        self,
+        request: _referral_pb2.ListDossierReferralsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_referral_pb2.ListReferralsResponse, _abc.Awaitable[_referral_pb2.ListReferralsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListMyReferrals(
+        self,
+        request: _referral_pb2.ListMyReferralsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_referral_pb2.ListReferralsResponse, _abc.Awaitable[_referral_pb2.ListReferralsResponse]]:
+        """---- referrals, partner side (only the caller's own referrals) ----"""
+
+    @_abc_1.abstractmethod
+    def GetReferral(
+        self,
+        request: _referral_pb2.GetReferralRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_referral_pb2.Referral, _abc.Awaitable[_referral_pb2.Referral]]: ...
+
+    @_abc_1.abstractmethod
+    def AcknowledgeReferral(
+        self,
+        request: _referral_pb2.ReferralActionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_referral_pb2.Referral, _abc.Awaitable[_referral_pb2.Referral]]:
+        """requested → received"""
+
+    @_abc_1.abstractmethod
+    def AcceptReferral(
+        self,
+        request: _referral_pb2.ReferralActionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_referral_pb2.Referral, _abc.Awaitable[_referral_pb2.Referral]]:
+        """received → accepted"""
+
+    @_abc_1.abstractmethod
+    def RejectReferral(
+        self,
+        request: _referral_pb2.ReferralActionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_referral_pb2.Referral, _abc.Awaitable[_referral_pb2.Referral]]:
+        """requested | received → rejected (reason)"""
+
+    @_abc_1.abstractmethod
+    def StartReferral(
+        self,
+        request: _referral_pb2.ReferralActionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_referral_pb2.Referral, _abc.Awaitable[_referral_pb2.Referral]]:
+        """accepted → in_progress"""
+
+    @_abc_1.abstractmethod
+    def CompleteReferral(
+        self,
+        request: _referral_pb2.ReferralActionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_referral_pb2.Referral, _abc.Awaitable[_referral_pb2.Referral]]:
+        """in_progress → completed (outcome)"""
+
+    @_abc_1.abstractmethod
+    def FailReferral(
+        self,
+        request: _referral_pb2.ReferralActionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_referral_pb2.Referral, _abc.Awaitable[_referral_pb2.Referral]]:
+        """accepted | in_progress → failed (reason)"""
 
 def add_ReferralServiceServicer_to_server(servicer: ReferralServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
