@@ -60,6 +60,8 @@ class DossierState:
     closed_at: str | None = None
     outcome: str = ""
     interviews: int = 0
+    # Referrals of this dossier: id → latest status known (signalled by their workflows).
+    referrals: dict[str, str] = field(default_factory=dict)
     # Recent steps only: the full timeline lives in intake's tables.
     history: list[HistoryEntry] = field(default_factory=list)
 
@@ -173,6 +175,11 @@ class Transition:
     visibility: str = "team"
     due_at: str | None = None
     last_activity_at: str | None = None
+    # kind "referral": one referral's change, shown in the dossier's timeline.
+    referral_id: str | None = None
+    partner_name: str | None = None
+    referral_status: str | None = None
+    reason: str | None = None
 
 
 @dataclass
@@ -187,3 +194,162 @@ class DossierView:
 
     state: DossierState
     deadlines: list[Deadline]
+
+
+# ---- referrals (orientation) -----------------------------------------------------------
+REFERRAL_TASK_QUEUE = "referral"
+REFERRAL_STATUSES = (
+    "requested",
+    "received",
+    "accepted",
+    "rejected",
+    "in_progress",
+    "completed",
+    "failed",
+    "cancelled",
+    "expired",
+)
+REFERRAL_TERMINAL = frozenset({"rejected", "completed", "failed", "cancelled", "expired"})
+# action → (statuses it applies to, status it leads to)
+REFERRAL_ACTIONS: dict[str, tuple[frozenset[str], str]] = {
+    "acknowledge": (frozenset({"requested"}), "received"),
+    "accept": (frozenset({"received"}), "accepted"),
+    "reject": (frozenset({"requested", "received"}), "rejected"),
+    "start": (frozenset({"accepted"}), "in_progress"),
+    "complete": (frozenset({"in_progress"}), "completed"),
+    "fail": (frozenset({"accepted", "in_progress"}), "failed"),
+    "cancel": (frozenset({"requested", "received", "accepted", "in_progress"}), "cancelled"),
+}
+REFERRAL_REASONS = (
+    "person_refused",
+    "no_capacity",
+    "not_eligible",
+    "person_unreachable",
+    "partner_unreachable",
+    "need_gone",
+    "redirected",
+    "other",
+)
+REFERRAL_OUTCOMES = ("need_met", "rights_opened", "support_started", "redirected", "other")
+REFERRAL_SYSTEM_ACTOR = "entraide-system"
+
+
+def referral_workflow_id(referral_id: str) -> str:
+    return f"referral-{referral_id}"
+
+
+@dataclass
+class ReferralTimers:
+    """ENTRAIDE_REFERRAL_REMINDER_S / ENTRAIDE_REFERRAL_EXPIRY_S: not acknowledged by then."""
+
+    reminder_s: float = 10 * 86400.0
+    expiry_s: float = 30 * 86400.0
+
+
+@dataclass
+class OrientInput:
+    """Update input of DossierWorkflow.orient (validated by the referral service first)."""
+
+    agent: str
+    referral_id: str
+    partner_id: str
+    partner_name: str
+    motif: str
+    message_for_partner: str
+    data_scope: list[str]
+    timers: ReferralTimers = field(default_factory=ReferralTimers)
+
+
+@dataclass
+class ConsentCheck:
+    """Activity input: is sharing `data_scope` with `partner_id` covered for this dossier's person?"""
+
+    dossier_id: str
+    territory: str
+    partner_id: str
+    data_scope: list[str]
+
+
+@dataclass
+class PersonShare:
+    """The person as shared with one partner: only the consented categories are filled."""
+
+    first_name: str = ""
+    last_name: str = ""
+    birth_date: str = ""
+    phone: str = ""
+    email: str = ""
+    address: str = ""
+
+
+@dataclass
+class ReferralSpec:
+    """ReferralWorkflow's input."""
+
+    referral_id: str
+    dossier_id: str
+    territory: str
+    partner_id: str
+    partner_name: str
+    motif: str
+    message_for_partner: str
+    data_scope: list[str]
+    person: PersonShare
+    referrer: str
+    parent_workflow_id: str
+    timers: ReferralTimers = field(default_factory=ReferralTimers)
+
+
+@dataclass
+class ReferralAction:
+    """Update input of ReferralWorkflow.act: a partner's or the referrer's action."""
+
+    action: str
+    actor: str
+    reason: str = ""
+    outcome: str = ""
+    comment: str = ""
+
+
+@dataclass
+class RecordReferralStatus:
+    """Activity input: one status of a referral, its row, history and event (keyed by sequence)."""
+
+    workflow_id: str
+    spec: ReferralSpec
+    sequence: int
+    status: str
+    previous_status: str
+    actor: str
+    at: str
+    reason: str = ""
+    outcome: str = ""
+    comment: str = ""
+
+
+@dataclass
+class ReferralReminder:
+    referral_id: str
+    territory: str
+    at: str
+
+
+@dataclass
+class ReferralChanged:
+    """Signal from a ReferralWorkflow to its dossier's workflow (kind status or reminder)."""
+
+    referral_id: str
+    partner_name: str
+    status: str
+    actor: str
+    sequence: int
+    kind: str = "status"
+    reason: str = ""
+    outcome: str = ""
+
+
+@dataclass
+class ReferralResult:
+    referral_id: str
+    status: str
+    sequence: int

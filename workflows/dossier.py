@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
@@ -24,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         AssignInput,
         CloseInput,
         CompleteEcouteInput,
+        ConsentCheck,
         Deadline,
         DossierSpec,
         DossierState,
@@ -32,10 +34,16 @@ with workflow.unsafe.imports_passed_through():
         HistoryEntry,
         InterviewInput,
         OpenedDossier,
+        OrientInput,
+        PersonShare,
         RecordOpened,
+        ReferralChanged,
+        ReferralResult,
+        ReferralSpec,
         ReopenInput,
         StepResult,
         Transition,
+        referral_workflow_id,
     )
 
 ACTIVITY_RETRY = RetryPolicy(
@@ -47,6 +55,8 @@ ACTIVITY_TIMEOUT = timedelta(seconds=30)
 HISTORY_KEPT = 50
 # workflow.patched ids: each one guards a change recorded histories must still replay.
 PATCH_LIFECYCLE = "lifecycle-v2"
+# Referrals (orient update, child ReferralWorkflows, their changes in the timeline).
+PATCH_REFERRALS = "referrals-v1"
 
 
 def refuse(message: str) -> ApplicationError:
@@ -381,6 +391,79 @@ class DossierWorkflow:
             raise refuse("the reopen delay has passed: open a new dossier")
         if self.stage != "cloture":
             raise refuse(f"only a closed dossier can be reopened; this one is in stage {self.stage!r}")
+
+    # ---- referrals (orientation) ------------------------------------------------------
+    @workflow.update
+    async def orient(self, command: OrientInput) -> ReferralResult:
+        """Checks the consent gate (intake activity), then starts the referral's own
+        workflow; answered once the referral is recorded as requested."""
+        rid = command.referral_id
+        if rid not in self.state.referrals:
+            async with self.lock:
+                self.validate_orient(command)
+                workflow.patched(PATCH_REFERRALS)
+                person = await workflow.execute_activity(
+                    "intake.check_referral_consent",
+                    ConsentCheck(
+                        self.state.dossier_id, self.state.territory, command.partner_id, command.data_scope
+                    ),
+                    result_type=PersonShare,
+                    task_queue=INTAKE_TASK_QUEUE,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=ACTIVITY_RETRY,
+                )
+                self.state.referrals[rid] = ""
+                await workflow.start_child_workflow(
+                    "ReferralWorkflow",
+                    ReferralSpec(
+                        referral_id=rid,
+                        dossier_id=self.state.dossier_id,
+                        territory=self.state.territory,
+                        partner_id=command.partner_id,
+                        partner_name=command.partner_name,
+                        motif=command.motif,
+                        message_for_partner=command.message_for_partner,
+                        data_scope=command.data_scope,
+                        person=person,
+                        referrer=command.agent,
+                        parent_workflow_id=workflow.info().workflow_id,
+                        timers=command.timers,
+                    ),
+                    id=referral_workflow_id(rid),
+                    task_queue=workflow.info().task_queue,
+                    parent_close_policy=ParentClosePolicy.ABANDON,
+                )
+                self._touch()
+        await workflow.wait_condition(lambda: self.state.referrals.get(rid, "") != "")
+        return ReferralResult(rid, self.state.referrals[rid], 0)
+
+    @orient.validator
+    def validate_orient(self, command: OrientInput) -> None:
+        if command.referral_id in self.state.referrals:
+            return  # a retried request: answered with the referral's current status
+        self._require_open("orient the person")
+        if self.stage not in ("orientation", "suivi"):
+            raise refuse(
+                f"a referral is made in stage orientation or suivi; the dossier is in {self.stage!r}"
+                + (" (complete the écoute first)" if self.stage in ("reception", "ecoute") else "")
+            )
+        if command.motif not in self.state.motifs:
+            raise refuse("the referral's motif must be one of the dossier's motifs")
+
+    @workflow.signal
+    async def referral_changed(self, change: ReferralChanged) -> None:
+        """A referral's workflow reports a change: recorded in the dossier's timeline."""
+        async with self.lock:
+            await self._step(
+                "referral",
+                actor=change.actor,
+                referral_id=change.referral_id,
+                partner_name=change.partner_name,
+                referral_status="reminder" if change.kind == "reminder" else change.status,
+                reason=change.reason or change.outcome or None,
+            )
+            if change.kind == "status":
+                self.state.referrals[change.referral_id] = change.status
 
     @workflow.query
     def view(self) -> DossierView:

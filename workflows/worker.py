@@ -1,4 +1,5 @@
-"""Runs the workflow worker (task queue `dossiers`): workflows only, no I/O."""
+"""Runs the workflow worker (task queue `dossiers`): workflows only, no I/O (dossiers,
+referrals, retention)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from kernel.runtime import run_until_signal
 from kernel.settings import Settings
 from workflows.contracts import DOSSIER_TASK_QUEUE
 from workflows.dossier import DossierWorkflow
+from workflows.referral import ReferralWorkflow
 from workflows.retention import RetentionWorkflow
 
-WORKFLOWS = [DossierWorkflow, RetentionWorkflow]
+WORKFLOWS = [DossierWorkflow, RetentionWorkflow, ReferralWorkflow]
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:

@@ -14,6 +14,7 @@ from kernel.settings import Settings
 from services.intake.access import RULES
 from services.intake.activities import IntakeActivities
 from services.intake.grpc_api import IntakeServicer
+from services.intake.referral_gate import ReferralGate
 from services.intake.repository import SCHEMA
 from services.intake.retention import activities as retention_activities
 from services.intake.retention import ensure_retention_schedule
@@ -47,7 +48,13 @@ def timers(settings: Settings) -> LifecycleTimers:
 
 def _activities(ctx: ServiceContext) -> list[object]:
     activities = IntakeActivities(ctx.pool, reference.load(ctx.settings.env))
-    return [activities.record_dossier_opened, activities.record_transition, *retention_activities(ctx)]
+    gate = ReferralGate(ctx.pool)
+    return [
+        activities.record_dossier_opened,
+        activities.record_transition,
+        gate.check_referral_consent,
+        *retention_activities(ctx),
+    ]
 
 
 SPEC = ServiceSpec(

@@ -21,6 +21,30 @@ STAGE_LABELS = {
     "suivi": "suivi",
     "cloture": "clôture",
 }
+REFERRAL_STATUS_LABELS = {
+    "requested": "demandée",
+    "received": "reçue par le partenaire",
+    "accepted": "acceptée",
+    "rejected": "refusée",
+    "in_progress": "en cours",
+    "completed": "terminée",
+    "failed": "échouée",
+    "cancelled": "annulée",
+    "expired": "expirée sans réponse du partenaire",
+}
+REFERRAL_REASON_LABELS = {
+    "person_refused": "la personne a refusé",
+    "no_capacity": "pas de place",
+    "not_eligible": "non éligible",
+    "person_unreachable": "personne injoignable",
+    "partner_unreachable": "partenaire injoignable",
+    "need_gone": "besoin disparu",
+    "redirected": "réorientée ailleurs",
+    "other": "autre",
+    "need_met": "besoin satisfait",
+    "rights_opened": "droits ouverts",
+    "support_started": "accompagnement engagé",
+}
 NOTE_KINDS = {"interview": "interview", "follow_up": "follow_up", "closed": "closure", "reopened": "reopen"}
 NOTE_ID_NAMESPACE = uuid.UUID("3c0f8a51-52b8-4f4a-8c8e-2c1d1e4b9f70")
 
@@ -56,6 +80,13 @@ def summary(t: Transition, outcomes: Mapping[str, str]) -> str:
         return f"Dossier clôturé : {outcomes.get(t.outcome or '', t.outcome or '')}"
     if t.kind == "reopened":
         return f"Dossier rouvert (cycle {t.cycle + 1})"
+    if t.kind == "referral":
+        partner = t.partner_name or "un partenaire"
+        if t.referral_status == "reminder":
+            return f"Relance : orientation vers {partner} toujours sans accusé de réception"
+        label = REFERRAL_STATUS_LABELS.get(t.referral_status or "", t.referral_status or "")
+        detail = f" ({REFERRAL_REASON_LABELS.get(t.reason, t.reason)})" if t.reason else ""
+        return f"Orientation vers {partner} : {label}{detail}"
     raise ValueError(f"unknown step kind {t.kind!r}")
 
 

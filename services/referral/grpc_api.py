@@ -1,21 +1,131 @@
-"""ReferralService gRPC handlers."""
+"""ReferralService gRPC handlers: the partner directory, suggestions, and referrals.
+
+Referral changes go through workflows (the dossier's for creation, the referral's own
+for every later status); reads come from the referral service's tables, on connections
+scoped to the caller (a partner's sees only its referrals, by row-level security).
+"""
 
 from __future__ import annotations
 
-from entraide.v1 import referral_pb2, referral_pb2_grpc
+import json
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
 
-from kernel.db import Pool
-from kernel.errors import InvalidArgument
-from kernel.grpc_server import Context
+import asyncpg
+from entraide.v1 import referral_pb2, referral_pb2_grpc
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from kernel import auth
+from kernel.auth import Role
+from kernel.db import Pool, ScopedPool
+from kernel.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from kernel.grpc_server import Context, remaining
 from kernel.reference import ReferenceData
-from services.referral import directory
+from kernel.temporal import domain_error_from
+from services.referral import directory, referrals
+from workflows.contracts import (
+    REFERRAL_OUTCOMES,
+    REFERRAL_REASONS,
+    REFERRAL_STATUSES,
+    OrientInput,
+    ReferralAction,
+    ReferralTimers,
+    dossier_workflow_id,
+    referral_workflow_id,
+)
+from workflows.dossier import DossierWorkflow
+from workflows.referral import ReferralWorkflow
+
+MAX_MESSAGE = 2000
+MAX_COMMENT = 500
+_REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,100}$")
+REFERRAL_ID_NAMESPACE = uuid.UUID("5d2b8f0e-8c57-4f0b-9d7c-1f3e2a4b6c88")
+
+
+def _uuid(raw: str, name: str) -> str:
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise InvalidArgument(f"{name} must be a UUID") from None
+
+
+def _partner_message(row: asyncpg.Record) -> referral_pb2.Partner:
+    return referral_pb2.Partner(
+        partner_id=row["partner_id"],
+        name=row["name"],
+        kind=row["kind"],
+        motifs=list(row["motifs"]),
+        territories=list(row["territories"]),
+    )
+
+
+def _location(loc: directory.Location) -> referral_pb2.Location:
+    return referral_pb2.Location(
+        location_id=loc.location_id, name=loc.name, address=loc.address, commune=loc.commune
+    )
+
+
+def _permanence(found: directory.NextPermanence | None) -> referral_pb2.Permanence | None:
+    if found is None:
+        return None
+    return referral_pb2.Permanence(
+        starts_at=referrals.stamp(found.starts_at),
+        ends_at=referrals.stamp(found.ends_at),
+        location=_location(found.location),
+    )
+
+
+def referral_message(
+    row: asyncpg.Record, partner_name: str, changes: list[asyncpg.Record], for_partner: bool
+) -> referral_pb2.Referral:
+    """A partner's view carries only what it needs: no dossier id, no referrer."""
+    person = json.loads(row["person"]) if isinstance(row["person"], str) else dict(row["person"])
+    return referral_pb2.Referral(
+        referral_id=str(row["referral_id"]),
+        dossier_id="" if for_partner else str(row["dossier_id"]),
+        partner_id=row["partner_id"],
+        partner_name=partner_name,
+        territory=row["territory"],
+        motif=row["motif"],
+        message_for_partner=row["message_for_partner"],
+        data_scope=list(row["data_scope"]),
+        status=row["status"],
+        reason=row["reason"],
+        outcome=row["outcome"],
+        created_at=referrals.stamp(row["created_at"]),
+        updated_at=referrals.stamp(row["updated_at"]),
+        person=referral_pb2.PersonSnapshot(**person) if person else None,
+        sequence=row["sequence"],
+        history=[
+            referral_pb2.ReferralChange(
+                sequence=c["sequence"],
+                status=c["status"],
+                reason=c["reason"],
+                outcome=c["outcome"],
+                actor="" if for_partner and c["actor"] != auth.current().subject else c["actor"],
+                at=referrals.stamp(c["at"]),
+            )
+            for c in changes
+        ],
+        referrer="" if for_partner else row["referrer"],
+        reminded=row["reminded_at"] is not None,
+    )
 
 
 class ReferralServicer(referral_pb2_grpc.ReferralServiceServicer):
-    def __init__(self, pool: Pool, reference: ReferenceData) -> None:
-        self.pool = pool
+    def __init__(
+        self, pool: Pool, temporal: Client, reference: ReferenceData, timers: ReferralTimers
+    ) -> None:
+        self.pool = pool  # the directory: public data, no row-level security
+        self.scoped = ScopedPool(pool)
+        self.temporal = temporal
         self.reference = reference
+        self.timers = timers
 
+    # ---- directory ---------------------------------------------------------------------
     async def ListPartners(
         self, request: referral_pb2.ListPartnersRequest, context: Context
     ) -> referral_pb2.ListPartnersResponse:
@@ -25,15 +135,296 @@ class ReferralServicer(referral_pb2_grpc.ReferralServiceServicer):
             raise InvalidArgument(f"territory {request.territory[:20]!r} is not a commune of this deployment")
         async with self.pool.acquire() as conn:
             rows = await directory.list_partners(conn, request.motif or None, request.territory or None)
-        return referral_pb2.ListPartnersResponse(
-            partners=[
-                referral_pb2.Partner(
-                    partner_id=r["partner_id"],
-                    name=r["name"],
-                    kind=r["kind"],
-                    motifs=list(r["motifs"]),
-                    territories=list(r["territories"]),
+        return referral_pb2.ListPartnersResponse(partners=[_partner_message(r) for r in rows])
+
+    async def GetPartner(
+        self, request: referral_pb2.GetPartnerRequest, context: Context
+    ) -> referral_pb2.PartnerDetail:
+        async with self.pool.acquire() as conn:
+            row = await directory.get_partner(conn, request.partner_id)
+            if row is None:
+                raise NotFound("no partner with this partner_id")
+            (org,) = await directory.load_organizations(conn, [request.partner_id])
+        return referral_pb2.PartnerDetail(
+            partner=_partner_message(row),
+            description=org.description,
+            email=org.email,
+            phone=org.phone,
+            website=org.website,
+            services=[
+                referral_pb2.PartnerService(
+                    service_id=s.service_id,
+                    name=s.name,
+                    motifs=s.motifs,
+                    communes=s.communes,
+                    eligibility=s.eligibility,
+                )
+                for s in org.services
+            ],
+            locations=[_location(loc) for loc in org.locations],
+            schedules=[
+                referral_pb2.Schedule(
+                    weekday=s.weekday,
+                    opens_at=s.opens_at.strftime("%H:%M"),
+                    closes_at=s.closes_at.strftime("%H:%M"),
+                    location_id=s.location_id,
+                    service_id=s.service_id or "",
+                )
+                for loc in org.locations
+                for s in loc.schedules
+            ],
+            next_permanence=_permanence(directory.next_permanence(org, datetime.now(UTC))),
+        )
+
+    async def ImportDirectory(
+        self, request: referral_pb2.ImportDirectoryRequest, context: Context
+    ) -> referral_pb2.ImportDirectoryResponse:
+        if len(request.document) > 5_000_000:
+            raise InvalidArgument("$: the document is larger than 5 MB")
+        organizations = directory.parse_document(request.document, self.reference)
+        async with self.pool.acquire() as conn, conn.transaction():
+            counts = await directory.upsert_organizations(conn, organizations)
+        return referral_pb2.ImportDirectoryResponse(**counts)
+
+    async def ExportDirectory(
+        self, request: referral_pb2.ExportDirectoryRequest, context: Context
+    ) -> referral_pb2.ExportDirectoryResponse:
+        async with self.pool.acquire() as conn:
+            organizations = await directory.load_organizations(conn)
+        document = directory.to_document(organizations)
+        return referral_pb2.ExportDirectoryResponse(
+            document=json.dumps(document, ensure_ascii=False, indent=1)
+        )
+
+    async def SuggestPartners(
+        self, request: referral_pb2.SuggestPartnersRequest, context: Context
+    ) -> referral_pb2.SuggestPartnersResponse:
+        dossier = await self._dossier(request.dossier_id)
+        territory, motifs = dossier["territory"], list(dossier["motifs"])
+        async with self.pool.acquire() as conn:
+            services = await conn.fetch(
+                f"""SELECT partner_id, service_id, motifs FROM {directory.SCHEMA}.partner_services
+                     WHERE motifs && $1 AND $2 = ANY(communes)""",
+                motifs,
+                territory,
+            )
+            partner_ids = sorted({s["partner_id"] for s in services})
+            rows = {r["partner_id"]: r for r in await directory.list_partners(conn, None, None)}
+            organizations = await directory.load_organizations(conn, partner_ids)
+        now = datetime.now(UTC)
+        suggestions = []
+        for org in organizations:
+            mine = [s for s in services if s["partner_id"] == org.partner_id]
+            served = sorted({m for s in mine for m in s["motifs"]} & set(motifs))
+            permanence = directory.next_permanence(org, now, {s["service_id"] for s in mine})
+            suggestions.append((len(served), permanence, org, served))
+        far = datetime.max.replace(tzinfo=UTC)
+        suggestions.sort(key=lambda s: (-s[0], s[1].starts_at if s[1] else far, s[2].name))
+        return referral_pb2.SuggestPartnersResponse(
+            suggestions=[
+                referral_pb2.Suggestion(
+                    partner=_partner_message(rows[org.partner_id]),
+                    motifs=served,
+                    next_permanence=_permanence(permanence),
+                )
+                for _, permanence, org, served in suggestions
+            ]
+        )
+
+    # ---- referrals, agent side --------------------------------------------------------
+    async def CreateReferral(
+        self, request: referral_pb2.CreateReferralRequest, context: Context
+    ) -> referral_pb2.Referral:
+        agent = auth.acting_subject(request.agent)
+        dossier_id = _uuid(request.dossier_id, "dossier_id")
+        if request.motif not in self.reference.motifs:
+            raise InvalidArgument(
+                f"unknown motif {request.motif[:40]!r}" if request.motif else "motif is required"
+            )
+        message = request.message_for_partner.strip()
+        if len(message) > MAX_MESSAGE:
+            raise InvalidArgument(f"message_for_partner is at most {MAX_MESSAGE} characters")
+        scope = list(dict.fromkeys(["motif", *request.data_scope]))
+        unknown = [s[:40] for s in scope if s not in self.reference.consent_data_scopes]
+        if unknown:
+            raise InvalidArgument(
+                f"unknown data_scope category(ies): {', '.join(unknown[:5])}"
+                f" (known: {', '.join(sorted(self.reference.consent_data_scopes))})"
+            )
+        if request.request_id and not _REQUEST_ID.match(request.request_id):
+            raise InvalidArgument("request_id is 1 to 100 printable characters without spaces")
+        async with self.pool.acquire() as conn:
+            partner = await directory.get_partner(conn, request.partner_id)
+        if partner is None:
+            raise NotFound("no partner with this partner_id in the directory")
+        await self._dossier(dossier_id)  # NOT_FOUND / PERMISSION_DENIED
+        referral_id = (
+            str(uuid.uuid5(REFERRAL_ID_NAMESPACE, f"{dossier_id}\x00{request.request_id}"))
+            if request.request_id
+            else str(uuid.uuid4())
+        )
+        command = OrientInput(
+            agent=agent,
+            referral_id=referral_id,
+            partner_id=partner["partner_id"],
+            partner_name=partner["name"],
+            motif=request.motif,
+            message_for_partner=message,
+            data_scope=scope,
+            timers=self.timers,
+        )
+        handle = self.temporal.get_workflow_handle(dossier_workflow_id(dossier_id))
+        await self._update(
+            handle, DossierWorkflow.orient, command, context, "this dossier is closed for good"
+        )
+        return await self._referral_view(referral_id, for_partner=False)
+
+    async def CancelReferral(
+        self, request: referral_pb2.CancelReferralRequest, context: Context
+    ) -> referral_pb2.Referral:
+        agent = auth.acting_subject(request.agent)
+        referral_id = _uuid(request.referral_id, "referral_id")
+        if len(request.reason) > MAX_COMMENT:
+            raise InvalidArgument(f"reason is at most {MAX_COMMENT} characters")
+        await self._referral_view(referral_id, for_partner=False)  # NOT_FOUND outside the territories
+        action = ReferralAction("cancel", agent, comment=request.reason.strip())
+        handle = self.temporal.get_workflow_handle(referral_workflow_id(referral_id))
+        await self._update(handle, ReferralWorkflow.act, action, context, "this referral is over")
+        return await self._referral_view(referral_id, for_partner=False)
+
+    async def ListDossierReferrals(
+        self, request: referral_pb2.ListDossierReferralsRequest, context: Context
+    ) -> referral_pb2.ListReferralsResponse:
+        dossier_id = _uuid(request.dossier_id, "dossier_id")
+        await self._dossier(dossier_id)
+        async with self.scoped.acquire() as conn:
+            rows = await referrals.of_dossier(conn, dossier_id)
+            views = [
+                referral_message(
+                    r,
+                    await self._partner_name(r["partner_id"]),
+                    await referrals.history(conn, r["referral_id"]),
+                    False,
                 )
                 for r in rows
             ]
-        )
+        return referral_pb2.ListReferralsResponse(referrals=views)
+
+    # ---- referrals, partner side ------------------------------------------------------
+    async def ListMyReferrals(
+        self, request: referral_pb2.ListMyReferralsRequest, context: Context
+    ) -> referral_pb2.ListReferralsResponse:
+        claims = auth.current()
+        if request.status and request.status not in REFERRAL_STATUSES:
+            raise InvalidArgument(f"status is one of {', '.join(REFERRAL_STATUSES)}")
+        name = await self._partner_name(claims.partner_id)
+        async with self.scoped.acquire() as conn:
+            rows = await referrals.of_partner(conn, claims.partner_id, request.status or None)
+            views = [
+                referral_message(r, name, await referrals.history(conn, r["referral_id"]), True) for r in rows
+            ]
+        return referral_pb2.ListReferralsResponse(referrals=views)
+
+    async def GetReferral(
+        self, request: referral_pb2.GetReferralRequest, context: Context
+    ) -> referral_pb2.Referral:
+        referral_id = _uuid(request.referral_id, "referral_id")
+        return await self._referral_view(referral_id, for_partner=auth.current().role is Role.PARTENAIRE)
+
+    async def AcknowledgeReferral(
+        self, request: referral_pb2.ReferralActionRequest, context: Context
+    ) -> referral_pb2.Referral:
+        return await self._partner_act("acknowledge", request, context)
+
+    async def AcceptReferral(
+        self, request: referral_pb2.ReferralActionRequest, context: Context
+    ) -> referral_pb2.Referral:
+        return await self._partner_act("accept", request, context)
+
+    async def RejectReferral(
+        self, request: referral_pb2.ReferralActionRequest, context: Context
+    ) -> referral_pb2.Referral:
+        return await self._partner_act("reject", request, context)
+
+    async def StartReferral(
+        self, request: referral_pb2.ReferralActionRequest, context: Context
+    ) -> referral_pb2.Referral:
+        return await self._partner_act("start", request, context)
+
+    async def CompleteReferral(
+        self, request: referral_pb2.ReferralActionRequest, context: Context
+    ) -> referral_pb2.Referral:
+        return await self._partner_act("complete", request, context)
+
+    async def FailReferral(
+        self, request: referral_pb2.ReferralActionRequest, context: Context
+    ) -> referral_pb2.Referral:
+        return await self._partner_act("fail", request, context)
+
+    # ---- plumbing ----------------------------------------------------------------------
+    async def _partner_act(
+        self, action: str, request: referral_pb2.ReferralActionRequest, context: Context
+    ) -> referral_pb2.Referral:
+        claims = auth.current()
+        referral_id = _uuid(request.referral_id, "referral_id")
+        reason = outcome = ""
+        if action in ("reject", "fail"):
+            if request.reason not in REFERRAL_REASONS:
+                raise InvalidArgument(f"{action} needs a reason: one of {', '.join(REFERRAL_REASONS)}")
+            reason = request.reason
+        elif request.reason:
+            raise InvalidArgument(f"{action} takes no reason")
+        if action == "complete":
+            if request.outcome not in REFERRAL_OUTCOMES:
+                raise InvalidArgument(f"complete needs an outcome: one of {', '.join(REFERRAL_OUTCOMES)}")
+            outcome = request.outcome
+        elif request.outcome:
+            raise InvalidArgument(f"{action} takes no outcome")
+        comment = request.comment.strip()
+        if len(comment) > MAX_COMMENT:
+            raise InvalidArgument(f"comment is at most {MAX_COMMENT} characters")
+        if "other" in (reason, outcome) and not comment:
+            raise InvalidArgument("with 'other', say why in comment")
+        await self._referral_view(referral_id, for_partner=True)  # NOT_FOUND unless the caller's
+        handle = self.temporal.get_workflow_handle(referral_workflow_id(referral_id))
+        command = ReferralAction(action, claims.subject, reason=reason, outcome=outcome, comment=comment)
+        await self._update(handle, ReferralWorkflow.act, command, context, "this referral is over")
+        return await self._referral_view(referral_id, for_partner=True)
+
+    async def _update(self, handle: Any, update: Any, command: object, context: Context, gone: str) -> Any:
+        try:
+            return await handle.execute_update(update, command, rpc_timeout=remaining(context))
+        except WorkflowUpdateFailedError as exc:
+            raise domain_error_from(exc) or FailedPrecondition("refused") from None
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise FailedPrecondition(gone) from None
+            raise
+
+    async def _dossier(self, raw_dossier_id: str) -> asyncpg.Record:
+        """The dossier's territory and motifs (read model); NOT_FOUND / PERMISSION_DENIED."""
+        dossier_id = _uuid(raw_dossier_id, "dossier_id")
+        async with self.pool.acquire() as conn:
+            row = await referrals.dossier_facts(conn, dossier_id)
+        if row is None:
+            raise NotFound(
+                "no dossier with this id (a dossier opened a moment ago may take a second to appear)"
+            )
+        claims = auth.current()
+        if claims.role is Role.PARTENAIRE or not claims.covers(row["territory"]):
+            raise PermissionDenied("this dossier belongs to a territory you are not assigned to")
+        return row
+
+    async def _partner_name(self, partner_id: str) -> str:
+        async with self.pool.acquire() as conn:
+            row = await directory.get_partner(conn, partner_id)
+        return str(row["name"]) if row else ""
+
+    async def _referral_view(self, referral_id: str, for_partner: bool) -> referral_pb2.Referral:
+        claims = auth.current()
+        async with self.scoped.acquire() as conn:
+            row = await referrals.get_referral(conn, referral_id)
+            if row is None or (for_partner and row["partner_id"] != claims.partner_id):
+                raise NotFound("no referral with this id among yours")
+            changes = await referrals.history(conn, row["referral_id"])
+        return referral_message(row, await self._partner_name(row["partner_id"]), changes, for_partner)

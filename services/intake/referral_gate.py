@@ -1,0 +1,58 @@
+"""The consent gate of referrals (DOMAIN rule 1), an intake activity run by the dossier's
+workflow before a referral leaves: the dossier's person must have a recorded consent,
+or a legal basis recorded by a named agent, covering that partner and every data
+category sent. Returns only those categories of the person, for the partner."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from kernel.db import Pool, system_scope
+from kernel.errors import FailedPrecondition, NotFound
+from kernel.temporal import application_error
+from services.intake import persons, repository
+from workflows.contracts import ConsentCheck, PersonShare
+
+
+class ReferralGate:
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+
+    @activity.defn(name="intake.check_referral_consent")
+    async def check_referral_consent(self, check: ConsentCheck) -> PersonShare:
+        async with system_scope(self.pool, [check.territory]) as conn:
+            dossier = await repository.get_dossier(conn, check.dossier_id)
+            if dossier is None:
+                raise application_error(NotFound("no dossier with this id"))
+            if dossier["person_id"] is None:
+                raise application_error(
+                    FailedPrecondition(
+                        "this dossier has no person: no referral leaves without the person's consent"
+                        " (record the person and their consent first)"
+                    )
+                )
+            person_id = str(dossier["person_id"])
+            person_territory = await persons.person_territory(conn, person_id)
+        territories = {check.territory, person_territory or check.territory}
+        async with system_scope(self.pool, territories) as conn:
+            if not await persons.consent_covers(conn, person_id, check.partner_id, check.data_scope):
+                raise application_error(
+                    FailedPrecondition(
+                        "no consent of the person (nor legal basis recorded by a named agent) covers sharing "
+                        f"{', '.join(check.data_scope)} with this partner: record it first (RecordConsent)"
+                    )
+                )
+            current = await persons.current_person_id(conn, person_id)
+            person = await persons.get_person(conn, current or person_id)
+        share = PersonShare()
+        if person is None:
+            return share
+        if "identite" in check.data_scope:
+            share.first_name = person["first_name"]
+            share.last_name = person["last_name"]
+            share.birth_date = person["birth_date"].isoformat() if person["birth_date"] else ""
+        if "contact" in check.data_scope:
+            share.phone = person["phone"] or ""
+            share.email = person["email"] or ""
+            share.address = person["address_line"] or ""
+        return share
