@@ -65,6 +65,7 @@ class NotifierConfig:
     idle_poll_s: float = 1.0
     ack_timeout_s: float = 10.0
     consumer_max_deliveries: int = 5
+    consumer_ack_wait_s: float = 30.0
     env: Mapping[str, str] | None = None  # where webhook secrets are read
 
     @classmethod
@@ -146,6 +147,7 @@ def consumer_spec(config: NotifierConfig) -> ConsumerSpec:
         filter_subject=f"{config.subject_root}.referral.status_changed",
         handler=enqueue_handler(config),
         max_deliveries=config.consumer_max_deliveries,
+        ack_wait_s=config.consumer_ack_wait_s,
     )
 
 
