@@ -125,7 +125,8 @@ async def _swap(conn: Connection) -> None:
     async with conn.transaction():
         # Other consumers' inbox rows in this schema (if any) follow the swap.
         await conn.execute(
-            f"INSERT INTO {SHADOW}.inbox SELECT * FROM {SCHEMA}.inbox WHERE consumer <> $1 ON CONFLICT DO NOTHING",
+            f"""INSERT INTO {SHADOW}.inbox SELECT * FROM {SCHEMA}.inbox WHERE consumer <> $1
+                ON CONFLICT DO NOTHING""",
             CONSUMER,
         )
         await conn.execute(f"DROP SCHEMA IF EXISTS {RETIRED} CASCADE; CREATE SCHEMA {RETIRED}")
