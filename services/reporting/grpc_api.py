@@ -16,6 +16,7 @@ from kernel.db import Pool
 from kernel.errors import InvalidArgument
 from kernel.grpc_server import Context
 from kernel.reference import ReferenceData
+from kernel.timestamps import optional_datetime
 from services.reporting import bilan, ops, queries, render_csv, render_html
 from services.reporting.labels import Labels
 
@@ -27,10 +28,7 @@ FORMATS = {
 
 
 def _bound(message: Message, field: Literal["from", "to"]) -> datetime | None:
-    if not message.HasField(field):
-        return None
-    stamp: Timestamp = getattr(message, field)
-    return stamp.ToDatetime(tzinfo=UTC)
+    return optional_datetime(message, field)
 
 
 def _stamp(value: datetime | None) -> Timestamp | None:

@@ -1,0 +1,22 @@
+"""Timestamps from callers: protobuf accepts seconds outside the calendar, Python does not."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from kernel.errors import InvalidArgument
+
+
+def optional_datetime(message: Message, field: str) -> datetime | None:
+    """The field as an aware UTC datetime, None when unset; INVALID_ARGUMENT when the
+    value is outside 0001-01-01..9999-12-31."""
+    if not message.HasField(field):
+        return None
+    stamp: Timestamp = getattr(message, field)
+    try:
+        return stamp.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise InvalidArgument(f"{field} is not a valid date (years 1 to 9999)") from None

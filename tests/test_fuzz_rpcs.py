@@ -1,0 +1,178 @@
+"""Every RPC of every service fed generated messages (hypothesis), with and without
+valid tokens: never INTERNAL or UNKNOWN, never OK for an unauthorised caller."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+from entraide.v1 import intake_pb2, referral_pb2, reporting_pb2
+from google.protobuf import descriptor as pb_descriptor
+from google.protobuf import message_factory
+from google.protobuf.message import Message
+from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import strategies as st
+
+from kernel import client
+from kernel.access import Rule
+from kernel.auth import Role, mint
+from services.intake.access import RULES as INTAKE_RULES
+from services.referral.access import RULES as REFERRAL_RULES
+from services.reporting.access import RULES as REPORTING_RULES
+from tests.conftest import TERRITORIES, AppStack
+
+SERVICES: dict[str, tuple[pb_descriptor.ServiceDescriptor, dict[str, Rule]]] = {
+    "intake": (intake_pb2.DESCRIPTOR.services_by_name["IntakeService"], INTAKE_RULES),
+    "referral": (referral_pb2.DESCRIPTOR.services_by_name["ReferralService"], REFERRAL_RULES),
+    "reporting": (reporting_pb2.DESCRIPTOR.services_by_name["ReportingService"], REPORTING_RULES),
+}
+METHODS = [(service, method.name) for service, (desc, _) in SERVICES.items() for method in desc.methods]
+FORBIDDEN = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
+
+# Values that reach deep into handlers: real codes and ids next to random text.
+INTERESTING_STRINGS = st.sampled_from(
+    [
+        "",
+        "55029",
+        "55291",
+        "99999",
+        "logement",
+        "violences_conjugales",
+        "visite_spontanee",
+        "regle",
+        "orientation",
+        "suivi",
+        "team",
+        "author",
+        "consent",
+        "legal_basis",
+        "oral",
+        "identite",
+        "caf-meuse",
+        str(uuid.uuid4()),
+        "00000000-0000-0000-0000-000000000000",
+        "1984-03-07",
+        "2999-01-01",
+        "06 12 34 56 78",
+        "x" * 20_001,
+        "é" * 300,
+        "\x00",
+        "'; DROP TABLE intake.dossiers; --",
+        "csv",
+        "html",
+    ]
+)
+TEXT = st.one_of(INTERESTING_STRINGS, st.text(max_size=40))
+SCALARS: dict[int, st.SearchStrategy[Any]] = {
+    pb_descriptor.FieldDescriptor.TYPE_STRING: TEXT,
+    pb_descriptor.FieldDescriptor.TYPE_BYTES: st.binary(max_size=40),
+    pb_descriptor.FieldDescriptor.TYPE_BOOL: st.booleans(),
+    pb_descriptor.FieldDescriptor.TYPE_INT32: st.integers(-(2**31), 2**31 - 1),
+    pb_descriptor.FieldDescriptor.TYPE_INT64: st.integers(-(2**63), 2**63 - 1),
+    pb_descriptor.FieldDescriptor.TYPE_DOUBLE: st.floats(allow_nan=True),
+}
+
+
+def message_strategy(descriptor: pb_descriptor.Descriptor, depth: int = 0) -> st.SearchStrategy[Message]:
+    cls = message_factory.GetMessageClass(descriptor)
+    if descriptor.full_name == "google.protobuf.Timestamp":
+        # Protobuf's valid range is [-62135596800, 253402300799]: the edges and beyond.
+        seconds = st.sampled_from(
+            [0, -1, 1767225600, 1798761600, 253402300799, 253402300800, -62135596800, -62135596801, 2**40]
+        )
+        return st.builds(lambda s, n: cls(seconds=s, nanos=n), seconds, st.integers(0, 999_999_999))
+    fields: dict[str, st.SearchStrategy[Any]] = {}
+    for field in descriptor.fields:
+        if field.type == pb_descriptor.FieldDescriptor.TYPE_MESSAGE:
+            if depth >= 2 or field.message_type.GetOptions().map_entry:
+                continue
+            value = message_strategy(field.message_type, depth + 1)
+        elif field.type in SCALARS:
+            value = SCALARS[field.type]
+        else:
+            continue
+        fields[field.name] = st.lists(value, max_size=3) if field.is_repeated else value
+
+    def build(values: dict[str, Any]) -> Message:
+        message = cls()
+        for name, value in values.items():
+            target = getattr(message, name)
+            if isinstance(value, list):
+                for item in value:
+                    target.append(item) if not isinstance(item, Message) else target.add().CopyFrom(item)
+            elif isinstance(value, Message):
+                target.CopyFrom(value)
+            else:
+                setattr(message, name, value)
+        return message
+
+    return st.fixed_dictionaries({}, optional=fields).map(build)
+
+
+VALID_TOKENS = st.tuples(
+    st.sampled_from([r for r in Role if r is not Role.SERVICE]),
+    st.one_of(st.just(list(TERRITORIES)), st.lists(st.sampled_from(TERRITORIES), max_size=3, unique=True)),
+).map(lambda rt: ("valid", rt))
+# Mostly valid callers: that is where the handlers are reached.
+TOKENS = st.sampled_from(["none", "garbage", "valid", "valid", "valid"]).flatmap(
+    lambda kind: VALID_TOKENS if kind == "valid" else st.just((kind, "eyJhbGciOiJub25lIn0.e30."))
+)
+
+
+@pytest.fixture(scope="module")
+def channels(app_stack: AppStack) -> Iterator[dict[str, grpc.Channel]]:
+    opened = {
+        name: client.sync_channel(app_stack.address(name), app_stack.env, token="") for name in SERVICES
+    }
+    yield opened
+    for channel in opened.values():
+        channel.close()
+
+
+@pytest.mark.parametrize(("service", "method"), METHODS, ids=[f"{s}.{m}" for s, m in METHODS])
+def test_generated_messages_never_break_a_method(
+    app_stack: AppStack, channels: dict[str, grpc.Channel], service: str, method: str
+) -> None:
+    descriptor, rules = SERVICES[service]
+    method_desc = descriptor.methods_by_name[method]
+    request_cls = message_factory.GetMessageClass(method_desc.input_type)
+    response_cls = message_factory.GetMessageClass(method_desc.output_type)
+    call = channels[service].unary_unary(
+        f"/{descriptor.full_name}/{method}",
+        request_serializer=request_cls.SerializeToString,
+        response_deserializer=response_cls.FromString,
+    )
+    secret = app_stack.env["ENTRAIDE_JWT_SECRET"]
+    rule = rules.get(method)
+
+    @seed(20261121)
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(request=message_strategy(method_desc.input_type), token=TOKENS)
+    def check(request: Message, token: tuple[str, Any]) -> None:
+        kind, value = token
+        metadata: list[tuple[str, str]] = []
+        allowed = False
+        if kind == "garbage":
+            metadata = [("authorization", f"Bearer {value}")]
+        elif kind == "valid":
+            role, territories = value
+            partner = "caf-meuse" if role is Role.PARTENAIRE else ""
+            metadata = [
+                ("authorization", f"Bearer {mint(secret, 'fuzzer', role, territories, partner_id=partner)}")
+            ]
+            allowed = rule is not None and role in rule.roles
+        try:
+            call(request, metadata=metadata, timeout=20)
+            code = grpc.StatusCode.OK
+        except grpc.RpcError as error:
+            code = error.code()  # type: ignore[attr-defined]
+        assert code not in FORBIDDEN, (method, kind, request)
+        if kind != "valid":
+            assert code == grpc.StatusCode.UNAUTHENTICATED, (method, kind, code)
+        elif not allowed:
+            assert code == grpc.StatusCode.PERMISSION_DENIED, (method, value, code)
+
+    check()
