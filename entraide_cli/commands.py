@@ -220,6 +220,48 @@ def motif_counts(args: argparse.Namespace, settings: Settings) -> Message:
     return counts
 
 
+def _bilan_request(args: argparse.Namespace) -> reporting_pb2.GetBilanRequest:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    paris = ZoneInfo("Europe/Paris")
+    request = reporting_pb2.GetBilanRequest(territories=args.commune)
+    for field, value in (("from", args.du), ("to", args.au)):
+        try:
+            day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=paris)
+        except ValueError:
+            raise SystemExit(f"date invalide : {value} (attendu AAAA-MM-JJ)") from None
+        getattr(request, field).FromDatetime(day)
+    return request
+
+
+def bilan(args: argparse.Namespace, settings: Settings) -> Message:
+    """GetBilan, or ExportBilan written to --sortie when --format is given."""
+    stub = reporting_pb2_grpc.ReportingServiceStub(_channel(settings, "reporting"))
+    request = _bilan_request(args)
+    if not args.format:
+        figures: reporting_pb2.Bilan = stub.GetBilan(request, timeout=args.timeout)
+        return figures
+    document: reporting_pb2.BilanDocument = stub.ExportBilan(
+        reporting_pb2.ExportBilanRequest(bilan=request, format=args.format), timeout=args.timeout
+    )
+    target = args.sortie or document.filename
+    with open(target, "wb") as file:
+        file.write(document.content)
+    return reporting_pb2.BilanDocument(content_type=document.content_type, filename=target)
+
+
+def ops_overview(args: argparse.Namespace, settings: Settings) -> Message:
+    stub = reporting_pb2_grpc.ReportingServiceStub(_channel(settings, "reporting"))
+    overview: reporting_pb2.OpsOverview = stub.GetOpsOverview(
+        reporting_pb2.GetOpsOverviewRequest(
+            territories=args.commune, stuck_after_days=args.jours, limit=args.limite
+        ),
+        timeout=args.timeout,
+    )
+    return overview
+
+
 def partners(args: argparse.Namespace, settings: Settings) -> Message:
     stub = referral_pb2_grpc.ReferralServiceStub(_channel(settings, "referral"))
     found: referral_pb2.ListPartnersResponse = stub.ListPartners(

@@ -248,6 +248,20 @@ def _add_figure_commands(group: Subparsers) -> None:
 
     _command(group, "referentiel", "reference", "motifs, canaux, communes, issues", commands.reference_data)
 
+    report = _command(group, "bilan", "report", "bilan d'activité d'une période", commands.bilan)
+    report.add_argument("--du", required=True, metavar="AAAA-MM-JJ", help="premier jour (inclus)")
+    report.add_argument("--au", required=True, metavar="AAAA-MM-JJ", help="dernier jour (exclu)")
+    report.add_argument("--commune", action="append", default=[], help="code INSEE (répétable)")
+    report.add_argument("--format", choices=["csv", "html"], default="", help="exporter en CSV ou HTML")
+    report.add_argument("--sortie", default="", metavar="FICHIER", help="fichier de l'export")
+
+    ops = _command(
+        group, "ops", "ops", "exploitation : étapes, retards, dossiers bloqués, files", commands.ops_overview
+    )
+    ops.add_argument("--commune", action="append", default=[], help="code INSEE (répétable)")
+    ops.add_argument("--jours", type=int, default=30, help="sans avancée depuis N jours")
+    ops.add_argument("--limite", type=int, default=50, help="dossiers listés au plus")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

@@ -271,6 +271,64 @@ def _motif_counts(message: reporting_pb2.MotifCounts) -> str:
     return "\n".join(lines)
 
 
+def _shares(title: str, shares: Iterable[reporting_pb2.Share]) -> list[str]:
+    lines = [f"{title} :"]
+    for item in shares:
+        lines.append(
+            f"  {item.label:<50} {item.count:>6}  ({item.percent:.1f} %)"
+            f"  période précédente : {item.previous_count}"
+        )
+    return lines
+
+
+@render_text.register
+def _bilan(message: reporting_pb2.Bilan) -> str:
+    before = "période précédente"
+    lines = [
+        f"Bilan : {', '.join(message.territory_labels)}",
+        f"Personnes reçues : {message.people_received} ({before} : {message.previous_people_received})",
+        f"Dossiers ouverts : {message.dossiers_opened} ({before} : {message.previous_dossiers_opened})",
+        f"Dossiers réglés : {message.dossiers_solved} ({before} : {message.previous_dossiers_solved})",
+    ]
+    lines += _shares("Par motif", message.by_motif)
+    lines += _shares("Par commune", message.by_commune)
+    lines += _shares("Par canal d'arrivée", message.by_channel)
+    lines += _shares("Par issue", message.by_outcome)
+    lines.append("Durée par étape (jours, médiane / 90e centile) :")
+    for d in message.stage_durations:
+        lines.append(
+            f"  {d.label:<30} {d.median_s / 86400:>6.1f} / {d.p90_s / 86400:.1f}  ({d.dossiers} dossiers)"
+        )
+    return "\n".join(lines)
+
+
+@render_text.register
+def _bilan_document(message: reporting_pb2.BilanDocument) -> str:
+    return f"Bilan exporté : {message.filename}"
+
+
+@render_text.register
+def _ops(message: reporting_pb2.OpsOverview) -> str:
+    lines = ["Dossiers par étape :"] + [f"  {s.stage:<14} {s.dossiers:>6}" for s in message.stages]
+    lines.append(f"Échéances dépassées : {len(message.overdue)}")
+    lines += [f"  {d.dossier_id}  {d.territory}  {d.stage:<12} {d.reason}" for d in message.overdue]
+    lines.append(f"Dossiers sans avancée : {len(message.stuck)}")
+    lines += [f"  {d.dossier_id}  {d.territory}  {d.stage}" for d in message.stuck]
+    lines.append("Consommateurs (en attente / non acquittés / relivrés) :")
+    lines += [
+        f"  {c.consumer:<30} {c.pending} / {c.ack_pending} / {c.redelivered}" for c in message.consumers
+    ]
+    lines.append(
+        "Événements non publiés : " + ", ".join(f"{k} {v}" for k, v in sorted(message.outbox_backlog.items()))
+    )
+    lines.append(f"Lettres mortes : {len(message.dead_letters)}")
+    lines += [
+        f"  {d.service}/{d.consumer} n°{d.stream_seq} {d.subject} {d.error_type}"
+        for d in message.dead_letters
+    ]
+    return "\n".join(lines)
+
+
 @render_text.register
 def _partners(message: referral_pb2.ListPartnersResponse) -> str:
     return (
