@@ -442,6 +442,11 @@ async def test_webhook_failing_twice_then_accepting_gets_the_message_once(world:
     assert message["id"] == str(event.id) and message["subject"] == message["data"]["referral_id"]
     assert message["data"]["status"] == "rejected" and message["data"]["reason"] == "no_capacity"
     assert not FORBIDDEN_KEYS & (set(message) | set(message["data"]))
+    schema = json.loads(
+        (Path(__file__).parent.parent / "docs/partners/referral-status.v1.schema.json").read_text()
+    )
+    assert set(schema["required"]) <= set(message) <= set(schema["properties"])
+    assert set(message["data"]) == set(schema["properties"]["data"]["properties"])
     assert accepted["headers"]["ce-type"] == "fr.entraide.referral.status_changed.v1"
 
 
