@@ -13,6 +13,7 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import asyncpg
 import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -24,6 +25,8 @@ from kernel.events import Event
 from kernel.logs import get_logger
 
 log = get_logger("consumer")
+# How long an ack waits for the server's confirmation (a loaded server can be slow).
+ACK_TIMEOUT_S = 5.0
 
 Handler = Callable[[Connection, Event], Awaitable[None]]
 # Applies a batch of new events (their ids just inserted into the inbox) in one transaction.
@@ -87,11 +90,16 @@ class Consumer:
                     log.warning("fetch failed, retrying", extra={"error_type": type(exc).__name__})
                     await asyncio.sleep(0.5)
                     continue
-                if self.spec.batch_handler is not None and len(messages) > 1:
-                    await self.handle_batch(messages)
-                    continue
-                for message in messages:
-                    await self.handle(message)
+                try:
+                    if self.spec.batch_handler is not None and len(messages) > 1:
+                        await self.handle_batch(messages)
+                        continue
+                    for message in messages:
+                        await self.handle(message)
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    # The database is unreachable: nothing was acked, JetStream redelivers.
+                    log.warning("database unavailable, retrying", extra={"error_type": type(exc).__name__})
+                    await asyncio.sleep(1.0)
         finally:
             try:
                 await subscription.unsubscribe()
@@ -105,7 +113,7 @@ class Consumer:
         except Exception as exc:
             await self._on_failure(message, exc, meta.num_delivered, meta.sequence.stream)
             return
-        await message.ack_sync()
+        await self._settle(message.ack_sync(timeout=ACK_TIMEOUT_S), meta.sequence.stream)
         metrics.consumer_event(self.spec.durable, "applied" if applied else "duplicate")
         if not applied:
             log.info(
@@ -142,9 +150,24 @@ class Consumer:
                 await self.handle(message)
             return
         for message in messages:
-            await message.ack()
+            await self._settle(message.ack(), message.metadata.sequence.stream)
         metrics.CONSUMER_EVENTS.labels(self.spec.durable, "applied").inc(len(new_ids))
         metrics.CONSUMER_EVENTS.labels(self.spec.durable, "duplicate").inc(len(messages) - len(new_ids))
+
+    async def _settle(self, action: Awaitable[object], stream_seq: int) -> None:
+        """An ack, nak or term that does not reach the server is not fatal: the message
+        comes back after ack_wait and the inbox skips what was already applied."""
+        try:
+            await action
+        except (nats.errors.Error, TimeoutError) as exc:
+            log.warning(
+                "acknowledgement not confirmed; the message will be redelivered",
+                extra={
+                    "consumer": self.spec.durable,
+                    "stream_seq": stream_seq,
+                    "error_type": type(exc).__name__,
+                },
+            )
 
     async def _lock(self, conn: Connection) -> None:
         if self.spec.lock_key is not None:
@@ -176,7 +199,7 @@ class Consumer:
         if deliveries < self.spec.max_deliveries:
             log.warning("event handling failed, will retry", extra=fields)
             metrics.consumer_event(self.spec.durable, "retried")
-            await message.nak(delay=self.spec.retry_delay_s)
+            await self._settle(message.nak(delay=self.spec.retry_delay_s), stream_seq)
             return
         async with self.pool.acquire() as conn:
             await conn.execute(
@@ -192,6 +215,6 @@ class Consumer:
                 deliveries,
                 type(exc).__name__,
             )
-        await message.term()
+        await self._settle(message.term(), stream_seq)
         metrics.consumer_event(self.spec.durable, "dead_lettered")
         log.error("event dead-lettered", extra=fields)
