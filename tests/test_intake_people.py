@@ -215,7 +215,9 @@ async def test_merged_persons_are_no_longer_reported_as_duplicates(intake: Stub)
     keep = await create(intake, phone=phone)
     duplicate = await create(intake, phone=phone)
     await intake.MergePersons(
-        intake_pb2.MergePersonsRequest(keep_id=keep.person_id, duplicate_id=duplicate.person_id, agent="agent-martin"),
+        intake_pb2.MergePersonsRequest(
+            keep_id=keep.person_id, duplicate_id=duplicate.person_id, agent="agent-martin"
+        ),
         timeout=10,
     )
     reply = await intake.CreatePerson(person_request(phone=phone), timeout=10)
@@ -316,7 +318,9 @@ async def test_merge_moves_dossiers(intake: Stub, pool: asyncpg.Pool) -> None:
     if opened.dossier.person_id != duplicate.person_id:
         pytest.xfail("OpenDossier does not record person_id yet (dossier lifecycle work in progress)")
     await intake.MergePersons(
-        intake_pb2.MergePersonsRequest(keep_id=keep.person_id, duplicate_id=duplicate.person_id, agent="agent-martin"),
+        intake_pb2.MergePersonsRequest(
+            keep_id=keep.person_id, duplicate_id=duplicate.person_id, agent="agent-martin"
+        ),
         timeout=10,
     )
     async with pool.acquire() as conn:
@@ -336,7 +340,8 @@ async def test_merge_errors_write_nothing(intake: Stub, pool: asyncpg.Pool) -> N
     b = await create(intake)
     c = await create(intake)
     await intake.MergePersons(
-        intake_pb2.MergePersonsRequest(keep_id=a.person_id, duplicate_id=b.person_id, agent="agent-martin"), timeout=10
+        intake_pb2.MergePersonsRequest(keep_id=a.person_id, duplicate_id=b.person_id, agent="agent-martin"),
+        timeout=10,
     )
     unknown = str(uuid.uuid4())
     cases = [
@@ -388,7 +393,8 @@ async def test_household_with_an_unknown_or_merged_member_writes_nothing(
     a = await create(intake)
     b = await create(intake)
     await intake.MergePersons(
-        intake_pb2.MergePersonsRequest(keep_id=a.person_id, duplicate_id=b.person_id, agent="agent-martin"), timeout=10
+        intake_pb2.MergePersonsRequest(keep_id=a.person_id, duplicate_id=b.person_id, agent="agent-martin"),
+        timeout=10,
     )
     unknown = str(uuid.uuid4())
     cases = [
@@ -478,7 +484,9 @@ async def test_refused_consents_write_nothing(intake: Stub, pool: asyncpg.Pool) 
     person = await create(intake)
     merged = await create(intake)
     await intake.MergePersons(
-        intake_pb2.MergePersonsRequest(keep_id=person.person_id, duplicate_id=merged.person_id, agent="agent-martin"),
+        intake_pb2.MergePersonsRequest(
+            keep_id=person.person_id, duplicate_id=merged.person_id, agent="agent-martin"
+        ),
         timeout=10,
     )
     pid = person.person_id
@@ -634,7 +642,9 @@ async def test_outbox_events_carry_no_personal_data(intake: Stub, pool: asyncpg.
     other = await create(intake, phone=f"07{digits}")
     await intake.RecordConsent(consent_request(person.person_id), timeout=10)
     await intake.MergePersons(
-        intake_pb2.MergePersonsRequest(keep_id=person.person_id, duplicate_id=other.person_id, agent="agent-martin"),
+        intake_pb2.MergePersonsRequest(
+            keep_id=person.person_id, duplicate_id=other.person_id, agent="agent-martin"
+        ),
         timeout=10,
     )
     async with pool.acquire() as conn:
@@ -691,7 +701,8 @@ async def test_consent_covers(intake: Stub, pool: asyncpg.Pool) -> None:
         assert not await persons.consent_covers(conn, str(uuid.uuid4()), "cresus", ["identite"])
 
     await intake.MergePersons(
-        intake_pb2.MergePersonsRequest(keep_id=pid, duplicate_id=duplicate.person_id, agent="agent-martin"), timeout=10
+        intake_pb2.MergePersonsRequest(keep_id=pid, duplicate_id=duplicate.person_id, agent="agent-martin"),
+        timeout=10,
     )
     async with pool.acquire() as conn:
         # The legal basis moved with the merge; asking with either id finds it.
@@ -711,7 +722,8 @@ async def test_person_and_household_exist(intake: Stub, pool: asyncpg.Pool) -> N
         intake_pb2.CreateHouseholdRequest(territory="55029", member_ids=[a.person_id]), timeout=10
     )
     await intake.MergePersons(
-        intake_pb2.MergePersonsRequest(keep_id=a.person_id, duplicate_id=b.person_id, agent="agent-martin"), timeout=10
+        intake_pb2.MergePersonsRequest(keep_id=a.person_id, duplicate_id=b.person_id, agent="agent-martin"),
+        timeout=10,
     )
     async with pool.acquire() as conn:
         assert await persons.person_exists(conn, a.person_id)
