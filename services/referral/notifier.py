@@ -3,9 +3,10 @@
 Two halves, linked by a table (an outbox for partners):
 
 1. A durable kernel consumer of `<root>.referral.status_changed`. In the consumer's
-   inbox transaction it writes one `partner_deliveries` row per channel of the
-   partner (delivery id = uuid5(event id, channel)), so an event is turned into
-   deliveries exactly once.
+   inbox transaction (one per fetched batch: one channel lookup for the batch's
+   partners, one multi-row insert; per event when a batch fails) it writes one
+   `partner_deliveries` row per channel of the partner (delivery id = uuid5(event
+   id, channel)), so an event is turned into deliveries exactly once.
 2. A delivery loop. NATS rows are published (pipelined) to the partner stream on
    `partners.<partner_id>.referrals.<status>` with `Nats-Msg-Id = delivery id` and
    marked delivered only after the PubAck (a crash in between republishes; JetStream
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +32,7 @@ from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
-from kernel.consumer import ConsumerSpec, Handler
+from kernel.consumer import BatchHandler, ConsumerSpec, Handler
 from kernel.db import Connection, Pool
 from kernel.events import Event
 from kernel.logs import get_logger
@@ -65,6 +67,7 @@ class NotifierConfig:
     idle_poll_s: float = 1.0
     ack_timeout_s: float = 10.0
     consumer_max_deliveries: int = 5
+    consumer_batch_size: int = 200
     consumer_ack_wait_s: float = 30.0
     env: Mapping[str, str] | None = None  # where webhook secrets are read
 
@@ -100,43 +103,96 @@ class NotifierConfig:
 # --- 1. status change → delivery rows (inside the consumer's inbox transaction) -------------
 
 
+DeliveryRow = tuple[uuid.UUID, uuid.UUID, str, str, str, str]
+_INSERT_ROWS = """INSERT INTO {schema}.partner_deliveries
+                      (delivery_id, event_id, partner_id, channel, subject, payload)
+                  SELECT d, e, p, c, s, m::jsonb
+                    FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[])
+                         AS r(d, e, p, c, s, m)
+                  ON CONFLICT (delivery_id) DO NOTHING"""
+
+
+def _channels(settings: asyncpg.Record | None) -> list[str]:
+    # A partner without channel settings gets the partner stream (its baseline).
+    if settings is None:
+        return ["nats"]
+    wanted = []
+    if settings["nats"]:
+        wanted.append("nats")
+    if settings["webhook_url"]:
+        wanted.append("webhook")
+    return wanted
+
+
+def _status_change(event: Event) -> events_pb2.ReferralStatusChanged | None:
+    if event.type != partner_messages.EVENT_TYPE:
+        return None
+    data = event.parse(events_pb2.ReferralStatusChanged)
+    if not data.referral_id or not data.partner_id or not data.status:
+        raise ValueError("referral.status_changed without referral, partner or status")
+    return data
+
+
+def _delivery_rows(
+    config: NotifierConfig, event: Event, data: events_pb2.ReferralStatusChanged, wanted: list[str]
+) -> list[DeliveryRow]:
+    if not wanted:
+        return []
+    payload = json.dumps(partner_messages.build(event, data, config.source))
+    subject = partner_messages.partner_subject(config.partner_subject_root, data.partner_id, data.status)
+    return [
+        (partner_messages.delivery_id(event.id, ch), event.id, data.partner_id, ch, subject, payload)
+        for ch in wanted
+    ]
+
+
+async def _insert_rows(conn: Connection, config: NotifierConfig, rows: list[DeliveryRow]) -> None:
+    """All rows in one statement (unnest), then one wake-up for the delivery loop."""
+    if not rows:
+        return
+    columns = list(zip(*rows, strict=True))
+    await conn.execute(_INSERT_ROWS.format(schema=config.schema), *(list(c) for c in columns))
+    await conn.execute("SELECT pg_notify($1, '')", config.notify_channel)
+
+
 def enqueue_handler(config: NotifierConfig) -> Handler:
     schema = config.schema
 
     async def handle(conn: Connection, event: Event) -> None:
-        if event.type != partner_messages.EVENT_TYPE:
+        data = _status_change(event)
+        if data is None:
             return
-        data = event.parse(events_pb2.ReferralStatusChanged)
-        if not data.referral_id or not data.partner_id or not data.status:
-            raise ValueError("referral.status_changed without referral, partner or status")
-        channels = await conn.fetchrow(
+        settings = await conn.fetchrow(
             f"SELECT nats, webhook_url FROM {schema}.partner_channels WHERE partner_id = $1", data.partner_id
         )
-        # A partner without channel settings gets the partner stream (its baseline).
-        wanted = ["nats"] if channels is None else []
-        if channels is not None and channels["nats"]:
-            wanted.append("nats")
-        if channels is not None and channels["webhook_url"]:
-            wanted.append("webhook")
-        message = partner_messages.build(event, data, config.source)
-        subject = partner_messages.partner_subject(config.partner_subject_root, data.partner_id, data.status)
-        for channel in wanted:
-            await conn.execute(
-                f"""INSERT INTO {schema}.partner_deliveries
-                        (delivery_id, event_id, partner_id, channel, subject, payload)
-                    VALUES ($1, $2, $3, $4, $5, $6::jsonb)
-                    ON CONFLICT (delivery_id) DO NOTHING""",
-                partner_messages.delivery_id(event.id, channel),
-                event.id,
-                data.partner_id,
-                channel,
-                subject,
-                json.dumps(message),
-            )
-        if wanted:
-            await conn.execute("SELECT pg_notify($1, '')", config.notify_channel)
+        await _insert_rows(conn, config, _delivery_rows(config, event, data, _channels(settings)))
 
     return handle
+
+
+def enqueue_batch_handler(config: NotifierConfig) -> BatchHandler:
+    """A fetched batch in the consumer's one transaction: one channel lookup for the
+    batch's partners, one multi-row insert. A bad event fails the batch; the kernel
+    then handles its messages one by one (and dead-letters the bad one)."""
+    schema = config.schema
+
+    async def handle_batch(conn: Connection, events: list[Event]) -> None:
+        changes = [(event, data) for event in events if (data := _status_change(event)) is not None]
+        if not changes:
+            return
+        partners = sorted({data.partner_id for _, data in changes})
+        found = await conn.fetch(
+            f"""SELECT partner_id, nats, webhook_url FROM {schema}.partner_channels
+                 WHERE partner_id = ANY($1::text[])""",
+            partners,
+        )
+        by_partner = {row["partner_id"]: row for row in found}
+        rows: list[DeliveryRow] = []
+        for event, data in changes:
+            rows.extend(_delivery_rows(config, event, data, _channels(by_partner.get(data.partner_id))))
+        await _insert_rows(conn, config, rows)
+
+    return handle_batch
 
 
 def consumer_spec(config: NotifierConfig) -> ConsumerSpec:
@@ -146,6 +202,8 @@ def consumer_spec(config: NotifierConfig) -> ConsumerSpec:
         durable=CONSUMER,
         filter_subject=f"{config.subject_root}.referral.status_changed",
         handler=enqueue_handler(config),
+        batch_handler=enqueue_batch_handler(config),
+        batch_size=config.consumer_batch_size,
         max_deliveries=config.consumer_max_deliveries,
         ack_wait_s=config.consumer_ack_wait_s,
     )
