@@ -1,8 +1,10 @@
-"""Records DossierWorkflow histories for the replay tests (tests/histories/).
+"""Records DossierWorkflow (and ReferralWorkflow) histories for the replay tests
+(tests/histories/).
 
 Run when the workflow changes in a way worth pinning: `python -m tests.record_histories`.
-It runs real workflows on a private Temporal dev server with intake's real activities
-on a scratch database, then writes each history as JSON. Committed histories are never
+It runs real workflows on a private Temporal dev server with intake's and referral's
+real activities on a scratch database (a fictional person, their consent and a partner
+are inserted with SQL first), then writes each history as JSON. Committed histories are never
 re-recorded: they stand for dossiers already running in production.
 """
 
@@ -15,7 +17,9 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
@@ -25,11 +29,15 @@ from temporalio.worker import Worker
 
 from kernel import migrations, reference
 from kernel.codec import data_converter
+from kernel.db import Connection
 from services.intake.activities import IntakeActivities
+from services.intake.referral_gate import ReferralGate
+from services.referral.referrals import ReferralActivities
 from workflows import search_attributes as sa
 from workflows.contracts import (
     DOSSIER_TASK_QUEUE,
     INTAKE_TASK_QUEUE,
+    REFERRAL_TASK_QUEUE,
     AgentInput,
     AssignInput,
     CloseInput,
@@ -38,10 +46,14 @@ from workflows.contracts import (
     FollowUpInput,
     InterviewInput,
     LifecycleTimers,
+    OrientInput,
+    ReferralAction,
     ReopenInput,
     dossier_workflow_id,
+    referral_workflow_id,
 )
 from workflows.dossier import DossierWorkflow
+from workflows.referral import ReferralWorkflow
 
 HERE = Path(__file__).resolve().parent
 # Histories are recorded as production stores them: encrypted (kernel.codec). With this
@@ -52,11 +64,23 @@ HISTORY_PAYLOAD_KEYS = (
     + base64.b64encode(hashlib.sha256(b"entraide recorded test histories - not a secret").digest()).decode()
 )
 Handle = WorkflowHandle[DossierWorkflow, str]
+# The fictional person and partner of the referral scenario (inserted with SQL).
+RECORD_PERSON_ID = "6d1f6f8e-2b1c-4c53-9d57-0c5e3f1a7b01"
+RECORD_PARTNER_ID = "caf-meuse"
 
 
-async def start(client: Client, urgent: bool, timers: LifecycleTimers) -> Handle:
+async def start(client: Client, urgent: bool, timers: LifecycleTimers, person_id: str = "") -> Handle:
     dossier_id = str(uuid.uuid4())
-    spec = DossierSpec(dossier_id, "55029", "Antenne", ["logement"], "telephone", urgent, timers=timers)
+    spec = DossierSpec(
+        dossier_id,
+        "55029",
+        "Antenne",
+        ["logement"],
+        "telephone",
+        urgent,
+        person_id=person_id,
+        timers=timers,
+    )
     operation = WithStartWorkflowOperation(
         DossierWorkflow.run,
         spec,
@@ -111,11 +135,83 @@ async def continued_as_new(client: Client) -> Handle:
     return client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id or handle.run_id)
 
 
+async def referral_closed_loop(client: Client) -> dict[str, WorkflowHandle[Any, Any]]:
+    """orient → child ReferralWorkflow → partner acknowledge, accept, start, complete →
+    dossier closed. Records the dossier's history and the referral's."""
+    handle = await start(client, False, LifecycleTimers(), person_id=RECORD_PERSON_ID)
+    await handle.execute_update(DossierWorkflow.record_interview, InterviewInput("agent-1"))
+    await handle.execute_update(
+        DossierWorkflow.complete_ecoute, CompleteEcouteInput("agent-1", "orientation")
+    )
+    referral_id = str(uuid.uuid4())
+    await handle.execute_update(
+        DossierWorkflow.orient,
+        OrientInput(
+            agent="agent-1",
+            referral_id=referral_id,
+            partner_id=RECORD_PARTNER_ID,
+            partner_name="CAF de la Meuse",
+            motif="logement",
+            message_for_partner="Demande d'aide au logement (fictive)",
+            data_scope=["identite", "contact"],
+        ),
+    )
+    referral = client.get_workflow_handle_for(ReferralWorkflow.run, referral_workflow_id(referral_id))
+    for action in (
+        ReferralAction("acknowledge", "caf-agent"),
+        ReferralAction("accept", "caf-agent"),
+        ReferralAction("start", "caf-agent"),
+        ReferralAction("complete", "caf-agent", outcome="rights_opened", comment="dossier fictif"),
+    ):
+        await referral.execute_update(ReferralWorkflow.act, action)
+    assert await referral.result() == "completed"
+    # The dossier has seen the last change (signalled) before it is closed.
+    for _ in range(50):
+        view = await handle.query(DossierWorkflow.view)
+        if view.state.referrals.get(referral_id) == "completed":
+            break
+        await asyncio.sleep(0.1)
+    await handle.execute_update(DossierWorkflow.close, CloseInput("agent-1", "regle"))
+    return {"v3_referral_closed_loop": handle, "v3_referral_workflow_completed": referral}
+
+
 SCENARIOS: dict[str, Callable[[Client], Awaitable[Handle]]] = {
     "v2_full_lifecycle": full_lifecycle,
     "v2_escalated_reminded_closed": escalated_then_reminded,
     "v2_continued_as_new": continued_as_new,
 }
+# Scenarios that record several histories (file stem → workflow).
+MULTI_SCENARIOS: dict[str, Callable[[Client], Awaitable[dict[str, WorkflowHandle[Any, Any]]]]] = {
+    "referral_closed_loop": referral_closed_loop,
+}
+MULTI_SCENARIO_FILES = {"referral_closed_loop": ("v3_referral_closed_loop", "v3_referral_workflow_completed")}
+
+
+async def seed_referral_scenario(conn: Connection) -> None:
+    """A fictional person with a consent covering the partner, and the partner itself."""
+    now = datetime.now(UTC)
+    await conn.execute(
+        """INSERT INTO intake.persons (person_id, territory, request_id, first_name, last_name, name_key,
+                                       phone, created_at, updated_at)
+           VALUES ($1, '55029', 'record-person', 'Camille', 'Exemple', 'exemple|camille',
+                   '0600000000', $2, $2)""",
+        uuid.UUID(RECORD_PERSON_ID),
+        now,
+    )
+    await conn.execute(
+        """INSERT INTO intake.consents (consent_id, territory, person_id, partner_id, data_scope, kind,
+                                        channel, agent, recorded_at)
+           VALUES ($1, '55029', $2, $3, ARRAY['identite', 'contact'], 'consent', 'oral', 'agent-1', $4)""",
+        uuid.uuid4(),
+        uuid.UUID(RECORD_PERSON_ID),
+        RECORD_PARTNER_ID,
+        now,
+    )
+    await conn.execute(
+        """INSERT INTO referral.partners (partner_id, name, kind, motifs, territories)
+           VALUES ($1, 'CAF de la Meuse', 'caf', ARRAY['logement'], ARRAY['55029'])""",
+        RECORD_PARTNER_ID,
+    )
 
 
 async def main(database_url: str) -> None:
@@ -128,7 +224,13 @@ async def main(database_url: str) -> None:
             await migrations.migrate_service(
                 conn, "intake", HERE.parent / "services" / "intake" / "migrations"
             )
+            await migrations.migrate_service(
+                conn, "referral", HERE.parent / "services" / "referral" / "migrations"
+            )
+            await seed_referral_scenario(conn)
         activities = IntakeActivities(pool, reference.load({}))
+        gate = ReferralGate(pool)
+        referral_activities = ReferralActivities(pool)
         temporal = Path(sys.executable).parent / "temporal"
         async with (
             await WorkflowEnvironment.start_local(
@@ -136,11 +238,20 @@ async def main(database_url: str) -> None:
                 search_attributes=sa.ALL,
                 data_converter=data_converter({"ENTRAIDE_PAYLOAD_KEYS": HISTORY_PAYLOAD_KEYS}),
             ) as env,
-            Worker(env.client, task_queue=DOSSIER_TASK_QUEUE, workflows=[DossierWorkflow]),
+            Worker(env.client, task_queue=DOSSIER_TASK_QUEUE, workflows=[DossierWorkflow, ReferralWorkflow]),
             Worker(
                 env.client,
                 task_queue=INTAKE_TASK_QUEUE,
-                activities=[activities.record_dossier_opened, activities.record_transition],
+                activities=[
+                    activities.record_dossier_opened,
+                    activities.record_transition,
+                    gate.check_referral_consent,
+                ],
+            ),
+            Worker(
+                env.client,
+                task_queue=REFERRAL_TASK_QUEUE,
+                activities=[referral_activities.record_status, referral_activities.record_reminder],
             ),
         ):
             for name, scenario in SCENARIOS.items():
@@ -152,6 +263,17 @@ async def main(database_url: str) -> None:
                 history = await handle.fetch_history()
                 path.write_text(history.to_json())
                 print(f"recorded {path.name}: {len(history.events)} events")
+            for group, multi in MULTI_SCENARIOS.items():
+                paths = [HERE / "histories" / f"{stem}.json" for stem in MULTI_SCENARIO_FILES[group]]
+                if any(path.exists() for path in paths):
+                    print(f"kept {group} (recorded histories are never rewritten)")
+                    continue
+                handles = await multi(env.client)
+                for stem, workflow_handle in handles.items():
+                    path = HERE / "histories" / f"{stem}.json"
+                    history = await workflow_handle.fetch_history()
+                    path.write_text(history.to_json())
+                    print(f"recorded {path.name}: {len(history.events)} events")
     finally:
         await pool.close()
         await admin.execute(f'DROP DATABASE "{database}" WITH (FORCE)')

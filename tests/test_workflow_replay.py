@@ -1,4 +1,5 @@
-"""Replays recorded DossierWorkflow histories against today's workflow code.
+"""Replays recorded DossierWorkflow and ReferralWorkflow histories against today's
+workflow code (the replayer knows every workflow the worker runs).
 
 Every history under tests/histories/ was recorded from a real run of an earlier
 version; a code change that is not guarded by workflow.patched() makes replay fail
@@ -39,6 +40,8 @@ def test_histories_are_recorded() -> None:
         "v2_full_lifecycle",
         "v2_escalated_reminded_closed",
         "v2_continued_as_new",
+        "v3_referral_closed_loop",  # orient → child referral → partner closes the loop → closed
+        "v3_referral_workflow_completed",  # that child ReferralWorkflow's own history
     } <= set(HISTORIES)
 
 
