@@ -3,9 +3,13 @@
     python -m bench.bilan [--dossiers 1000000] [--runs 5] [--json]
 
 A fresh database with reporting's migrations; N dossier fact rows over one year and
-8 communes (motif, channel, outcome and stage times drawn at random); then
-`bilan.compute` (the whole GetBilan query set: current and previous period, shares,
-percentile_cont durations, partners) over the year for every commune, `--runs` times.
+8 communes (motif, channel, outcome and stage times drawn at random), then the
+projector's pre-aggregates of those rows (`projector.refresh_cells`: the same cells the
+projector maintains); then `bilan.compute` (the whole GetBilan query set: current and
+previous period, shares, stage durations, partners) over the year for every commune,
+`--runs` times; also a period on no day or month boundary (edges read from the fact
+rows), and the largest relative gap between the bilan's durations and exact
+percentile_cont over the fact rows.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import asyncpg
 from bench.projector import MIGRATIONS, _drop_database, _fresh_database
 from kernel import migrations, reference
 from kernel.settings import Settings
-from services.reporting import bilan
+from services.reporting import bilan, projector
 
 MOTIFS = ["logement", "acces_aux_droits", "difficultes_financieres", "emploi", "sante", "famille"]
 CHANNELS = ["visite_spontanee", "telephone", "rendez_vous", "permanence_maire"]
@@ -91,16 +95,25 @@ async def run(count: int, runs: int) -> dict[str, float | int]:
                 "last_activity_at",
             ],
         )
+        await projector.refresh_cells(conn)  # the projector's pre-aggregates of these rows
         await conn.execute("ANALYZE reporting.dossier_facts")
+        await conn.execute("ANALYZE reporting.opened_cells, reporting.closed_cells, reporting.duration_cells")
         load_s = time.perf_counter() - started
         territories = sorted(reference.load({}).territories)
+        start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
         timings = []
         for _ in range(runs):
             t0 = time.perf_counter()
-            figures = await bilan.compute(
-                conn, territories, datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
-            )
+            figures = await bilan.compute(conn, territories, start, end)
             timings.append(time.perf_counter() - t0)
+        # A period on no day or month boundary: its edges are read from the fact rows.
+        p_start, p_end = datetime(2026, 2, 14, 13, tzinfo=UTC), datetime(2026, 11, 3, 7, 30, tzinfo=UTC)
+        partial = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            await bilan.compute(conn, territories, p_start, p_end)
+            partial.append(time.perf_counter() - t0)
+        worst = await _worst_duration_error(conn, territories, start, end, figures)
         await conn.close()
     finally:
         await _drop_database(settings.database_url, name)
@@ -110,7 +123,39 @@ async def run(count: int, runs: int) -> dict[str, float | int]:
         "load_s": round(load_s, 1),
         "bilan_ms_median": round(1000 * statistics.median(timings), 1),
         "bilan_ms_min": round(1000 * min(timings), 1),
+        "unaligned_period_ms_median": round(1000 * statistics.median(partial), 1),
+        "duration_max_relative_error": round(worst, 5),
     }
+
+
+async def _worst_duration_error(
+    conn: asyncpg.Connection,
+    territories: list[str],
+    start: datetime,
+    end: datetime,
+    figures: bilan.BilanFigures,
+) -> float:
+    """Largest relative gap between the bilan's medians / p90 and exact percentile_cont."""
+    exact = await conn.fetchrow(
+        f"""SELECT {
+            ", ".join(
+                f"percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM {expr})) AS {stage}_median, "
+                f"percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM {expr})) AS {stage}_p90"
+                for stage, expr in projector.STAGE_SECONDS
+            )
+        } FROM reporting.dossier_facts f
+            WHERE f.territory = ANY($1::text[]) AND f.opened_at >= $2 AND f.opened_at < $3""",
+        territories,
+        start,
+        end,
+    )
+    assert exact is not None
+    worst = 0.0
+    for d in figures.stage_durations:
+        for value, key in ((d.median_s, f"{d.stage}_median"), (d.p90_s, f"{d.stage}_p90")):
+            if exact[key]:
+                worst = max(worst, abs(value - float(exact[key])) / abs(float(exact[key])))
+    return worst
 
 
 def main() -> None:
@@ -125,7 +170,9 @@ def main() -> None:
     else:
         print(
             f"bilan over {result['dossiers']} dossiers ({result['in_period']} in the year): median "
-            f"{result['bilan_ms_median']} ms, min {result['bilan_ms_min']} ms (target < 200 ms)"
+            f"{result['bilan_ms_median']} ms, min {result['bilan_ms_min']} ms (target < 200 ms); "
+            f"unaligned period {result['unaligned_period_ms_median']} ms; durations within "
+            f"{100 * float(result['duration_max_relative_error']):.2f} % of exact percentile_cont"
         )
 
 

@@ -8,21 +8,29 @@ Definitions (also in the README):
 - by motif / commune / channel: over dossiers opened (a dossier with two motifs counts
   in both, so motif percentages may add up to more than 100); by outcome: over
   dossiers closed in the period;
-- stage durations (median, 90th percentile, `percentile_cont`) over the dossiers
-  opened in the period that went through the stage;
+- stage durations (median, 90th percentile, `percentile_cont` interpolation) over the
+  dossiers opened in the period that went through the stage;
 - partners: referrals requested in the period; response = first acknowledgement
   (received, accepted or rejected) minus request; completion = completed minus request.
 The previous period is the one of equal length just before.
+
+Read from the projector's pre-aggregates (migration 004), not from the fact rows: the
+whole days of the period from the day cells (counts: exact), its whole months from the
+monthly duration histograms; only the partial days / months at the edges of a period
+not aligned on them are read from the fact rows (indexed by opened_at / closed_at).
+Durations come from log buckets of width 1 % (a bucket's mean stands for its values),
+so each median / p90 is within 1 % of the exact `percentile_cont` over the fact rows
+(exact when a bucket's values are equal); counts and percentages are exact.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 
 from kernel.db import Connection
-from services.reporting.projector import LIVE, Tables
+from services.reporting.projector import BUCKET_SQL, LIVE, STAGE_SECONDS, Tables
 
 STAGES = ("reception", "ecoute", "orientation", "suivi", "total")
 
@@ -87,7 +95,7 @@ def _shares(current: Mapping[str, int], previous: Mapping[str, int], total: int)
     ]
 
 
-async def _opened_counts(
+async def _opened_counts_facts(
     conn: Connection, tables: Tables, territories: list[str], start: datetime, end: datetime
 ) -> tuple[int, dict[str, int], dict[str, int], dict[str, int]]:
     """Dossiers opened, and their counts by motif, commune and channel (one scan)."""
@@ -114,7 +122,7 @@ async def _opened_counts(
     return total, dims["motif"], dims["commune"], dims["channel"]
 
 
-async def _closed_counts(
+async def _closed_counts_facts(
     conn: Connection, tables: Tables, territories: list[str], start: datetime, end: datetime
 ) -> dict[str, int]:
     rows = await conn.fetch(
@@ -128,33 +136,169 @@ async def _closed_counts(
     return {row["outcome"]: int(row["n"]) for row in rows}
 
 
+Span = tuple[datetime, datetime]
+Histogram = dict[str, dict[int, list[float]]]  # stage → bucket → [count, sum of seconds]
+
+
+def _day_floor(t: datetime) -> datetime:
+    t = t.astimezone(UTC)
+    return datetime(t.year, t.month, t.day, tzinfo=UTC)
+
+
+def _day_ceil(t: datetime) -> datetime:
+    floor = _day_floor(t)
+    return floor if floor == t else floor + timedelta(days=1)
+
+
+def _month_floor(t: datetime) -> datetime:
+    t = t.astimezone(UTC)
+    return datetime(t.year, t.month, 1, tzinfo=UTC)
+
+
+def _month_ceil(t: datetime) -> datetime:
+    floor = _month_floor(t)
+    if floor == t:
+        return floor
+    return datetime(floor.year + floor.month // 12, floor.month % 12 + 1, 1, tzinfo=UTC)
+
+
+Rounding = Callable[[datetime], datetime]
+
+
+def split(
+    start: datetime, end: datetime, floor: Rounding, ceil: Rounding
+) -> tuple[tuple[date, date] | None, list[Span]]:
+    """The whole units (days, months) of [start, end), and the partial edges around them."""
+    if start >= end:
+        return None, []
+    inner_start, inner_end = ceil(start), floor(end)
+    if inner_start >= inner_end:
+        return None, [(start, end)]
+    edges = [(a, b) for a, b in ((start, inner_start), (inner_end, end)) if a < b]
+    return (inner_start.date(), inner_end.date()), edges
+
+
+def _add(into: dict[str, int], more: Mapping[str, int]) -> None:
+    for code, n in more.items():
+        into[code] = into.get(code, 0) + n
+
+
+async def _opened_counts(
+    conn: Connection, tables: Tables, territories: list[str], start: datetime, end: datetime
+) -> tuple[int, dict[str, int], dict[str, int], dict[str, int]]:
+    """Dossiers opened, and their counts by motif, commune and channel: day cells + edges."""
+    inner, edges = split(start, end, _day_floor, _day_ceil)
+    total = 0
+    dims: dict[str, dict[str, int]] = {"commune": {}, "channel": {}, "motif": {}}
+    if inner:
+        rows = await conn.fetch(
+            f"""WITH c AS MATERIALIZED (
+                    SELECT territory, channel, motifs, sum(n) AS n FROM {tables.opened_cells}
+                     WHERE territory = ANY($1::text[]) AND day >= $2 AND day < $3
+                     GROUP BY territory, channel, motifs)
+                SELECT 'total' AS dim, '' AS code, COALESCE(sum(n), 0) AS n FROM c
+                UNION ALL SELECT 'commune', territory, sum(n) FROM c GROUP BY territory HAVING sum(n) <> 0
+                UNION ALL SELECT 'channel', channel, sum(n) FROM c GROUP BY channel HAVING sum(n) <> 0
+                UNION ALL SELECT 'motif', m, sum(n) FROM c, unnest(c.motifs) AS m GROUP BY m
+                           HAVING sum(n) <> 0""",
+            territories,
+            *inner,
+        )
+        for row in rows:
+            if row["dim"] == "total":
+                total += int(row["n"])
+            else:
+                dims[row["dim"]][row["code"]] = int(row["n"])
+    for a, b in edges:
+        n, motifs, communes, channels = await _opened_counts_facts(conn, tables, territories, a, b)
+        total += n
+        _add(dims["motif"], motifs)
+        _add(dims["commune"], communes)
+        _add(dims["channel"], channels)
+    return total, dims["motif"], dims["commune"], dims["channel"]
+
+
+async def _closed_counts(
+    conn: Connection, tables: Tables, territories: list[str], start: datetime, end: datetime
+) -> dict[str, int]:
+    inner, edges = split(start, end, _day_floor, _day_ceil)
+    counts: dict[str, int] = {}
+    if inner:
+        rows = await conn.fetch(
+            f"""SELECT outcome, sum(n) AS n FROM {tables.closed_cells}
+                 WHERE territory = ANY($1::text[]) AND day >= $2 AND day < $3
+                 GROUP BY outcome HAVING sum(n) <> 0""",
+            territories,
+            *inner,
+        )
+        counts = {row["outcome"]: int(row["n"]) for row in rows}
+    for a, b in edges:
+        _add(counts, await _closed_counts_facts(conn, tables, territories, a, b))
+    return counts
+
+
+_EDGE_HISTOGRAM = """
+SELECT stage, bucket, count(*) AS n, sum(secs) AS seconds
+  FROM (SELECT s.stage, s.secs, {bucket} AS bucket
+          FROM {dossiers} f CROSS JOIN LATERAL (VALUES {values}) AS s(stage, secs)
+         WHERE f.territory = ANY($1::text[]) AND f.opened_at >= $2 AND f.opened_at < $3
+           AND s.secs IS NOT NULL) d
+ GROUP BY stage, bucket"""
+
+
+def percentile(histogram: Mapping[int, list[float]], p: float) -> float:
+    """`percentile_cont(p)` over the histogram, each bucket's values taken at their mean."""
+    buckets = sorted((b, int(n), total / n) for b, (n, total) in histogram.items() if n > 0)
+    count = sum(n for _, n, _ in buckets)
+    if not count:
+        return 0.0
+    position = p * (count - 1)
+    low, fraction = int(position), position - int(position)
+
+    def value(index: int) -> float:
+        seen = 0
+        for _, n, mean in buckets:
+            seen += n
+            if index < seen:
+                return mean
+        return buckets[-1][2]
+
+    v_low = value(low)
+    return v_low if fraction == 0 else v_low + fraction * (value(low + 1) - v_low)
+
+
 async def _durations(
     conn: Connection, tables: Tables, territories: list[str], start: datetime, end: datetime
 ) -> list[StageDuration]:
-    row = await conn.fetchrow(
-        f"""WITH d AS MATERIALIZED (
-                SELECT extract(epoch FROM ecoute_at - opened_at) AS reception,
-                       extract(epoch FROM COALESCE(orientation_at, suivi_at, closed_at) - ecoute_at)
-                           AS ecoute,
-                       extract(epoch FROM COALESCE(suivi_at, closed_at) - orientation_at) AS orientation,
-                       extract(epoch FROM closed_at - suivi_at) AS suivi,
-                       extract(epoch FROM closed_at - opened_at) AS total
-                  FROM {tables.dossiers}
-                 WHERE territory = ANY($1::text[]) AND opened_at >= $2 AND opened_at < $3)
-            SELECT {
-            ", ".join(
-                f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {s}) AS {s}_median, "
-                f"percentile_cont(0.9) WITHIN GROUP (ORDER BY {s}) AS {s}_p90, count({s}) AS {s}_n"
-                for s in STAGES
-            )
-        } FROM d""",
-        territories,
-        start,
-        end,
+    """Stage durations from the monthly histograms, plus the partial months' fact rows."""
+    inner, edges = split(start, end, _month_floor, _month_ceil)
+    histogram: Histogram = {s: {} for s in STAGES}
+    rows = []
+    if inner:
+        rows += await conn.fetch(
+            f"""SELECT stage, bucket, sum(n) AS n, sum(seconds) AS seconds FROM {tables.duration_cells}
+                 WHERE territory = ANY($1::text[]) AND month >= $2 AND month < $3
+                 GROUP BY stage, bucket HAVING sum(n) <> 0""",
+            territories,
+            *inner,
+        )
+    values = ", ".join(f"('{stage}', extract(epoch FROM {expr})::float8)" for stage, expr in STAGE_SECONDS)
+    edge_sql = _EDGE_HISTOGRAM.format(
+        bucket=BUCKET_SQL.format(secs="s.secs"), dossiers=tables.dossiers, values=values
     )
-    assert row is not None
+    for a, b in edges:
+        rows += await conn.fetch(edge_sql, territories, a, b)
+    for row in rows:
+        cell = histogram[row["stage"]].setdefault(int(row["bucket"]), [0.0, 0.0])
+        cell[0] += float(row["n"])
+        cell[1] += float(row["seconds"])
     return [
-        StageDuration(s, float(row[f"{s}_median"] or 0.0), float(row[f"{s}_p90"] or 0.0), int(row[f"{s}_n"]))
+        StageDuration(
+            s,
+            percentile(histogram[s], 0.5),
+            percentile(histogram[s], 0.9),
+            int(sum(n for n, _ in histogram[s].values())),
+        )
         for s in STAGES
     ]
 

@@ -76,6 +76,18 @@ class Tables:
     def inbox(self) -> str:
         return f"{self.schema}.inbox"
 
+    @property
+    def opened_cells(self) -> str:
+        return f"{self.schema}.opened_cells"
+
+    @property
+    def closed_cells(self) -> str:
+        return f"{self.schema}.closed_cells"
+
+    @property
+    def duration_cells(self) -> str:
+        return f"{self.schema}.duration_cells"
+
 
 LIVE = Tables()
 
@@ -330,6 +342,80 @@ ON CONFLICT (referral_id) DO UPDATE SET
 """
 
 
+# The bilan's pre-aggregates (migration 004): the cells of the given fact rows, times
+# $2 (-1 before their upsert, with FOR UPDATE; +1 after it). A fact row whose opening
+# day, closure day, outcome, motifs, channel or stage times change thus leaves its old
+# cells and enters its new ones in the same transaction: any arrival order, duplicate
+# (caught by the inbox) or batch split gives the cells of the final fact rows.
+DURATION_LOG_BASE = 1.01  # histogram bucket width: the bilan's durations are within 1 %
+STAGE_SECONDS = (
+    ("reception", "f.ecoute_at - f.opened_at"),
+    ("ecoute", "COALESCE(f.orientation_at, f.suivi_at, f.closed_at) - f.ecoute_at"),
+    ("orientation", "COALESCE(f.suivi_at, f.closed_at) - f.orientation_at"),
+    ("suivi", "f.closed_at - f.suivi_at"),
+    ("total", "f.closed_at - f.opened_at"),
+)
+BUCKET_SQL = (
+    f"CASE WHEN {{secs}} > 0 THEN ceil(ln({{secs}}) / ln({DURATION_LOG_BASE}::float8))::int ELSE -32768 END"
+)
+_STAGE_VALUES = ",\n               ".join(
+    f"('{stage}', extract(epoch FROM {expr})::float8)" for stage, expr in STAGE_SECONDS
+)
+CELLS_SQL = f"""
+WITH f AS MATERIALIZED (
+    SELECT territory, arrival_channel, motifs, opened_at, ecoute_at, orientation_at, suivi_at, closed_at,
+           outcome
+      FROM {{dossiers}} {{rows}}),
+o AS (
+    INSERT INTO {{opened_cells}} AS c (day, territory, channel, motifs, n)
+    SELECT (opened_at AT TIME ZONE 'UTC')::date, territory, COALESCE(arrival_channel, ''),
+           COALESCE(motifs, '{{{{}}}}'::text[]), $2::int * count(*)
+      FROM f WHERE opened_at IS NOT NULL GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+    ON CONFLICT (day, territory, channel, motifs) DO UPDATE SET n = c.n + EXCLUDED.n),
+k AS (
+    INSERT INTO {{closed_cells}} AS c (day, territory, outcome, n)
+    SELECT (closed_at AT TIME ZONE 'UTC')::date, territory, COALESCE(outcome, ''), $2::int * count(*)
+      FROM f WHERE closed_at IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    ON CONFLICT (day, territory, outcome) DO UPDATE SET n = c.n + EXCLUDED.n),
+h AS (
+    INSERT INTO {{duration_cells}} AS c (month, territory, stage, bucket, n, seconds)
+    SELECT month, territory, stage, bucket, $2::int * count(*), $2::int * sum(secs)
+      FROM (SELECT date_trunc('month', f.opened_at AT TIME ZONE 'UTC')::date AS month, f.territory, s.stage,
+                   s.secs, {BUCKET_SQL.format(secs="s.secs")} AS bucket
+              FROM f CROSS JOIN LATERAL (VALUES
+               {_STAGE_VALUES}) AS s(stage, secs)
+             WHERE f.opened_at IS NOT NULL AND s.secs IS NOT NULL) d
+     GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+    ON CONFLICT (month, territory, stage, bucket) DO UPDATE
+        SET n = c.n + EXCLUDED.n, seconds = c.seconds + EXCLUDED.seconds)
+SELECT 1
+"""
+
+
+def _cells_sql(tables: Tables, rows: str) -> str:
+    return CELLS_SQL.format(
+        dossiers=tables.dossiers,
+        opened_cells=tables.opened_cells,
+        closed_cells=tables.closed_cells,
+        duration_cells=tables.duration_cells,
+        rows=rows,
+    )
+
+
+async def _move_cells(conn: Connection, tables: Tables, ids: list[str], sign: int) -> None:
+    lock = "FOR UPDATE" if sign < 0 else ""
+    rows = f"WHERE dossier_id = ANY($1::uuid[]) ORDER BY dossier_id {lock}"
+    await conn.execute(_cells_sql(tables, rows), ids, sign)
+
+
+async def refresh_cells(conn: Connection, tables: Tables = LIVE) -> None:
+    """Recomputes every cell from the fact rows (for facts loaded without the projector)."""
+    async with conn.transaction():
+        await conn.execute(f"DELETE FROM {tables.opened_cells}; DELETE FROM {tables.closed_cells}")
+        await conn.execute(f"DELETE FROM {tables.duration_cells}")
+        await conn.execute(_cells_sql(tables, "WHERE $1::uuid[] IS NULL"), None, 1)
+
+
 def _dossier_row(d: DossierDelta) -> tuple[object, ...]:
     return (
         d.dossier_id,
@@ -386,10 +472,12 @@ def fold(events: Sequence[Event]) -> Fold:
 async def apply_fold(conn: Connection, folded: Fold, tables: Tables = LIVE) -> None:
     # Sorted keys: concurrent writers lock rows in the same order (no deadlock).
     if folded.dossiers:
+        ids = sorted(folded.dossiers)
+        await _move_cells(conn, tables, ids, -1)  # locks the existing rows, leaves their cells
         await conn.executemany(
-            _DOSSIER_UPSERT.format(table=tables.dossiers),
-            [_dossier_row(folded.dossiers[k]) for k in sorted(folded.dossiers)],
+            _DOSSIER_UPSERT.format(table=tables.dossiers), [_dossier_row(folded.dossiers[k]) for k in ids]
         )
+        await _move_cells(conn, tables, ids, +1)
     if folded.referrals:
         await conn.executemany(
             _REFERRAL_UPSERT.format(table=tables.referrals),
