@@ -268,3 +268,99 @@ def partners(args: argparse.Namespace, settings: Settings) -> Message:
         referral_pb2.ListPartnersRequest(motif=args.motif, territory=args.territory), timeout=args.timeout
     )
     return found
+
+
+# ---- referrals (orientation), agent side -------------------------------------------------
+def _referral(settings: Settings) -> referral_pb2_grpc.ReferralServiceStub:
+    return referral_pb2_grpc.ReferralServiceStub(_channel(settings, "referral"))
+
+
+def create_referral(args: argparse.Namespace, settings: Settings) -> Message:
+    request = referral_pb2.CreateReferralRequest(
+        dossier_id=args.dossier_id,
+        partner_id=args.partenaire,
+        motif=args.motif,
+        message_for_partner=args.message,
+        data_scope=args.donnees,
+        request_id=args.request_id,
+        agent=args.agent,
+    )
+    referral: referral_pb2.Referral = _referral(settings).CreateReferral(request, timeout=args.timeout)
+    return referral
+
+
+def cancel_referral(args: argparse.Namespace, settings: Settings) -> Message:
+    request = referral_pb2.CancelReferralRequest(
+        referral_id=args.referral_id, reason=args.motif_annulation, agent=args.agent
+    )
+    referral: referral_pb2.Referral = _referral(settings).CancelReferral(request, timeout=args.timeout)
+    return referral
+
+
+def dossier_referrals(args: argparse.Namespace, settings: Settings) -> Message:
+    found: referral_pb2.ListReferralsResponse = _referral(settings).ListDossierReferrals(
+        referral_pb2.ListDossierReferralsRequest(dossier_id=args.dossier_id), timeout=args.timeout
+    )
+    return found
+
+
+def suggest_partners(args: argparse.Namespace, settings: Settings) -> Message:
+    found: referral_pb2.SuggestPartnersResponse = _referral(settings).SuggestPartners(
+        referral_pb2.SuggestPartnersRequest(dossier_id=args.dossier_id), timeout=args.timeout
+    )
+    return found
+
+
+# ---- referrals, partner side (the caller's token names its partner) ----------------------
+# French status names typed by partners → the API's codes.
+REFERRAL_STATUS_CODES = {
+    "demandee": "requested",
+    "recue": "received",
+    "acceptee": "accepted",
+    "refusee": "rejected",
+    "en_cours": "in_progress",
+    "terminee": "completed",
+    "echouee": "failed",
+    "annulee": "cancelled",
+    "expiree": "expired",
+}
+
+
+def my_referrals(args: argparse.Namespace, settings: Settings) -> Message:
+    status = REFERRAL_STATUS_CODES.get(args.statut, args.statut)
+    found: referral_pb2.ListReferralsResponse = _referral(settings).ListMyReferrals(
+        referral_pb2.ListMyReferralsRequest(status=status), timeout=args.timeout
+    )
+    return found
+
+
+def show_referral(args: argparse.Namespace, settings: Settings) -> Message:
+    referral: referral_pb2.Referral = _referral(settings).GetReferral(
+        referral_pb2.GetReferralRequest(referral_id=args.referral_id), timeout=args.timeout
+    )
+    return referral
+
+
+def _partner_action(rpc: str) -> Command:
+    """AcknowledgeReferral, AcceptReferral, …: REFERRAL_ID and, by action, a reason
+    (--motif-refus / --motif-echec), an outcome (--issue) and a comment."""
+
+    def run(args: argparse.Namespace, settings: Settings) -> Message:
+        request = referral_pb2.ReferralActionRequest(
+            referral_id=args.referral_id,
+            reason=getattr(args, "motif", ""),
+            outcome=getattr(args, "issue", ""),
+            comment=getattr(args, "commentaire", ""),
+        )
+        referral: referral_pb2.Referral = getattr(_referral(settings), rpc)(request, timeout=args.timeout)
+        return referral
+
+    return run
+
+
+acknowledge_referral = _partner_action("AcknowledgeReferral")
+accept_referral = _partner_action("AcceptReferral")
+reject_referral = _partner_action("RejectReferral")
+start_referral = _partner_action("StartReferral")
+complete_referral = _partner_action("CompleteReferral")
+fail_referral = _partner_action("FailReferral")

@@ -25,6 +25,7 @@ from entraide_cli import commands
 from entraide_cli.commands import Command
 from entraide_cli.render import render_text
 from kernel.settings import Settings
+from workflows.contracts import REFERRAL_OUTCOMES, REFERRAL_REASONS, REFERRAL_STATUSES
 
 Subparsers = Any  # argparse's _SubParsersAction is private
 
@@ -263,6 +264,107 @@ def _add_figure_commands(group: Subparsers) -> None:
     ops.add_argument("--limite", type=int, default=50, help="dossiers listés au plus")
 
 
+def _add_referral_commands(group: Subparsers) -> None:
+    refer = _command(
+        group, "orienter", "refer", "orienter la personne vers un partenaire", commands.create_referral
+    )
+    refer.add_argument("dossier_id", metavar="DOSSIER_ID")
+    refer.add_argument("--partenaire", required=True, help="identifiant du partenaire (voir `suggestions`)")
+    refer.add_argument("--motif", required=True, help="motif de l'orientation (un des motifs du dossier)")
+    refer.add_argument(
+        "--message", default="", metavar="TEXTE", help="ce que le partenaire doit savoir (jamais les notes)"
+    )
+    refer.add_argument(
+        "--donnees",
+        action="extend",
+        type=_comma_list,
+        default=[],
+        help="données transmises en plus du motif : identite,contact (le consentement doit les couvrir)",
+    )
+    refer.add_argument("--agent", default="", help="agent qui oriente (vous, par défaut)")
+    refer.add_argument("--request-id", default="", help="identifiant de la demande (idempotence)")
+
+    cancel = _command(
+        group,
+        "annuler-orientation",
+        "cancel-referral",
+        "annuler une orientation",
+        commands.cancel_referral,
+        "Orientation annulée",
+    )
+    cancel.add_argument("referral_id", metavar="ORIENTATION_ID")
+    cancel.add_argument("--motif-annulation", default="", help="pourquoi l'orientation est annulée")
+    cancel.add_argument("--agent", default="", help="agent qui annule (vous, par défaut)")
+
+    listing = _command(
+        group, "orientations", "referrals", "orientations d'un dossier", commands.dossier_referrals
+    )
+    listing.add_argument("dossier_id", metavar="DOSSIER_ID")
+
+    suggest = _command(
+        group,
+        "suggestions",
+        "suggest",
+        "partenaires servant les motifs du dossier dans sa commune, prochaine permanence",
+        commands.suggest_partners,
+    )
+    suggest.add_argument("dossier_id", metavar="DOSSIER_ID")
+
+
+def _add_partner_commands(group: Subparsers) -> None:
+    """The partner side: the token (ENTRAIDE_TOKEN) names the partner."""
+    partner = group.add_parser(
+        "partenaire", aliases=["partner"], help="côté partenaire : ses orientations et ses réponses"
+    ).add_subparsers(dest="action", required=True)
+    mine = _command(partner, "orientations", "referrals", "orientations reçues", commands.my_referrals)
+    mine.add_argument(
+        "--statut",
+        choices=sorted([*commands.REFERRAL_STATUS_CODES, *REFERRAL_STATUSES]),
+        default="",
+        help="seulement les orientations dans ce statut",
+    )
+    show = _command(partner, "voir", "show", "afficher une orientation", commands.show_referral)
+    show.add_argument("referral_id", metavar="ORIENTATION_ID")
+
+    reasons = ", ".join(REFERRAL_REASONS)
+    steps: list[tuple[str, str, str, Command, str]] = [
+        ("accuser", "acknowledge", "accuser réception", commands.acknowledge_referral, "Réception accusée"),
+        ("accepter", "accept", "accepter l'orientation", commands.accept_referral, "Orientation acceptée"),
+        ("refuser", "reject", "refuser l'orientation", commands.reject_referral, "Orientation refusée"),
+        (
+            "demarrer",
+            "start",
+            "commencer l'accompagnement",
+            commands.start_referral,
+            "Accompagnement commencé",
+        ),
+        (
+            "terminer",
+            "complete",
+            "terminer l'accompagnement",
+            commands.complete_referral,
+            "Orientation terminée",
+        ),
+        ("echec", "fail", "signaler un échec", commands.fail_referral, "Échec enregistré"),
+    ]
+    for name, alias, help_text, run, done in steps:
+        step = _command(partner, name, alias, help_text, run, done)
+        step.add_argument("referral_id", metavar="ORIENTATION_ID")
+        if name == "refuser":
+            step.add_argument(
+                "--motif-refus", dest="motif", required=True, choices=REFERRAL_REASONS, help=reasons
+            )
+        if name == "echec":
+            step.add_argument(
+                "--motif-echec", dest="motif", required=True, choices=REFERRAL_REASONS, help=reasons
+            )
+        if name == "terminer":
+            step.add_argument(
+                "--issue", required=True, choices=REFERRAL_OUTCOMES, help=", ".join(REFERRAL_OUTCOMES)
+            )
+        step.add_argument("--commentaire", default="", help="précision (obligatoire avec « other »)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="entraide", description="Entraide : dossiers, orientations, bilans."
@@ -274,6 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_step_commands(group)
     _add_person_commands(group)
     _add_figure_commands(group)
+    _add_referral_commands(group)
+    _add_partner_commands(group)
     return parser
 
 

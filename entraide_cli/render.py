@@ -335,3 +335,125 @@ def _partners(message: referral_pb2.ListPartnersResponse) -> str:
         "\n".join(f"{p.name} ({p.kind}) — motifs : {', '.join(p.motifs)}" for p in message.partners)
         or "Aucun partenaire."
     )
+
+
+# ---- referrals (orientation) -----------------------------------------------------------
+REFERRAL_STATUSES = {
+    "requested": "demandée",
+    "received": "reçue",
+    "accepted": "acceptée",
+    "rejected": "refusée",
+    "in_progress": "en cours",
+    "completed": "terminée",
+    "failed": "échouée",
+    "cancelled": "annulée",
+    "expired": "expirée",
+}
+REFERRAL_REASONS = {
+    "person_refused": "refus de la personne",
+    "no_capacity": "pas de place",
+    "not_eligible": "non éligible",
+    "person_unreachable": "personne injoignable",
+    "partner_unreachable": "partenaire sans réponse",
+    "need_gone": "besoin disparu",
+    "redirected": "réorientée",
+    "other": "autre",
+}
+REFERRAL_OUTCOMES = {
+    "need_met": "besoin couvert",
+    "rights_opened": "droits ouverts",
+    "support_started": "accompagnement engagé",
+    "redirected": "réorientée",
+    "other": "autre",
+}
+DATA_SCOPES = {"motif": "motif", "identite": "identité", "contact": "coordonnées"}
+WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+
+
+def referral_status(code: str) -> str:
+    return REFERRAL_STATUSES.get(code, code)
+
+
+def _why(reason: str, outcome: str) -> str:
+    if outcome:
+        return REFERRAL_OUTCOMES.get(outcome, outcome)
+    return REFERRAL_REASONS.get(reason, reason)
+
+
+def _person_shared(person: referral_pb2.PersonSnapshot) -> str:
+    name = " ".join(part for part in (person.first_name, person.last_name) if part)
+    born = f"née/né le {day(person.birth_date)}" if person.birth_date else ""
+    return ", ".join(part for part in (name, born, person.phone, person.email, person.address) if part)
+
+
+def _change(change: referral_pb2.ReferralChange) -> str:
+    why = _why(change.reason, change.outcome)
+    actor = f"  ({change.actor})" if change.actor else ""
+    return f"{when(change.at)}  {referral_status(change.status)}" + (f" — {why}" if why else "") + actor
+
+
+@render_text.register
+def _referral(message: referral_pb2.Referral) -> str:
+    status = referral_status(message.status)
+    why = _why(message.reason, message.outcome)
+    head = fields(
+        [
+            ("Orientation", message.referral_id),
+            ("Partenaire", f"{message.partner_name} ({message.partner_id})" if message.partner_name else ""),
+            ("Dossier", message.dossier_id),
+            ("Commune", message.territory),
+            ("Motif", message.motif),
+            ("Statut", status + (f" — {why}" if why else "") + (" (relancée)" if message.reminded else "")),
+            ("Données", ", ".join(DATA_SCOPES.get(d, d) for d in message.data_scope)),
+            ("Personne", _person_shared(message.person) if message.HasField("person") else ""),
+            ("Message", message.message_for_partner),
+            ("Orientée par", message.referrer),
+            ("Créée le", when(message.created_at)),
+            ("Mise à jour le", when(message.updated_at) if message.HasField("updated_at") else ""),
+        ]
+    )
+    return head + "\n" + section("Historique", (_change(c) for c in message.history), "aucun")
+
+
+def _referral_line(referral: referral_pb2.Referral) -> str:
+    who = referral.partner_name or referral.partner_id
+    why = _why(referral.reason, referral.outcome)
+    status = referral_status(referral.status) + (f" — {why}" if why else "")
+    return f"{referral.referral_id}  {when(referral.updated_at)}  {who} · {referral.motif} · {status}"
+
+
+@render_text.register
+def _referral_list(message: referral_pb2.ListReferralsResponse) -> str:
+    if not message.referrals:
+        return "Aucune orientation."
+    count = len(message.referrals)
+    title = f"{count} orientation" + ("s" if count > 1 else "")
+    return f"{title} :\n" + "\n".join(f"  {_referral_line(r)}" for r in message.referrals)
+
+
+def permanence(found: referral_pb2.Permanence) -> str:
+    """« mardi 25/11/2026 de 09:00 à 12:00 — Agence de Bar-le-Duc, 12 rue … (55029) »."""
+    starts = found.starts_at.ToDatetime(tzinfo=PARIS)
+    ends = found.ends_at.ToDatetime(tzinfo=PARIS)
+    where = ", ".join(part for part in (found.location.name, found.location.address) if part)
+    commune = f" ({found.location.commune})" if found.location.commune else ""
+    return f"{WEEKDAYS[starts.weekday()]} {starts:%d/%m/%Y} de {starts:%H:%M} à {ends:%H:%M}" + (
+        f" — {where}{commune}" if where else ""
+    )
+
+
+@render_text.register
+def _suggestions(message: referral_pb2.SuggestPartnersResponse) -> str:
+    if not message.suggestions:
+        return "Aucun partenaire ne sert les motifs de ce dossier dans sa commune."
+    blocks = []
+    for s in message.suggestions:
+        next_slot = (
+            permanence(s.next_permanence) if s.HasField("next_permanence") else "pas de permanence connue"
+        )
+        blocks.append(
+            f"{s.partner.name} ({s.partner.partner_id}, {s.partner.kind})\n"
+            f"  Motifs servis         : {', '.join(s.motifs)}\n"
+            f"  Prochaine permanence  : {next_slot}"
+        )
+    return "\n".join(blocks)
