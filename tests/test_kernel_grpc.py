@@ -8,6 +8,7 @@ import io
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 from dataclasses import dataclass
 
 import grpc
@@ -84,6 +85,17 @@ async def running() -> AsyncIterator[Running]:
         await server.stop(0)
 
 
+async def settled_entries(stream: io.StringIO, msg: str = "rpc") -> list[dict[str, Any]]:
+    """The JSON log entries once the server has written its `rpc` line: the client can
+    see the status before the server's `finally` has run."""
+    for _ in range(100):
+        entries = [json.loads(line) for line in stream.getvalue().splitlines()]
+        if any(e["msg"] == msg for e in entries):
+            return entries
+        await asyncio.sleep(0.02)
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
 @pytest.fixture
 def json_logs() -> Iterator[io.StringIO]:
     """What the kernel's loggers write, as JSON lines (as in production)."""
@@ -146,9 +158,9 @@ async def test_unexpected_error_is_logged_by_type_never_by_message(
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError):
         await call(running, "boom")
+    entries = await settled_entries(json_logs)
     output = json_logs.getvalue()
     assert PERSONAL not in output
-    entries = [json.loads(line) for line in output.splitlines()]
     method = f"/{SERVICE}/GetMotifCounts"
     errors_logged = [e for e in entries if e["msg"] == "unhandled error"]
     assert len(errors_logged) == 1
@@ -168,7 +180,7 @@ async def test_unexpected_error_is_logged_by_type_never_by_message(
 async def test_domain_errors_are_logged_with_their_code(running: Running, json_logs: io.StringIO) -> None:
     with pytest.raises(grpc.aio.AioRpcError):
         await call(running, "invalid")
-    entries = [json.loads(line) for line in json_logs.getvalue().splitlines()]
+    entries = await settled_entries(json_logs)
     assert [e["code"] for e in entries if e["msg"] == "rpc"] == ["INVALID_ARGUMENT"]
     assert not [e for e in entries if e["level"] == "ERROR"]
 
