@@ -8,8 +8,8 @@ import io
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import pytest
