@@ -1,16 +1,20 @@
-"""Demo data for `make up`: a partner directory and a few weeks of reception.
+"""Demo data for `make up`: a partner directory, a few weeks of reception, and three
+(fictional) people oriented to a partner, who answers some of the referrals.
 
-Idempotent: partners are upserted and every demo dossier has a fixed request id, so a
-second `make up` opens nothing twice. Dossiers go through the public OpenDossier RPC,
-as an agent's would.
+Idempotent: partners are upserted and every demo dossier, person and referral has a
+fixed request id, so a second `make up` opens nothing twice (the steps after a demo
+dossier's opening run only when it is opened now). Everything goes through the public
+RPCs, as an agent's or a partner's would.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 from entraide.v1 import intake_pb2, intake_pb2_grpc, referral_pb2, referral_pb2_grpc
 
 from devstack import synthetic, tokens
@@ -128,11 +132,152 @@ async def advance(stub: intake_pb2_grpc.IntakeServiceAsyncStub, dossier_id: str,
         )
 
 
+# ---- orientations: three fictional people, their consents, referrals to a partner -------
+DEMO_PARTNER = "caf-meuse"
+DEMO_PARTNER_NAME = "demo.caf-meuse"
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    key: str  # request ids: demo-person-<key>, demo-orientation-<key>
+    first_name: str
+    last_name: str
+    birth_date: str
+    phone: str
+    # What the partner has done with the referral: the actions, in order.
+    partner_actions: tuple[str, ...]
+
+
+DEMO_PEOPLE = (
+    DemoPerson("1", "Camille", "Exemple", "1987-02-14", "0600000001", ("acknowledge", "accept")),
+    DemoPerson("2", "Dominique", "Fictif", "1975-09-30", "0600000002", ("acknowledge",)),
+    DemoPerson("3", "Alex", "Démonstration", "1996-06-21", "0600000003", ()),
+)
+
+
+async def create_referral(
+    stub: referral_pb2_grpc.ReferralServiceAsyncStub, request: referral_pb2.CreateReferralRequest
+) -> referral_pb2.Referral:
+    """CreateReferral, retried while the referral service has not yet seen the dossier
+    (it learns of dossiers from their events, a moment after the RPCs)."""
+    for _ in range(100):
+        try:
+            referral: referral_pb2.Referral = await stub.CreateReferral(request, timeout=30)
+            return referral
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION):
+                raise
+            last = exc
+        await asyncio.sleep(0.2)
+    raise last
+
+
+async def orient_people(settings: Settings) -> int:
+    """Opens one dossier per demo person (now), records their consent for the partner,
+    orients them, and lets the partner answer. Returns how many referrals were made now."""
+    agent_token = tokens.demo_token(settings.env)
+    partner_token = mint(
+        tokens.signing_secret(settings.env),
+        DEMO_PARTNER_NAME,
+        Role.PARTENAIRE,
+        partner_id=DEMO_PARTNER,
+        ttl_s=600,
+    )
+    made = 0
+    async with (
+        client.aio_channel(settings.grpc_address("intake"), settings.env, agent_token) as intake_channel,
+        client.aio_channel(settings.grpc_address("referral"), settings.env, agent_token) as agent_channel,
+        client.aio_channel(settings.grpc_address("referral"), settings.env, partner_token) as partner_channel,
+    ):
+        intake = intake_pb2_grpc.IntakeServiceStub(intake_channel)
+        agent = referral_pb2_grpc.ReferralServiceStub(agent_channel)
+        partner = referral_pb2_grpc.ReferralServiceStub(partner_channel)
+        for person in DEMO_PEOPLE:
+            if await orient_person(intake, agent, partner, person):
+                made += 1
+    return made
+
+
+async def orient_person(
+    intake: intake_pb2_grpc.IntakeServiceAsyncStub,
+    agent: referral_pb2_grpc.ReferralServiceAsyncStub,
+    partner: referral_pb2_grpc.ReferralServiceAsyncStub,
+    person: DemoPerson,
+) -> bool:
+    created = await intake.CreatePerson(
+        intake_pb2.CreatePersonRequest(
+            request_id=f"demo-person-{person.key}",
+            territory="55029",
+            first_name=person.first_name,
+            last_name=person.last_name,
+            birth_date=person.birth_date,
+            phone=person.phone,
+            address_line="1 rue de l'Exemple (adresse fictive)",
+        ),
+        timeout=30,
+    )
+    person_id = created.person.person_id
+    opened = await intake.OpenDossier(
+        intake_pb2.OpenDossierRequest(
+            request_id=f"demo-orientation-{person.key}",
+            territory="55029",
+            motifs=["logement"],
+            arrival_channel="visite_spontanee",
+            site="Antenne sociale centre",
+            person_id=person_id,
+        ),
+        timeout=30,
+    )
+    if not opened.created:
+        return False  # done by an earlier `make up`
+    dossier_id = opened.dossier.dossier_id
+    await intake.RecordConsent(
+        intake_pb2.RecordConsentRequest(
+            person_id=person_id,
+            dossier_id=dossier_id,
+            partner_id=DEMO_PARTNER,
+            data_scope=["motif", "identite", "contact"],
+            kind="consent",
+            channel="oral",
+        ),
+        timeout=30,
+    )
+    await intake.RecordInterview(
+        intake_pb2.RecordInterviewRequest(
+            dossier_id=dossier_id, notes="Entretien de démonstration (personne fictive)."
+        ),
+        timeout=30,
+    )
+    await intake.CompleteEcoute(
+        intake_pb2.CompleteEcouteRequest(dossier_id=dossier_id, next_stage="orientation"), timeout=30
+    )
+    referral = await create_referral(
+        agent,
+        referral_pb2.CreateReferralRequest(
+            dossier_id=dossier_id,
+            partner_id=DEMO_PARTNER,
+            motif="logement",
+            message_for_partner="Demande d'aide au logement (situation fictive de démonstration).",
+            data_scope=["identite", "contact"],
+            request_id=f"demo-orientation-{person.key}",
+        ),
+    )
+    calls = {"acknowledge": partner.AcknowledgeReferral, "accept": partner.AcceptReferral}
+    for action in person.partner_actions:
+        await calls[action](referral_pb2.ReferralActionRequest(referral_id=referral.referral_id), timeout=30)
+    return True
+
+
 async def main_async() -> None:
     settings = Settings.from_env()
     partners = await load_partners(settings)
     created, total = await open_dossiers(settings)
     print(f"demo data: {partners} partners; {created} dossiers opened now, {total - created} already there")
+    referred = await orient_people(settings)
+    print(
+        f"demo data: {referred} people oriented to {DEMO_PARTNER} now,"
+        f" {len(DEMO_PEOPLE) - referred} already there"
+    )
     # One synthetic year for the bilan (ENTRAIDE_DEMO_SYNTHETIC_YEAR, see devstack.synthetic).
     print(f"demo data: {await synthetic.demo_year(settings.env)}")
 

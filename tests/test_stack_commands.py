@@ -69,6 +69,8 @@ def test_up_open_count_status_down(tmp_path: Path) -> None:
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         assert "Temporal UI" in up.stdout and "make down" in up.stdout
+        # Three fictional people oriented to the demo partner, who answered two of them.
+        assert "demo data: 3 people oriented to caf-meuse now, 0 already there" in up.stdout
         stack_file = (state / "stack.env").read_text()
         for line in stack_file.splitlines():
             key, _, value = line.removeprefix("export ").partition("=")
@@ -109,6 +111,7 @@ def test_up_open_count_status_down(tmp_path: Path) -> None:
         again = run(env, str(BIN / "entraide-stack"), "up")
         assert again.returncode == 0, again.stdout + again.stderr
         assert again.stdout.count("already running") == 5  # four services and the codec server
+        assert "demo data: 0 people oriented to caf-meuse now, 3 already there" in again.stdout
         assert motif_count() == before + 1  # demo data not loaded twice, nothing reopened
     finally:
         down = run(env, str(BIN / "entraide-stack"), "down")
