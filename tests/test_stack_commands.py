@@ -38,6 +38,7 @@ def stack_env(state: Path) -> dict[str, str]:
         "referral_metrics",
         "reporting_metrics",
         "workflows_metrics",
+        "codec",
     ):
         env[f"ENTRAIDE_{name.upper()}_PORT"] = str(free_port())
     return env
