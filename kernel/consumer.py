@@ -78,11 +78,16 @@ class Consumer:
     async def run(self, stop: asyncio.Event) -> None:
         await ensure_consumer(self.js, self.spec)
         subscription = await self.js.pull_subscribe_bind(durable=self.spec.durable, stream=self.spec.stream)
+        # When idle, wait for ONE message: a pull for a whole batch would hold the first
+        # message until the batch fills or the request expires (up to a second of lag).
+        # After a message, pull a batch: what is already there comes back at once.
+        idle = True
         try:
             while not stop.is_set():
                 try:
-                    messages = await subscription.fetch(self.spec.batch_size, timeout=1.0)
+                    messages = await subscription.fetch(1 if idle else self.spec.batch_size, timeout=1.0)
                 except (TimeoutError, nats.errors.TimeoutError):
+                    idle = True
                     continue  # nothing new
                 except nats.errors.ConnectionClosedError:
                     return
@@ -90,6 +95,7 @@ class Consumer:
                     log.warning("fetch failed, retrying", extra={"error_type": type(exc).__name__})
                     await asyncio.sleep(0.5)
                     continue
+                idle = len(messages) < self.spec.batch_size and not idle
                 try:
                     if self.spec.batch_handler is not None and len(messages) > 1:
                         await self.handle_batch(messages)
