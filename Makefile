@@ -2,7 +2,7 @@
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 PYTEST_ARGS ?=
-LINT_PATHS := $(wildcard kernel services workflows devstack entraide_cli bench)
+LINT_PATHS := $(wildcard kernel services workflows devstack entraide_cli bench examples)
 # setuptools' editable install maps the top-level packages present at install time: reinstall
 # when a new one appears (e.g. gen/entraide after `make proto`).
 PACKAGE_MARKERS := $(wildcard */__init__.py gen/*/__init__.py)
@@ -34,7 +34,8 @@ test: $(VENV)/.installed
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff check $(LINT_PATHS) tests
+	$(VENV)/bin/ruff format --check $(LINT_PATHS) tests
 	$(VENV)/bin/mypy $(LINT_PATHS)
 
 proto: $(VENV)/.installed
