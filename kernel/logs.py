@@ -22,6 +22,7 @@ ALLOWED_FIELDS = frozenset(
         "code",
         "duration_ms",
         "dossier_id",
+        "tls",
         "referral_id",
         "partner_id",
         "event_id",
