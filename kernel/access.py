@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from kernel import auth
 from kernel.auth import Claims, Role, TokenVerifier
 from kernel.db import Pool
 from kernel.errors import PermissionDenied, Unauthenticated
@@ -136,7 +135,3 @@ class AccessPolicy:
                     for kind, rid in resources
                 ],
             )
-
-
-def caller() -> Claims:
-    return auth.current()

@@ -63,5 +63,4 @@ class Settings:
 
     def duration(self, name: str, default: timedelta) -> timedelta:
         """A duration knob in seconds, e.g. ENTRAIDE_URGENT_ECOUTE_DEADLINE_S."""
-        raw = self.env.get(f"ENTRAIDE_{name.upper()}_S")
-        return default if raw is None else timedelta(seconds=float(raw))
+        return timedelta(seconds=self.seconds(name, default.total_seconds()))

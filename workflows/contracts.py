@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 DOSSIER_TASK_QUEUE = "dossiers"
 INTAKE_TASK_QUEUE = "intake"
 STAGES = ("reception", "ecoute", "orientation", "suivi", "cloture")
-OPEN_STAGES = ("reception", "ecoute", "orientation", "suivi")
-VISIBILITIES = ("team", "author")
 
 
 def dossier_workflow_id(dossier_id: str) -> str:

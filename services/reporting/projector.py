@@ -22,24 +22,14 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from kernel.db import Connection
 from kernel.events import Event
+from workflows.contracts import REFERRAL_STATUSES, STAGES
 
 SCHEMA = "reporting"
 CONSUMER = "reporting-projector"
 # Taken shared by every projector transaction, exclusive by the rebuild's cut-over.
 PROJECTION_LOCK = 0x52657072  # "Repr"
-STAGE_RANK = {"reception": 0, "ecoute": 1, "orientation": 2, "suivi": 3, "cloture": 4}
+STAGE_RANK = {stage: rank for rank, stage in enumerate(STAGES)}
 FIRST_TIME_COLUMNS = {"ecoute": "ecoute_at", "orientation": "orientation_at", "suivi": "suivi_at"}
-REFERRAL_STATUSES = (
-    "requested",
-    "received",
-    "accepted",
-    "rejected",
-    "in_progress",
-    "completed",
-    "failed",
-    "cancelled",
-    "expired",
-)
 DOSSIER_TYPES = frozenset(
     {
         "entraide.dossier.opened",
