@@ -26,7 +26,8 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from bench.projector import MIGRATIONS, _drop_database, _fresh_database
+from bench.projector import MIGRATIONS
+from devstack.scratch import create_database, drop_database
 from kernel import migrations, reference
 from kernel.settings import Settings
 from services.reporting import bilan, projector
@@ -68,7 +69,7 @@ def rows(count: int, seed: int = 1) -> list[tuple[object, ...]]:
 
 async def run(count: int, runs: int) -> dict[str, float | int]:
     settings = Settings.from_env()
-    name, url = await _fresh_database(settings.database_url)
+    name, url = await create_database(settings.database_url, "bench_bilan")
     try:
         conn = await asyncpg.connect(url)
         await migrations.migrate_service(conn, "reporting", MIGRATIONS)
@@ -116,7 +117,7 @@ async def run(count: int, runs: int) -> dict[str, float | int]:
         worst = await _worst_duration_error(conn, territories, start, end, figures)
         await conn.close()
     finally:
-        await _drop_database(settings.database_url, name)
+        await drop_database(settings.database_url, name)
     return {
         "dossiers": count,
         "in_period": figures.dossiers_opened,

@@ -28,8 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +46,7 @@ from bench.bare_workflow import (
     bare_transition,
 )
 from devstack import secrets
+from devstack.scratch import fresh_database
 from devstack.servers import ensure_servers, free_ports, private_components, stop_servers
 from kernel import db, reference, runtime
 from kernel import temporal as temporal_kernel
@@ -203,30 +203,6 @@ def round_sizes(total: int, rounds: int) -> list[int]:
     return [total // rounds + (1 if i < total % rounds else 0) for i in range(rounds)]
 
 
-def with_database(url: str, database: str) -> str:
-    head, _, _ = url.rpartition("/")
-    return f"{head}/{database}"
-
-
-@asynccontextmanager
-async def fresh_database(admin_url: str) -> AsyncIterator[str]:
-    """A database of its own for the bench (never a stack's data), dropped afterwards."""
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    try:
-        yield with_database(admin_url, name)
-    finally:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-
 async def measure(
     client: Client,
     dossiers: int,
@@ -321,7 +297,7 @@ def run(
         say(f"servers ready (private: {', '.join(private_components(servers)) or 'none'})")
 
         async def main() -> tuple[Measure, Measure, int, int]:
-            async with fresh_database(endpoints.database_url) as url:
+            async with fresh_database(endpoints.database_url, "bench") as url:
                 settings = Settings.from_env(
                     {**env, "DATABASE_URL": url, "TEMPORAL_ADDRESS": endpoints.temporal_address}
                 )

@@ -26,6 +26,7 @@ import nats.errors
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from devstack import synthetic
+from devstack.scratch import create_database, drop_database
 from kernel import migrations
 from kernel import settings as settings_module
 from kernel.consumer import Consumer, ConsumerSpec
@@ -42,20 +43,6 @@ def make_events(count: int) -> list[Event]:
         events += synthetic.generate_year(seed, year=2000 + seed % 50, dossiers=2000)
         seed += 1
     return events[:count]
-
-
-async def _fresh_database(url: str) -> tuple[str, str]:
-    name = f"bench_projector_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(url)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    return name, url.rsplit("/", 1)[0] + "/" + name
-
-
-async def _drop_database(url: str, name: str) -> None:
-    conn = await asyncpg.connect(url)
-    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await conn.close()
 
 
 async def baseline(
@@ -125,7 +112,7 @@ async def run(count: int, batch: int) -> dict[str, float | int]:
     settings = settings_module.Settings.from_env()
     print(f"generating {count} events…", file=sys.stderr)
     events = make_events(count)
-    name, url = await _fresh_database(settings.database_url)
+    name, url = await create_database(settings.database_url, "bench_projector")
     nc = await nats.connect(settings.nats_url)
     tag = uuid.uuid4().hex[:8]
     stream, root = f"BENCH_PROJ_{tag.upper()}", f"benchproj{tag}"
@@ -151,7 +138,7 @@ async def run(count: int, batch: int) -> dict[str, float | int]:
         await js.delete_stream(stream)
     finally:
         await nc.close()
-        await _drop_database(settings.database_url, name)
+        await drop_database(settings.database_url, name)
     return {
         "events": len(events),
         "dossier_facts": int(facts),

@@ -31,8 +31,9 @@ import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from bench.projector import MIGRATIONS, _drop_database, _fresh_database
+from bench.projector import MIGRATIONS
 from devstack import synthetic
+from devstack.scratch import create_database, drop_database
 from devstack.servers import ensure_servers, free_ports, stop_servers
 from kernel import migrations
 from kernel.messaging import ensure_events_stream
@@ -87,7 +88,7 @@ async def baseline(js: JetStreamContext, url: str, stream: str, root: str, total
 
 
 async def run(database_url: str, nats_url: str, count: int, batch: int) -> dict[str, float | int]:
-    name, url = await _fresh_database(database_url)
+    name, url = await create_database(database_url, "bench_rebuild")
     tag = uuid.uuid4().hex[:8]
     stream, root = f"BENCH_REBUILD_{tag.upper()}", f"benchrebuild{tag}"
     nc = await nats.connect(nats_url)
@@ -120,7 +121,7 @@ async def run(database_url: str, nats_url: str, count: int, batch: int) -> dict[
         await js.delete_stream(stream)
     finally:
         await nc.close()
-        await _drop_database(database_url, name)
+        await drop_database(database_url, name)
     return {
         "events": events,
         "rebuild_events": result.events,

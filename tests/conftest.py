@@ -23,7 +23,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from devstack import processes, secrets
+from devstack import processes, scratch, secrets
 from devstack.servers import Endpoints, ensure_servers, free_ports, stop_servers
 from kernel import client, reference, tls
 from kernel.auth import Role, mint
@@ -47,11 +47,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def with_database(url: str, database: str) -> str:
-    head, _, _ = url.rpartition("/")
-    return f"{head}/{database}"
-
-
 @pytest.fixture(scope="session")
 def state_dir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="entraide-test-"))
@@ -72,26 +67,10 @@ def endpoints(state_dir: Path) -> Iterator[Endpoints]:
 def test_env(endpoints: Endpoints, state_dir: Path) -> Iterator[dict[str, str]]:
     """The environment of this session's services: a fresh database and stream."""
     tag = uuid.uuid4().hex[:10]
-    database = f"entraide_test_{tag}"
-
-    async def create() -> None:
-        conn = await asyncpg.connect(endpoints.database_url)
-        try:
-            await conn.execute(f'CREATE DATABASE "{database}"')
-        finally:
-            await conn.close()
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(endpoints.database_url)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
+    database, database_url = asyncio.run(scratch.create_database(endpoints.database_url, "entraide_test"))
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("ENTRAIDE_")},
-        "DATABASE_URL": with_database(endpoints.database_url, database),
+        "DATABASE_URL": database_url,
         "NATS_URL": endpoints.nats_url,
         "TEMPORAL_ADDRESS": endpoints.temporal_address,
         "ENTRAIDE_EVENTS_STREAM": f"TEST_{tag.upper()}",
@@ -109,7 +88,7 @@ def test_env(endpoints: Endpoints, state_dir: Path) -> Iterator[dict[str, str]]:
     try:
         yield env
     finally:
-        asyncio.run(drop())
+        asyncio.run(scratch.drop_database(endpoints.database_url, database))
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from devstack import scratch
 from kernel import migrations, reference
 from kernel.codec import data_converter
 from kernel.db import Connection
@@ -215,10 +216,8 @@ async def seed_referral_scenario(conn: Connection) -> None:
 
 
 async def main(database_url: str) -> None:
-    database = f"record_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(database_url)
-    await admin.execute(f'CREATE DATABASE "{database}"')
-    pool = await asyncpg.create_pool(database_url.rsplit("/", 1)[0] + f"/{database}")
+    database, scratch_url = await scratch.create_database(database_url, "record")
+    pool = await asyncpg.create_pool(scratch_url)
     try:
         async with pool.acquire() as conn:
             await migrations.migrate_service(
@@ -276,8 +275,7 @@ async def main(database_url: str) -> None:
                     print(f"recorded {path.name}: {len(history.events)} events")
     finally:
         await pool.close()
-        await admin.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
-        await admin.close()
+        await scratch.drop_database(database_url, database)
 
 
 if __name__ == "__main__":
