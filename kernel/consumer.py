@@ -81,11 +81,18 @@ class Consumer:
         # When idle, wait for ONE message: a pull for a whole batch would hold the first
         # message until the batch fills or the request expires (up to a second of lag).
         # After a message, pull a batch: what is already there comes back at once.
+        # While a full batch is applied, the next one is already being pulled and
+        # decoded, so the network and the database work overlap.
         idle = True
+        prefetch: asyncio.Future[list[Msg]] | None = None
         try:
             while not stop.is_set():
+                fetch = prefetch or asyncio.ensure_future(
+                    subscription.fetch(1 if idle else self.spec.batch_size, timeout=1.0)
+                )
+                prefetch = None
                 try:
-                    messages = await subscription.fetch(1 if idle else self.spec.batch_size, timeout=1.0)
+                    messages = await fetch
                 except (TimeoutError, nats.errors.TimeoutError):
                     idle = True
                     continue  # nothing new
@@ -96,6 +103,8 @@ class Consumer:
                     await asyncio.sleep(0.5)
                     continue
                 idle = len(messages) < self.spec.batch_size and not idle
+                if len(messages) == self.spec.batch_size:
+                    prefetch = asyncio.ensure_future(subscription.fetch(self.spec.batch_size, timeout=1.0))
                 try:
                     if self.spec.batch_handler is not None and len(messages) > 1:
                         await self.handle_batch(messages)
@@ -107,10 +116,21 @@ class Consumer:
                     log.warning("database unavailable, retrying", extra={"error_type": type(exc).__name__})
                     await asyncio.sleep(1.0)
         finally:
+            if prefetch is not None:
+                await self._give_back(prefetch)
             try:
                 await subscription.unsubscribe()
             except nats.errors.Error:
                 pass
+
+    async def _give_back(self, prefetch: asyncio.Future[list[Msg]]) -> None:
+        """On stop, a batch pulled ahead is returned at once (nak), not after ack_wait."""
+        try:
+            messages = await prefetch
+        except (TimeoutError, nats.errors.Error):
+            return
+        for message in messages:
+            await self._settle(message.nak(), message.metadata.sequence.stream)
 
     async def handle(self, message: Msg) -> None:
         meta = message.metadata
