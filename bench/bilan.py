@@ -2,14 +2,17 @@
 
     python -m bench.bilan [--dossiers 1000000] [--runs 5] [--json]
 
-A fresh database with reporting's migrations; N dossier fact rows over one year and
-8 communes (motif, channel, outcome and stage times drawn at random), then the
-projector's pre-aggregates of those rows (`projector.refresh_cells`: the same cells the
-projector maintains); then `bilan.compute` (the whole GetBilan query set: current and
-previous period, shares, stage durations, partners) over the year for every commune,
-`--runs` times; also a period on no day or month boundary (edges read from the fact
-rows), and the largest relative gap between the bilan's durations and exact
-percentile_cont over the fact rows.
+A fresh database with reporting's migrations; N dossier fact rows over two years and
+the deployment's communes (motif, channel, outcome and stage times drawn at random; a
+fifth of the dossiers are a person's return, mostly within months, one in a hundred of
+them in another commune), then the projector's people links and pre-aggregates of
+those rows (`projector.refresh_cells`: the same as the projector maintains); then
+`bilan.compute` (the whole GetBilan query set: current and previous period, people,
+shares, stage durations, partners) over the year for every commune, `--runs` times;
+also a period on no day or month boundary (edges read from the fact rows). Checked
+too: the largest relative gap between the bilan's durations and exact percentile_cont
+over the fact rows, and people received against an exact count(DISTINCT person) over
+the fact rows (year and unaligned period, all communes and one).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from services.reporting import bilan, projector
 MOTIFS = ["logement", "acces_aux_droits", "difficultes_financieres", "emploi", "sante", "famille"]
 CHANNELS = ["visite_spontanee", "telephone", "rendez_vous", "permanence_maire"]
 OUTCOMES = ["regle", "ecoute_conseil", "abandon", "sans_solution"]
+RETURN_SHARE = 0.2
+RECENT = 2000  # a return is a person among the commune's last RECENT (weeks to months)
 
 
 def rows(count: int, seed: int = 1) -> list[tuple[object, ...]]:
@@ -42,14 +47,21 @@ def rows(count: int, seed: int = 1) -> list[tuple[object, ...]]:
     territories = list(reference.load({}).territories)
     start = datetime(2025, 1, 1, tzinfo=UTC)
     out: list[tuple[object, ...]] = []
-    for _ in range(count):
-        opened = start + timedelta(seconds=rng.randrange(2 * 365 * 86400))
+    recent: dict[str, list[uuid.UUID]] = {t: [] for t in territories}
+    for opened in sorted(start + timedelta(seconds=rng.randrange(2 * 365 * 86400)) for _ in range(count)):
+        territory = rng.choice(territories)
+        person = uuid.uuid4()
+        if rng.random() < RETURN_SHARE:
+            commune = rng.choice(territories) if rng.random() < 0.01 else territory
+            if recent[commune]:
+                person = rng.choice(recent[commune][-RECENT:])
+        recent[territory].append(person)
         ecoute = opened + timedelta(hours=rng.randrange(1, 400))
         closed = ecoute + timedelta(hours=rng.randrange(24, 2000)) if rng.random() < 0.7 else None
         out.append(
             (
                 uuid.uuid4(),
-                rng.choice(territories),
+                territory,
                 "site",
                 [rng.choice(MOTIFS)],
                 rng.choice(CHANNELS),
@@ -62,12 +74,14 @@ def rows(count: int, seed: int = 1) -> list[tuple[object, ...]]:
                 closed,
                 rng.choice(OUTCOMES) if closed else None,
                 closed or ecoute,
+                person,
+                person,
             )
         )
     return out
 
 
-async def run(count: int, runs: int) -> dict[str, float | int]:
+async def run(count: int, runs: int) -> dict[str, float | int | bool]:
     settings = Settings.from_env()
     name, url = await create_database(settings.database_url, "bench_bilan")
     try:
@@ -94,11 +108,16 @@ async def run(count: int, runs: int) -> dict[str, float | int]:
                 "closed_at",
                 "outcome",
                 "last_activity_at",
+                "person_id",
+                "person_key",
             ],
         )
         await projector.refresh_cells(conn)  # the projector's pre-aggregates of these rows
         await conn.execute("ANALYZE reporting.dossier_facts")
-        await conn.execute("ANALYZE reporting.opened_cells, reporting.closed_cells, reporting.duration_cells")
+        await conn.execute(
+            "ANALYZE reporting.opened_cells, reporting.closed_cells, reporting.duration_cells,"
+            " reporting.return_cells"
+        )
         load_s = time.perf_counter() - started
         territories = sorted(reference.load({}).territories)
         start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
@@ -115,18 +134,40 @@ async def run(count: int, runs: int) -> dict[str, float | int]:
             await bilan.compute(conn, territories, p_start, p_end)
             partial.append(time.perf_counter() - t0)
         worst = await _worst_duration_error(conn, territories, start, end, figures)
+        partial_figures = await bilan.compute(conn, territories, p_start, p_end)
+        one = await bilan.compute(conn, territories[:1], p_start, p_end)
+        people_exact = (
+            figures.people_received == await _distinct_people(conn, territories, start, end)
+            and partial_figures.people_received == await _distinct_people(conn, territories, p_start, p_end)
+            and one.people_received == await _distinct_people(conn, territories[:1], p_start, p_end)
+        )
         await conn.close()
     finally:
         await drop_database(settings.database_url, name)
     return {
         "dossiers": count,
         "in_period": figures.dossiers_opened,
+        "people_in_period": figures.people_received,
+        "people_exact": people_exact,
         "load_s": round(load_s, 1),
         "bilan_ms_median": round(1000 * statistics.median(timings), 1),
         "bilan_ms_min": round(1000 * min(timings), 1),
         "unaligned_period_ms_median": round(1000 * statistics.median(partial), 1),
         "duration_max_relative_error": round(worst, 5),
     }
+
+
+async def _distinct_people(
+    conn: asyncpg.Connection, territories: list[str], start: datetime, end: datetime
+) -> int:
+    count: int = await conn.fetchval(
+        """SELECT count(DISTINCT COALESCE(person_key, dossier_id)) FROM reporting.dossier_facts
+            WHERE territory = ANY($1::text[]) AND opened_at >= $2 AND opened_at < $3""",
+        territories,
+        start,
+        end,
+    )
+    return count
 
 
 async def _worst_duration_error(
@@ -170,7 +211,8 @@ def main() -> None:
         print(json.dumps(result))
     else:
         print(
-            f"bilan over {result['dossiers']} dossiers ({result['in_period']} in the year): median "
+            f"bilan over {result['dossiers']} dossiers ({result['in_period']} in the year, "
+            f"{result['people_in_period']} people, exact: {result['people_exact']}): median "
             f"{result['bilan_ms_median']} ms, min {result['bilan_ms_min']} ms (target < 200 ms); "
             f"unaligned period {result['unaligned_period_ms_median']} ms; durations within "
             f"{100 * float(result['duration_max_relative_error']):.2f} % of exact percentile_cont"

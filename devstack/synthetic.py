@@ -11,8 +11,12 @@ What a generated year looks like
 - Dossiers open on working days (Monday to Friday, fixed French public holidays
   excepted) during office hours (8:30-12:00, 13:30-17:00, Paris time), with a
   seasonality: fewer in summer, about half as many in August, a peak at the rentrée.
-- Each dossier is one person (`person.created`, ids only), then `dossier.opened` at
-  reception; violence motifs are mostly urgent (listened to within hours; a few are
+- People come back: with `people` below the number of dossiers, that many distinct
+  persons open them, exactly. A returning person's later dossier reuses an earlier
+  person of the same commune (one return in twenty comes from another commune: people
+  move within a CIAS). A new person is `person.created` (ids only) just before their
+  `dossier.opened` at reception, which carries the person's id.
+- Violence motifs are mostly urgent (listened to within hours; a few are
   escalated after 24 h), other dossiers reach `ecoute` within days
   (`interview_recorded` + `stage_changed`).
 - The outcome decides the path: "écoute + conseil" closes from `ecoute` or after a
@@ -222,6 +226,8 @@ class _Dossier:
     channel: str
     outcome: str
     stays_open: bool = False
+    person: int = -1  # the number of the dossier whose opening created the person
+
     steps: list[_Step] = field(default_factory=list)
 
 
@@ -309,7 +315,7 @@ class _Generator:
     def plan(self, d: _Dossier) -> None:
         rng = self.rng
         dossier_id = str(self.uid("dossier", d.number))
-        person_id = str(self.uid("person", d.number))
+        person_id = str(self.uid("person", d.person))
         territory, primary = d.territory, d.motifs[0]
         agent = rng.choice(AGENTS)
         urgent = rng.random() < URGENT_SHARE.get(primary, 0.02)
@@ -335,13 +341,15 @@ class _Generator:
                 ),
             )
 
-        add(
-            -timedelta(minutes=rng.randint(2, 10)),
-            "entraide.person.created",
-            SOURCE_INTAKE,
-            person_id,
-            lambda at: events_pb2.PersonCreated(person_id=person_id, territory=territory, at=_stamp(at)),
-        )
+        created = -timedelta(minutes=rng.randint(2, 10))
+        if d.person == d.number:
+            add(
+                created,
+                "entraide.person.created",
+                SOURCE_INTAKE,
+                person_id,
+                lambda at: events_pb2.PersonCreated(person_id=person_id, territory=territory, at=_stamp(at)),
+            )
         dossier_event(
             timedelta(0),
             "opened",
@@ -352,6 +360,7 @@ class _Generator:
                 arrival_channel=d.channel,
                 urgent=urgent,
                 opened_at=_stamp(at),
+                person_id=person_id,
             ),
         )
         # reception → ecoute: within hours when urgent (a few escalated at 24 h), days otherwise.
@@ -545,6 +554,33 @@ class _Generator:
         return accepted, t
 
 
+def _assign_persons(rng: random.Random, dossiers: Sequence[_Dossier], people: int) -> None:
+    """Exactly `people` distinct persons over the dossiers (in opening order): the
+    returns are drawn among the dossiers that are not their commune's first."""
+    returns = len(dossiers) - people
+    if people < 1 or returns < 0:
+        raise ValueError("people must be between 1 and the number of dossiers")
+    seen: set[str] = set()
+    eligible = []
+    for d in dossiers:
+        if d.territory in seen:
+            eligible.append(d.number)
+        seen.add(d.territory)
+    if returns > len(eligible):
+        least = len(dossiers) - len(eligible)
+        raise ValueError(f"people must be at least {least} (each commune's first dossier is a new person)")
+    returning = set(rng.sample(eligible, returns))
+    persons_of: dict[str, list[int]] = {}
+    for d in dossiers:
+        if d.number not in returning:
+            d.person = d.number
+        else:
+            elsewhere = [t for t in persons_of if t != d.territory]
+            commune = rng.choice(elsewhere) if elsewhere and rng.random() < 0.05 else d.territory
+            d.person = rng.choice(persons_of[commune])
+        persons_of.setdefault(d.territory, []).append(d.person)
+
+
 def _generate(
     kind: str,
     seed: int,
@@ -555,6 +591,7 @@ def _generate(
     outcome_mix: Mapping[str, float],
     referral_rate: float,
     open_share: float,
+    people: int | None,
     params: Mapping[str, Any],
 ) -> list[Event]:
     rng = random.Random(f"{kind}/{seed}/{year}")
@@ -580,6 +617,8 @@ def _generate(
         )
         for number in range(count)
     ]
+    persons_rng = random.Random(f"people/{kind}/{seed}/{year}")
+    _assign_persons(persons_rng, dossiers, count if people is None else people)
     # Nothing after 31 December 20:00 (Paris): late timelines are compressed.
     limit = datetime(year, 12, 31, 20, 0, tzinfo=PARIS).astimezone(UTC)
     keyed: list[tuple[datetime, int, int, Event]] = []
@@ -618,11 +657,13 @@ def generate_year(
     referral_rate: float = 0.4,
     multi_motif_rate: float = 0.15,
     open_share: float = 0.0,
+    people: int | None = None,
 ) -> list[Event]:
     """A year of a CIAS as events in time order; deterministic for the arguments.
 
     The dossiers' main motifs follow `motif_mix` exactly (quotas); `multi_motif_rate`
-    of them get a second motif, drawn from the same mix."""
+    of them get a second motif, drawn from the same mix. `people` distinct persons open
+    them (default: one per dossier)."""
     mix = dict(motif_mix or DEFAULT_MOTIF_MIX)
     rng = random.Random(f"motifs/{seed}/{year}")
     primaries = quota(dossiers, mix)
@@ -646,9 +687,10 @@ def generate_year(
         "referral_rate": referral_rate,
         "multi_motif_rate": multi_motif_rate,
         "open_share": open_share,
+        **({"people": people} if people is not None else {}),
     }
     return _generate(
-        "year", seed, year, plan, territories, channels, outcomes, referral_rate, open_share, params
+        "year", seed, year, plan, territories, channels, outcomes, referral_rate, open_share, people, params
     )
 
 
@@ -662,6 +704,7 @@ def generate_with_counts(
     outcome_mix: Mapping[str, float] | None = None,
     referral_rate: float = 0.4,
     open_share: float = 0.0,
+    people: int | None = None,
 ) -> list[Event]:
     """Exactly `counts_by_motif[m]` dossiers with the single motif `m` (e.g.
     `SOISSONS_153`, `dijon_counts(1000)`); the rest as in `generate_year`."""
@@ -680,6 +723,7 @@ def generate_with_counts(
         "outcomes": outcomes,
         "referral_rate": referral_rate,
         "open_share": open_share,
+        **({"people": people} if people is not None else {}),
     }
     return _generate(
         "counts",
@@ -691,6 +735,7 @@ def generate_with_counts(
         outcomes,
         referral_rate,
         open_share,
+        people,
         params,
     )
 
@@ -721,12 +766,9 @@ def figures(events: Iterable[Event]) -> Figures:
     outcome: dict[str, str] = {}
     referral_status: dict[str, tuple[int, str]] = {}
     types: Counter[str] = Counter()
-    people = 0
     for event in events:
         types[event.type] += 1
-        if event.type == "entraide.person.created":
-            people += 1
-        elif event.type == "entraide.dossier.opened":
+        if event.type == "entraide.dossier.opened":
             data = event.parse(events_pb2.DossierOpened)
             opened[data.dossier_id] = data
             motifs.setdefault(data.dossier_id, list(data.motifs))
@@ -745,7 +787,7 @@ def figures(events: Iterable[Event]) -> Figures:
     by_outcome = Counter(outcome.values())
     return Figures(
         dossiers=len(opened),
-        people=people,
+        people=len({d.person_id or d.dossier_id for d in opened.values()}),
         solved=by_outcome.get("regle", 0),
         urgent=sum(1 for d in opened.values() if d.urgent),
         by_motif=dict(sorted(Counter(m for ms in motifs.values() for m in set(ms)).items())),
@@ -836,7 +878,8 @@ async def demo_year(env: Mapping[str, str], wait_s: float = 180.0) -> str:
     if flag in ("0", "false", "no", "off"):
         return "synthetic year: skipped (ENTRAIDE_DEMO_SYNTHETIC_YEAR=0)"
     year = int(flag) if flag.isdigit() and len(flag) == 4 else datetime.now(PARIS).year - 1
-    events = generate_year(DEMO_SEED, year=year)
+    # About 750 people a year (Soissons), some of them back with a second dossier.
+    events = generate_year(DEMO_SEED, year=year, dossiers=860, people=750)
     settings = Settings.from_env(env)
     nc = await messaging.connect(settings.nats_url, "synthetic-demo")
     try:
@@ -867,6 +910,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--year", type=int, default=2026)
     parser.add_argument("--dossiers", type=int, default=750)
+    parser.add_argument("--people", type=int, help="distinct persons (default: one per dossier)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--referral-rate", type=float, default=0.4)
     parser.add_argument("--open-share", type=float, default=0.0, help="share left open at year end")
@@ -876,6 +920,7 @@ def main(argv: list[str] | None = None) -> int:
         args.seed,
         year=args.year,
         dossiers=args.dossiers,
+        people=args.people,
         referral_rate=args.referral_rate,
         open_share=args.open_share,
     )

@@ -77,7 +77,7 @@ async def test_seed_figures_reported_exactly(app_stack: AppStack, seeded: None, 
     assert motifs["logement"].count == 120
     assert motifs["logement"].label == "Logement / hébergement"
     assert motifs["logement"].percent == pytest.approx(78.4)
-    assert y2022.people_received == 750 and y2022.people_counted_as_dossiers
+    assert y2022.people_received == 750
     assert y2022.dossiers_solved == 454
     assert y2022.previous_dossiers_opened == 153 and y2022.previous_dossiers_solved == 40
     assert {s.code: s.previous_count for s in y2022.by_motif}["logement"] == 120

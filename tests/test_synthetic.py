@@ -71,6 +71,23 @@ def test_same_seed_same_events_other_seed_other_events() -> None:
     assert {e.id for e in first}.isdisjoint({e.id for e in synthetic.generate_year(3, dossiers=201)})
 
 
+def test_people_come_back_exactly_as_many_as_asked() -> None:
+    events = synthetic.generate_year(8, dossiers=400, people=330)
+    figures = synthetic.figures(events)
+    assert (figures.dossiers, figures.people) == (400, 330)
+    assert figures.events_by_type["entraide.person.created"] == 330  # created once, at the first visit
+    opened = [e.parse(events_pb2.DossierOpened) for e in events if e.type == "entraide.dossier.opened"]
+    first_commune: dict[str, str] = {}
+    moved = 0
+    for d in opened:  # in time order: a return is in the person's first commune, or rarely another
+        moved += first_commune.setdefault(d.person_id, d.territory) != d.territory
+    assert moved < 70 // 5
+    with pytest.raises(ValueError, match="people must be"):
+        synthetic.generate_year(8, dossiers=10, people=0)
+    with pytest.raises(ValueError, match="people must be at least"):
+        synthetic.generate_year(8, dossiers=40, people=1)  # several communes: several first persons
+
+
 def test_a_year_has_the_seeds_mix_and_454_solved_of_750(year: list[Event]) -> None:
     figures = synthetic.figures(year)
     assert figures.dossiers == 750 and figures.people == 750

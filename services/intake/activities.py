@@ -53,6 +53,7 @@ class IntakeActivities:
                 arrival_channel=spec.arrival_channel,
                 urgent=spec.urgent,
                 opened_at=timeline.stamp(opened_at),
+                person_id=spec.person_id,
             )
             event = new_event(
                 "entraide.dossier.opened",

@@ -2,8 +2,8 @@
 
 Definitions (also in the README):
 - dossiers opened: `opened_at` in [start, end);
-- people received: distinct persons when events carry one; they do not today
-  (DossierOpened has no person key), so each dossier opened counts as one person;
+- people received: distinct persons (after merges) with a dossier opened in
+  [start, end) in the territories; a dossier opened without a person counts as one;
 - dossiers solved: last closure in [start, end) with outcome `regle`;
 - by motif / commune / channel: over dossiers opened (a dossier with two motifs counts
   in both, so motif percentages may add up to more than 100); by outcome: over
@@ -18,6 +18,10 @@ Read from the projector's pre-aggregates (migration 004), not from the fact rows
 whole days of the period from the day cells (counts: exact), its whole months from the
 monthly duration histograms; only the partial days / months at the edges of a period
 not aligned on them are read from the fact rows (indexed by opened_at / closed_at).
+People received = dossiers opened - returns (dossiers whose same person's previous
+opening in the same commune is also in the period: return cells by opening day and
+previous opening day) - the extra communes of persons seen in several selected
+communes (flagged fact rows, few): exact, in O(days + returns) cells.
 Durations come from log buckets of width 1 % (a bucket's mean stands for its values),
 so each median / p90 is within 1 % of the exact `percentile_cont` over the fact rows
 (exact when a bucket's values are equal); counts and percentages are exact.
@@ -218,6 +222,72 @@ async def _opened_counts(
     return total, dims["motif"], dims["commune"], dims["channel"]
 
 
+async def _returns(
+    conn: Connection, tables: Tables, territories: list[str], start: datetime, end: datetime
+) -> int:
+    """Dossiers opened in [start, end) whose person's previous dossier in the same
+    commune was opened in [start, end) too: the day cells of whole days, fact rows for
+    the partial days and for previous openings in the partial first day."""
+    inner, edges = split(start, end, _day_floor, _day_ceil)
+    count = 0
+    if inner:
+        count += await conn.fetchval(
+            f"""SELECT COALESCE(sum(n), 0) FROM {tables.return_cells}
+                 WHERE territory = ANY($1::text[]) AND day >= $2 AND day < $3 AND previous_day >= $2""",
+            territories,
+            *inner,
+        )
+        first_day = datetime.combine(inner[0], datetime.min.time(), UTC)
+        if start < first_day:
+            count += await conn.fetchval(
+                f"""SELECT count(*) FROM {tables.dossiers}
+                     WHERE previous_opened_at >= $2 AND previous_opened_at < $3
+                       AND opened_at >= $3 AND opened_at < $4 AND territory = ANY($1::text[])""",
+                territories,
+                start,
+                first_day,
+                datetime.combine(inner[1], datetime.min.time(), UTC),
+            )
+    for a, b in edges:
+        count += await conn.fetchval(
+            f"""SELECT count(*) FROM {tables.dossiers}
+                 WHERE territory = ANY($1::text[]) AND opened_at >= $2 AND opened_at < $3
+                   AND previous_opened_at >= $4""",
+            territories,
+            a,
+            b,
+            start,
+        )
+    return int(count)
+
+
+async def _extra_communes(
+    conn: Connection, tables: Tables, territories: list[str], start: datetime, end: datetime
+) -> int:
+    """For persons with dossiers opened in several of the territories in [start, end):
+    how many times too many the per-commune counts take them."""
+    if len(set(territories)) < 2:
+        return 0
+    extra = await conn.fetchval(
+        f"""SELECT COALESCE(sum(communes - 1), 0) FROM (
+                SELECT count(DISTINCT territory) AS communes FROM {tables.dossiers}
+                 WHERE multi_territory AND opened_at >= $2 AND opened_at < $3
+                   AND territory = ANY($1::text[])
+                 GROUP BY person_key) p""",
+        territories,
+        start,
+        end,
+    )
+    return int(extra)
+
+
+async def _people(
+    conn: Connection, tables: Tables, territories: list[str], start: datetime, end: datetime, opened: int
+) -> int:
+    returns = await _returns(conn, tables, territories, start, end)
+    return opened - returns - await _extra_communes(conn, tables, territories, start, end)
+
+
 async def _closed_counts(
     conn: Connection, tables: Tables, territories: list[str], start: datetime, end: datetime
 ) -> dict[str, int]:
@@ -348,6 +418,8 @@ async def compute(
         )
         closed = await _closed_counts(conn, tables, territories, start, end)
         p_closed = await _closed_counts(conn, tables, territories, previous_start, start)
+        people = await _people(conn, tables, territories, start, end, opened)
+        p_people = await _people(conn, tables, territories, previous_start, start, p_opened)
         durations = await _durations(conn, tables, territories, start, end)
         partners = await _partners(conn, tables, territories, start, end)
     closed_total, p_closed_total = sum(closed.values()), sum(p_closed.values())
@@ -355,11 +427,11 @@ async def compute(
         start=start,
         end=end,
         territories=territories,
-        people_received=opened,  # no person key in the events: one person per dossier
+        people_received=people,
         dossiers_opened=opened,
         dossiers_solved=closed.get("regle", 0),
         dossiers_closed=closed_total,
-        previous_people_received=p_opened,
+        previous_people_received=p_people,
         previous_dossiers_opened=p_opened,
         previous_dossiers_solved=p_closed.get("regle", 0),
         previous_dossiers_closed=p_closed_total,

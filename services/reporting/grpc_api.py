@@ -115,7 +115,6 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
             previous_dossiers_opened=f.previous_dossiers_opened,
             previous_dossiers_solved=f.previous_dossiers_solved,
             previous_dossiers_closed=f.previous_dossiers_closed,
-            people_counted_as_dossiers=True,
             by_motif=shares(f.by_motif, self.labels.motif),
             by_commune=shares(f.by_commune, self.labels.commune),
             by_channel=shares(f.by_channel, self.labels.channel),

@@ -13,6 +13,7 @@ Called inside the consumer's transaction, after the inbox insert (exactly once).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from kernel.db import Connection
 from kernel.events import Event
+from services.reporting import people
 from workflows.contracts import REFERRAL_STATUSES, STAGES
 
 SCHEMA = "reporting"
@@ -46,6 +48,7 @@ DOSSIER_TYPES = frozenset(
     }
 )
 REFERRAL_TYPE = "entraide.referral.status_changed"
+MERGED_TYPE = "entraide.person.merged"
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,14 @@ class Tables:
     def duration_cells(self) -> str:
         return f"{self.schema}.duration_cells"
 
+    @property
+    def return_cells(self) -> str:
+        return f"{self.schema}.return_cells"
+
+    @property
+    def person_aliases(self) -> str:
+        return f"{self.schema}.person_aliases"
+
 
 LIVE = Tables()
 
@@ -94,6 +105,13 @@ def _max(a: datetime | None, b: datetime | None) -> datetime | None:
     return b if a is None else a if b is None else max(a, b)
 
 
+def _person_id(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ValueError("person id is not a uuid") from None
+
+
 Versioned = tuple[datetime, int, str]  # (at, tie-break rank, value): the greatest wins
 
 
@@ -105,6 +123,7 @@ def _latest(a: Versioned | None, b: Versioned | None) -> Versioned | None:
 class DossierDelta:
     dossier_id: str
     territory: str = ""
+    person_id: str | None = None
     site: str | None = None
     arrival_channel: str | None = None
     urgent: bool | None = None
@@ -154,6 +173,12 @@ class ReferralDelta:
 class Fold:
     dossiers: dict[str, DossierDelta] = field(default_factory=dict)
     referrals: dict[str, ReferralDelta] = field(default_factory=dict)
+    merges: list[tuple[str, str]] = field(default_factory=list)  # (merged person, kept person)
+
+    @property
+    def persons(self) -> set[str]:
+        """Person ids of the dossiers opened in this batch."""
+        return {d.person_id for d in self.dossiers.values() if d.person_id}
 
     def dossier(self, dossier_id: str) -> DossierDelta:
         if not dossier_id:
@@ -169,6 +194,9 @@ class Fold:
             self._dossier_event(event)
         elif event.type == REFERRAL_TYPE:
             self._referral_event(event.parse(events_pb2.ReferralStatusChanged))
+        elif event.type == MERGED_TYPE:
+            merged = event.parse(events_pb2.PersonsMerged)
+            self.merges.append((_person_id(merged.merged_id), _person_id(merged.keep_id)))
 
     def _dossier_event(self, event: Event) -> None:
         kind = event.type.removeprefix("entraide.dossier.")
@@ -180,6 +208,7 @@ class Fold:
             d = self.dossier(opened.dossier_id)
             d.touch(opened.territory, at)
             d.site, d.arrival_channel, d.urgent = opened.site, opened.arrival_channel, opened.urgent
+            d.person_id = _person_id(opened.person_id) if opened.person_id else None
             d.opened_at = at
             d.set_motifs(at, list(opened.motifs))
             d.set_stage(at, "reception")
@@ -260,11 +289,13 @@ _DOSSIER_UPSERT = """
 INSERT INTO {table} AS f
     (dossier_id, territory, site, arrival_channel, urgent, opened_at, motifs, motifs_at,
      stage, stage_at, stage_rank, ecoute_at, orientation_at, suivi_at, closed_at, outcome,
-     escalated, escalated_at, reminder_at, closure_proposed_at, last_activity_at, reopened, reminders)
+     escalated, escalated_at, reminder_at, closure_proposed_at, last_activity_at, reopened, reminders,
+     person_id, person_key)
 VALUES ($1::uuid, $2::text, $3::text, $4::text, $5::bool, $6::timestamptz, $7::text[], $8::timestamptz,
         COALESCE($9::text, 'reception'), $10::timestamptz, COALESCE($11::int, 0), $12::timestamptz,
         $13::timestamptz, $14::timestamptz, $15::timestamptz, $16::text, $17::timestamptz IS NOT NULL,
-        $17::timestamptz, $18::timestamptz, $19::timestamptz, $20::timestamptz, $21::int, $22::int)
+        $17::timestamptz, $18::timestamptz, $19::timestamptz, $20::timestamptz, $21::int, $22::int,
+        $23::uuid, $24::uuid)
 ON CONFLICT (dossier_id) DO UPDATE SET
     territory = COALESCE(NULLIF(f.territory, ''), EXCLUDED.territory),
     site = COALESCE(f.site, EXCLUDED.site),
@@ -298,7 +329,9 @@ ON CONFLICT (dossier_id) DO UPDATE SET
     closure_proposed_at = GREATEST(f.closure_proposed_at, EXCLUDED.closure_proposed_at),
     last_activity_at = GREATEST(f.last_activity_at, EXCLUDED.last_activity_at),
     reopened = f.reopened + EXCLUDED.reopened,
-    reminders = f.reminders + EXCLUDED.reminders
+    reminders = f.reminders + EXCLUDED.reminders,
+    person_id = COALESCE(f.person_id, EXCLUDED.person_id),
+    person_key = COALESCE(f.person_key, EXCLUDED.person_key)
 """
 
 _STATUS_COLUMNS = ", ".join(f"{s}_at" for s in REFERRAL_STATUSES)
@@ -354,7 +387,7 @@ _STAGE_VALUES = ",\n               ".join(
 CELLS_SQL = f"""
 WITH f AS MATERIALIZED (
     SELECT territory, arrival_channel, motifs, opened_at, ecoute_at, orientation_at, suivi_at, closed_at,
-           outcome
+           outcome, previous_opened_at
       FROM {{dossiers}} {{rows}}),
 o AS (
     INSERT INTO {{opened_cells}} AS c (day, territory, channel, motifs, n)
@@ -367,6 +400,12 @@ k AS (
     SELECT (closed_at AT TIME ZONE 'UTC')::date, territory, COALESCE(outcome, ''), $2::int * count(*)
       FROM f WHERE closed_at IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
     ON CONFLICT (day, territory, outcome) DO UPDATE SET n = c.n + EXCLUDED.n),
+r AS (
+    INSERT INTO {{return_cells}} AS c (day, territory, previous_day, n)
+    SELECT (opened_at AT TIME ZONE 'UTC')::date, territory, (previous_opened_at AT TIME ZONE 'UTC')::date,
+           $2::int * count(*)
+      FROM f WHERE previous_opened_at IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    ON CONFLICT (day, territory, previous_day) DO UPDATE SET n = c.n + EXCLUDED.n),
 h AS (
     INSERT INTO {{duration_cells}} AS c (month, territory, stage, bucket, n, seconds)
     SELECT month, territory, stage, bucket, $2::int * count(*), $2::int * sum(secs)
@@ -388,6 +427,7 @@ def _cells_sql(tables: Tables, rows: str) -> str:
         opened_cells=tables.opened_cells,
         closed_cells=tables.closed_cells,
         duration_cells=tables.duration_cells,
+        return_cells=tables.return_cells,
         rows=rows,
     )
 
@@ -399,14 +439,16 @@ async def _move_cells(conn: Connection, tables: Tables, ids: list[str], sign: in
 
 
 async def refresh_cells(conn: Connection, tables: Tables = LIVE) -> None:
-    """Recomputes every cell from the fact rows (for facts loaded without the projector)."""
+    """Recomputes the people links and every cell from the fact rows (for facts loaded
+    without the projector)."""
     async with conn.transaction():
         await conn.execute(f"DELETE FROM {tables.opened_cells}; DELETE FROM {tables.closed_cells}")
-        await conn.execute(f"DELETE FROM {tables.duration_cells}")
+        await conn.execute(f"DELETE FROM {tables.duration_cells}; DELETE FROM {tables.return_cells}")
+        await people.relink(conn, tables, None)
         await conn.execute(_cells_sql(tables, "WHERE $1::uuid[] IS NULL"), None, 1)
 
 
-def _dossier_row(d: DossierDelta) -> tuple[object, ...]:
+def _dossier_row(d: DossierDelta, keys: dict[str, str]) -> tuple[object, ...]:
     return (
         d.dossier_id,
         d.territory,
@@ -430,6 +472,8 @@ def _dossier_row(d: DossierDelta) -> tuple[object, ...]:
         d.last_activity_at,
         d.reopened,
         d.reminders,
+        d.person_id,
+        keys.get(d.person_id) if d.person_id else None,
     )
 
 
@@ -461,13 +505,30 @@ def fold(events: Sequence[Event]) -> Fold:
 
 async def apply_fold(conn: Connection, folded: Fold, tables: Tables = LIVE) -> None:
     # Sorted keys: concurrent writers lock rows in the same order (no deadlock).
-    if folded.dossiers:
-        ids = sorted(folded.dossiers)
-        await _move_cells(conn, tables, ids, -1)  # locks the existing rows, leaves their cells
-        await conn.executemany(
-            _DOSSIER_UPSERT.format(table=tables.dossiers), [_dossier_row(folded.dossiers[k]) for k in ids]
-        )
-        await _move_cells(conn, tables, ids, +1)
+    ids = set(folded.dossiers)
+    keys: dict[str, str] = {}
+    persons = folded.persons
+    if persons or folded.merges:
+        # Dossiers of the persons concerned are relinked: their cells move too.
+        await people.lock(conn, tables)
+        if folded.merges:
+            await people.record_merges(conn, tables, folded.merges)
+        merged = {m for m, _ in folded.merges}
+        keys = await people.resolve(conn, tables, persons | merged | {k for _, k in folded.merges})
+        ids.update(await people.dossiers_of(conn, tables, set(keys.values()) | merged))
+    if ids:
+        ordered = sorted(ids)
+        await _move_cells(conn, tables, ordered, -1)  # locks the existing rows, leaves their cells
+        if folded.dossiers:
+            await conn.executemany(
+                _DOSSIER_UPSERT.format(table=tables.dossiers),
+                [_dossier_row(folded.dossiers[k], keys) for k in sorted(folded.dossiers)],
+            )
+        if folded.merges:
+            await people.rekey_merged(conn, tables, [(m, keys[m]) for m, _ in folded.merges])
+        if keys:
+            await people.relink(conn, tables, keys.values())
+        await _move_cells(conn, tables, ordered, +1)
     if folded.referrals:
         await conn.executemany(
             _REFERRAL_UPSERT.format(table=tables.referrals),

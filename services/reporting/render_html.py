@@ -117,10 +117,9 @@ def render(bilan: reporting_pb2.Bilan) -> bytes:
         for label, now, before in cards
     )
     people_note = (
-        "<p class='note'>Les événements ne portent pas d'identifiant de personne : "
-        "chaque dossier ouvert compte pour une personne reçue.</p>"
-        if bilan.people_counted_as_dossiers
-        else ""
+        "<p class='note'>Personnes reçues : personnes distinctes ayant ouvert au moins un dossier "
+        "dans la période (doublons fusionnés comptés une fois) ; un dossier ouvert sans personne "
+        "enregistrée compte pour une personne.</p>"
     )
     durations = [d for d in bilan.stage_durations if d.dossiers]
     duration_html = "<h2>Durée passée dans chaque étape</h2>"

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x65ntraide/v1/events.proto\x12\x0b\x65ntraide.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xac\x01\n\rDossierOpened\x12\x12\n\ndossier_id\x18\x01 \x01(\t\x12\x11\n\tterritory\x18\x02 \x01(\t\x12\x0c\n\x04site\x18\x03 \x01(\t\x12\x0e\n\x06motifs\x18\x04 \x03(\t\x12\x17\n\x0f\x61rrival_channel\x18\x05 \x01(\t\x12\x0e\n\x06urgent\x18\x06 \x01(\x08\x12-\n\topened_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x99\x01\n\x13\x44ossierStageChanged\x12\x12\n\ndossier_id\x18\x01 \x01(\t\x12\x11\n\tterritory\x18\x02 \x01(\t\x12\x12\n\nfrom_stage\x18\x03 \x01(\t\x12\x10\n\x08to_stage\x18\x04 \x01(\t\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x63ycle\x18\x06 \x01(\x05\"\x98\x01\n\x0f\x45\x63outeCompleted\x12\x12\n\ndossier_id\x18\x01 \x01(\t\x12\x11\n\tterritory\x18\x02 \x01(\t\x12\x0e\n\x06motifs\x18\x03 \x03(\t\x12\x12\n\nnext_stage\x18\x04 \x01(\t\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ninterviews\x18\x06 \x01(\x05\"x\n\x11InterviewRecorded\x12\x12\n\ndossier_id\x18\x01 \x01(\t\x12\x11\n\tterritory\x18\x02 \x01(\t\x12\x14\n\x0cinterview_id\x18\x03 \x01(\t\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"a\n\x10\x46ollowUpRecorded\x12\x12\n\ndossier_id\x18\x01 \x01(\t\x12\x11\n\tterritory\x18\x02 \x01(\t\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8d\x01\n\x10\x44ossierEscalated\x12\x12\n\ndossier_id\x18\x01 \x01(\t\x12\x11\n\tterritory\x18\x02 \x01(\t\x12*\n\x06\x64ue_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xac\x01\n\rSuiviReminder\x12\x12\n\ndossier_id\x18\x01 \x01(\t\x12\x11\n\tterritory\x18\x02 \x01(\t\x12\x16\n\x0e\x61ssigned_agent\x18\x03 \x01(\t\x12\x34\n\x10last_activity_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x96\x01\n\x0f\x43losureProposed\x12\x12\n\ndossier_id\x18\x01 \x01(\t\x12\x11\n\tterritory\x18\x02 \x01(\t\x12\x34\n\x10last_activity_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"~\n\rDossierClosed\x12\x12\n\ndossier_id\x18\x01 \x01(\t\x12\x11\n\tterritory\x18\x02 \x01(\t\x12\x0f\n\x07outcome\x18\x03 \x01(\t\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x63ycle\x18\x05 \x01(\x05\"o\n\x0f\x44ossierReopened\x12\x12\n\ndossier_id\x18\x01 \x01(\t\x12\x11\n\tterritory\x18\x02 \x01(\t\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x63ycle\x18\x04 \x01(\x05\"x\n\x0f\x44ossierAssigned\x12\x12\n\ndossier_id\x18\x01 \x01(\t\x12\x11\n\tterritory\x18\x02 \x01(\t\x12\x16\n\x0e\x61ssigned_agent\x18\x03 \x01(\t\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"]\n\rPersonCreated\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12\x11\n\tterritory\x18\x02 \x01(\t\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"n\n\rPersonsMerged\x12\x0f\n\x07keep_id\x18\x01 \x01(\t\x12\x11\n\tmerged_id\x18\x02 \x01(\t\x12\x11\n\tterritory\x18\x03 \x01(\t\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x82\x01\n\x0f\x43onsentRecorded\x12\x12\n\nconsent_id\x18\x01 \x01(\t\x12\x11\n\tperson_id\x18\x02 \x01(\t\x12\x12\n\npartner_id\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"_\n\x0fPersonRectified\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12\x11\n\tterritory\x18\x02 \x01(\t\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"r\n\x10PersonAnonymised\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12\x11\n\tterritory\x18\x02 \x01(\t\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x64ossiers\x18\x04 \x03(\t\"\x89\x02\n\x15ReferralStatusChanged\x12\x13\n\x0breferral_id\x18\x01 \x01(\t\x12\x12\n\ndossier_id\x18\x02 \x01(\t\x12\x12\n\npartner_id\x18\x03 \x01(\t\x12\x11\n\tterritory\x18\x04 \x01(\t\x12\r\n\x05motif\x18\x05 \x01(\t\x12\x0e\n\x06status\x18\x06 \x01(\t\x12\x17\n\x0fprevious_status\x18\x07 \x01(\t\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12\x0f\n\x07outcome\x18\t \x01(\t\x12&\n\x02\x61t\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x0b \x01(\t\x12\x10\n\x08sequence\x18\x0c \x01(\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x65ntraide/v1/events.proto\x12\x0b\x65ntraide.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbf\x01\n\rDossierOpened\x12\x12\n\ndossier_id\x18\x01 \x01(\t\x12\x11\n\tterritory\x18\x02 \x01(\t\x12\x0c\n\x04site\x18\x03 \x01(\t\x12\x0e\n\x06motifs\x18\x04 \x03(\t\x12\x17\n\x0f\x61rrival_channel\x18\x05 \x01(\t\x12\x0e\n\x06urgent\x18\x06 \x01(\x08\x12-\n\topened_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tperson_id\x18\x08 \x01(\t\"\x99\x01\n\x13\x44ossierStageChanged\x12\x12\n\ndossier_id\x18\x01 \x01(\t\x12\x11\n\tterritory\x18\x02 \x01(\t\x12\x12\n\nfrom_stage\x18\x03 \x01(\t\x12\x10\n\x08to_stage\x18\x04 \x01(\t\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x63ycle\x18\x06 \x01(\x05\"\x98\x01\n\x0f\x45\x63outeCompleted\x12\x12\n\ndossier_id\x18\x01 \x01(\t\x12\x11\n\tterritory\x18\x02 \x01(\t\x12\x0e\n\x06motifs\x18\x03 \x03(\t\x12\x12\n\nnext_stage\x18\x04 \x01(\t\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ninterviews\x18\x06 \x01(\x05\"x\n\x11InterviewRecorded\x12\x12\n\ndossier_id\x18\x01 \x01(\t\x12\x11\n\tterritory\x18\x02 \x01(\t\x12\x14\n\x0cinterview_id\x18\x03 \x01(\t\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"a\n\x10\x46ollowUpRecorded\x12\x12\n\ndossier_id\x18\x01 \x01(\t\x12\x11\n\tterritory\x18\x02 \x01(\t\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8d\x01\n\x10\x44ossierEscalated\x12\x12\n\ndossier_id\x18\x01 \x01(\t\x12\x11\n\tterritory\x18\x02 \x01(\t\x12*\n\x06\x64ue_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xac\x01\n\rSuiviReminder\x12\x12\n\ndossier_id\x18\x01 \x01(\t\x12\x11\n\tterritory\x18\x02 \x01(\t\x12\x16\n\x0e\x61ssigned_agent\x18\x03 \x01(\t\x12\x34\n\x10last_activity_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x96\x01\n\x0f\x43losureProposed\x12\x12\n\ndossier_id\x18\x01 \x01(\t\x12\x11\n\tterritory\x18\x02 \x01(\t\x12\x34\n\x10last_activity_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"~\n\rDossierClosed\x12\x12\n\ndossier_id\x18\x01 \x01(\t\x12\x11\n\tterritory\x18\x02 \x01(\t\x12\x0f\n\x07outcome\x18\x03 \x01(\t\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x63ycle\x18\x05 \x01(\x05\"o\n\x0f\x44ossierReopened\x12\x12\n\ndossier_id\x18\x01 \x01(\t\x12\x11\n\tterritory\x18\x02 \x01(\t\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x63ycle\x18\x04 \x01(\x05\"x\n\x0f\x44ossierAssigned\x12\x12\n\ndossier_id\x18\x01 \x01(\t\x12\x11\n\tterritory\x18\x02 \x01(\t\x12\x16\n\x0e\x61ssigned_agent\x18\x03 \x01(\t\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"]\n\rPersonCreated\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12\x11\n\tterritory\x18\x02 \x01(\t\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"n\n\rPersonsMerged\x12\x0f\n\x07keep_id\x18\x01 \x01(\t\x12\x11\n\tmerged_id\x18\x02 \x01(\t\x12\x11\n\tterritory\x18\x03 \x01(\t\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x82\x01\n\x0f\x43onsentRecorded\x12\x12\n\nconsent_id\x18\x01 \x01(\t\x12\x11\n\tperson_id\x18\x02 \x01(\t\x12\x12\n\npartner_id\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"_\n\x0fPersonRectified\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12\x11\n\tterritory\x18\x02 \x01(\t\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"r\n\x10PersonAnonymised\x12\x11\n\tperson_id\x18\x01 \x01(\t\x12\x11\n\tterritory\x18\x02 \x01(\t\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x64ossiers\x18\x04 \x03(\t\"\x89\x02\n\x15ReferralStatusChanged\x12\x13\n\x0breferral_id\x18\x01 \x01(\t\x12\x12\n\ndossier_id\x18\x02 \x01(\t\x12\x12\n\npartner_id\x18\x03 \x01(\t\x12\x11\n\tterritory\x18\x04 \x01(\t\x12\r\n\x05motif\x18\x05 \x01(\t\x12\x0e\n\x06status\x18\x06 \x01(\t\x12\x17\n\x0fprevious_status\x18\x07 \x01(\t\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12\x0f\n\x07outcome\x18\t \x01(\t\x12&\n\x02\x61t\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x0b \x01(\t\x12\x10\n\x08sequence\x18\x0c \x01(\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,37 +33,37 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'entraide.v1.events_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_DOSSIEROPENED']._serialized_start=75
-  _globals['_DOSSIEROPENED']._serialized_end=247
-  _globals['_DOSSIERSTAGECHANGED']._serialized_start=250
-  _globals['_DOSSIERSTAGECHANGED']._serialized_end=403
-  _globals['_ECOUTECOMPLETED']._serialized_start=406
-  _globals['_ECOUTECOMPLETED']._serialized_end=558
-  _globals['_INTERVIEWRECORDED']._serialized_start=560
-  _globals['_INTERVIEWRECORDED']._serialized_end=680
-  _globals['_FOLLOWUPRECORDED']._serialized_start=682
-  _globals['_FOLLOWUPRECORDED']._serialized_end=779
-  _globals['_DOSSIERESCALATED']._serialized_start=782
-  _globals['_DOSSIERESCALATED']._serialized_end=923
-  _globals['_SUIVIREMINDER']._serialized_start=926
-  _globals['_SUIVIREMINDER']._serialized_end=1098
-  _globals['_CLOSUREPROPOSED']._serialized_start=1101
-  _globals['_CLOSUREPROPOSED']._serialized_end=1251
-  _globals['_DOSSIERCLOSED']._serialized_start=1253
-  _globals['_DOSSIERCLOSED']._serialized_end=1379
-  _globals['_DOSSIERREOPENED']._serialized_start=1381
-  _globals['_DOSSIERREOPENED']._serialized_end=1492
-  _globals['_DOSSIERASSIGNED']._serialized_start=1494
-  _globals['_DOSSIERASSIGNED']._serialized_end=1614
-  _globals['_PERSONCREATED']._serialized_start=1616
-  _globals['_PERSONCREATED']._serialized_end=1709
-  _globals['_PERSONSMERGED']._serialized_start=1711
-  _globals['_PERSONSMERGED']._serialized_end=1821
-  _globals['_CONSENTRECORDED']._serialized_start=1824
-  _globals['_CONSENTRECORDED']._serialized_end=1954
-  _globals['_PERSONRECTIFIED']._serialized_start=1956
-  _globals['_PERSONRECTIFIED']._serialized_end=2051
-  _globals['_PERSONANONYMISED']._serialized_start=2053
-  _globals['_PERSONANONYMISED']._serialized_end=2167
-  _globals['_REFERRALSTATUSCHANGED']._serialized_start=2170
-  _globals['_REFERRALSTATUSCHANGED']._serialized_end=2435
+  _globals['_DOSSIEROPENED']._serialized_end=266
+  _globals['_DOSSIERSTAGECHANGED']._serialized_start=269
+  _globals['_DOSSIERSTAGECHANGED']._serialized_end=422
+  _globals['_ECOUTECOMPLETED']._serialized_start=425
+  _globals['_ECOUTECOMPLETED']._serialized_end=577
+  _globals['_INTERVIEWRECORDED']._serialized_start=579
+  _globals['_INTERVIEWRECORDED']._serialized_end=699
+  _globals['_FOLLOWUPRECORDED']._serialized_start=701
+  _globals['_FOLLOWUPRECORDED']._serialized_end=798
+  _globals['_DOSSIERESCALATED']._serialized_start=801
+  _globals['_DOSSIERESCALATED']._serialized_end=942
+  _globals['_SUIVIREMINDER']._serialized_start=945
+  _globals['_SUIVIREMINDER']._serialized_end=1117
+  _globals['_CLOSUREPROPOSED']._serialized_start=1120
+  _globals['_CLOSUREPROPOSED']._serialized_end=1270
+  _globals['_DOSSIERCLOSED']._serialized_start=1272
+  _globals['_DOSSIERCLOSED']._serialized_end=1398
+  _globals['_DOSSIERREOPENED']._serialized_start=1400
+  _globals['_DOSSIERREOPENED']._serialized_end=1511
+  _globals['_DOSSIERASSIGNED']._serialized_start=1513
+  _globals['_DOSSIERASSIGNED']._serialized_end=1633
+  _globals['_PERSONCREATED']._serialized_start=1635
+  _globals['_PERSONCREATED']._serialized_end=1728
+  _globals['_PERSONSMERGED']._serialized_start=1730
+  _globals['_PERSONSMERGED']._serialized_end=1840
+  _globals['_CONSENTRECORDED']._serialized_start=1843
+  _globals['_CONSENTRECORDED']._serialized_end=1973
+  _globals['_PERSONRECTIFIED']._serialized_start=1975
+  _globals['_PERSONRECTIFIED']._serialized_end=2070
+  _globals['_PERSONANONYMISED']._serialized_start=2072
+  _globals['_PERSONANONYMISED']._serialized_end=2186
+  _globals['_REFERRALSTATUSCHANGED']._serialized_start=2189
+  _globals['_REFERRALSTATUSCHANGED']._serialized_end=2454
 # @@protoc_insertion_point(module_scope)

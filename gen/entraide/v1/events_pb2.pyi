@@ -37,11 +37,16 @@ class DossierOpened(_message.Message):
     ARRIVAL_CHANNEL_FIELD_NUMBER: _builtins.int
     URGENT_FIELD_NUMBER: _builtins.int
     OPENED_AT_FIELD_NUMBER: _builtins.int
+    PERSON_ID_FIELD_NUMBER: _builtins.int
     dossier_id: _builtins.str
     territory: _builtins.str
     site: _builtins.str
     arrival_channel: _builtins.str
     urgent: _builtins.bool
+    person_id: _builtins.str
+    """The person's opaque id (empty when the dossier has none): reporting counts
+    distinct people with it. Persons merged later are resolved with PersonsMerged.
+    """
     @_builtins.property
     def motifs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -56,10 +61,11 @@ class DossierOpened(_message.Message):
         arrival_channel: _builtins.str = ...,
         urgent: _builtins.bool = ...,
         opened_at: _timestamp_pb2.Timestamp | None = ...,
+        person_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["opened_at", b"opened_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrival_channel", b"arrival_channel", "dossier_id", b"dossier_id", "motifs", b"motifs", "opened_at", b"opened_at", "site", b"site", "territory", b"territory", "urgent", b"urgent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrival_channel", b"arrival_channel", "dossier_id", b"dossier_id", "motifs", b"motifs", "opened_at", b"opened_at", "person_id", b"person_id", "site", b"site", "territory", b"territory", "urgent", b"urgent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -228,10 +228,11 @@ class Bilan(_message.Message):
     PARTNERS_FIELD_NUMBER: _builtins.int
     DOSSIERS_CLOSED_FIELD_NUMBER: _builtins.int
     PREVIOUS_DOSSIERS_CLOSED_FIELD_NUMBER: _builtins.int
-    PEOPLE_COUNTED_AS_DOSSIERS_FIELD_NUMBER: _builtins.int
     TERRITORY_LABELS_FIELD_NUMBER: _builtins.int
     people_received: _builtins.int
-    """People received (distinct persons, or dossiers without a person)."""
+    """People received: distinct persons (after merges) with a dossier opened in the
+    period; a dossier opened without a person counts as one person.
+    """
     dossiers_opened: _builtins.int
     dossiers_solved: _builtins.int
     """Closed with outcome "regle" in the period."""
@@ -241,8 +242,6 @@ class Bilan(_message.Message):
     dossiers_closed: _builtins.int
     """Dossiers closed in the period (any outcome): the total of by_outcome."""
     previous_dossiers_closed: _builtins.int
-    people_counted_as_dossiers: _builtins.bool
-    """True while events carry no person key: people_received counts dossiers opened."""
     @_builtins.property
     def to(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -282,12 +281,11 @@ class Bilan(_message.Message):
         partners: _abc.Iterable[Global___PartnerFigures] | None = ...,
         dossiers_closed: _builtins.int = ...,
         previous_dossiers_closed: _builtins.int = ...,
-        people_counted_as_dossiers: _builtins.bool = ...,
         territory_labels: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["from", b"from", "to", b"to"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_channel", b"by_channel", "by_commune", b"by_commune", "by_motif", b"by_motif", "by_outcome", b"by_outcome", "dossiers_closed", b"dossiers_closed", "dossiers_opened", b"dossiers_opened", "dossiers_solved", b"dossiers_solved", "from", b"from", "partners", b"partners", "people_counted_as_dossiers", b"people_counted_as_dossiers", "people_received", b"people_received", "previous_dossiers_closed", b"previous_dossiers_closed", "previous_dossiers_opened", b"previous_dossiers_opened", "previous_dossiers_solved", b"previous_dossiers_solved", "previous_people_received", b"previous_people_received", "stage_durations", b"stage_durations", "territories", b"territories", "territory_labels", b"territory_labels", "to", b"to"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_channel", b"by_channel", "by_commune", b"by_commune", "by_motif", b"by_motif", "by_outcome", b"by_outcome", "dossiers_closed", b"dossiers_closed", "dossiers_opened", b"dossiers_opened", "dossiers_solved", b"dossiers_solved", "from", b"from", "partners", b"partners", "people_received", b"people_received", "previous_dossiers_closed", b"previous_dossiers_closed", "previous_dossiers_opened", b"previous_dossiers_opened", "previous_dossiers_solved", b"previous_dossiers_solved", "previous_people_received", b"previous_people_received", "stage_durations", b"stage_durations", "territories", b"territories", "territory_labels", b"territory_labels", "to", b"to"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
