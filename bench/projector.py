@@ -1,6 +1,6 @@
 """Reporting projector throughput beside a bare baseline, in the same run.
 
-    python -m bench.projector [--events 100000] [--batch 500] [--json]
+    python -m bench.projector [--events 100000] [--batch 1000] [--json]
 
 Events: synthetic CIAS years (devstack.synthetic.generate_year) published to a fresh
 stream. Baseline: a durable pull consumer fetching batches, COPY of (event id, type,
@@ -40,7 +40,7 @@ def make_events(count: int) -> list[Event]:
     events: list[Event] = []
     seed = 0
     while len(events) < count:
-        events += synthetic.generate_year(seed, year=2000 + seed % 50, dossiers=2000)
+        events += synthetic.generate_year(seed, year=2000 + seed % 50, dossiers=2000, people=1700)
         seed += 1
     return events[:count]
 
@@ -151,7 +151,7 @@ async def run(count: int, batch: int) -> dict[str, float | int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     result = asyncio.run(run(args.events, args.batch))

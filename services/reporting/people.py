@@ -32,17 +32,35 @@ WITH RECURSIVE chain (start, id, depth) AS (
      WHERE c.depth < 64)
 SELECT DISTINCT ON (start) start::text, id::text FROM chain ORDER BY start, depth DESC"""
 
+# Recomputes the links of some persons, updates the rows whose links changed and moves
+# their return cells (-1 for the old link, +1 for the new one) in the same statement: a
+# row's return cell (opening day, commune, previous day) changes only here, since its
+# opening and commune are fixed by dossier.opened, the event that gives it a person.
 _RELINK = """
-UPDATE {dossiers} f SET previous_opened_at = c.previous, multi_territory = c.multi
-  FROM (SELECT dossier_id,
-               lag(opened_at) OVER (PARTITION BY person_key, territory ORDER BY opened_at, dossier_id)
-                   AS previous,
-               min(territory) OVER person <> max(territory) OVER person AS multi
-          FROM {dossiers}
-         WHERE person_key IS NOT NULL AND opened_at IS NOT NULL {keys}
-        WINDOW person AS (PARTITION BY person_key)) c
- WHERE f.dossier_id = c.dossier_id
-   AND (f.previous_opened_at IS DISTINCT FROM c.previous OR f.multi_territory <> c.multi)"""
+WITH links AS (
+    SELECT dossier_id, territory, opened_at, previous_opened_at AS old_previous, multi_territory AS old_multi,
+           lag(opened_at) OVER (PARTITION BY person_key, territory ORDER BY opened_at, dossier_id)
+               AS previous,
+           min(territory) OVER person <> max(territory) OVER person AS multi
+      FROM {dossiers}
+     WHERE person_key IS NOT NULL AND opened_at IS NOT NULL {keys}
+    WINDOW person AS (PARTITION BY person_key)),
+changed AS (
+    UPDATE {dossiers} f SET previous_opened_at = l.previous, multi_territory = l.multi
+      FROM links l
+     WHERE f.dossier_id = l.dossier_id
+       AND (l.old_previous IS DISTINCT FROM l.previous OR l.old_multi <> l.multi)
+    RETURNING l.territory, l.opened_at, l.old_previous, l.previous),
+moves AS (
+    SELECT territory, opened_at, old_previous AS previous, -1 AS n FROM changed
+     WHERE old_previous IS NOT NULL AND old_previous IS DISTINCT FROM previous
+    UNION ALL
+    SELECT territory, opened_at, previous, 1 FROM changed
+     WHERE previous IS NOT NULL AND old_previous IS DISTINCT FROM previous)
+INSERT INTO {return_cells} AS c (day, territory, previous_day, n)
+SELECT (opened_at AT TIME ZONE 'UTC')::date, territory, (previous AT TIME ZONE 'UTC')::date, sum(n)
+  FROM moves GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+ON CONFLICT (day, territory, previous_day) DO UPDATE SET n = c.n + EXCLUDED.n"""
 
 
 async def lock(conn: Connection, tables: Tables) -> None:
@@ -66,12 +84,6 @@ async def resolve(conn: Connection, tables: Tables, ids: Iterable[str]) -> dict[
     return {row["start"]: row["id"] for row in rows}
 
 
-async def dossiers_of(conn: Connection, tables: Tables, keys: Iterable[str]) -> list[str]:
-    sql = f"SELECT dossier_id::text FROM {tables.dossiers} WHERE person_key = ANY($1::uuid[])"
-    rows = await conn.fetch(sql, sorted(set(keys)))
-    return [row["dossier_id"] for row in rows]
-
-
 async def rekey_merged(conn: Connection, tables: Tables, moves: Sequence[tuple[str, str]]) -> None:
     """Dossiers keyed by a merged person take the key it now resolves to."""
     await conn.executemany(
@@ -80,13 +92,21 @@ async def rekey_merged(conn: Connection, tables: Tables, moves: Sequence[tuple[s
     )
 
 
-async def relink(conn: Connection, tables: Tables, keys: Iterable[str] | None) -> None:
-    """Recomputes previous openings and the several-communes flag for these persons
-    (every person when `keys` is None)."""
-    if keys is None:
-        await conn.execute(_RELINK.format(dossiers=tables.dossiers, keys=""))
-        return
+async def relink(conn: Connection, tables: Tables, keys: Iterable[str]) -> None:
+    """Recomputes previous openings, the several-communes flag and the return cells of
+    these persons' dossiers."""
     wanted = sorted(set(keys))
     if wanted:
-        sql = _RELINK.format(dossiers=tables.dossiers, keys="AND person_key = ANY($1::uuid[])")
+        only = "AND person_key = ANY($1::uuid[])"
+        sql = _RELINK.format(dossiers=tables.dossiers, return_cells=tables.return_cells, keys=only)
         await conn.execute(sql, wanted)
+
+
+async def relink_all(conn: Connection, tables: Tables) -> None:
+    """Every person's links and return cells from scratch (facts loaded without the projector)."""
+    await conn.execute(
+        f"""UPDATE {tables.dossiers} SET previous_opened_at = NULL, multi_territory = false
+             WHERE previous_opened_at IS NOT NULL OR multi_territory;
+            DELETE FROM {tables.return_cells}"""
+    )
+    await conn.execute(_RELINK.format(dossiers=tables.dossiers, return_cells=tables.return_cells, keys=""))

@@ -387,7 +387,7 @@ _STAGE_VALUES = ",\n               ".join(
 CELLS_SQL = f"""
 WITH f AS MATERIALIZED (
     SELECT territory, arrival_channel, motifs, opened_at, ecoute_at, orientation_at, suivi_at, closed_at,
-           outcome, previous_opened_at
+           outcome
       FROM {{dossiers}} {{rows}}),
 o AS (
     INSERT INTO {{opened_cells}} AS c (day, territory, channel, motifs, n)
@@ -400,12 +400,6 @@ k AS (
     SELECT (closed_at AT TIME ZONE 'UTC')::date, territory, COALESCE(outcome, ''), $2::int * count(*)
       FROM f WHERE closed_at IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
     ON CONFLICT (day, territory, outcome) DO UPDATE SET n = c.n + EXCLUDED.n),
-r AS (
-    INSERT INTO {{return_cells}} AS c (day, territory, previous_day, n)
-    SELECT (opened_at AT TIME ZONE 'UTC')::date, territory, (previous_opened_at AT TIME ZONE 'UTC')::date,
-           $2::int * count(*)
-      FROM f WHERE previous_opened_at IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-    ON CONFLICT (day, territory, previous_day) DO UPDATE SET n = c.n + EXCLUDED.n),
 h AS (
     INSERT INTO {{duration_cells}} AS c (month, territory, stage, bucket, n, seconds)
     SELECT month, territory, stage, bucket, $2::int * count(*), $2::int * sum(secs)
@@ -427,7 +421,6 @@ def _cells_sql(tables: Tables, rows: str) -> str:
         opened_cells=tables.opened_cells,
         closed_cells=tables.closed_cells,
         duration_cells=tables.duration_cells,
-        return_cells=tables.return_cells,
         rows=rows,
     )
 
@@ -443,8 +436,8 @@ async def refresh_cells(conn: Connection, tables: Tables = LIVE) -> None:
     without the projector)."""
     async with conn.transaction():
         await conn.execute(f"DELETE FROM {tables.opened_cells}; DELETE FROM {tables.closed_cells}")
-        await conn.execute(f"DELETE FROM {tables.duration_cells}; DELETE FROM {tables.return_cells}")
-        await people.relink(conn, tables, None)
+        await conn.execute(f"DELETE FROM {tables.duration_cells}")
+        await people.relink_all(conn, tables)
         await conn.execute(_cells_sql(tables, "WHERE $1::uuid[] IS NULL"), None, 1)
 
 
@@ -505,30 +498,26 @@ def fold(events: Sequence[Event]) -> Fold:
 
 async def apply_fold(conn: Connection, folded: Fold, tables: Tables = LIVE) -> None:
     # Sorted keys: concurrent writers lock rows in the same order (no deadlock).
-    ids = set(folded.dossiers)
     keys: dict[str, str] = {}
     persons = folded.persons
     if persons or folded.merges:
-        # Dossiers of the persons concerned are relinked: their cells move too.
         await people.lock(conn, tables)
         if folded.merges:
             await people.record_merges(conn, tables, folded.merges)
-        merged = {m for m, _ in folded.merges}
-        keys = await people.resolve(conn, tables, persons | merged | {k for _, k in folded.merges})
-        ids.update(await people.dossiers_of(conn, tables, set(keys.values()) | merged))
-    if ids:
-        ordered = sorted(ids)
+        ids = persons | {p for merge in folded.merges for p in merge}
+        keys = await people.resolve(conn, tables, ids)
+    if folded.dossiers:
+        ordered = sorted(folded.dossiers)
         await _move_cells(conn, tables, ordered, -1)  # locks the existing rows, leaves their cells
-        if folded.dossiers:
-            await conn.executemany(
-                _DOSSIER_UPSERT.format(table=tables.dossiers),
-                [_dossier_row(folded.dossiers[k], keys) for k in sorted(folded.dossiers)],
-            )
-        if folded.merges:
-            await people.rekey_merged(conn, tables, [(m, keys[m]) for m, _ in folded.merges])
-        if keys:
-            await people.relink(conn, tables, keys.values())
+        await conn.executemany(
+            _DOSSIER_UPSERT.format(table=tables.dossiers),
+            [_dossier_row(folded.dossiers[k], keys) for k in ordered],
+        )
         await _move_cells(conn, tables, ordered, +1)
+    if folded.merges:
+        await people.rekey_merged(conn, tables, [(m, keys[m]) for m, _ in folded.merges])
+    if keys:
+        await people.relink(conn, tables, keys.values())  # moves the return cells of changed links
     if folded.referrals:
         await conn.executemany(
             _REFERRAL_UPSERT.format(table=tables.referrals),

@@ -37,7 +37,7 @@ def projector_spec(ctx: ServiceContext) -> ConsumerSpec:
         handler=project,
         batch_handler=project_batch,
         lock_key=PROJECTION_LOCK,
-        batch_size=500,
+        batch_size=1000,
         max_deliveries=ctx.settings.consumer_max_deliveries,
     )
 
