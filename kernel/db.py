@@ -55,6 +55,22 @@ async def _scope(
     )
 
 
+@asynccontextmanager
+async def acquire_spare(pool: Pool, wait_s: float = 0.05) -> AsyncIterator[Connection | None]:
+    """A second connection for a request that already holds one, when one is free at
+    once, else None: a request never waits for a second connection (requests each
+    holding one and waiting for another would deadlock a full pool)."""
+    try:
+        conn = await pool.acquire(timeout=wait_s)
+    except TimeoutError:
+        yield None
+        return
+    try:
+        yield conn
+    finally:
+        await pool.release(conn)
+
+
 class ScopedPool:
     """Hands out connections scoped to the caller of the RPC being served."""
 

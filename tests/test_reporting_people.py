@@ -95,14 +95,23 @@ class Activity:
 
 
 @pytest.fixture
-async def conn(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
+async def db_url(settings: Settings) -> AsyncIterator[str]:
     async with fresh_database(settings.database_url, "people") as url:
         connection = await asyncpg.connect(url)
-        await migrations.migrate_service(connection, "reporting", MIGRATIONS)
         try:
-            yield connection
+            await migrations.migrate_service(connection, "reporting", MIGRATIONS)
         finally:
             await connection.close()
+        yield url
+
+
+@pytest.fixture
+async def conn(db_url: str) -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(db_url)
+    try:
+        yield connection
+    finally:
+        await connection.close()
 
 
 async def project_in_batches(conn: asyncpg.Connection, events: list[Event], seed: int) -> None:
@@ -138,18 +147,23 @@ def random_periods(seed: int) -> list[tuple[datetime, datetime]]:
     return periods
 
 
-async def test_people_received_is_exact_for_any_period_and_communes(conn: asyncpg.Connection) -> None:
+async def test_people_received_is_exact_for_any_period_and_communes(
+    conn: asyncpg.Connection, db_url: str
+) -> None:
     activity = Activity(seed=1)
     await project_in_batches(conn, activity.events, seed=2)
     subsets = [[c] for c in COMMUNES] + [COMMUNES[:2], COMMUNES]
     checked = 0
+    helper = await asyncpg.connect(db_url)  # as GetBilan: the previous period read on a second connection
     for start, end in random_periods(seed=3):
         for communes in subsets:
-            figures = await bilan.compute(conn, communes, start, end)
+            figures = await bilan.compute(conn, communes, start, end, helper=helper)
+            assert figures == await bilan.compute(conn, communes, start, end)  # one connection: the same
             assert figures.people_received == activity.people(communes, start, end), (communes, start, end)
             previous = start - (end - start)
             assert figures.previous_people_received == activity.people(communes, previous, start)
             checked += 1
+    await helper.close()
     assert checked == 52 * 5
     # The activity does have returns, persons in several communes and merges.
     year = await bilan.compute(conn, COMMUNES, YEAR, YEAR + timedelta(days=365))

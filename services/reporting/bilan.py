@@ -29,6 +29,8 @@ so each median / p90 is within 1 % of the exact `percentile_cont` over the fact 
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -307,13 +309,20 @@ async def _closed_counts(
     return counts
 
 
-_EDGE_HISTOGRAM = """
-SELECT stage, bucket, count(*) AS n, sum(secs) AS seconds
-  FROM (SELECT s.stage, s.secs, {bucket} AS bucket
-          FROM {dossiers} f CROSS JOIN LATERAL (VALUES {values}) AS s(stage, secs)
-         WHERE f.territory = ANY($1::text[]) AND f.opened_at >= $2 AND f.opened_at < $3
-           AND s.secs IS NOT NULL) d
- GROUP BY stage, bucket"""
+# The edge rows' histogram: each row's stage seconds computed once, then one grouped
+# scan per stage (faster than a lateral row per stage and row).
+_EDGE_SECONDS = ",\n           ".join(
+    f"extract(epoch FROM {expr})::float8 AS {stage}" for stage, expr in STAGE_SECONDS
+)
+_EDGE_HISTOGRAM = f"""WITH d AS MATERIALIZED (
+    SELECT {_EDGE_SECONDS}
+      FROM {{dossiers}} f
+     WHERE f.territory = ANY($1::text[]) AND f.opened_at >= $2 AND f.opened_at < $3)
+""" + "\nUNION ALL ".join(
+    f"SELECT '{stage}' AS stage, {BUCKET_SQL.format(secs=stage)} AS bucket, count(*) AS n, "
+    f"sum({stage}) AS seconds FROM d WHERE {stage} IS NOT NULL GROUP BY 2"
+    for stage, _ in STAGE_SECONDS
+)
 
 
 def percentile(histogram: Mapping[int, list[float]], p: float) -> float:
@@ -352,10 +361,7 @@ async def _durations(
             territories,
             *inner,
         )
-    values = ", ".join(f"('{stage}', extract(epoch FROM {expr})::float8)" for stage, expr in STAGE_SECONDS)
-    edge_sql = _EDGE_HISTOGRAM.format(
-        bucket=BUCKET_SQL.format(secs="s.secs"), dossiers=tables.dossiers, values=values
-    )
+    edge_sql = _EDGE_HISTOGRAM.format(dossiers=tables.dossiers)
     for a, b in edges:
         rows += await conn.fetch(edge_sql, territories, a, b)
     for row in rows:
@@ -406,22 +412,51 @@ async def _partners(
     ]
 
 
+Counts = tuple[int, dict[str, int], dict[str, int], dict[str, int]]
+Durations = list[StageDuration]
+Partners = list[PartnerFigures]
+_SNAPSHOT_ID = re.compile(r"^[0-9A-Fa-f]+-[0-9A-Fa-f]+(-[0-9]+)?$")
+
+
 async def compute(
-    conn: Connection, territories: list[str], start: datetime, end: datetime, tables: Tables = LIVE
+    conn: Connection,
+    territories: list[str],
+    start: datetime,
+    end: datetime,
+    tables: Tables = LIVE,
+    helper: Connection | None = None,
 ) -> BilanFigures:
-    """Every figure of the bilan, read in one repeatable-read snapshot."""
+    """Every figure of the bilan, read in one repeatable-read snapshot. With a `helper`
+    connection, the previous period's counts are read on it while `conn` reads the
+    period's figures, in the same snapshot (exported by `conn`): two cores on one report."""
     previous_start = start - (end - start)
+
+    async def counts(c: Connection, a: datetime, b: datetime) -> tuple[Counts, int, dict[str, int]]:
+        opened = await _opened_counts(c, tables, territories, a, b)
+        people = await _people(c, tables, territories, a, b, opened[0])
+        return opened, people, await _closed_counts(c, tables, territories, a, b)
+
+    async def current(c: Connection) -> tuple[Counts, int, dict[str, int], Durations, Partners]:
+        opened, people, closed = await counts(c, start, end)
+        durations = await _durations(c, tables, territories, start, end)
+        return opened, people, closed, durations, await _partners(c, tables, territories, start, end)
+
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        opened, motifs, communes, channels = await _opened_counts(conn, tables, territories, start, end)
-        p_opened, p_motifs, p_communes, p_channels = await _opened_counts(
-            conn, tables, territories, previous_start, start
-        )
-        closed = await _closed_counts(conn, tables, territories, start, end)
-        p_closed = await _closed_counts(conn, tables, territories, previous_start, start)
-        people = await _people(conn, tables, territories, start, end, opened)
-        p_people = await _people(conn, tables, territories, previous_start, start, p_opened)
-        durations = await _durations(conn, tables, territories, start, end)
-        partners = await _partners(conn, tables, territories, start, end)
+        if helper is None:
+            now = await current(conn)
+            before = await counts(conn, previous_start, start)
+        else:
+            snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
+            if not _SNAPSHOT_ID.match(snapshot):
+                raise RuntimeError("unexpected snapshot id")
+            async with helper.transaction(isolation="repeatable_read", readonly=True):
+                await helper.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+                async with asyncio.TaskGroup() as group:
+                    now_task = group.create_task(current(conn))
+                    before_task = group.create_task(counts(helper, previous_start, start))
+                now, before = now_task.result(), before_task.result()
+    (opened, motifs, communes, channels), people, closed, durations, partners = now
+    (p_opened, p_motifs, p_communes, p_channels), p_people, p_closed = before
     closed_total, p_closed_total = sum(closed.values()), sum(p_closed.values())
     return BilanFigures(
         start=start,

@@ -12,7 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from nats.js import JetStreamContext
 
 from kernel import auth
-from kernel.db import Pool
+from kernel.db import Pool, acquire_spare
 from kernel.errors import InvalidArgument
 from kernel.grpc_server import Context
 from kernel.reference import ReferenceData
@@ -85,8 +85,8 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         if end - start > MAX_PERIOD:
             raise InvalidArgument("a bilan covers at most ten years")
         territories = self._territories(request.territories)
-        async with self.pool.acquire() as conn:
-            figures = await bilan.compute(conn, territories, start, end)
+        async with self.pool.acquire() as conn, acquire_spare(self.pool) as helper:
+            figures = await bilan.compute(conn, territories, start, end, helper=helper)
         return self._bilan_message(figures)
 
     def _bilan_message(self, f: bilan.BilanFigures) -> reporting_pb2.Bilan:
