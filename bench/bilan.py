@@ -135,6 +135,7 @@ async def run(count: int, runs: int) -> dict[str, float | int | bool]:
                     await bilan.compute(conn, territories, a, b, helper=second)
                     runs_ms.append(1000 * (time.perf_counter() - t0))
         await helper.close()
+        print("runs (ms):", {k: [round(x) for x in v] for k, v in timings.items()}, file=sys.stderr)
         figures = await bilan.compute(conn, territories, start, end)
         p_start, p_end = periods["unaligned"]
         worst = await _worst_duration_error(conn, territories, start, end, figures)

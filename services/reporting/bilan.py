@@ -415,6 +415,9 @@ async def _partners(
 Counts = tuple[int, dict[str, int], dict[str, int], dict[str, int]]
 Durations = list[StageDuration]
 Partners = list[PartnerFigures]
+# The bilan's queries run in milliseconds; JIT compiling them costs more (measured:
+# 50-100 ms more on a period cut mid-month over 1,000,000 dossiers).
+_NO_JIT = "SET LOCAL jit = off"
 _SNAPSHOT_ID = re.compile(r"^[0-9A-Fa-f]+-[0-9A-Fa-f]+(-[0-9]+)?$")
 
 
@@ -442,6 +445,7 @@ async def compute(
         return opened, people, closed, durations, await _partners(c, tables, territories, start, end)
 
     async with conn.transaction(isolation="repeatable_read", readonly=True):
+        await conn.execute(_NO_JIT)
         if helper is None:
             now = await current(conn)
             before = await counts(conn, previous_start, start)
@@ -451,6 +455,7 @@ async def compute(
                 raise RuntimeError("unexpected snapshot id")
             async with helper.transaction(isolation="repeatable_read", readonly=True):
                 await helper.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+                await helper.execute(_NO_JIT)
                 async with asyncio.TaskGroup() as group:
                     now_task = group.create_task(current(conn))
                     before_task = group.create_task(counts(helper, previous_start, start))
