@@ -2,7 +2,7 @@
 
     python -m bench.rebuild [--events 1000000] [--batch 2000] [--json]
 
-Events: synthetic CIAS years (devstack.synthetic.generate_year, 2,000 dossiers each,
+Events: synthetic CIAS years (devstack.synthetic.generate_year, 2,000 dossiers by 1,700 people each,
 distinct seeds) published, a year at a time, into a scratch stream (unique name and
 subject root). PostgreSQL and NATS: DATABASE_URL / NATS_URL when set and answering,
 else private servers in a temporary directory (devstack.servers.ensure_servers), with
@@ -45,7 +45,7 @@ async def publish_events(js: JetStreamContext, root: str, count: int) -> int:
     """Publishes synthetic years until `count` events, one year in memory at a time."""
     published, seed = 0, 0
     while published < count:
-        year = synthetic.generate_year(1000 + seed, year=2000 + seed % 50, dossiers=2000)
+        year = synthetic.generate_year(1000 + seed, year=2000 + seed % 50, dossiers=2000, people=1700)
         chunk = year[: count - published]
         await synthetic.publish(js, root, chunk)
         published += len(chunk)
