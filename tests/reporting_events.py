@@ -41,6 +41,7 @@ class Dossier:
     channel: str = "visite_spontanee"
     outcome: str = ""  # closed with this outcome when set
     dossier_id: str = ""
+    person_id: str = ""
 
     def events(self) -> list[Event]:
         d = self.dossier_id = self.dossier_id or str(uuid.uuid4())
@@ -56,6 +57,7 @@ class Dossier:
                     motifs=self.motifs,
                     arrival_channel=self.channel,
                     opened_at=_ts(at),
+                    person_id=self.person_id,
                 ),
                 at,
             )
@@ -95,8 +97,10 @@ def mix(
     *,
     solved: int = 0,
     seed: int = 7,
+    returning: float = 0.0,
 ) -> list[Dossier]:
-    """One dossier per motif unit, spread over the year; the first `solved` closed `regle`."""
+    """One dossier per motif unit, spread over the year; the first `solved` closed `regle`.
+    Each dossier has a person: a new one, or (share `returning`) one met before."""
     rng = random.Random(seed)
     start = datetime(year, 1, 1, tzinfo=UTC)
     dossiers = []
@@ -106,6 +110,14 @@ def mix(
             dossiers.append(Dossier(territory, [code], opened, rng.choice(CHANNELS)))
     for dossier in dossiers[:solved]:
         dossier.outcome = "regle"
+    people = random.Random(f"people/{seed}")
+    met: list[str] = []
+    for dossier in sorted(dossiers, key=lambda d: d.opened_at):
+        if met and people.random() < returning:
+            dossier.person_id = people.choice(met)
+        else:
+            dossier.person_id = str(uuid.UUID(int=people.getrandbits(128)))
+            met.append(dossier.person_id)
     return dossiers
 
 

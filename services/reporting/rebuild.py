@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import asyncpg
 import nats
 import nats.errors
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -113,15 +114,32 @@ async def _last_sequence(js: JetStreamContext, stream: str) -> int:
     return int(info.state.last_seq)
 
 
-async def _read_until(
-    subscription: object, conn: Connection, target: int, batch: int, result: RebuildResult
-) -> None:
+class _Reader:
+    """Fetches batches from the rebuild's consumer, the next one pulled while the current
+    one is applied. Pulls ahead only while the target sequence is not reached, so no
+    batch is left pending when a phase ends (no acks: a fetched batch is never resent)."""
+
+    def __init__(self, subscription: JetStreamContext.PullSubscription, batch: int) -> None:
+        self.subscription = subscription
+        self.batch = batch
+        self.pending: asyncio.Future[list[Msg]] | None = None
+
+    async def fetch(self) -> list[Msg]:
+        fetch = self.pending or asyncio.ensure_future(self.subscription.fetch(self.batch, timeout=1.0))
+        self.pending = None
+        try:
+            return await fetch
+        except (TimeoutError, nats.errors.TimeoutError):
+            return []
+
+    def pull_ahead(self) -> None:
+        self.pending = asyncio.ensure_future(self.subscription.fetch(self.batch, timeout=1.0))
+
+
+async def _read_until(reader: _Reader, conn: Connection, target: int, result: RebuildResult) -> None:
     tables = Tables(SHADOW)
     while result.last_sequence < target:
-        try:
-            messages = await subscription.fetch(batch, timeout=1.0)  # type: ignore[attr-defined]
-        except (TimeoutError, nats.errors.TimeoutError):
-            continue
+        messages = await reader.fetch()
         events = []
         for message in messages:
             result.events += 1
@@ -130,6 +148,8 @@ async def _read_until(
                 events.append(Event.from_headers(dict(message.headers or {}), message.data))
             except ValueError:
                 result.skipped += 1
+        if messages and result.last_sequence < target:
+            reader.pull_ahead()
         await _apply(conn, events, tables, result)
 
 
@@ -168,13 +188,12 @@ async def rebuild(settings: Settings, *, batch: int = 2000) -> RebuildResult:
             ),
         )
         subscription = await js.pull_subscribe_bind(durable=name, stream=settings.events_stream)
-        await _read_until(subscription, conn, await _last_sequence(js, settings.events_stream), batch, result)
+        reader = _Reader(subscription, batch)
+        await _read_until(reader, conn, await _last_sequence(js, settings.events_stream), result)
         log.info("shadow caught up, cutting over", extra={"stream_seq": result.last_sequence})
         await conn.execute("SELECT pg_advisory_lock($1)", PROJECTION_LOCK)  # pauses the live projector
         try:
-            await _read_until(
-                subscription, conn, await _last_sequence(js, settings.events_stream), batch, result
-            )
+            await _read_until(reader, conn, await _last_sequence(js, settings.events_stream), result)
             await _swap(conn)
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", PROJECTION_LOCK)
