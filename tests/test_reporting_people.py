@@ -4,6 +4,7 @@ end to end from OpenDossier with a person."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -192,6 +193,43 @@ async def test_order_and_batching_give_the_same_links_and_cells(conn: asyncpg.Co
             WHERE person_key IN (SELECT merged_id FROM reporting.person_aliases)"""
     )
     assert merged_keys == 0
+
+
+async def test_concurrent_projectors_give_the_same_links_and_cells(
+    conn: asyncpg.Connection, db_url: str
+) -> None:
+    """Three projector connections applying batches at once (as replicas of the reporting
+    service would): no deadlock, no missed dossier, the same rows as one projector."""
+    activity = Activity(seed=8, dossiers=300)
+    await project_in_batches(conn, activity.events, seed=9)
+    alone = await snapshot(conn)
+    await conn.execute(
+        "TRUNCATE reporting.dossier_facts, reporting.person_aliases, reporting.opened_cells,"
+        " reporting.closed_cells, reporting.duration_cells, reporting.return_cells"
+    )
+    rng = random.Random(10)
+    # Batches that relink persons (openings, merges: exclusive lock) and batches that only
+    # update dossier rows (stage changes: shared lock, run side by side), interleaved.
+    relinking = [e for e in activity.events if e.type != "entraide.dossier.stage_changed"]
+    updating = [e for e in activity.events if e.type == "entraide.dossier.stage_changed"]
+    batches = []
+    for events in (relinking, updating):
+        rng.shuffle(events)
+        batches += [events[i : i + 25] for i in range(0, len(events), 25)]
+    rng.shuffle(batches)
+    connections = [await asyncpg.connect(db_url) for _ in range(3)]
+
+    async def apply(c: asyncpg.Connection, mine: list[list[Event]]) -> None:
+        for batch in mine:
+            async with c.transaction():
+                await projector.project_batch(c, batch)
+
+    try:
+        await asyncio.gather(*(apply(c, batches[i::3]) for i, c in enumerate(connections)))
+    finally:
+        for c in connections:
+            await c.close()
+    assert await snapshot(conn) == alone
 
 
 async def test_a_generated_year_reports_its_people_exactly(conn: asyncpg.Connection) -> None:

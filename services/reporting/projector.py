@@ -139,13 +139,6 @@ class DossierDelta:
     reopened: int = 0
     reminders: int = 0
 
-    @property
-    def moves_cells(self) -> bool:
-        """Whether merging this delta can change the row's bilan cells (CELLS_SQL reads the
-        territory, channel, motifs, opening, first stage times, closure and outcome; the
-        territory and channel never change once set)."""
-        return bool(self.opened_at or self.motifs or self.first or self.closed)
-
     def touch(self, territory: str, at: datetime) -> None:
         self.territory = self.territory or territory
         self.last_activity_at = _max(self.last_activity_at, at)
@@ -504,27 +497,26 @@ def fold(events: Sequence[Event]) -> Fold:
 
 
 async def apply_fold(conn: Connection, folded: Fold, tables: Tables = LIVE) -> None:
-    # Sorted keys: concurrent writers lock rows in the same order (no deadlock).
     keys: dict[str, str] = {}
     persons = folded.persons
-    if persons or folded.merges:
-        await people.lock(conn, tables)
+    relinking = bool(persons or folded.merges)
+    if relinking or folded.dossiers:
+        await people.lock(conn, tables, relinking=relinking)
+    if relinking:
         if folded.merges:
             await people.record_merges(conn, tables, folded.merges)
         ids = persons | {p for merge in folded.merges for p in merge}
         keys = await people.resolve(conn, tables, ids)
     if folded.dossiers:
         ordered = sorted(folded.dossiers)
-        # Only deltas that change what the cells are made of move cells.
-        moving = [k for k in ordered if folded.dossiers[k].moves_cells]
-        if moving:
-            await _move_cells(conn, tables, moving, -1)  # locks those rows, leaves their cells
+        # Every existing row of the batch is locked here, in key order, before any write:
+        # concurrent batches cannot deadlock (hence no skipping rows whose cells stay).
+        await _move_cells(conn, tables, ordered, -1)  # locks the existing rows, leaves their cells
         await conn.executemany(
             _DOSSIER_UPSERT.format(table=tables.dossiers),
             [_dossier_row(folded.dossiers[k], keys) for k in ordered],
         )
-        if moving:
-            await _move_cells(conn, tables, moving, +1)
+        await _move_cells(conn, tables, ordered, +1)
     if folded.merges:
         await people.rekey_merged(conn, tables, [(m, keys[m]) for m, _ in folded.merges])
     if keys:
