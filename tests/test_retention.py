@@ -313,15 +313,32 @@ async def test_the_daily_schedule_exists_and_is_kept_up_to_date(temporal: Client
     try:
         env = {**settings.env, "ENTRAIDE_RETENTION_SCHEDULE_CRON": "30 4 * * *"}
         await ensure_schedule(temporal, env)
-        updated = await handle.describe()
-        assert updated.schedule.state.paused
-        assert all((t.hour, t.minute) == (4, 30) for t in updated.info.next_action_times)
+        # The scheduler applies updates asynchronously: describe may lag for a moment.
+        await eventually(
+            handle.describe,
+            lambda d: (
+                d.schedule.state.paused
+                and all((t.hour, t.minute) == (4, 30) for t in d.info.next_action_times)
+            ),
+        )
     finally:
         await ensure_schedule(temporal, settings.env)
-        await handle.unpause()
-    restored = await handle.describe()
-    assert not restored.schedule.state.paused
-    assert all((t.hour, t.minute) == (3, 0) for t in restored.info.next_action_times)
+
+    async def unpaused() -> Any:
+        # Cleanup for the next tests; retried because a concurrent ensure_schedule (an
+        # intake process starting) may write the paused state back after an unpause.
+        description = await handle.describe()
+        if description.schedule.state.paused:
+            await handle.unpause()
+        return description
+
+    await eventually(
+        unpaused,
+        lambda d: (
+            not d.schedule.state.paused
+            and all((t.hour, t.minute) == (3, 0) for t in d.info.next_action_times)
+        ),
+    )
 
 
 def test_retention_configuration() -> None:
