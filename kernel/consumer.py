@@ -68,6 +68,40 @@ async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
     await js.add_consumer(spec.stream, config)
 
 
+class PullAhead:
+    """Batches from a pull subscription, the next one requested while the current one is
+    applied: the network and the decoding overlap the database work. Used by the
+    consumer loop and by reporting's rebuild."""
+
+    def __init__(self, subscription: JetStreamContext.PullSubscription, timeout_s: float = 1.0) -> None:
+        self.subscription = subscription
+        self.timeout_s = timeout_s
+        self.pending: asyncio.Future[list[Msg]] | None = None
+
+    async def fetch(self, count: int) -> list[Msg]:
+        """The batch pulled ahead if there is one, else a pull of `count`; raises as
+        `PullSubscription.fetch` does (a timeout when nothing came)."""
+        fetch = self.pending or self._pull(count)
+        self.pending = None
+        return await fetch
+
+    def pull_ahead(self, count: int) -> None:
+        self.pending = self._pull(count)
+
+    async def take_pending(self) -> list[Msg]:
+        """What the pull ahead brought and nobody fetched (empty if none or nothing came)."""
+        pending, self.pending = self.pending, None
+        if pending is None:
+            return []
+        try:
+            return await pending
+        except (TimeoutError, nats.errors.Error):
+            return []
+
+    def _pull(self, count: int) -> asyncio.Future[list[Msg]]:
+        return asyncio.ensure_future(self.subscription.fetch(count, timeout=self.timeout_s))
+
+
 class Consumer:
     def __init__(self, pool: Pool, js: JetStreamContext, spec: ConsumerSpec) -> None:
         self.pool = pool
@@ -81,18 +115,13 @@ class Consumer:
         # When idle, wait for ONE message: a pull for a whole batch would hold the first
         # message until the batch fills or the request expires (up to a second of lag).
         # After a message, pull a batch: what is already there comes back at once.
-        # While a full batch is applied, the next one is already being pulled and
-        # decoded, so the network and the database work overlap.
+        # After a full batch, the next one is pulled while this one is applied.
         idle = True
-        prefetch: asyncio.Future[list[Msg]] | None = None
+        puller = PullAhead(subscription)
         try:
             while not stop.is_set():
-                fetch = prefetch or asyncio.ensure_future(
-                    subscription.fetch(1 if idle else self.spec.batch_size, timeout=1.0)
-                )
-                prefetch = None
                 try:
-                    messages = await fetch
+                    messages = await puller.fetch(1 if idle else self.spec.batch_size)
                 except (TimeoutError, nats.errors.TimeoutError):
                     idle = True
                     continue  # nothing new
@@ -104,7 +133,7 @@ class Consumer:
                     continue
                 idle = len(messages) < self.spec.batch_size and not idle
                 if len(messages) == self.spec.batch_size:
-                    prefetch = asyncio.ensure_future(subscription.fetch(self.spec.batch_size, timeout=1.0))
+                    puller.pull_ahead(self.spec.batch_size)
                 try:
                     if self.spec.batch_handler is not None and len(messages) > 1:
                         await self.handle_batch(messages)
@@ -116,21 +145,13 @@ class Consumer:
                     log.warning("database unavailable, retrying", extra={"error_type": type(exc).__name__})
                     await asyncio.sleep(1.0)
         finally:
-            if prefetch is not None:
-                await self._give_back(prefetch)
+            # On stop, a batch pulled ahead is returned at once (nak), not after ack_wait.
+            for message in await puller.take_pending():
+                await self._settle(message.nak(), message.metadata.sequence.stream)
             try:
                 await subscription.unsubscribe()
             except nats.errors.Error:
                 pass
-
-    async def _give_back(self, prefetch: asyncio.Future[list[Msg]]) -> None:
-        """On stop, a batch pulled ahead is returned at once (nak), not after ack_wait."""
-        try:
-            messages = await prefetch
-        except (TimeoutError, nats.errors.Error):
-            return
-        for message in messages:
-            await self._settle(message.nak(), message.metadata.sequence.stream)
 
     async def handle(self, message: Msg) -> None:
         meta = message.metadata

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 import asyncpg
 import nats
 import nats.errors
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from kernel.consumer import PullAhead
 from kernel.db import APP_ROLE, Connection
 from kernel.events import Event
 from kernel.logs import configure_logging, get_logger
@@ -114,32 +114,15 @@ async def _last_sequence(js: JetStreamContext, stream: str) -> int:
     return int(info.state.last_seq)
 
 
-class _Reader:
-    """Fetches batches from the rebuild's consumer, the next one pulled while the current
-    one is applied. Pulls ahead only while the target sequence is not reached, so no
-    batch is left pending when a phase ends (no acks: a fetched batch is never resent)."""
-
-    def __init__(self, subscription: JetStreamContext.PullSubscription, batch: int) -> None:
-        self.subscription = subscription
-        self.batch = batch
-        self.pending: asyncio.Future[list[Msg]] | None = None
-
-    async def fetch(self) -> list[Msg]:
-        fetch = self.pending or asyncio.ensure_future(self.subscription.fetch(self.batch, timeout=1.0))
-        self.pending = None
-        try:
-            return await fetch
-        except (TimeoutError, nats.errors.TimeoutError):
-            return []
-
-    def pull_ahead(self) -> None:
-        self.pending = asyncio.ensure_future(self.subscription.fetch(self.batch, timeout=1.0))
-
-
-async def _read_until(reader: _Reader, conn: Connection, target: int, result: RebuildResult) -> None:
+async def _read_until(
+    puller: PullAhead, conn: Connection, target: int, batch: int, result: RebuildResult
+) -> None:
     tables = Tables(SHADOW)
     while result.last_sequence < target:
-        messages = await reader.fetch()
+        try:
+            messages = await puller.fetch(batch)
+        except (TimeoutError, nats.errors.TimeoutError):
+            continue
         events = []
         for message in messages:
             result.events += 1
@@ -148,8 +131,10 @@ async def _read_until(reader: _Reader, conn: Connection, target: int, result: Re
                 events.append(Event.from_headers(dict(message.headers or {}), message.data))
             except ValueError:
                 result.skipped += 1
-        if messages and result.last_sequence < target:
-            reader.pull_ahead()
+        # Pulled ahead only while the target is not reached: the rebuild's consumer has
+        # no acks, so a batch left pending at the end of a phase would never come back.
+        if result.last_sequence < target:
+            puller.pull_ahead(batch)
         await _apply(conn, events, tables, result)
 
 
@@ -188,12 +173,12 @@ async def rebuild(settings: Settings, *, batch: int = 2000) -> RebuildResult:
             ),
         )
         subscription = await js.pull_subscribe_bind(durable=name, stream=settings.events_stream)
-        reader = _Reader(subscription, batch)
-        await _read_until(reader, conn, await _last_sequence(js, settings.events_stream), result)
+        puller = PullAhead(subscription)
+        await _read_until(puller, conn, await _last_sequence(js, settings.events_stream), batch, result)
         log.info("shadow caught up, cutting over", extra={"stream_seq": result.last_sequence})
         await conn.execute("SELECT pg_advisory_lock($1)", PROJECTION_LOCK)  # pauses the live projector
         try:
-            await _read_until(reader, conn, await _last_sequence(js, settings.events_stream), result)
+            await _read_until(puller, conn, await _last_sequence(js, settings.events_stream), batch, result)
             await _swap(conn)
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", PROJECTION_LOCK)
