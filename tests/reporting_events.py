@@ -90,6 +90,12 @@ class Dossier:
         return out
 
 
+def persons_merged(merged_id: str, keep_id: str, at: datetime, territory: str = "55029") -> Event:
+    """intake's `person.merged`: the duplicate's dossiers are now the kept person's."""
+    data = events_pb2.PersonsMerged(keep_id=keep_id, merged_id=merged_id, territory=territory, at=_ts(at))
+    return new_event("entraide.person.merged", "tests/reporting", keep_id, data, time=at)
+
+
 def mix(
     territory: str,
     year: int,

@@ -13,28 +13,22 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from entraide.v1 import events_pb2, intake_pb2, intake_pb2_grpc, reporting_pb2, reporting_pb2_grpc
-from google.protobuf.timestamp_pb2 import Timestamp
+from entraide.v1 import intake_pb2, intake_pb2_grpc, reporting_pb2, reporting_pb2_grpc
 
 from devstack import synthetic
 from devstack.scratch import fresh_database
 from kernel import migrations
 from kernel.auth import Role
-from kernel.events import Event, new_event
+from kernel.events import Event
 from kernel.settings import Settings
 from services.reporting import bilan, projector
 from tests.conftest import AppStack
 from tests.helpers import eventually
+from tests.reporting_events import Dossier, persons_merged
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "services" / "reporting" / "migrations"
 COMMUNES = ["55029", "55040", "55186"]
 YEAR = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def _ts(at: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(at)
-    return stamp
 
 
 class Activity:
@@ -53,20 +47,8 @@ class Activity:
             # Whole seconds, some on the same second: ties are broken by dossier id.
             at = YEAR + timedelta(seconds=rng.randrange(0, 120 * 86400, 7))
             self.opened.append((dossier, commune, person, at))
-            data = events_pb2.DossierOpened(
-                dossier_id=dossier,
-                territory=commune,
-                site="mairie",
-                motifs=["logement"],
-                arrival_channel="telephone",
-                opened_at=_ts(at),
-                person_id=person or "",
-            )
-            self.events.append(new_event("entraide.dossier.opened", "tests", dossier, data, time=at))
-            stage = events_pb2.DossierStageChanged(
-                dossier_id=dossier, territory=commune, from_stage="reception", to_stage="ecoute", at=_ts(at)
-            )
-            self.events.append(new_event("entraide.dossier.stage_changed", "tests", dossier, stage, time=at))
+            built = Dossier(commune, ["logement"], at, dossier_id=dossier, person_id=person or "")
+            self.events += built.events()  # opened, then stage changes
         # Merges: a → b, then b → c (a chain), and a few more pairs.
         self.alias: dict[str, str] = {}
         a, b, c = self.persons[:3]
@@ -75,10 +57,7 @@ class Activity:
             if merged in self.alias or self._resolve(keep) == merged:
                 continue
             self.alias[merged] = keep
-            data = events_pb2.PersonsMerged(
-                keep_id=keep, merged_id=merged, territory=COMMUNES[0], at=_ts(YEAR)
-            )
-            self.events.append(new_event("entraide.person.merged", "tests", keep, data, time=YEAR))
+            self.events.append(persons_merged(merged, keep, YEAR))
 
     def _resolve(self, person: str) -> str:
         while person in self.alias:
@@ -208,8 +187,8 @@ async def test_concurrent_projectors_give_the_same_links_and_cells(
         " reporting.closed_cells, reporting.duration_cells, reporting.return_cells"
     )
     rng = random.Random(10)
-    # Batches that relink persons (openings, merges: exclusive lock) and batches that only
-    # update dossier rows (stage changes: shared lock, run side by side), interleaved.
+    # Batches that relink persons (openings, merges) and batches that only update dossier
+    # rows (stage changes), interleaved.
     relinking = [e for e in activity.events if e.type != "entraide.dossier.stage_changed"]
     updating = [e for e in activity.events if e.type == "entraide.dossier.stage_changed"]
     batches = []

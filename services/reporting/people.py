@@ -9,7 +9,7 @@ person seen in several selected communes (`multi_territory`).
 
 All of it is a function of the final set of fact rows and aliases, so it stays
 order-free: every batch that opens dossiers with a person or merges persons relinks
-the chains of the persons concerned, under a per-schema advisory lock (`lock`).
+the chains of the persons concerned, under the projector's per-schema writer lock.
 """
 
 from __future__ import annotations
@@ -60,15 +60,6 @@ INSERT INTO {return_cells} AS c (day, territory, previous_day, n)
 SELECT (opened_at AT TIME ZONE 'UTC')::date, territory, (previous AT TIME ZONE 'UTC')::date, sum(n)
   FROM moves GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
 ON CONFLICT (day, territory, previous_day) DO UPDATE SET n = c.n + EXCLUDED.n"""
-
-
-async def lock(conn: Connection, tables: Tables, *, relinking: bool) -> None:
-    """Exclusive for a batch that relinks persons, shared for one that only writes dossier
-    rows: a relink (which updates other dossiers of the same persons, in no set order)
-    never runs beside another batch writing dossier rows, so two projector instances can
-    neither miss each other's new dossiers nor deadlock on rows."""
-    function = "pg_advisory_xact_lock" if relinking else "pg_advisory_xact_lock_shared"
-    await conn.execute(f"SELECT {function}(hashtextextended($1, 0))", f"{tables.schema}.people")
 
 
 async def record_merges(conn: Connection, tables: Tables, merges: Sequence[tuple[str, str]]) -> None:

@@ -496,13 +496,21 @@ def fold(events: Sequence[Event]) -> Fold:
     return folded
 
 
+async def _lock_dossier_writes(conn: Connection, tables: Tables) -> None:
+    """Serialises the batches that write dossier rows into one schema: a people relink
+    updates other dossiers of the same persons in no set order, and the cell upserts (-1
+    then +1, two statements) touch shared aggregate rows, so two projector instances side
+    by side could miss each other's new dossiers or deadlock. A rebuild's shadow schema
+    has its own lock; referral-only batches take none."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{tables.schema}.dossiers")
+
+
 async def apply_fold(conn: Connection, folded: Fold, tables: Tables = LIVE) -> None:
     keys: dict[str, str] = {}
     persons = folded.persons
-    relinking = bool(persons or folded.merges)
-    if relinking or folded.dossiers:
-        await people.lock(conn, tables, relinking=relinking)
-    if relinking:
+    if folded.dossiers or folded.merges:
+        await _lock_dossier_writes(conn, tables)
+    if persons or folded.merges:
         if folded.merges:
             await people.record_merges(conn, tables, folded.merges)
         ids = persons | {p for merge in folded.merges for p in merge}
