@@ -18,7 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from kernel import auth, metrics
+from kernel import auth, metrics, rich_status
 from kernel.access import AccessPolicy
 from kernel.auth import Claims
 from kernel.errors import DomainError
@@ -89,19 +89,27 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
                     and exc.code == grpc.StatusCode.PERMISSION_DENIED
                 ):
                     await policy.record(method, claims, metadata, request, None, denied=True)
-                await context.abort(exc.code, exc.message)
+                await _abort(context, rich_status.to_status(exc))
             except grpc.aio.AbortError:
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
             except NotImplementedError:
                 # A generated base method the servicer does not override.
                 code = grpc.StatusCode.UNIMPLEMENTED
-                await context.abort(code, "method not implemented by this server")
+                await _abort(
+                    context,
+                    rich_status.generic_status(
+                        code, "method not implemented by this server", "UNIMPLEMENTED"
+                    ),
+                )
             except Exception:
                 code = grpc.StatusCode.INTERNAL
                 log.exception("unhandled error", extra={"method": method})
-                await context.abort(
-                    grpc.StatusCode.INTERNAL, "internal error; the operators have been notified"
+                await _abort(
+                    context,
+                    rich_status.generic_status(
+                        code, "internal error; the operators have been notified", "INTERNAL"
+                    ),
                 )
             finally:
                 auth.reset_current(token)
@@ -119,9 +127,14 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
         )
 
 
+async def _abort(context: Context, status: grpc.Status) -> None:
+    """Ends the call with a rich status (its details travel in the trailing metadata)."""
+    await context.abort(status.code, status.details, status.trailing_metadata)
+
+
 def _refuse(code: grpc.StatusCode, message: str) -> Handler:
     async def refuse(request: Any, context: Context) -> Any:
-        await context.abort(code, message)
+        await _abort(context, rich_status.generic_status(code, message, code.name))
 
     return grpc.unary_unary_rpc_method_handler(refuse)
 

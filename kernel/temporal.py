@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
@@ -21,7 +23,7 @@ async def connect(settings: Settings) -> Client:
 
 def application_error(error: DomainError) -> ApplicationError:
     """A domain error raised in workflow or activity code (never retried)."""
-    return ApplicationError(error.message, type=error.kind, non_retryable=True)
+    return ApplicationError(error.message, error.details(), type=error.kind, non_retryable=True)
 
 
 def domain_error_from(exc: BaseException) -> DomainError | None:
@@ -29,8 +31,15 @@ def domain_error_from(exc: BaseException) -> DomainError | None:
     current: BaseException | None = exc
     while current is not None:
         if isinstance(current, ApplicationError) and current.type in ERRORS_BY_KIND:
-            return ERRORS_BY_KIND[current.type](current.message)
+            details = current.details[0] if current.details else None
+            return ERRORS_BY_KIND[current.type].from_details(
+                current.message, details if isinstance(details, Mapping) else None
+            )
         current = current.__cause__
     if isinstance(exc, WorkflowUpdateFailedError):
-        return FailedPrecondition(str(exc.cause) if exc.cause else "the dossier refused this step")
+        return FailedPrecondition(
+            str(exc.cause) if exc.cause else "the dossier refused this step",
+            fr="Le dossier a refusé cette étape.",
+            reason="STEP_REFUSED",
+        )
     return None

@@ -14,6 +14,7 @@ from kernel.events import new_event, step_event_id
 from kernel.reference import ReferenceData
 from services.intake import repository, timeline
 from workflows.contracts import RecordOpened, Transition
+from workflows.labels import NOTE_KIND_OF_STEP
 
 SOURCE = "entraide/intake"
 
@@ -87,7 +88,7 @@ class IntakeActivities:
             if not inserted:
                 return  # this step was already written by an earlier attempt
             await repository.apply_transition(conn, t, at)
-            note_kind = timeline.NOTE_KINDS.get(t.kind)
+            note_kind = NOTE_KIND_OF_STEP.get(t.kind)
             if note_kind and t.notes:
                 await repository.insert_note(
                     conn,

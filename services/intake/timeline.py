@@ -13,39 +13,8 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from workflows.contracts import Transition
+from workflows.labels import REFERRAL_REASON_LABELS, REFERRAL_STATUS_LABELS, STAGE_LABELS
 
-STAGE_LABELS = {
-    "reception": "accueil",
-    "ecoute": "écoute",
-    "orientation": "orientation",
-    "suivi": "suivi",
-    "cloture": "clôture",
-}
-REFERRAL_STATUS_LABELS = {
-    "requested": "demandée",
-    "received": "reçue par le partenaire",
-    "accepted": "acceptée",
-    "rejected": "refusée",
-    "in_progress": "en cours",
-    "completed": "terminée",
-    "failed": "échouée",
-    "cancelled": "annulée",
-    "expired": "expirée sans réponse du partenaire",
-}
-REFERRAL_REASON_LABELS = {
-    "person_refused": "la personne a refusé",
-    "no_capacity": "pas de place",
-    "not_eligible": "non éligible",
-    "person_unreachable": "personne injoignable",
-    "partner_unreachable": "partenaire injoignable",
-    "need_gone": "besoin disparu",
-    "redirected": "réorientée ailleurs",
-    "other": "autre",
-    "need_met": "besoin satisfait",
-    "rights_opened": "droits ouverts",
-    "support_started": "accompagnement engagé",
-}
-NOTE_KINDS = {"interview": "interview", "follow_up": "follow_up", "closed": "closure", "reopened": "reopen"}
 NOTE_ID_NAMESPACE = uuid.UUID("3c0f8a51-52b8-4f4a-8c8e-2c1d1e4b9f70")
 
 

@@ -384,6 +384,8 @@ class TimelineEntry(_message.Message):
     STAGE_FIELD_NUMBER: _builtins.int
     ACTOR_FIELD_NUMBER: _builtins.int
     SUMMARY_FIELD_NUMBER: _builtins.int
+    STEP_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
     kind: _builtins.str
     """opened, interview, ecoute_completed, stage_changed, follow_up, assigned,
     escalated, reminder, closure_proposed, closed, reopened.
@@ -392,8 +394,14 @@ class TimelineEntry(_message.Message):
     actor: _builtins.str
     summary: _builtins.str
     """Short French description for people."""
+    step: _builtins.int
+    """The step's number in the dossier (0 for the opening)."""
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def note(self) -> Global___Note:
+        """The note written at this step, when there is one the reader may see."""
+
     def __init__(
         self,
         *,
@@ -402,14 +410,67 @@ class TimelineEntry(_message.Message):
         stage: _builtins.str = ...,
         actor: _builtins.str = ...,
         summary: _builtins.str = ...,
+        step: _builtins.int = ...,
+        note: Global___Note | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "note", b"note"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "at", b"at", "kind", b"kind", "stage", b"stage", "summary", b"summary"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "at", b"at", "kind", b"kind", "note", b"note", "stage", b"stage", "step", b"step", "summary", b"summary"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TimelineEntry: _TypeAlias = TimelineEntry  # noqa: Y015
+
+@_typing.final
+class Note(_message.Message):
+    """What a person wrote at a step: an interview, a follow-up contact, a closure, a
+    reopening. Private notes ("author") reach their author only.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NOTE_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    AUTHOR_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    VISIBILITY_FIELD_NUMBER: _builtins.int
+    STEP_FIELD_NUMBER: _builtins.int
+    ERASED_AT_FIELD_NUMBER: _builtins.int
+    note_id: _builtins.str
+    kind: _builtins.str
+    """interview, follow_up, closure, reopen."""
+    author: _builtins.str
+    text: _builtins.str
+    visibility: _builtins.str
+    """"team" (dossier team) or "author" (author only)."""
+    step: _builtins.int
+    """The timeline step the note was written at."""
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def erased_at(self) -> _timestamp_pb2.Timestamp:
+        """Set when retention or anonymisation erased the text (then empty)."""
+
+    def __init__(
+        self,
+        *,
+        note_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        author: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        text: _builtins.str = ...,
+        visibility: _builtins.str = ...,
+        step: _builtins.int = ...,
+        erased_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "erased_at", b"erased_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "author", b"author", "erased_at", b"erased_at", "kind", b"kind", "note_id", b"note_id", "step", b"step", "text", b"text", "visibility", b"visibility"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Note: _TypeAlias = Note  # noqa: Y015
 
 @_typing.final
 class Deadline(_message.Message):
@@ -477,14 +538,21 @@ class DossierTimeline(_message.Message):
     ENTRIES_FIELD_NUMBER: _builtins.int
     INTERVIEWS_FIELD_NUMBER: _builtins.int
     DEADLINES_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def dossier(self) -> Global___Dossier: ...
     @_builtins.property
     def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___TimelineEntry]: ...
     @_builtins.property
-    def interviews(self) -> _containers.RepeatedCompositeFieldContainer[Global___Interview]: ...
+    def interviews(self) -> _containers.RepeatedCompositeFieldContainer[Global___Interview]:
+        """Interview notes only, as before `notes` (kept for existing clients)."""
+
     @_builtins.property
     def deadlines(self) -> _containers.RepeatedCompositeFieldContainer[Global___Deadline]: ...
+    @_builtins.property
+    def notes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Note]:
+        """Every note the reader may see, of every kind, in step order."""
+
     def __init__(
         self,
         *,
@@ -492,10 +560,11 @@ class DossierTimeline(_message.Message):
         entries: _abc.Iterable[Global___TimelineEntry] | None = ...,
         interviews: _abc.Iterable[Global___Interview] | None = ...,
         deadlines: _abc.Iterable[Global___Deadline] | None = ...,
+        notes: _abc.Iterable[Global___Note] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["dossier", b"dossier"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deadlines", b"deadlines", "dossier", b"dossier", "entries", b"entries", "interviews", b"interviews"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deadlines", b"deadlines", "dossier", b"dossier", "entries", b"entries", "interviews", b"interviews", "notes", b"notes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,66 @@
+"""French words a person reads for the codes of the dossier's vocabulary (stages,
+note kinds, referral statuses and reasons), defined once for the timeline, the CLI
+and the error messages."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class NoteKind(StrEnum):
+    """What a note was written for (the `kind` column of intake's notes)."""
+
+    INTERVIEW = "interview"
+    FOLLOW_UP = "follow_up"
+    CLOSURE = "closure"
+    REOPEN = "reopen"
+
+
+# Step kind (Transition.kind) → the kind of the note written at that step.
+NOTE_KIND_OF_STEP: dict[str, NoteKind] = {
+    "interview": NoteKind.INTERVIEW,
+    "follow_up": NoteKind.FOLLOW_UP,
+    "closed": NoteKind.CLOSURE,
+    "reopened": NoteKind.REOPEN,
+}
+NOTE_KIND_LABELS: dict[str, str] = {
+    NoteKind.INTERVIEW: "Entretien",
+    NoteKind.FOLLOW_UP: "Contact de suivi",
+    NoteKind.CLOSURE: "Note de clôture",
+    NoteKind.REOPEN: "Motif de réouverture",
+}
+STAGE_LABELS: dict[str, str] = {
+    "reception": "accueil",
+    "ecoute": "écoute",
+    "orientation": "orientation",
+    "suivi": "suivi",
+    "cloture": "clôture",
+}
+REFERRAL_STATUS_LABELS: dict[str, str] = {
+    "requested": "demandée",
+    "received": "reçue par le partenaire",
+    "accepted": "acceptée",
+    "rejected": "refusée",
+    "in_progress": "en cours",
+    "completed": "terminée",
+    "failed": "échouée",
+    "cancelled": "annulée",
+    "expired": "expirée sans réponse du partenaire",
+}
+REFERRAL_REASON_LABELS: dict[str, str] = {
+    "person_refused": "la personne a refusé",
+    "no_capacity": "pas de place",
+    "not_eligible": "non éligible",
+    "person_unreachable": "personne injoignable",
+    "partner_unreachable": "partenaire injoignable",
+    "need_gone": "besoin disparu",
+    "redirected": "réorientée ailleurs",
+    "other": "autre",
+    "need_met": "besoin satisfait",
+    "rights_opened": "droits ouverts",
+    "support_started": "accompagnement engagé",
+}
+
+
+def stage_label(code: str) -> str:
+    return STAGE_LABELS.get(code, code)
