@@ -2,9 +2,12 @@
 
 Used by the demo (`make up` publishes one synthetic year so the bilan has content) and
 by the benchmarks and reporting tests. Everything is derived from a seed: the same
-arguments give the same events, ids included, so publishing a year twice is harmless
-(JetStream deduplicates on `Nats-Msg-Id` within its window, the consumers' inbox
-forever).
+arguments give the same events, byte for byte and ids included, whatever the
+interpreter's hash seed (no set or hash order, no uuid4, no clock: mixes are read in
+code order) and whatever the order of the mixes' keys. So publishing a year twice is
+harmless: `publish_new` (the demo) skips the events the stream already holds, whatever
+JetStream's duplicate window; `write_outbox` skips known event ids; and the consumers'
+inbox applies an event once, forever.
 
 What a generated year looks like
 --------------------------------
@@ -82,7 +85,10 @@ from zoneinfo import ZoneInfo
 from entraide.v1 import events_pb2
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 from kernel.db import Connection
 from kernel.events import Event, new_event
@@ -124,8 +130,9 @@ DIJON_MIX: Mapping[str, float] = {
     "scolarite": 0.01,
 }
 SOISSONS_MIX: Mapping[str, float] = {m: n / 153 for m, n in SOISSONS_153.items()}
+# In code order: never iterate a set here, its order changes with PYTHONHASHSEED.
 DEFAULT_MOTIF_MIX: Mapping[str, float] = {
-    m: (SOISSONS_MIX.get(m, 0.0) + DIJON_MIX.get(m, 0.0)) / 2 for m in {*SOISSONS_MIX, *DIJON_MIX}
+    m: (SOISSONS_MIX.get(m, 0.0) + DIJON_MIX.get(m, 0.0)) / 2 for m in sorted({*SOISSONS_MIX, *DIJON_MIX})
 }
 # The CIAS of Bar-le-Duc's communes (INSEE codes), by weight of population.
 DEFAULT_TERRITORIES: Mapping[str, float] = {
@@ -192,12 +199,18 @@ def load_partners(path: Path = PARTNERS_FILE) -> list[Partner]:
     return sorted(partners, key=lambda p: p.partner_id)
 
 
+def canonical(mix: Mapping[str, float]) -> dict[str, float]:
+    """`mix` in code order: what is drawn from a mix never depends on the order its
+    codes were inserted in (e.g. from a set, whose order changes with PYTHONHASHSEED)."""
+    return {k: float(mix[k]) for k in sorted(mix)}
+
+
 def quota(total: int, mix: Mapping[str, float]) -> list[str]:
     """`total` codes in the proportions of `mix` (largest remainder; ties by code)."""
-    weights = {k: float(v) for k, v in mix.items() if v > 0}
+    weights = {k: v for k, v in canonical(mix).items() if v > 0}
     if total < 0 or not weights:
         raise ValueError("a mix needs a positive weight and the total must not be negative")
-    scale = total / sum(weights.values())
+    scale = total / math.fsum(weights.values())  # exact sum: the same whatever the order
     exact = {k: v * scale for k, v in weights.items()}
     counts = {k: math.floor(v) for k, v in exact.items()}
     left = total - sum(counts.values())
@@ -292,7 +305,7 @@ class _Generator:
         self.partners = partners
         # Referral probability by outcome so that the overall rate is `referral_rate`:
         # "orienté sans retour" always has one, "écoute + conseil" never.
-        total = sum(outcome_mix.values())
+        total = math.fsum(outcome_mix.values())
         forced = outcome_mix.get("oriente_sans_retour", 0.0) / total
         free = 1.0 - forced - outcome_mix.get("ecoute_conseil", 0.0) / total
         self.free_referral_rate = max(0.0, min(1.0, (referral_rate - forced) / free)) if free > 0 else 0.0
@@ -664,7 +677,7 @@ def generate_year(
     The dossiers' main motifs follow `motif_mix` exactly (quotas); `multi_motif_rate`
     of them get a second motif, drawn from the same mix. `people` distinct persons open
     them (default: one per dossier)."""
-    mix = dict(motif_mix or DEFAULT_MOTIF_MIX)
+    mix = canonical(motif_mix or DEFAULT_MOTIF_MIX)
     rng = random.Random(f"motifs/{seed}/{year}")
     primaries = quota(dossiers, mix)
     rng.shuffle(primaries)
@@ -675,9 +688,9 @@ def generate_year(
         if others and rng.random() < multi_motif_rate:
             motifs.append(rng.choices(list(others), weights=list(others.values()))[0])
         plan.append(motifs)
-    territories = dict(territories or DEFAULT_TERRITORIES)
-    channels = dict(channel_mix or DEFAULT_CHANNEL_MIX)
-    outcomes = dict(outcome_mix or DEFAULT_OUTCOME_MIX)
+    territories = canonical(territories or DEFAULT_TERRITORIES)
+    channels = canonical(channel_mix or DEFAULT_CHANNEL_MIX)
+    outcomes = canonical(outcome_mix or DEFAULT_OUTCOME_MIX)
     params = {
         "dossiers": dossiers,
         "territories": territories,
@@ -713,9 +726,9 @@ def generate_with_counts(
     rng = random.Random(f"counts/{seed}/{year}")
     primaries = [m for m in sorted(counts_by_motif) for _ in range(counts_by_motif[m])]
     rng.shuffle(primaries)
-    territories = dict(territories or DEFAULT_TERRITORIES)
-    channels = dict(channel_mix or DEFAULT_CHANNEL_MIX)
-    outcomes = dict(outcome_mix or DEFAULT_OUTCOME_MIX)
+    territories = canonical(territories or DEFAULT_TERRITORIES)
+    channels = canonical(channel_mix or DEFAULT_CHANNEL_MIX)
+    outcomes = canonical(outcome_mix or DEFAULT_OUTCOME_MIX)
     params = {
         "counts": dict(counts_by_motif),
         "territories": territories,
@@ -814,6 +827,58 @@ async def publish(js: JetStreamContext, subject_root: str, events: Sequence[Even
     return stored
 
 
+async def stored_event_ids(
+    js: JetStreamContext, stream: str, subject_root: str, batch: int = 2000
+) -> set[uuid.UUID]:
+    """The ids (`Nats-Msg-Id`) of the events `stream` holds under `<subject_root>.>`:
+    one pass of a temporary consumer over the stream, headers only."""
+    info = await js.stream_info(stream)
+    if not info.state.messages:
+        return set()
+    config = ConsumerConfig(
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.NONE,
+        headers_only=True,
+        mem_storage=True,
+        inactive_threshold=60.0,  # the server drops it even if this process dies
+    )
+    sub = await js.pull_subscribe(f"{subject_root}.>", stream=stream, config=config)
+    ids: set[uuid.UUID] = set()
+    try:
+        pending = True
+        while pending:
+            try:
+                messages = await sub.fetch(batch, timeout=2)
+            except (TimeoutError, NatsTimeoutError):
+                break
+            for message in messages:
+                msg_id = (message.headers or {}).get("Nats-Msg-Id", "")
+                try:
+                    ids.add(uuid.UUID(msg_id))
+                except ValueError:
+                    continue  # not one of our events
+            pending = bool(messages) and messages[-1].metadata.num_pending > 0
+    finally:
+        await sub.unsubscribe()
+        if config.name:  # set by pull_subscribe
+            try:
+                await js.delete_consumer(stream, config.name)
+            except NotFoundError:
+                pass
+    return ids
+
+
+async def publish_new(
+    js: JetStreamContext, stream: str, subject_root: str, events: Sequence[Event]
+) -> tuple[int, int]:
+    """Publishes, in order, the events `stream` does not hold yet (by id: whatever
+    JetStream's duplicate window, a second run publishes nothing); returns (how many
+    JetStream stored, how many were already there)."""
+    known = await stored_event_ids(js, stream, subject_root)
+    missing = [e for e in events if e.id not in known]
+    return await publish(js, subject_root, missing), len(events) - len(missing)
+
+
 OUTBOX_COLUMNS = ("event_id", "ce_type", "ce_source", "ce_subject", "ce_time", "data_schema", "data")
 
 
@@ -863,13 +928,18 @@ async def publish_to_stack(events: Sequence[Event], env: Mapping[str, str] | Non
 DEMO_SEED = 1
 
 
+def demo_events(year: int) -> list[Event]:
+    """The demo's synthetic year: about 750 people a year (Soissons), some of them back
+    with a second dossier. The same events, ids included, on every run."""
+    return generate_year(DEMO_SEED, year=year, dossiers=860, people=750)
+
+
 async def demo_year(env: Mapping[str, str], wait_s: float = 180.0) -> str:
     """The demo's synthetic year (ENTRAIDE_DEMO_SYNTHETIC_YEAR: `1` (default) → last
     year, a 4-digit value → that year, `0` → none), published to the stack; waits until
     the reporting projector has caught up so the bilan has content when `make up` ends.
-    Harmless when repeated: the same events, the same ids."""
-    from nats.js.errors import NotFoundError
-
+    Harmless when repeated: the same events, the same ids, and the events the stream
+    already holds are not published again (`publish_new`)."""
     from kernel import messaging
     from kernel.settings import Settings
     from services.reporting.projector import CONSUMER
@@ -878,14 +948,13 @@ async def demo_year(env: Mapping[str, str], wait_s: float = 180.0) -> str:
     if flag in ("0", "false", "no", "off"):
         return "synthetic year: skipped (ENTRAIDE_DEMO_SYNTHETIC_YEAR=0)"
     year = int(flag) if flag.isdigit() and len(flag) == 4 else datetime.now(PARIS).year - 1
-    # About 750 people a year (Soissons), some of them back with a second dossier.
-    events = generate_year(DEMO_SEED, year=year, dossiers=860, people=750)
+    events = demo_events(year)
     settings = Settings.from_env(env)
     nc = await messaging.connect(settings.nats_url, "synthetic-demo")
     try:
         js = nc.jetstream()
         await messaging.ensure_events_stream(js, settings.events_stream, settings.subject_root)
-        stored = await publish(js, settings.subject_root, events)
+        stored, known = await publish_new(js, settings.events_stream, settings.subject_root, events)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_s
         lag = -1
@@ -901,7 +970,7 @@ async def demo_year(env: Mapping[str, str], wait_s: float = 180.0) -> str:
     finally:
         await nc.close()
     caught_up = "projected" if lag <= 0 else f"{lag} events still to project"
-    return f"synthetic year {year}: {len(events)} events, {stored} new ({caught_up})"
+    return f"synthetic year {year}: {len(events)} events, {stored} new, {known} already there ({caught_up})"
 
 
 def main(argv: list[str] | None = None) -> int:

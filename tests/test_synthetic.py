@@ -3,11 +3,16 @@ personal data, causal timelines; published into JetStream and written to an outb
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import os
 import re
+import subprocess
+import sys
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -17,11 +22,13 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from devstack import synthetic
+from kernel import messaging
 from kernel.events import Event
 from kernel.outbox import OutboxRelay
 from kernel.settings import Settings
 from tests.kernel_fixtures import MessagingWorld, open_world
 
+ROOT = Path(__file__).resolve().parent.parent
 PARIS = ZoneInfo("Europe/Paris")
 TYPES: dict[str, type[Message]] = {
     "entraide.person.created": events_pb2.PersonCreated,
@@ -69,6 +76,54 @@ def test_same_seed_same_events_other_seed_other_events() -> None:
     assert {e.id for e in first}.isdisjoint({e.id for e in other})
     # Other parameters, other ids: never deduplicated against another generated run.
     assert {e.id for e in first}.isdisjoint({e.id for e in synthetic.generate_year(3, dossiers=201)})
+
+
+# Writes every event of the demo year and of a year with given counts, field by field
+# (the payload as hex: its bytes exactly), one line per event.
+SERIALIZE = """
+import sys
+from devstack import synthetic
+
+def write(events):
+    for e in events:
+        fields = (str(e.id), e.type, e.source, e.subject, e.time.isoformat(), e.data_schema, e.data.hex())
+        sys.stdout.write(" ".join(fields) + "\\n")
+
+write(synthetic.demo_events(2025))
+write(synthetic.generate_with_counts(3, {"logement": 40, "emploi": 20, "sante": 10}, people=60))
+"""
+
+
+def serialized_under(hash_seed: str) -> list[str]:
+    env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+    done = subprocess.run(
+        [sys.executable, "-c", SERIALIZE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def test_same_events_byte_for_byte_whatever_the_hash_seed() -> None:
+    first, second = serialized_under("1"), serialized_under("12345")
+    differing = next((n for n, (a, b) in enumerate(zip(first, second, strict=False)) if a != b), None)
+    assert (len(first), differing) == (len(second), None), "the events depend on PYTHONHASHSEED"
+    assert len(first) > 9000
+
+
+def test_same_events_whatever_the_order_of_the_mixes() -> None:
+    def reversed_mix(mix: Mapping[str, float]) -> dict[str, float]:
+        return dict(reversed(list(mix.items())))
+
+    assert synthetic.generate_year(6, dossiers=300, multi_motif_rate=0.5) == synthetic.generate_year(
+        6,
+        dossiers=300,
+        multi_motif_rate=0.5,
+        motif_mix=reversed_mix(synthetic.DEFAULT_MOTIF_MIX),
+        territories=reversed_mix(synthetic.DEFAULT_TERRITORIES),
+        channel_mix=reversed_mix(synthetic.DEFAULT_CHANNEL_MIX),
+        outcome_mix=reversed_mix(synthetic.DEFAULT_OUTCOME_MIX),
+    )
+    assert list(synthetic.DEFAULT_MOTIF_MIX) == sorted(synthetic.DEFAULT_MOTIF_MIX)
 
 
 def test_people_come_back_exactly_as_many_as_asked() -> None:
@@ -240,3 +295,69 @@ async def test_written_to_an_outbox_then_relayed(world: MessagingWorld) -> None:
     assert await relay.publish_batch() == len(events)
     info = await world.js.stream_info(world.stream)
     assert info.state.messages == len(events)
+
+
+async def stream_messages(world: MessagingWorld) -> int:
+    info = await world.js.stream_info(world.stream)
+    return int(info.state.messages)
+
+
+async def outbox_rows(world: MessagingWorld) -> int:
+    async with world.pool.acquire() as conn:
+        return int(await conn.fetchval(f"SELECT count(*) FROM {world.schema}.outbox"))
+
+
+@pytest.fixture
+async def short_window(world: MessagingWorld, monkeypatch: pytest.MonkeyPatch) -> float:
+    """The world's duplicate window down to one second, so that a second load after it
+    cannot count on JetStream's deduplication (as a second `make up` minutes later)."""
+    monkeypatch.setattr(messaging, "DUPLICATE_WINDOW_S", 1.0)
+    await messaging.ensure_events_stream(world.js, world.stream, world.subject_root)
+    info = await world.js.stream_info(world.stream)
+    assert info.config.duplicate_window == 1.0
+    return 1.0
+
+
+async def test_demo_year_loaded_twice_publishes_nothing_new(
+    world: MessagingWorld, settings: Settings, short_window: float
+) -> None:
+    env = {
+        **settings.env,
+        "ENTRAIDE_EVENTS_STREAM": world.stream,
+        "ENTRAIDE_SUBJECT_ROOT": world.subject_root,
+        "ENTRAIDE_DEMO_SYNTHETIC_YEAR": "2025",
+    }
+    events = synthetic.demo_events(2025)
+    first = await synthetic.demo_year(env, wait_s=0)
+    assert f"synthetic year 2025: {len(events)} events, {len(events)} new, 0 already there" in first
+    assert await stream_messages(world) == len(events)
+    rows = await outbox_rows(world)
+    await asyncio.sleep(short_window + 0.5)  # past the duplicate window
+    again = await synthetic.demo_year(env, wait_s=0)
+    assert f"{len(events)} events, 0 new, {len(events)} already there" in again
+    assert await stream_messages(world) == len(events)
+    assert await outbox_rows(world) == rows
+    # A run cut short publishes the rest, in order, the next time.
+    await world.js.purge_stream(world.stream)
+    head = events[:1000]
+    assert await synthetic.publish(world.js, world.subject_root, head) == len(head)
+    await asyncio.sleep(short_window + 0.5)
+    stored, known = await synthetic.publish_new(world.js, world.stream, world.subject_root, events)
+    assert (stored, known) == (len(events) - len(head), len(head))
+    assert await synthetic.stored_event_ids(world.js, world.stream, world.subject_root) == {
+        e.id for e in events
+    }
+
+
+async def test_outbox_loaded_twice_relays_nothing_new(world: MessagingWorld, short_window: float) -> None:
+    events = synthetic.generate_year(13, dossiers=120, people=100)
+    relay = OutboxRelay(world.pool, world.schema, world.js, world.subject_root, batch_size=5000)
+    async with world.pool.acquire() as conn:
+        assert await synthetic.write_outbox(conn, world.schema, events) == len(events)
+    assert await relay.publish_batch() == len(events)
+    assert (await outbox_rows(world), await stream_messages(world)) == (len(events), len(events))
+    await asyncio.sleep(short_window + 0.5)  # past the duplicate window
+    async with world.pool.acquire() as conn:
+        assert await synthetic.write_outbox(conn, world.schema, events) == 0  # known ids skipped
+    assert await relay.publish_batch() == 0
+    assert (await outbox_rows(world), await stream_messages(world)) == (len(events), len(events))
