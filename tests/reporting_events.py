@@ -127,8 +127,11 @@ def mix(
     return dossiers
 
 
-def referral_events(dossier: Dossier, partner_id: str, statuses: Sequence[tuple[str, float]]) -> list[Event]:
-    """Status changes of one referral, each `hours` after the dossier opened."""
+def referral_events(
+    dossier: Dossier, partner_id: str, statuses: Sequence[tuple[str, float]], partner_name: str = ""
+) -> list[Event]:
+    """Status changes of one referral, each `hours` after the dossier opened; every one
+    carries `partner_name` (the directory's name when the referral was requested)."""
     referral_id = str(uuid.uuid4())
     out = []
     previous = ""
@@ -138,6 +141,7 @@ def referral_events(dossier: Dossier, partner_id: str, statuses: Sequence[tuple[
             referral_id=referral_id,
             dossier_id=dossier.dossier_id,
             partner_id=partner_id,
+            partner_name=partner_name,
             territory=dossier.territory,
             motif=dossier.motifs[0],
             status=status,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime
+from html import escape
 
 import grpc
 import pytest
@@ -16,6 +17,7 @@ from kernel.auth import Role
 from kernel.settings import Settings
 from tests.conftest import AppStack
 from tests.reporting_events import drained, mix, publish, referral_events, shuffled
+from tests.test_reporting_html import assert_svg_text_fits
 
 SOISSONS, DIJON, BAR_LE_DUC = "02722", "21231", "55029"
 # Soissons, "depuis le 1er janvier 2021, 153 dossiers ont été traités, 120 concernaient
@@ -33,6 +35,7 @@ DIJON_2008 = [
     ("famille", 15),
     ("logement", 10),
 ]
+CRESUS_NAME = "CRESUS Grand Est – antenne de l'Aisne et de la Marne (permanence de Soissons)"
 
 
 def period(start: datetime, end: datetime, territories: list[str]) -> reporting_pb2.GetBilanRequest:
@@ -52,9 +55,19 @@ async def seeded(app_stack: AppStack, settings: Settings) -> None:
     s2022 = mix(SOISSONS, 2022, SOISSONS_2022, solved=454, seed=2)
     dijon = mix(DIJON, 2008, DIJON_2008, seed=3)
     events = [e for d in s2021 + s2022 + dijon for e in d.events()]
-    events += referral_events(s2022[0], "caf-02", [("requested", 0), ("received", 24), ("completed", 96)])
-    events += referral_events(s2022[1], "caf-02", [("requested", 0), ("received", 48), ("accepted", 50)])
-    events += referral_events(s2022[2], "adil-02", [("requested", 0), ("reminder", 72)])
+    caf = "CAF de l'Aisne"
+    events += referral_events(
+        s2022[0], "caf-02", [("requested", 0), ("received", 24), ("completed", 96)], caf
+    )
+    events += referral_events(s2022[1], "caf-02", [("requested", 0), ("received", 48), ("accepted", 50)], caf)
+    events += referral_events(s2022[2], "adil-02", [("requested", 0), ("reminder", 72)])  # no name
+    # Renamed between two referrals: the later request's name, though the older
+    # referral's completion (with the old name) comes after it.
+    old, new = "Crésus Aisne", CRESUS_NAME
+    events += referral_events(
+        s2022[3], "cresus-02", [("requested", 0), ("received", 1), ("completed", 200)], old
+    )
+    events += referral_events(s2022[3], "cresus-02", [("requested", 10), ("received", 11)], new)
     await publish(settings, shuffled(events))
     # The same events again under other message ids: only the inbox can catch them.
     await publish(settings, shuffled(events, seed=9)[:400], msg_id_suffix="-again")
@@ -101,6 +114,12 @@ async def test_seed_figures_reported_exactly(app_stack: AppStack, seeded: None, 
     assert partners["caf-02"].median_response_s == 36 * 3600
     assert partners["caf-02"].median_completion_s == 96 * 3600
     assert partners["adil-02"].accepted == 0
+    names = {p: (f.partner_name, f.name) for p, f in partners.items()}
+    assert names == {
+        "caf-02": ("CAF de l'Aisne", "CAF de l'Aisne"),
+        "cresus-02": (CRESUS_NAME, CRESUS_NAME),
+        "adil-02": ("adil-02", "adil-02"),  # no event carried a name
+    }
 
 
 async def test_exports(app_stack: AppStack, seeded: None, elu_token: str) -> None:
@@ -112,9 +131,9 @@ async def test_exports(app_stack: AppStack, seeded: None, elu_token: str) -> Non
         html_doc = await stub.ExportBilan(
             reporting_pb2.ExportBilanRequest(bilan=year(2022, [SOISSONS]), format="html"), timeout=10
         )
-        with pytest.raises(grpc.aio.AioRpcError) as bad:
-            await stub.ExportBilan(reporting_pb2.ExportBilanRequest(bilan=year(2021, []), format="pdf"))
-    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        csv_2022 = await stub.ExportBilan(
+            reporting_pb2.ExportBilanRequest(bilan=year(2022, [SOISSONS]), format="csv"), timeout=10
+        )
     assert csv_doc.content.startswith(b"\xef\xbb\xbf") and csv_doc.filename.endswith(".csv")
     rows = list(csv.reader(io.StringIO(csv_doc.content.decode("utf-8-sig")), delimiter=";"))
     assert rows[0][:4] == ["Rubrique", "Code", "Libellé", "Nombre"]
@@ -127,6 +146,19 @@ async def test_exports(app_stack: AppStack, seeded: None, elu_token: str) -> Non
         assert heading in html
     assert "<svg" in html and "Dossiers réglés" in html and "454" in html
     assert "http" not in html.replace("http://www.w3.org/2000/svg", "")  # no external asset
+    assert assert_svg_text_fits(html) == 5  # every chart's labels and values inside its viewBox
+    # Partners by name (escaped), their id only when no event carried a name.
+    assert f"<td>{escape(CRESUS_NAME)}</td>" in html and "<td>CAF de l&#x27;Aisne</td>" in html
+    assert "<td>adil-02</td>" in html and "caf-02" not in html and "Crésus Aisne" not in html
+    rows_2022 = list(csv.reader(io.StringIO(csv_2022.content.decode("utf-8-sig")), delimiter=";"))
+    partner_rows = {(r[1], r[2]) for r in rows_2022 if r[0].startswith("Partenaire")}
+    assert partner_rows == {("caf-02", "CAF de l'Aisne"), ("cresus-02", CRESUS_NAME), ("adil-02", "adil-02")}
+    async with app_stack.channel("reporting", elu_token) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as bad:
+            await reporting_pb2_grpc.ReportingServiceStub(channel).ExportBilan(
+                reporting_pb2.ExportBilanRequest(bilan=year(2021, []), format="pdf")
+            )
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 @pytest.mark.parametrize("role", [Role.TRAVAILLEUR_SOCIAL, Role.PARTENAIRE, Role.ACCUEIL])

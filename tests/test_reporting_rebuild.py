@@ -12,7 +12,7 @@ from kernel.auth import Role
 from kernel.settings import Settings
 from services.reporting.rebuild import rebuild
 from tests.conftest import AppStack
-from tests.reporting_events import drained, mix, publish, shuffled
+from tests.reporting_events import drained, mix, publish, referral_events, shuffled
 from tests.test_reporting_bilan import year
 
 LIGNY, SOISSONS = "55291", "02722"
@@ -28,7 +28,13 @@ async def bilan(app_stack: AppStack, y: int) -> dict[str, object]:
 async def test_restart_and_rebuild_keep_figures_exact(app_stack: AppStack, settings: Settings) -> None:
     before = mix(LIGNY, 2017, [("logement", 300), ("emploi", 100)], solved=150, seed=11, returning=0.25)
     people = len({d.person_id for d in before})
-    events = shuffled([e for d in before for e in d.events()])
+    events = [e for d in before for e in d.events()]
+    # Partner names: the latest request's (not the older referral's later completion),
+    # and the id for a partner never named.
+    events += referral_events(before[0], "caf-meuse", [("requested", 0), ("completed", 900)], "CAF 55")
+    events += referral_events(before[0], "caf-meuse", [("requested", 1), ("received", 2)], "CAF de la Meuse")
+    events += referral_events(before[2], "plie-bar", [("requested", 0)])
+    events = shuffled(events)
     half = len(events) // 2
     await publish(settings, events[:half])
     app_stack.kill("reporting")  # crash mid-stream: the durable consumer resumes on restart
@@ -40,6 +46,12 @@ async def test_restart_and_rebuild_keep_figures_exact(app_stack: AppStack, setti
     live = await bilan(app_stack, 2017)
     assert live["dossiersOpened"] == "400" and live["dossiersSolved"] == "150"
     assert live["peopleReceived"] == str(people) and people < 350  # returning people counted once
+    partners = live["partners"]
+    assert isinstance(partners, list)
+    assert {p["partnerId"]: p["partnerName"] for p in partners} == {
+        "caf-meuse": "CAF de la Meuse",
+        "plie-bar": "plie-bar",
+    }
 
     # Rebuild while new events (another year) keep arriving, with duplicates.
     after = mix(LIGNY, 2018, [("sante", 120)], solved=30, seed=12)

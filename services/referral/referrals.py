@@ -130,6 +130,7 @@ class ReferralActivities:
                 referral_id=spec.referral_id,
                 dossier_id=spec.dossier_id,
                 partner_id=spec.partner_id,
+                partner_name=spec.partner_name,
                 territory=spec.territory,
                 motif=spec.motif,
                 status=r.status,

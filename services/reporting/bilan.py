@@ -11,7 +11,9 @@ Definitions (also in the README):
 - stage durations (median, 90th percentile, `percentile_cont` interpolation) over the
   dossiers opened in the period that went through the stage;
 - partners: referrals requested in the period; response = first acknowledgement
-  (received, accepted or rejected) minus request; completion = completed minus request.
+  (received, accepted or rejected) minus request; completion = completed minus request;
+  each partner's name is the latest its referral events carried (any period), its id
+  when none carried one.
 The previous period is the one of equal length just before.
 
 Read from the projector's pre-aggregates (migration 004), not from the fact rows: the
@@ -60,6 +62,7 @@ class StageDuration:
 @dataclass(frozen=True)
 class PartnerFigures:
     partner_id: str
+    name: str  # latest known name, else the partner id
     referrals: int
     accepted: int
     completed: int
@@ -383,7 +386,8 @@ async def _partners(
     conn: Connection, tables: Tables, territories: list[str], start: datetime, end: datetime
 ) -> list[PartnerFigures]:
     rows = await conn.fetch(
-        f"""SELECT COALESCE(partner_id, '') AS partner_id, count(*) AS referrals,
+        f"""WITH p AS (
+            SELECT COALESCE(partner_id, '') AS partner_id, count(*) AS referrals,
                    count(accepted_at) AS accepted, count(completed_at) AS completed,
                    count(rejected_at) AS rejected, count(expired_at) AS expired,
                    percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM
@@ -392,7 +396,10 @@ async def _partners(
                        completed_at - requested_at)) AS completion
               FROM {tables.referrals}
              WHERE territory = ANY($1::text[]) AND requested_at >= $2 AND requested_at < $3
-             GROUP BY partner_id ORDER BY count(*) DESC, partner_id""",
+             GROUP BY partner_id)
+            SELECT p.*, COALESCE(NULLIF(n.name, ''), p.partner_id) AS name
+              FROM p LEFT JOIN {tables.partner_names} n USING (partner_id)
+             ORDER BY p.referrals DESC, p.partner_id""",
         territories,
         start,
         end,
@@ -400,6 +407,7 @@ async def _partners(
     return [
         PartnerFigures(
             row["partner_id"],
+            row["name"],
             int(row["referrals"]),
             int(row["accepted"]),
             int(row["completed"]),

@@ -1,11 +1,12 @@
-"""Projects domain events into reporting's fact tables (codes and times only).
+"""Projects domain events into reporting's fact tables (codes and times only, plus
+the partner organisations' names for the bilan).
 
 Order-free and batchable: a batch of events is first folded in memory into one
-delta per dossier and per referral, then each delta is merged into its row with one
-upsert whose every column merges commutatively (first time = LEAST, latest-at-wins
-with a deterministic tie-break, counters add up). The same result comes out of any
-arrival order and any batch split, so a rebuild from the stream gives the live
-figures exactly. Every function takes the `Tables` it writes to: the live consumer
+delta per dossier, per referral and per partner name, then each delta is merged into
+its row with one upsert whose every column merges commutatively (first time = LEAST,
+latest-at-wins with a deterministic tie-break, counters add up). The same result
+comes out of any arrival order and any batch split, so a rebuild from the stream
+gives the live figures exactly. Every function takes the `Tables` it writes to: the live consumer
 passes the `reporting` schema, the rebuild a shadow schema.
 
 Called inside the consumer's transaction, after the inbox insert (exactly once).
@@ -89,6 +90,10 @@ class Tables:
     def person_aliases(self) -> str:
         return f"{self.schema}.person_aliases"
 
+    @property
+    def partner_names(self) -> str:
+        return f"{self.schema}.partner_names"
+
 
 LIVE = Tables()
 
@@ -113,6 +118,12 @@ def _person_id(value: str) -> str:
 
 
 Versioned = tuple[datetime, int, str]  # (at, tie-break rank, value): the greatest wins
+# A partner's name as a referral event carries it: (from the `requested` event, at, name),
+# the greatest wins. A referral's events all repeat the name read from the directory when
+# it was requested, so its `requested` event dates that name exactly, while a later status
+# (at, after the partner may have been renamed) would make an old name look new: names of
+# `requested` events rank first, then the latest `at`, then the name (deterministic).
+NameVersion = tuple[bool, datetime, str]
 
 
 def _latest(a: Versioned | None, b: Versioned | None) -> Versioned | None:
@@ -174,6 +185,7 @@ class Fold:
     dossiers: dict[str, DossierDelta] = field(default_factory=dict)
     referrals: dict[str, ReferralDelta] = field(default_factory=dict)
     merges: list[tuple[str, str]] = field(default_factory=list)  # (merged person, kept person)
+    partner_names: dict[str, NameVersion] = field(default_factory=dict)  # the greatest per partner
 
     @property
     def persons(self) -> set[str]:
@@ -274,6 +286,11 @@ class Fold:
         r.territory = r.territory or data.territory
         r.motif = r.motif or data.motif
         at = _at(data.at)
+        if data.partner_id and data.partner_name:
+            name = (data.status == "requested", at, data.partner_name)
+            known = self.partner_names.get(data.partner_id)
+            if known is None or name > known:
+                self.partner_names[data.partner_id] = name
         if data.status == "reminder":
             r.reminders += 1
             r.reminder_at = _max(r.reminder_at, at)
@@ -362,6 +379,18 @@ ON CONFLICT (referral_id) DO UPDATE SET
     {_STATUS_MERGE},
     reminders = f.reminders + EXCLUDED.reminders,
     reminder_at = GREATEST(f.reminder_at, EXCLUDED.reminder_at)
+"""
+
+# Latest name per partner (migration 006): the greatest (from_request, name_at, name)
+# wins (NameVersion), so any arrival order or batch split gives the same name. Names
+# compare in the "C" collation (code points, as Python's max in the fold does).
+_PARTNER_NAME_UPSERT = """
+INSERT INTO {table} AS p (partner_id, from_request, name_at, name)
+VALUES ($1::text, $2::bool, $3::timestamptz, $4::text)
+ON CONFLICT (partner_id) DO UPDATE
+   SET from_request = EXCLUDED.from_request, name_at = EXCLUDED.name_at, name = EXCLUDED.name
+ WHERE (EXCLUDED.from_request, EXCLUDED.name_at, EXCLUDED.name COLLATE "C")
+       > (p.from_request, p.name_at, p.name COLLATE "C")
 """
 
 
@@ -533,6 +562,11 @@ async def apply_fold(conn: Connection, folded: Fold, tables: Tables = LIVE) -> N
         await conn.executemany(
             _REFERRAL_UPSERT.format(table=tables.referrals),
             [_referral_row(folded.referrals[k]) for k in sorted(folded.referrals)],
+        )
+    if folded.partner_names:
+        await conn.executemany(
+            _PARTNER_NAME_UPSERT.format(table=tables.partner_names),
+            [(partner, *version) for partner, version in sorted(folded.partner_names.items())],
         )
 
 

@@ -6,7 +6,8 @@
    filled from stream sequence 1 by a temporary consumer, through the same projection
    functions as the live projector (`projector.project_batch` with other `Tables`),
    with their own inbox: every event applied once. The bilan's pre-aggregates
-   (opened/closed/duration/return cells) are shadowed and swapped with the facts.
+   (opened/closed/duration/return cells) and the partners' names are shadowed and
+   swapped with the facts.
 2. Cut-over: the rebuild takes the projection lock exclusively. The live projector
    takes it shared in each of its transactions, so it pauses between two batches
    (nothing half-applied). The rebuild reads the stream's last sequence L, applies
@@ -43,12 +44,13 @@ from services.reporting.projector import CONSUMER, PROJECTION_LOCK, SCHEMA, Tabl
 log = get_logger("reporting.rebuild")
 SHADOW = f"{SCHEMA}_rebuild"
 RETIRED = f"{SCHEMA}_retired"
-# Facts, person aliases, the bilan's pre-aggregates (filled by the same projection
-# functions) and inbox.
+# Facts, person aliases, partner names, the bilan's pre-aggregates (filled by the same
+# projection functions) and inbox.
 TABLES = (
     "dossier_facts",
     "referral_facts",
     "person_aliases",
+    "partner_names",
     "opened_cells",
     "closed_cells",
     "duration_cells",

@@ -28,6 +28,11 @@ def _days(seconds: float) -> str:
     return _decimal(seconds / 86400, 2)
 
 
+def _partner_label(partner: reporting_pb2.PartnerFigures) -> str:
+    """The partner's name; its id when no event carried a name (older bilans: `name`)."""
+    return partner.partner_name or partner.name or partner.partner_id
+
+
 def render(bilan: reporting_pb2.Bilan) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
@@ -74,14 +79,15 @@ def render(bilan: reporting_pb2.Bilan) -> bytes:
             ]
         )
     for partner in bilan.partners:
+        label = _partner_label(partner)
         writer.writerow(
-            ["Partenaire : orientations", partner.partner_id, partner.name, partner.referrals, "", "", "", ""]
+            ["Partenaire : orientations", partner.partner_id, label, partner.referrals, "", "", "", ""]
         )
         writer.writerow(
             [
                 "Partenaire : délai de réponse",
                 partner.partner_id,
-                partner.name,
+                label,
                 partner.referrals,
                 "",
                 "",
@@ -93,11 +99,11 @@ def render(bilan: reporting_pb2.Bilan) -> bytes:
             [
                 "Partenaire : délai de réalisation",
                 partner.partner_id,
-                partner.name,
+                label,
                 partner.completed,
                 "",
                 "",
-                _days(partner.median_completion_s),
+                _days(partner.median_completion_s) if partner.completed else "",
                 "",
             ]
         )

@@ -3,9 +3,11 @@ and SVG bar charts, no external assets), printable (A4, no page break inside a t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from html import escape
+from math import ceil
 from zoneinfo import ZoneInfo
 
 from entraide.v1 import reporting_pb2
@@ -30,54 +32,127 @@ svg { max-width: 100%; height: auto; page-break-inside: avoid; }
 """
 
 
+# French number formatting: a narrow no-break space between thousands (12 345), a
+# decimal comma and a no-break space before a unit (47,4 %, 3,5 j).
 def _number(value: int) -> str:
     return f"{value:,}".replace(",", "\u202f")
 
 
+def _decimal(value: float) -> str:
+    text = f"{value:,.1f}".replace(",", "\u202f").replace(".", ",")
+    return "0,0" if text == "-0,0" else text.replace("-", "−")
+
+
 def _percent(value: float) -> str:
-    return f"{value:.1f}".replace(".", ",") + "\u00a0%"
+    return _decimal(value) + "\u00a0%"
 
 
 def _days(seconds: float) -> str:
-    return f"{seconds / 86400:.1f}".replace(".", ",") + "\u00a0j"
+    return _decimal(seconds / 86400) + "\u00a0j"
 
 
 def _evolution(current: int, previous: int) -> str:
     if previous == 0:
         return "—"
-    change = 100.0 * (current - previous) / previous
-    sign = "+" if change >= 0 else "−"
-    return f"{sign}{abs(change):.1f}".replace(".", ",") + "\u00a0%"
+    change = _decimal(100.0 * (current - previous) / previous)
+    return ("" if change.startswith("−") or change == "0,0" else "+") + change + "\u00a0%"
+
+
+def partner_label(partner: reporting_pb2.PartnerFigures) -> str:
+    """The partner's name; its id when no event carried a name (older bilans: `name`)."""
+    return partner.partner_name or partner.name or partner.partner_id
 
 
 def _date(stamp: datetime) -> str:
     return stamp.astimezone(PARIS).strftime("%d/%m/%Y")
 
 
+# Bar charts lay their text out from an estimated width, nothing is measured: a
+# character is taken as CHAR_EM times the font size, more than the average advance of
+# mixed-case French text and numbers in the usual sans-serif fonts (about 0.5 em in
+# Arial, 0.6 em in DejaVu Sans), so a label or a value never runs past its room.
+FONT_PX = 12
+CHAR_EM = 0.7
+LINE_PX = 15  # between two lines of a wrapped label
+ROW_PX = 24  # height of a one-line row
+BAR_PX = 16
+LABEL_MAX_PX = 300  # longer labels wrap onto several lines
+CHART_PX = 360  # length of the longest bar
+GAP_PX = 6
+EDGE_PX = 4
+
+
+def text_width(text: str, font_px: float = FONT_PX) -> float:
+    """The room given to `text`: its characters times CHAR_EM times the font size."""
+    return len(text) * CHAR_EM * font_px
+
+
+def _pieces(word: str, max_chars: int) -> list[str]:
+    """A word cut where it may break (after a hyphen or slash), then every `max_chars`."""
+    if len(word) <= max_chars:
+        return [word]
+    pieces = re.findall(r"[^-/]+[-/]*|[-/]+", word)
+    return [p[i : i + max_chars] for p in pieces for i in range(0, len(p), max_chars)]
+
+
+def wrap(text: str, max_chars: int) -> list[str]:
+    """`text` on lines of at most `max_chars` characters, broken at spaces (never at a
+    no-break space) or inside a word too long for a line; only blanks are dropped."""
+    lines: list[str] = []
+    line = ""
+    for word in re.split(r"[ \t\r\n]+", text):
+        if word.isspace() or not word:
+            continue  # nothing to see
+        for i, piece in enumerate(_pieces(word, max_chars)):
+            joined = line + (" " if i == 0 and line else "") + piece
+            if len(joined) <= max_chars or not line:
+                line = joined
+            else:
+                lines.append(line)
+                line = piece
+    return [*lines, line] if line else lines or [""]
+
+
 def bar_chart(title: str, bars: Sequence[tuple[str, float, str]]) -> str:
-    """A horizontal bar chart as inline SVG: (label, value, value text) per bar."""
+    """A horizontal bar chart as inline SVG: (label, value, value text) per bar. The
+    label column is as wide as the longest label line (long labels wrap), and room for
+    the longest value text is kept right of the longest bar: no text is ever cut."""
     if not bars:
         return ""
-    row, label_w, chart_w = 24, 260, 380
-    height = row * len(bars) + 10
+    char_px = CHAR_EM * FONT_PX
+    max_chars = max(1, int(LABEL_MAX_PX // char_px))
+    labels = [wrap(label, max_chars) for label, _, _ in bars]
+    label_px = max(text_width(line) for lines in labels for line in lines)
+    value_px = max(text_width(text) for _, _, text in bars)
+    bar_x = EDGE_PX + label_px + GAP_PX
+    width = bar_x + CHART_PX + GAP_PX + value_px + EDGE_PX
     top = max(value for _, value, _ in bars) or 1.0
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(title)}" '
-        f'width="{label_w + chart_w + 80}" height="{height}" '
-        f'viewBox="0 0 {label_w + chart_w + 80} {height}">',
-        f"<title>{escape(title)}</title>",
-    ]
-    for i, (label, value, text) in enumerate(bars):
-        y = 5 + i * row
-        width = max(1.0, chart_w * value / top) if value else 0.0
-        short = label if len(label) <= 40 else label[:39] + "…"
-        parts.append(
-            f'<text x="{label_w - 6}" y="{y + 16}" text-anchor="end" font-size="12">{escape(short)}</text>'
-            f'<rect x="{label_w}" y="{y + 3}" width="{width:.1f}" height="{row - 8}" fill="#000091"/>'
-            f'<text x="{label_w + width + 4:.1f}" y="{y + 16}" font-size="12">{escape(text)}</text>'
+    rows = []
+    y = EDGE_PX
+    for lines, (_, value, text) in zip(labels, bars, strict=True):
+        row = max(ROW_PX, len(lines) * LINE_PX + ROW_PX - LINE_PX)
+        middle = y + row / 2
+        baseline = middle + 0.35 * FONT_PX  # the middle of a digit's height
+        bar_w = max(1.0, CHART_PX * value / top) if value > 0 else 0.0
+        first = baseline - (len(lines) - 1) * LINE_PX / 2
+        spans = "".join(
+            f'<tspan x="{bar_x - GAP_PX:.1f}" y="{first + i * LINE_PX:.1f}">{escape(line)}</tspan>'
+            for i, line in enumerate(lines)
         )
-    parts.append("</svg>")
-    return "".join(parts)
+        rows.append(
+            f'<text text-anchor="end" font-size="{FONT_PX}">{spans}</text>'
+            f'<rect x="{bar_x:.1f}" y="{middle - BAR_PX / 2:.1f}" width="{bar_w:.1f}" height="{BAR_PX}" '
+            'fill="#000091"/>'
+            f'<text x="{bar_x + bar_w + GAP_PX:.1f}" y="{baseline:.1f}" font-size="{FONT_PX}">'
+            f"{escape(text)}</text>"
+        )
+        y += row
+    height = y + EDGE_PX
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(title)}" '
+        f'width="{ceil(width)}" height="{ceil(height)}" viewBox="0 0 {ceil(width)} {ceil(height)}">'
+        f"<title>{escape(title)}</title>{''.join(rows)}</svg>"
+    )
 
 
 def _share_section(title: str, total_label: str, shares: Sequence[reporting_pb2.Share]) -> str:
@@ -113,12 +188,12 @@ def render(bilan: reporting_pb2.Bilan) -> bytes:
     ]
     card_html = "".join(
         f"<div class='card'><small>{label}</small><b>{_number(now)}</b>"
-        f"<small>période précédente : {_number(before)} ({_evolution(now, before)})</small></div>"
+        f"<small>période précédente\u00a0: {_number(before)} ({_evolution(now, before)})</small></div>"
         for label, now, before in cards
     )
     people_note = (
-        "<p class='note'>Personnes reçues : personnes distinctes ayant ouvert au moins un dossier "
-        "dans la période (doublons fusionnés comptés une fois) ; un dossier ouvert sans personne "
+        "<p class='note'>Personnes reçues\u00a0: personnes distinctes ayant ouvert au moins un dossier "
+        "dans la période (doublons fusionnés comptés une fois)\u202f; un dossier ouvert sans personne "
         "enregistrée compte pour une personne.</p>"
     )
     durations = [d for d in bilan.stage_durations if d.dossiers]
@@ -140,7 +215,7 @@ def render(bilan: reporting_pb2.Bilan) -> bytes:
         )
     else:
         duration_html += "<p class='note'>Aucune donnée sur la période.</p>"
-    partner_html = "<h2>Partenaires : orientations et délais</h2>"
+    partner_html = "<h2>Partenaires\u00a0: orientations et délais</h2>"
     if bilan.partners:
         partner_html += (
             "<table><thead><tr><th>Partenaire</th><th class='n'>Orientations</th><th class='n'>Acceptées</th>"
@@ -148,11 +223,11 @@ def render(bilan: reporting_pb2.Bilan) -> bytes:
             "<th class='n'>Délai de réponse (médiane)</th><th class='n'>Délai de réalisation (médiane)</th>"
             "</tr></thead><tbody>"
             + "".join(
-                f"<tr><td>{escape(p.name)}</td><td class='n'>{_number(p.referrals)}</td>"
+                f"<tr><td>{escape(partner_label(p))}</td><td class='n'>{_number(p.referrals)}</td>"
                 f"<td class='n'>{_number(p.accepted)}</td><td class='n'>{_number(p.completed)}</td>"
                 f"<td class='n'>{_number(p.rejected)}</td><td class='n'>{_number(p.expired)}</td>"
                 f"<td class='n'>{_days(p.median_response_s)}</td>"
-                f"<td class='n'>{_days(p.median_completion_s)}</td></tr>"
+                f"<td class='n'>{_days(p.median_completion_s) if p.completed else '—'}</td></tr>"
                 for p in bilan.partners
             )
             + "</tbody></table>"
@@ -164,15 +239,15 @@ def render(bilan: reporting_pb2.Bilan) -> bytes:
         f"{escape(communes)}</p>"
         f"<h2>Synthèse</h2><div class='cards'>{card_html}</div>{people_note}"
         + _share_section("Motifs de la demande", "Motif", bilan.by_motif)
-        + "<p class='note'>Un dossier peut porter plusieurs motifs : "
-        "les parts peuvent dépasser 100 % au total.</p>"
+        + "<p class='note'>Un dossier peut porter plusieurs motifs\u00a0: "
+        "les parts peuvent dépasser 100\u00a0% au total.</p>"
         + _share_section("Répartition par commune", "Commune", bilan.by_commune)
         + _share_section("Canal d'arrivée", "Canal", bilan.by_channel)
         + _share_section("Issue des dossiers clôturés", "Issue", bilan.by_outcome)
         + duration_html
         + partner_html
         + f"<p class='note'>Document produit le {_date(datetime.now(UTC))} par Entraide, à partir des "
-        "événements de l'activité : aucune donnée nominative.</p>"
+        "événements de l'activité\u00a0: aucune donnée nominative.</p>"
     )
     html = (
         '<!DOCTYPE html><html lang="fr"><head><meta charset="utf-8">'

@@ -564,8 +564,8 @@ class ReferralStatusChanged(_message.Message):
     """ce-type: entraide.referral.status_changed — every status of a referral's closed
     loop: requested, received, accepted, rejected, in_progress, completed, failed,
     cancelled, expired; plus reminder (not acknowledged in time, status unchanged).
-    Codes and ids only: no notes, no identity (partners get their minimal view from
-    the referral service, after the consent gate).
+    Codes, ids and the partner organisation's name only: no notes, no identity (partners
+    get their minimal view from the referral service, after the consent gate).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -582,6 +582,7 @@ class ReferralStatusChanged(_message.Message):
     AT_FIELD_NUMBER: _builtins.int
     ACTOR_FIELD_NUMBER: _builtins.int
     SEQUENCE_FIELD_NUMBER: _builtins.int
+    PARTNER_NAME_FIELD_NUMBER: _builtins.int
     referral_id: _builtins.str
     dossier_id: _builtins.str
     partner_id: _builtins.str
@@ -600,6 +601,11 @@ class ReferralStatusChanged(_message.Message):
     """Who acted: an agent's or a partner user's id, or "entraide-system" for timers."""
     sequence: _builtins.int
     """Monotonic per referral: consumers can order and deduplicate."""
+    partner_name: _builtins.str
+    """The partner organisation's name in the directory when the referral was made
+    ("CAF de la Meuse"; an organisation, never a person). Empty in events written
+    before it was added: reporting then shows the partner id.
+    """
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -617,10 +623,11 @@ class ReferralStatusChanged(_message.Message):
         at: _timestamp_pb2.Timestamp | None = ...,
         actor: _builtins.str = ...,
         sequence: _builtins.int = ...,
+        partner_name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "at", b"at", "dossier_id", b"dossier_id", "motif", b"motif", "outcome", b"outcome", "partner_id", b"partner_id", "previous_status", b"previous_status", "reason", b"reason", "referral_id", b"referral_id", "sequence", b"sequence", "status", b"status", "territory", b"territory"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "at", b"at", "dossier_id", b"dossier_id", "motif", b"motif", "outcome", b"outcome", "partner_id", b"partner_id", "partner_name", b"partner_name", "previous_status", b"previous_status", "reason", b"reason", "referral_id", b"referral_id", "sequence", b"sequence", "status", b"status", "territory", b"territory"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
