@@ -182,6 +182,7 @@ class Partner:
     partner_id: str
     motifs: frozenset[str]
     territories: frozenset[str]
+    name: str = ""
 
 
 def load_partners(path: Path = PARTNERS_FILE) -> list[Partner]:
@@ -190,12 +191,14 @@ def load_partners(path: Path = PARTNERS_FILE) -> list[Partner]:
     raw = json.loads(path.read_text(encoding="utf-8"))
     partners = []
     for p in raw.get("partners", []):
-        partners.append(Partner(p["partner_id"], frozenset(p["motifs"]), frozenset(p["territories"])))
+        partners.append(
+            Partner(p["partner_id"], frozenset(p["motifs"]), frozenset(p["territories"]), p.get("name", ""))
+        )
     for org in raw.get("organizations", []):
         services = org.get("services", [])
         motifs = {m for s in services for m in s.get("motifs", [])}
         communes = {c for s in services for c in s.get("communes", [])}
-        partners.append(Partner(org["id"], frozenset(motifs), frozenset(communes)))
+        partners.append(Partner(org["id"], frozenset(motifs), frozenset(communes), org.get("name", "")))
     return sorted(partners, key=lambda p: p.partner_id)
 
 
@@ -303,6 +306,7 @@ class _Generator:
         self.rng = rng
         self.key = key
         self.partners = partners
+        self.partner_names = {p.partner_id: p.name for p in partners}
         # Referral probability by outcome so that the overall rate is `referral_rate`:
         # "orienté sans retour" always has one, "écoute + conseil" never.
         total = math.fsum(outcome_mix.values())
@@ -517,6 +521,7 @@ class _Generator:
                     referral_id=referral_id,
                     dossier_id=dossier_id,
                     partner_id=partner,
+                    partner_name=self.partner_names.get(partner, ""),
                     territory=territory,
                     motif=motif,
                     status=value,

@@ -91,7 +91,12 @@ async def test_every_kind_of_note_is_read_back_under_its_step(author: Stub, coll
     assert all(n.author == AUTHOR for n in mine.notes)
     assert [n.step for n in mine.notes] == sorted(n.step for n in mine.notes)
     # Each note hangs under the step it was written at, with that step's kind.
-    step_kind = {"interview": "interview", "follow_up": "follow_up", "closure": "closed", "reopen": "reopened"}
+    step_kind = {
+        "interview": "interview",
+        "follow_up": "follow_up",
+        "closure": "closed",
+        "reopen": "reopened",
+    }
     noted = {e.kind: e.note for e in mine.entries if e.HasField("note")}
     assert {kind: noted[step_kind[kind]].text for kind in written} == written
     assert [e.step for e in mine.entries] == list(range(len(mine.entries)))
