@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import nats
+from typing import Any
+
+import nats.errors
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
@@ -13,25 +15,52 @@ from kernel.logs import get_logger
 log = get_logger("messaging")
 # JetStream drops a second publish with the same Nats-Msg-Id inside this window.
 DUPLICATE_WINDOW_S = 600.0
+# How nats-py reports the connection going away (then it reconnects).
+_CONNECTION_LOSS = (
+    nats.errors.UnexpectedEOF,
+    nats.errors.StaleConnectionError,
+    nats.errors.ConnectionClosedError,
+    OSError,
+)
 
 
 async def connect(url: str, name: str) -> NATS:
-    """A connection that reconnects forever: services outlive NATS restarts."""
+    """A connection that reconnects forever: services outlive NATS restarts.
+
+    An unexpected loss is logged once (WARNING) and its recovery once (INFO); the
+    reconnect attempts failing in between are not logged one by one, and closing the
+    connection (a normal stop) logs nothing."""
+    nc = NATS()
+    lost = False
 
     async def on_disconnect() -> None:
-        log.warning("nats disconnected", extra={"component": name})
+        nonlocal lost
+        if nc.is_closed or lost:
+            return  # closed by this process, or a loss already reported
+        lost = True
+        log.warning("NATS connection lost, reconnecting", extra={"component": name})
 
     async def on_reconnect() -> None:
-        log.info("nats reconnected", extra={"component": name})
+        nonlocal lost
+        lost = False
+        log.info("NATS connection restored", extra={"component": name})
 
-    return await nats.connect(
+    async def on_error(exc: Exception) -> None:
+        if lost or nc.is_closed or isinstance(exc, _CONNECTION_LOSS):
+            return  # the loss itself, or a reconnect attempt failing: on_disconnect says it once
+        log.warning("NATS client error", extra={"component": name, "error_type": type(exc).__name__})
+
+    # nats-py annotates reconnect_time_wait as int; it takes seconds as a float.
+    options: dict[str, Any] = {"max_reconnect_attempts": -1, "reconnect_time_wait": 0.5}
+    await nc.connect(
         url,
         name=name,
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5,
         disconnected_cb=on_disconnect,
         reconnected_cb=on_reconnect,
+        error_cb=on_error,
+        **options,
     )
+    return nc
 
 
 async def ensure_events_stream(js: JetStreamContext, name: str, subject_root: str) -> None:

@@ -1,5 +1,6 @@
 """GetOpsOverview on real servers: a stuck dossier, overdue deadlines, the outbox
-backlog of other services' schemas (counts only), consumer lag, dead letters, roles."""
+backlog of other services' schemas (counts only), consumer lag, dead letters, roles, and
+the partner channels the referral notifier found misconfigured (read as the app role)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ from kernel.auth import Role
 from kernel.db import Pool
 from kernel.events import new_event
 from kernel.settings import Settings
+from services.referral import partner_messages, webhooks
+from services.reporting import ops
 from tests.conftest import AppStack
+from tests.helpers import eventually
 from tests.reporting_events import Dossier, drained, publish
 
 TRONVILLE = "55519"
@@ -70,3 +74,70 @@ async def test_ops_overview_is_for_ops_and_responsables(app_stack: AppStack, rol
                 reporting_pb2.GetOpsOverviewRequest()
             )
     assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_ops_overview_lists_misconfigured_partner_channels(app_stack: AppStack, pool: Pool) -> None:
+    """A partner whose webhook secret is not in the referral service's environment: its
+    running notifier (woken by the directory change) holds the delivery and records the
+    channel; reporting reads it through referral's SECURITY DEFINER function."""
+    partner = f"opsprobe-{uuid.uuid4().hex[:8]}"
+    ref = webhooks.secret_env_name(partner)
+    assert ref not in app_stack.env
+    event_id = uuid.uuid4()
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            """INSERT INTO referral.partners (partner_id, name, kind, motifs, territories)
+               VALUES ($1, $1, 'test', ARRAY['logement'], ARRAY[$2])""",
+            partner,
+            TRONVILLE,
+        )
+        await conn.execute(
+            """INSERT INTO referral.partner_deliveries (delivery_id, event_id, partner_id, channel, subject,
+                   payload) VALUES ($1, $2, $3, 'webhook', 'requested', '{}')""",
+            partner_messages.delivery_id(event_id, "webhook"),
+            event_id,
+            partner,
+        )
+        await conn.execute(
+            """INSERT INTO referral.partner_channels (partner_id, nats, webhook_url, webhook_secret_ref)
+               VALUES ($1, true, 'https://opsprobe.example.org/entraide/webhook', $2)""",
+            partner,
+            ref,
+        )
+
+    async def listed() -> list[ops.Misconfigured]:
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("SET LOCAL ROLE entraide_app")  # as reporting queries
+            found = await ops.misconfigured_channels(conn, 50)
+        return [m for m in found if m.partner_id == partner]
+
+    try:
+        [channel] = await eventually(listed, lambda found: len(found) == 1 and found[0].deliveries_held == 1)
+        assert (channel.service, channel.channel, channel.reason) == (
+            "referral",
+            "webhook",
+            webhooks.MISSING_WEBHOOK_SECRET,
+        )
+        assert channel.since <= datetime.now(UTC)
+        async with pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT status, attempts FROM referral.partner_deliveries WHERE partner_id = $1", partner
+            )
+        assert (row["status"], row["attempts"]) == ("held", 0)
+        token = app_stack.token("ops-1", Role.OPS, [TRONVILLE])
+        async with app_stack.channel("reporting", token) as grpc_channel:
+            overview = await reporting_pb2_grpc.ReportingServiceStub(grpc_channel).GetOpsOverview(
+                reporting_pb2.GetOpsOverviewRequest(), timeout=10
+            )
+        [shown] = [m for m in overview.misconfigured_channels if m.partner_id == partner]
+        assert (shown.channel, shown.reason, shown.deliveries_held) == (
+            "webhook",
+            webhooks.MISSING_WEBHOOK_SECRET,
+            1,
+        )
+        assert shown.since.ToDatetime(tzinfo=UTC) == channel.since
+    finally:
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("DELETE FROM referral.partner_deliveries WHERE partner_id = $1", partner)
+            await conn.execute("DELETE FROM referral.partner_channel_problems WHERE partner_id = $1", partner)
+            await conn.execute("DELETE FROM referral.partners WHERE partner_id = $1", partner)

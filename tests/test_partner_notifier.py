@@ -1,12 +1,15 @@
 """Partner notifier on real servers: per-partner NATS permissions (a private nats-server
 with the generated auth configuration), signed webhooks retried then delivered once,
-and exactly-once delivery to the partner stream across crashes of relay and notifier."""
+misconfigured webhooks reported once and held until fixed (restart with the secret, or a
+directory change), and exactly-once delivery to the partner stream across crashes of
+relay and notifier."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import logging
 import subprocess
 import sys
 import uuid
@@ -29,6 +32,7 @@ from devstack import partner_nats
 from kernel import messaging, migrations, outbox
 from kernel.consumer import Consumer
 from kernel.events import Event, new_event
+from kernel.logs import JsonFormatter
 from kernel.outbox import OutboxRelay
 from kernel.settings import Settings
 from services.referral import notifier, partner_messages, webhooks
@@ -485,6 +489,209 @@ async def test_webhook_dead_lettered_after_max_attempts(world: World) -> None:
     assert rows["webhook"]["status"] == "dead" and rows["webhook"]["attempts"] == 3
     assert rows["webhook"]["last_error_type"] == "WebhookRejected"
     assert receiver.requests == 3
+
+
+# --- misconfigured webhook channels: reported once, held, sent when fixed ----------------------
+
+
+def test_webhook_configuration_problems_have_stable_codes() -> None:
+    ref = webhooks.secret_env_name(PARTNER_A)
+    env = {ref: "s3cr3t"}
+    problem = webhooks.configuration_problem
+    assert problem("https://hooks.example.org/entraide", ref, PARTNER_A, env) is None
+    assert problem("http://127.0.0.1:8080/hook", None, PARTNER_A, env) is None  # the conventional name
+    assert problem("https://hooks.example.org/x", ref, PARTNER_A, {}) == webhooks.MISSING_WEBHOOK_SECRET
+    assert (
+        problem("https://hooks.example.org/x", ref, PARTNER_A, {ref: ""}) == webhooks.MISSING_WEBHOOK_SECRET
+    )
+    assert (
+        problem("https://hooks.example.org/x", "partners/caf-meuse/webhook", PARTNER_A, env)
+        == webhooks.INVALID_WEBHOOK_SECRET_REF
+    )
+    for url in (
+        None,
+        "",
+        "ftp://hooks.example.org/x",
+        "hooks.example.org/x",
+        "https://",
+        "https:///entraide/webhook",
+        "http://:80/x",
+        "http://hooks.example.org:99999/x",
+        "http://[::1/x",
+        "https://hooks.example .org/x",
+    ):
+        assert problem(url, ref, PARTNER_A, env) == webhooks.INVALID_WEBHOOK_URL, url
+
+
+def notifier_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == notifier.log.name]
+
+
+def field(record: logging.LogRecord, name: str) -> Any:
+    """A field passed with `extra=` (None when absent)."""
+    return vars(record).get(name)
+
+
+async def misconfigured(world: World) -> list[tuple[str, str, str, int]]:
+    """What the ops view reads: the SECURITY DEFINER function, as the application role."""
+    async with world.pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL ROLE entraide_app")
+        rows = await conn.fetch(f"SELECT * FROM {world.schema}.misconfigured_channel_list(50)")
+    return [(r["partner_id"], r["channel"], r["reason"], int(r["deliveries_held"])) for r in rows]
+
+
+def lifecycle(partner_id: str) -> list[Event]:
+    """Several changes of one referral, as its workflow writes them."""
+    referral = str(uuid.uuid4())
+    statuses = ["requested", "received", "accepted", "in_progress", "completed"]
+    return [
+        status_event(
+            partner_id, status, referral_id=referral, sequence=n + 1, previous=statuses[n - 1] if n else ""
+        )
+        for n, status in enumerate(statuses)
+    ]
+
+
+async def test_missing_webhook_secret_is_said_once_and_held_until_restarted_with_it(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="entraide")
+    ref = webhooks.secret_env_name(PARTNER_A)
+    secret = "s3cr3t-set-later"
+    receiver = Receiver(secret.encode(), fail_first=0, accepted={})
+    events = lifecycle(PARTNER_A)
+    async with receiver_server(receiver) as url:
+        await world.set_channel(PARTNER_A, True, url, ref)
+        unset = replace(world.config, env={})  # the secret is not in the environment
+        first = Running()
+        first.start(Consumer(world.pool, world.js, notifier.consumer_spec(unset)).run)
+        first.start(notifier.DeliveryLoop(world.pool, world.js, unset).run)
+        try:
+            for event in events:  # several changes over a few seconds (backoff would be 50-200 ms)
+                await world.js.publish(
+                    event.nats_subject(unset.subject_root), event.data, headers=event.headers()
+                )
+                await asyncio.sleep(0.6)
+
+            async def settled() -> bool:
+                rows = await world.deliveries()
+                return len(rows) == 2 * len(events) and all(
+                    r["status"] == ("delivered" if r["channel"] == "nats" else "held") for r in rows
+                )
+
+            await eventually(settled)
+            await asyncio.sleep(1.0)
+        finally:
+            await first.close()
+        records = notifier_records(caplog)
+        warnings = [r for r in records if r.levelno >= logging.WARNING]
+        assert [r.getMessage() for r in warnings] == [
+            "partner webhook misconfigured: its deliveries are held, not retried, until it is fixed"
+        ]
+        [warning] = warnings
+        assert field(warning, "partner_id") == PARTNER_A
+        assert field(warning, "code") == webhooks.MISSING_WEBHOOK_SECRET
+        line = json.loads(JsonFormatter("referral").format(warning))
+        assert "[redacted]" not in line.values() and ref not in json.dumps(line)
+        assert receiver.requests == 0
+        held = [r for r in await world.deliveries() if r["channel"] == "webhook"]
+        assert all(r["attempts"] == 0 and r["last_error_type"] is None for r in held)
+        assert await misconfigured(world) == [(PARTNER_A, "webhook", webhooks.MISSING_WEBHOOK_SECRET, 5)]
+
+        # The secret set, the notifier restarted: every held delivery goes, once.
+        caplog.clear()
+        fixed = replace(world.config, env={ref: secret})
+        second = Running()
+        second.start(Consumer(world.pool, world.js, notifier.consumer_spec(fixed)).run)
+        second.start(notifier.DeliveryLoop(world.pool, world.js, fixed).run)
+        try:
+
+            async def delivered() -> bool:
+                return all(r["status"] == "delivered" for r in await world.deliveries())
+
+            await eventually(delivered)
+        finally:
+            await second.close()
+    assert receiver.requests == len(events) and receiver.duplicates == 0 and receiver.bad_signatures == 0
+    assert set(receiver.accepted or {}) == {
+        str(partner_messages.delivery_id(e.id, "webhook")) for e in events
+    }
+    assert all(r["attempts"] == 1 for r in await world.deliveries())
+    assert await misconfigured(world) == []
+    records = notifier_records(caplog)
+    assert [r.levelno for r in records] == [logging.INFO]
+    assert field(records[0], "partner_id") == PARTNER_A and field(records[0], "count") == len(events)
+
+
+async def test_directory_change_releases_held_deliveries_or_ends_a_removed_webhook(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="entraide")
+    ref_a = webhooks.secret_env_name(PARTNER_A)
+    config = replace(world.config, env={ref_a: "sa"})
+    receiver = Receiver(b"sa", fail_first=0, accepted={})
+    events = [status_event(p, "requested") for p in (PARTNER_A, PARTNER_B, PARTNER_A, PARTNER_B)]
+    async with receiver_server(receiver) as url:
+        await world.set_channel(PARTNER_A, True, "https:///entraide/webhook", ref_a)  # no host
+        await world.set_channel(PARTNER_B, True, url, "partners/cpam-meuse/webhook")  # not a variable
+        running = Running()
+        running.start(Consumer(world.pool, world.js, notifier.consumer_spec(config)).run)
+        running.start(notifier.DeliveryLoop(world.pool, world.js, config).run)
+        try:
+            for event in events:
+                await world.js.publish(
+                    event.nats_subject(config.subject_root), event.data, headers=event.headers()
+                )
+
+            async def webhook_rows() -> dict[str, list[str]]:
+                rows: dict[str, list[str]] = {}
+                for r in await world.deliveries():
+                    if r["channel"] == "webhook":
+                        rows.setdefault(r["partner_id"], []).append(r["status"])
+                return rows
+
+            async def rows_are(expected: dict[str, list[str]]) -> None:
+                async def check() -> bool:
+                    return await webhook_rows() == expected
+
+                await eventually(check)
+
+            await rows_are({PARTNER_A: ["held", "held"], PARTNER_B: ["held", "held"]})
+            assert sorted(await misconfigured(world)) == [
+                (PARTNER_A, "webhook", webhooks.INVALID_WEBHOOK_URL, 2),
+                (PARTNER_B, "webhook", webhooks.INVALID_WEBHOOK_SECRET_REF, 2),
+            ]
+            # A directory import fixes A's URL: its deliveries go without a restart (the
+            # periodic check is a minute away; the directory change wakes the loop).
+            async with world.pool.acquire() as conn:
+                await conn.execute(
+                    f"UPDATE {world.schema}.partner_channels SET webhook_url = $2 WHERE partner_id = $1",
+                    PARTNER_A,
+                    url,
+                )
+            await rows_are({PARTNER_A: ["delivered", "delivered"], PARTNER_B: ["held", "held"]})
+            # B's webhook is removed from the directory: its deliveries can go nowhere.
+            async with world.pool.acquire() as conn:
+                await conn.execute(
+                    f"""UPDATE {world.schema}.partner_channels
+                           SET webhook_url = NULL, webhook_secret_ref = NULL WHERE partner_id = $1""",
+                    PARTNER_B,
+                )
+            await rows_are({PARTNER_A: ["delivered", "delivered"], PARTNER_B: ["dead", "dead"]})
+        finally:
+            await running.close()
+    assert receiver.requests == 2 and len(receiver.accepted or {}) == 2
+    dead = [r for r in await world.deliveries() if r["status"] == "dead"]
+    assert {r["last_error_type"] for r in dead} == {notifier.WEBHOOK_REMOVED}
+    assert all(r["attempts"] == 0 for r in dead)
+    assert await misconfigured(world) == []
+    said = [(r.levelname, field(r, "partner_id"), field(r, "code")) for r in notifier_records(caplog)]
+    assert said == [
+        ("WARNING", PARTNER_A, webhooks.INVALID_WEBHOOK_URL),
+        ("WARNING", PARTNER_B, webhooks.INVALID_WEBHOOK_SECRET_REF),
+        ("INFO", PARTNER_A, None),
+        ("WARNING", PARTNER_B, None),
+    ]
 
 
 # --- exactly once across crashes ----------------------------------------------------------------

@@ -12,6 +12,15 @@ Two halves, linked by a table (an outbox for partners):
    marked delivered only after the PubAck (a crash in between republishes; JetStream
    drops the duplicate). Webhook rows are leased, POSTed signed, then marked delivered,
    or rescheduled with exponential backoff, or dead after `max_attempts`.
+
+A webhook channel that cannot work by configuration (its secret is not in this
+process's environment, its URL has no host…: `webhooks.configuration_problem`) is not
+retried: it is reported once (one WARNING per channel and reason, at start or when
+first seen; `partner_channel_problems` for the ops view) and its rows are `held`, not
+attempted, until a check finds it usable (at start, on every directory change through
+the `channels` notification, and every `channel_check_s`); then they are pending again
+and delivered. A webhook removed from the directory dead-letters its rows at once
+(`WebhookRemoved`). A receiver that is down stays on the backoff/dead-letter path.
 """
 
 from __future__ import annotations
@@ -47,6 +56,10 @@ PARTNER_STREAM = "PARTNERS"
 PARTNER_SUBJECT_ROOT = "partners"
 # Long enough to cover a restart after a crash between PubAck and mark.
 PARTNER_DUPLICATE_WINDOW_S = 3600.0
+# Payload of the notification partner_channels' trigger sends (migration 004).
+CHANNELS_CHANGED = "channels"
+# last_error_type of the rows of a webhook the directory no longer has.
+WEBHOOK_REMOVED = "WebhookRemoved"
 
 
 @dataclass(frozen=True)
@@ -63,6 +76,7 @@ class NotifierConfig:
     backoff_cap_s: float = 3600.0
     webhook_timeout_s: float = 10.0
     webhook_concurrency: int = 16
+    channel_check_s: float = 60.0  # channels' configuration re-checked at least this often
     batch_size: int = 200
     idle_poll_s: float = 1.0
     ack_timeout_s: float = 10.0
@@ -86,6 +100,7 @@ class NotifierConfig:
             backoff_base_s=settings.seconds("webhook_backoff_base", 2.0),
             backoff_cap_s=settings.seconds("webhook_backoff_cap", 3600.0),
             webhook_timeout_s=settings.seconds("webhook_timeout", 10.0),
+            channel_check_s=settings.seconds("webhook_channel_check", 60.0),
             consumer_max_deliveries=settings.consumer_max_deliveries,
             env=env,
         )
@@ -232,7 +247,8 @@ async def ensure_partner_stream(js: JetStreamContext, config: NotifierConfig) ->
 
 class DeliveryLoop:
     """Delivers pending `partner_deliveries`. Several may run: rows are claimed with
-    FOR UPDATE SKIP LOCKED (NATS) or leased (webhooks)."""
+    FOR UPDATE SKIP LOCKED (NATS) or leased (webhooks). Each judges webhook channels
+    with its own environment (where the secrets are)."""
 
     def __init__(
         self,
@@ -249,6 +265,10 @@ class DeliveryLoop:
         self.after_publish = after_publish
         self._wakeup = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
+        # Webhook channels held by this loop (partner id → reason code), each reported once.
+        self._held: dict[str, str] = {}
+        self._check_due = True  # at start, on a directory change, every channel_check_s
+        self._next_check = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         await ensure_partner_stream(self.js, self.config)
@@ -280,12 +300,135 @@ class DeliveryLoop:
                 for waiter in waiters:
                     waiter.cancel()
 
-    def _on_notify(self, *_: object) -> None:
+    def _on_notify(self, *args: object) -> None:
+        # asyncpg calls back with (connection, pid, channel, payload).
+        if args and args[-1] == CHANNELS_CHANGED:
+            self._check_due = True
         self._wakeup.set()
 
     async def deliver_once(self) -> int:
-        """One NATS batch and one webhook batch; returns how many rows were handled."""
+        """The channels' check when due, then one NATS batch and one webhook batch;
+        returns how many rows were handled."""
+        if self._check_due or asyncio.get_running_loop().time() >= self._next_check:
+            await self.check_channels()
         return await self.publish_nats_batch() + await self.post_webhook_batch()
+
+    # --- misconfigured webhook channels: reported once, held, released when fixed ---------
+
+    def _problem(self, channel: asyncpg.Record) -> str | None:
+        env = self.config.env or {}
+        return webhooks.configuration_problem(
+            channel["webhook_url"], channel["webhook_secret_ref"], channel["partner_id"], env
+        )
+
+    async def check_channels(self) -> None:
+        """Every webhook channel against this process's configuration: a misconfigured
+        one is held (and reported once), a fixed one released, a removed one's rows
+        dead-lettered."""
+        self._check_due = False  # before reading: a change during the check is seen next time
+        self._next_check = asyncio.get_running_loop().time() + self.config.channel_check_s
+        schema = self.config.schema
+        async with self.pool.acquire() as conn:
+            channels = await conn.fetch(
+                f"""SELECT partner_id, webhook_url, webhook_secret_ref
+                      FROM {schema}.partner_channels WHERE webhook_url IS NOT NULL"""
+            )
+            known = await conn.fetch(
+                f"""SELECT partner_id FROM {schema}.partner_channel_problems WHERE channel = 'webhook'
+                    UNION
+                    SELECT partner_id FROM {schema}.partner_deliveries
+                     WHERE status = 'held' AND channel = 'webhook'"""
+            )
+        configured = {row["partner_id"] for row in channels}
+        problems = {row["partner_id"]: r for row in channels if (r := self._problem(row)) is not None}
+        for partner_id, reason in sorted(problems.items()):
+            await self._hold(partner_id, reason)
+        for partner_id in sorted(({row["partner_id"] for row in known} | set(self._held)) - set(problems)):
+            if partner_id in configured:
+                await self._release(partner_id)
+            else:
+                await self._drop_removed(partner_id)
+
+    async def _hold(self, partner_id: str, reason: str) -> None:
+        """Records the problem (its `since` kept while the reason stays) and holds the
+        channel's pending rows: no attempt counted, nothing dead."""
+        schema = self.config.schema
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                f"""INSERT INTO {schema}.partner_channel_problems AS p (partner_id, channel, reason)
+                    VALUES ($1, 'webhook', $2)
+                    ON CONFLICT (partner_id, channel) DO UPDATE
+                       SET reason = EXCLUDED.reason, checked_at = now(),
+                           since = CASE WHEN p.reason = EXCLUDED.reason THEN p.since ELSE now() END""",
+                partner_id,
+                reason,
+            )
+            await conn.execute(
+                f"""UPDATE {schema}.partner_deliveries SET status = 'held'
+                     WHERE partner_id = $1 AND channel = 'webhook' AND status = 'pending'""",
+                partner_id,
+            )
+            if self._held.get(partner_id) == reason:
+                return  # already reported by this process
+            held = await conn.fetchval(
+                f"""SELECT count(*) FROM {schema}.partner_deliveries
+                     WHERE partner_id = $1 AND channel = 'webhook' AND status = 'held'""",
+                partner_id,
+            )
+        self._held[partner_id] = reason
+        log.warning(
+            "partner webhook misconfigured: its deliveries are held, not retried, until it is fixed",
+            extra={"partner_id": partner_id, "code": reason, "count": int(held)},
+        )
+
+    async def _release(self, partner_id: str) -> None:
+        """The channel works again: its held rows are pending (due now), the problem gone."""
+        schema = self.config.schema
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                f"""DELETE FROM {schema}.partner_channel_problems
+                     WHERE partner_id = $1 AND channel = 'webhook'""",
+                partner_id,
+            )
+            released = await conn.fetchval(
+                f"""WITH released AS (
+                        UPDATE {schema}.partner_deliveries SET status = 'pending', next_attempt_at = now()
+                         WHERE partner_id = $1 AND channel = 'webhook' AND status = 'held'
+                     RETURNING 1)
+                    SELECT count(*) FROM released""",
+                partner_id,
+            )
+        if self._held.pop(partner_id, None) is not None or released:
+            log.info(
+                "partner webhook configuration fixed: its held deliveries are sent",
+                extra={"partner_id": partner_id, "count": int(released)},
+            )
+
+    async def _drop_removed(self, partner_id: str) -> None:
+        """The directory has no webhook for this partner any more: its undelivered rows
+        can go nowhere, they are dead at once (kept in the table, not retried)."""
+        schema = self.config.schema
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                f"""DELETE FROM {schema}.partner_channel_problems
+                     WHERE partner_id = $1 AND channel = 'webhook'""",
+                partner_id,
+            )
+            dropped = await conn.fetchval(
+                f"""WITH dropped AS (
+                        UPDATE {schema}.partner_deliveries SET status = 'dead', last_error_type = $2
+                         WHERE partner_id = $1 AND channel = 'webhook' AND status IN ('pending', 'held')
+                     RETURNING 1)
+                    SELECT count(*) FROM dropped""",
+                partner_id,
+                WEBHOOK_REMOVED,
+            )
+        self._held.pop(partner_id, None)
+        if dropped:
+            log.warning(
+                "partner webhook removed from the directory: its undelivered deliveries are dead-lettered",
+                extra={"partner_id": partner_id, "count": int(dropped)},
+            )
 
     async def publish_nats_batch(self) -> int:
         schema = self.config.schema
@@ -347,6 +490,19 @@ class DeliveryLoop:
             )
         if not rows:
             return 0
+        # A channel that cannot work by configuration is not attempted: held (or, without
+        # a webhook any more, dead), each partner handled once for the batch.
+        removed = {row["partner_id"] for row in rows if not row["webhook_url"]}
+        problems = {
+            row["partner_id"]: reason
+            for row in rows
+            if row["webhook_url"] and (reason := self._problem(row)) is not None
+        }
+        for partner_id in sorted(removed):
+            await self._drop_removed(partner_id)
+        for partner_id, reason in sorted(problems.items()):
+            await self._hold(partner_id, reason)
+        usable = [row for row in rows if row["partner_id"] not in removed | problems.keys()]
         limit = asyncio.Semaphore(self.config.webhook_concurrency)
 
         async def attempt(row: asyncpg.Record) -> None:
@@ -354,7 +510,7 @@ class DeliveryLoop:
                 error = await self._post(row)
             await self._record_attempt(row, error)
 
-        await asyncio.gather(*(attempt(row) for row in rows))
+        await asyncio.gather(*(attempt(row) for row in usable))
         return len(rows)
 
     async def _post(self, row: asyncpg.Record) -> str | None:

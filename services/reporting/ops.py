@@ -1,6 +1,8 @@
 """Ops views: dossiers per stage, overdue deadlines, stuck dossiers (from the fact
 tables), consumer lag (JetStream), outbox backlog and dead letters (counts and
-metadata only, through the SECURITY DEFINER functions of migration 003)."""
+metadata only, through the SECURITY DEFINER functions of migration 003), and the
+partner channels that cannot work by configuration (through the SECURITY DEFINER
+`misconfigured_channel_list` of every schema that has one: referral's migration 004)."""
 
 from __future__ import annotations
 
@@ -33,6 +35,16 @@ class Lag:
     ack_pending: int
     redelivered: int
     ack_floor: int
+
+
+@dataclass(frozen=True)
+class Misconfigured:
+    service: str  # the schema whose notifier reported it
+    partner_id: str
+    channel: str  # "webhook"
+    reason: str  # e.g. MISSING_WEBHOOK_SECRET, INVALID_WEBHOOK_URL
+    since: datetime
+    deliveries_held: int
 
 
 @dataclass(frozen=True)
@@ -128,6 +140,41 @@ async def dead_letters(conn: Connection, limit: int, schema: str = LIVE.schema) 
         )
         for r in rows
     ]
+
+
+_MISCONFIGURED_FUNCTION = "misconfigured_channel_list"
+
+
+def _quoted(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+async def misconfigured_channels(conn: Connection, limit: int) -> list[Misconfigured]:
+    """Misconfigured partner channels of every service schema that reports them (found
+    in the catalogue, as the backlog functions find outbox tables), oldest first."""
+    schemas = await conn.fetch(
+        r"""SELECT n.nspname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+             WHERE p.proname = $1 AND p.prosecdef AND has_function_privilege(p.oid, 'EXECUTE')
+               AND n.nspname NOT LIKE 'pg\_%' AND n.nspname NOT LIKE '%\_rebuild%'
+             ORDER BY n.nspname""",
+        _MISCONFIGURED_FUNCTION,
+    )
+    found: list[Misconfigured] = []
+    for schema in (row["nspname"] for row in schemas):
+        rows = await conn.fetch(f"SELECT * FROM {_quoted(schema)}.{_MISCONFIGURED_FUNCTION}($1)", limit)
+        found.extend(
+            Misconfigured(
+                schema,
+                r["partner_id"],
+                r["channel"],
+                r["reason"],
+                r["since"],
+                int(r["deliveries_held"]),
+            )
+            for r in rows
+        )
+    found.sort(key=lambda m: (m.since, m.service, m.partner_id, m.channel))
+    return found[:limit]
 
 
 async def consumer_lag(js: JetStreamContext, stream: str) -> list[Lag]:

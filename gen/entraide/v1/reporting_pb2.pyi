@@ -176,6 +176,7 @@ class PartnerFigures(_message.Message):
     EXPIRED_FIELD_NUMBER: _builtins.int
     MEDIAN_RESPONSE_S_FIELD_NUMBER: _builtins.int
     MEDIAN_COMPLETION_S_FIELD_NUMBER: _builtins.int
+    PARTNER_NAME_FIELD_NUMBER: _builtins.int
     partner_id: _builtins.str
     name: _builtins.str
     referrals: _builtins.int
@@ -186,6 +187,10 @@ class PartnerFigures(_message.Message):
     median_response_s: _builtins.float
     """Seconds from request to acknowledgement / completion (medians)."""
     median_completion_s: _builtins.float
+    partner_name: _builtins.str
+    """The partner's latest name carried by its referral events; the partner id when
+    no event carried one. `name` holds the same value.
+    """
     def __init__(
         self,
         *,
@@ -198,10 +203,11 @@ class PartnerFigures(_message.Message):
         expired: _builtins.int = ...,
         median_response_s: _builtins.float = ...,
         median_completion_s: _builtins.float = ...,
+        partner_name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "completed", b"completed", "expired", b"expired", "median_completion_s", b"median_completion_s", "median_response_s", b"median_response_s", "name", b"name", "partner_id", b"partner_id", "referrals", b"referrals", "rejected", b"rejected"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "completed", b"completed", "expired", b"expired", "median_completion_s", b"median_completion_s", "median_response_s", b"median_response_s", "name", b"name", "partner_id", b"partner_id", "partner_name", b"partner_name", "referrals", b"referrals", "rejected", b"rejected"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -497,6 +503,46 @@ class DeadLetter(_message.Message):
 Global___DeadLetter: _TypeAlias = DeadLetter  # noqa: Y015
 
 @_typing.final
+class MisconfiguredChannel(_message.Message):
+    """A partner notification channel that cannot work by configuration: reported once by
+    the notifier, its deliveries held (not retried, not lost) until it is fixed.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTNER_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
+    DELIVERIES_HELD_FIELD_NUMBER: _builtins.int
+    partner_id: _builtins.str
+    channel: _builtins.str
+    """"webhook" """
+    reason: _builtins.str
+    """A stable code: MISSING_WEBHOOK_SECRET, INVALID_WEBHOOK_SECRET_REF, INVALID_WEBHOOK_URL."""
+    deliveries_held: _builtins.int
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp:
+        """First seen with this reason."""
+
+    def __init__(
+        self,
+        *,
+        partner_id: _builtins.str = ...,
+        channel: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        since: _timestamp_pb2.Timestamp | None = ...,
+        deliveries_held: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "deliveries_held", b"deliveries_held", "partner_id", b"partner_id", "reason", b"reason", "since", b"since"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MisconfiguredChannel: _TypeAlias = MisconfiguredChannel  # noqa: Y015
+
+@_typing.final
 class OpsOverview(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -527,6 +573,7 @@ class OpsOverview(_message.Message):
     OUTBOX_BACKLOG_FIELD_NUMBER: _builtins.int
     DEAD_LETTERS_FIELD_NUMBER: _builtins.int
     GENERATED_AT_FIELD_NUMBER: _builtins.int
+    MISCONFIGURED_CHANNELS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def stages(self) -> _containers.RepeatedCompositeFieldContainer[Global___StageCount]: ...
     @_builtins.property
@@ -543,6 +590,8 @@ class OpsOverview(_message.Message):
     def dead_letters(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeadLetter]: ...
     @_builtins.property
     def generated_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def misconfigured_channels(self) -> _containers.RepeatedCompositeFieldContainer[Global___MisconfiguredChannel]: ...
     def __init__(
         self,
         *,
@@ -553,10 +602,11 @@ class OpsOverview(_message.Message):
         outbox_backlog: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
         dead_letters: _abc.Iterable[Global___DeadLetter] | None = ...,
         generated_at: _timestamp_pb2.Timestamp | None = ...,
+        misconfigured_channels: _abc.Iterable[Global___MisconfiguredChannel] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["generated_at", b"generated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumers", b"consumers", "dead_letters", b"dead_letters", "generated_at", b"generated_at", "outbox_backlog", b"outbox_backlog", "overdue", b"overdue", "stages", b"stages", "stuck", b"stuck"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumers", b"consumers", "dead_letters", b"dead_letters", "generated_at", b"generated_at", "misconfigured_channels", b"misconfigured_channels", "outbox_backlog", b"outbox_backlog", "overdue", b"overdue", "stages", b"stages", "stuck", b"stuck"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
