@@ -1,10 +1,12 @@
 """Who may call what, and the access log of every read and write of personal data.
 
 Each service declares one `Rule` per RPC (default deny: a method without a rule is
-PERMISSION_DENIED). The gRPC layer calls `AccessPolicy.admit` before the handler
-(authentication, role) and `record` after it (access log). Object-level checks
-(territories, partner ids) happen in the handlers and, for case data, again in the
-database through row-level security.
+PERMISSION_DENIED), with what the method does in French words (`action`, for the
+refusal a person reads: « Le rôle « accueil » ne permet pas de lire la chronologie d'un
+dossier : il faut un rôle travailleur social ou responsable. »). The gRPC layer calls
+`AccessPolicy.admit` before the handler (authentication, role) and `record` after it
+(access log). Object-level checks (territories, partner ids) happen in the handlers
+and, for case data, again in the database through row-level security.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from kernel.auth import Claims, Role, TokenVerifier
+from kernel.auth import NO_TOKEN_FR, ROLE_LABELS, Claims, Role, TokenVerifier
 from kernel.db import Pool
 from kernel.errors import PermissionDenied, Unauthenticated
 from kernel.logs import get_logger
@@ -70,14 +72,57 @@ class Rule:
     access: str = "none"
     resources: Resources = no_resources
     purpose: str = ""
+    # What the method does, as a French infinitive a person reads after « ne permet pas
+    # de » ("lire la chronologie d'un dossier").
+    action: str = ""
 
     def __post_init__(self) -> None:
         if self.access not in ("read", "write", "none"):
             raise ValueError(f"access is read, write or none: {self.access}")
 
 
-def rule(*roles: Role, access: str = "none", resources: Resources = no_resources, purpose: str = "") -> Rule:
-    return Rule(frozenset(roles), access, resources, purpose)
+def rule(
+    *roles: Role,
+    access: str = "none",
+    resources: Resources = no_resources,
+    purpose: str = "",
+    action: str = "",
+) -> Rule:
+    return Rule(frozenset(roles), access, resources, purpose, action)
+
+
+def _de(infinitive: str) -> str:
+    """« de » before a French infinitive, elided before a vowel (« d'importer »)."""
+    return ("d'" if infinitive[:1].lower() in "aeéèêiîoôuy" else "de ") + infinitive
+
+
+def _or(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} ou {words[-1]}"
+
+
+def role_refusal(method: str, role: Role, rule: Rule | None) -> PermissionDenied:
+    """The refusal of a role the method's rule does not admit, naming who may do it."""
+    allowed = [r for r in Role if rule is not None and r in rule.roles]
+    people = [r for r in allowed if r is not Role.SERVICE]
+    label = ROLE_LABELS.get(role, role.value)
+    named = rule is not None and bool(rule.action)
+    what = _de(rule.action) if rule is not None and rule.action else "cette opération"
+    if rule is None or not allowed:
+        english = f"the role {role.value!r} may not call {method}: no role may"
+        who = f"{'cette opération' if named else 'elle'} n'est ouverte à aucun rôle"
+    else:
+        english = (
+            f"the role {role.value!r} may not call {method} (allowed: {', '.join(r.value for r in allowed)})"
+        )
+        if not people:
+            who = f"{'cette opération' if named else 'elle'} est réservée aux services internes d'Entraide"
+        elif len(people) == 1:
+            who = f"il faut le rôle {ROLE_LABELS[people[0]]}"
+        else:
+            who = f"il faut un rôle {_or([ROLE_LABELS[r] for r in people])}"
+    return PermissionDenied(
+        english, fr=f"Le rôle « {label} » ne permet pas {what} : {who}.", reason="ROLE_NOT_ALLOWED"
+    )
 
 
 @dataclass
@@ -99,11 +144,15 @@ class AccessPolicy:
         header = metadata.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
-            raise Unauthenticated("this call needs an 'authorization: Bearer <token>' header")
+            raise Unauthenticated(
+                "this call needs an 'authorization: Bearer <token>' header",
+                fr=NO_TOKEN_FR,
+                reason="TOKEN_MISSING",
+            )
         claims = self.verifier.verify(token.strip())
         rule = self.rule_for(method)
         if rule is None or claims.role not in rule.roles:
-            raise PermissionDenied(f"the role {claims.role.value!r} may not call {method.rsplit('/', 1)[-1]}")
+            raise role_refusal(method.rsplit("/", 1)[-1], claims.role, rule)
         return claims
 
     async def record(

@@ -40,6 +40,22 @@ class Role(StrEnum):
 
 # Who works on case files (reads and writes dossiers of their territories).
 CASE_ROLES = frozenset({Role.ACCUEIL, Role.TRAVAILLEUR_SOCIAL, Role.RESPONSABLE})
+# What a person reads for each role (error messages, the CLI).
+ROLE_LABELS: dict[Role, str] = {
+    Role.ACCUEIL: "accueil",
+    Role.TRAVAILLEUR_SOCIAL: "travailleur social",
+    Role.RESPONSABLE: "responsable",
+    Role.PARTENAIRE: "partenaire",
+    Role.ELU: "élu",
+    Role.OPS: "exploitation",
+    Role.SERVICE: "service interne",
+}
+# Refusals a person can act on: the token is missing, expired, or not right.
+NO_TOKEN_FR = "Connexion requise : la demande ne porte aucun jeton d'accès. Connectez-vous, puis réessayez."
+BAD_TOKEN_FR = (
+    "Votre jeton d'accès est mal formé ({what}) : signalez-le à l'exploitation,"
+    " qui vous en donnera un nouveau."
+)
 
 
 @dataclass(frozen=True)
@@ -54,8 +70,24 @@ class Claims:
         return territory in self.territories
 
     def require_territory(self, territory: str) -> None:
+        """PERMISSION_DENIED unless the caller works in this commune, one the caller named
+        (it is quoted back); for a record's commune, see require_dossier_territory."""
         if not self.covers(territory):
-            raise PermissionDenied("this dossier belongs to a territory you are not assigned to")
+            raise PermissionDenied(
+                f"the commune {territory[:20]!r} is not one of your territories (entraide_territories)",
+                fr=f"La commune « {territory[:20]} » ne fait pas partie de vos communes d'intervention :"
+                " demandez à un responsable de vous y affecter.",
+                reason="TERRITORY_NOT_ASSIGNED",
+            )
+
+    def require_dossier_territory(self, territory: str) -> None:
+        """PERMISSION_DENIED unless the caller works in the dossier's commune (not named)."""
+        if not self.covers(territory):
+            raise PermissionDenied(
+                "this dossier belongs to a territory you are not assigned to",
+                fr="Ce dossier relève d'une commune qui ne fait pas partie de vos communes d'intervention.",
+                reason="TERRITORY_NOT_ASSIGNED",
+            )
 
 
 _current: contextvars.ContextVar[Claims | None] = contextvars.ContextVar("entraide_claims", default=None)
@@ -65,7 +97,7 @@ def current() -> Claims:
     """The caller of the RPC being served (set by the auth interceptor)."""
     claims = _current.get()
     if claims is None:
-        raise Unauthenticated("this call needs a bearer token")
+        raise Unauthenticated("this call needs a bearer token", fr=NO_TOKEN_FR, reason="TOKEN_MISSING")
     return claims
 
 
@@ -73,7 +105,13 @@ def acting_subject(requested: str) -> str:
     """The acting agent is the caller: a request may name it, never someone else."""
     caller = current().subject
     if requested and requested != caller:
-        raise InvalidArgument("agent is the caller (the token's subject): leave it empty or give your own id")
+        raise InvalidArgument(
+            f"agent is the caller (the token's subject, {caller!r}): leave it empty or give your own id",
+            fr=f"Le champ agent doit être vide ou égal à votre identifiant (« {caller} ») :"
+            " l'agent qui agit est celui du jeton.",
+            reason="AGENT_NOT_CALLER",
+            field="agent",
+        )
     return caller
 
 
@@ -127,9 +165,17 @@ class TokenVerifier:
                 options={"require": ["exp", "iat", "sub", "iss", "aud"]},
             )
         except jwt.ExpiredSignatureError:
-            raise Unauthenticated("the token has expired") from None
+            raise Unauthenticated(
+                "the token has expired",
+                fr="Votre session a expiré : reconnectez-vous pour obtenir un nouveau jeton d'accès.",
+                reason="TOKEN_EXPIRED",
+            ) from None
         except jwt.InvalidTokenError:
-            raise Unauthenticated("the token is not valid for this deployment") from None
+            raise Unauthenticated(
+                "the token is not valid for this deployment",
+                fr="Votre jeton d'accès n'est pas valable pour ce service : reconnectez-vous.",
+                reason="TOKEN_INVALID",
+            ) from None
         return claims_from(payload)
 
 
@@ -137,16 +183,33 @@ def claims_from(payload: Mapping[str, Any]) -> Claims:
     try:
         role = Role(payload.get("entraide_role", ""))
     except ValueError:
-        raise Unauthenticated("the token carries no Entraide role") from None
+        raise Unauthenticated(
+            "the token carries no Entraide role (entraide_role)",
+            fr="Votre jeton d'accès ne vous donne aucun rôle dans Entraide :"
+            " demandez à un responsable de vous en attribuer un.",
+            reason="TOKEN_CLAIMS_INVALID",
+        ) from None
     territories = payload.get("entraide_territories", [])
     if not isinstance(territories, list) or not all(isinstance(t, str) for t in territories):
-        raise Unauthenticated("entraide_territories must be a list of commune codes")
+        raise Unauthenticated(
+            "entraide_territories must be a list of commune codes",
+            fr=BAD_TOKEN_FR.format(what="liste des communes d'intervention"),
+            reason="TOKEN_CLAIMS_INVALID",
+        )
     partner_id = str(payload.get("entraide_partner_id", ""))
     if role is Role.PARTENAIRE and not partner_id:
-        raise Unauthenticated("a partner's token must carry entraide_partner_id")
+        raise Unauthenticated(
+            "a partner's token must carry entraide_partner_id",
+            fr=BAD_TOKEN_FR.format(what="il ne dit pas quel partenaire vous représentez"),
+            reason="TOKEN_CLAIMS_INVALID",
+        )
     subject = str(payload["sub"])
     if not subject or len(subject) > 100:
-        raise Unauthenticated("the token's subject is missing or too long")
+        raise Unauthenticated(
+            "the token's subject (sub) is missing or too long",
+            fr=BAD_TOKEN_FR.format(what="votre identifiant manque ou dépasse 100 caractères"),
+            reason="TOKEN_CLAIMS_INVALID",
+        )
     return Claims(subject, role, frozenset(territories), partner_id, str(payload.get("name", "")))
 
 

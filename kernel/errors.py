@@ -73,7 +73,8 @@ class DomainError(Exception):
             return cls(only.description, fr=only.fr, reason=reason or only.reason, violations=violations)
         return cls(
             "; ".join(v.description for v in violations),
-            fr=" ; ".join(v.fr.rstrip(".") for v in violations) + ".",
+            # Each French sentence stands on its own (they start with a capital).
+            fr=" ".join(v.fr if v.fr.endswith((".", "!", "?")) else v.fr + "." for v in violations),
             reason=reason,
             violations=violations,
         )

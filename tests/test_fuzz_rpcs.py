@@ -1,5 +1,6 @@
 """Every RPC of every service fed generated messages (hypothesis), with and without
-valid tokens: never INTERNAL or UNKNOWN, never OK for an unauthorised caller."""
+valid tokens: never INTERNAL or UNKNOWN, never OK for an unauthorised caller, and every
+refusal in the rich error model (an ErrorInfo reason, a fr-FR LocalizedMessage)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ from entraide.v1 import intake_pb2, referral_pb2, reporting_pb2
 from google.protobuf import descriptor as pb_descriptor
 from google.protobuf import message_factory
 from google.protobuf.message import Message
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from kernel import client
 from kernel.access import Rule
 from kernel.auth import Role, mint
+from kernel.rich_status import LOCALE, describe
 from services.intake.access import RULES as INTAKE_RULES
 from services.referral.access import RULES as REFERRAL_RULES
 from services.reporting.access import RULES as REPORTING_RULES
@@ -122,6 +126,21 @@ TOKENS = st.sampled_from(["none", "garbage", "valid", "valid", "valid"]).flatmap
 )
 
 
+def rich_details(error: grpc.RpcError) -> tuple[str, str]:
+    """The reason and the French sentence a refusal carries in its status details
+    (empty when missing: describe() alone would fall back to a generic sentence)."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    localized = ""
+    for detail in status.details if status is not None else ():
+        if detail.Is(error_details_pb2.LocalizedMessage.DESCRIPTOR):
+            message = error_details_pb2.LocalizedMessage()
+            detail.Unpack(message)
+            if message.locale == LOCALE:
+                localized = message.message
+    described = describe(error)
+    return described.reason, localized and described.fr
+
+
 @pytest.fixture(scope="module")
 def channels(app_stack: AppStack) -> Iterator[dict[str, grpc.Channel]]:
     opened = {
@@ -164,12 +183,17 @@ def test_generated_messages_never_break_a_method(
                 ("authorization", f"Bearer {mint(secret, 'fuzzer', role, territories, partner_id=partner)}")
             ]
             allowed = rule is not None and role in rule.roles
+        refused: grpc.RpcError | None = None
         try:
             call(request, metadata=metadata, timeout=20)
             code = grpc.StatusCode.OK
         except grpc.RpcError as error:
+            refused = error
             code = error.code()  # type: ignore[attr-defined]
         assert code not in FORBIDDEN, (method, kind, request)
+        if refused is not None:
+            reason, fr = rich_details(refused)
+            assert reason and fr, (method, kind, code, refused.details())  # type: ignore[attr-defined]
         if kind != "valid":
             assert code == grpc.StatusCode.UNAUTHENTICATED, (method, kind, code)
         elif not allowed:

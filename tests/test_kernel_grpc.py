@@ -37,11 +37,11 @@ class ScriptedReporting(reporting_pb2_grpc.ReportingServiceServicer):
         self.calls += 1
         match request.territory:
             case "invalid":
-                raise errors.InvalidArgument("a person-readable message")
+                raise errors.InvalidArgument("a person-readable message", fr="Un message lisible.")
             case "missing":
-                raise errors.NotFound("no such dossier")
+                raise errors.NotFound("no such dossier", fr="Aucun dossier de ce nom.")
             case "precondition":
-                raise errors.FailedPrecondition("the dossier is closed")
+                raise errors.FailedPrecondition("the dossier is closed", fr="Le dossier est clôturé.")
             case "boom":
                 raise RuntimeError(f"secret personal data {PERSONAL}")
             case "deadline":

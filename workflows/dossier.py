@@ -18,6 +18,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from kernel.errors import FailedPrecondition
+    from kernel.temporal import application_error
     from workflows import search_attributes as sa
     from workflows.contracts import (
         INTAKE_TASK_QUEUE,
@@ -45,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         Transition,
         referral_workflow_id,
     )
+    from workflows.labels import stage_label
 
 ACTIVITY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -59,9 +62,19 @@ PATCH_LIFECYCLE = "lifecycle-v2"
 PATCH_REFERRALS = "referrals-v1"
 
 
-def refuse(message: str) -> ApplicationError:
-    """An invalid transition: FAILED_PRECONDITION for the caller, nothing written."""
-    return ApplicationError(message, type="FailedPrecondition", non_retryable=True)
+def refuse(message: str, fr: str, reason: str) -> ApplicationError:
+    """An invalid transition: FAILED_PRECONDITION for the caller, nothing written;
+    `fr` is what a person reads, `reason` the stable code integrators branch on."""
+    return application_error(FailedPrecondition(message, fr=fr, reason=reason))
+
+
+def _de(infinitive: str) -> str:
+    """« de » before a French infinitive, elided before a vowel (« d'orienter »)."""
+    return ("d'" if infinitive[:1] in "aeéèêiîoôuy" else "de ") + infinitive
+
+
+def _stage(code: str) -> str:
+    return f"« {stage_label(code)} »"
 
 
 @workflow.defn(name="DossierWorkflow")
@@ -247,11 +260,21 @@ class DossierWorkflow:
     def _result(self) -> StepResult:
         return StepResult(self.state.dossier_id, self.stage, self.state.step)
 
-    def _require_open(self, action: str) -> None:
+    def _require_open(self, action: str, action_fr: str) -> None:
         if self.finished:
-            raise refuse(f"cannot {action}: this dossier's reopen delay has passed")
+            raise refuse(
+                f"cannot {action}: this dossier's reopen delay has passed",
+                f"Impossible {_de(action_fr)} : ce dossier est clôturé et son délai de réouverture"
+                " est passé. Ouvrez un nouveau dossier.",
+                "REOPEN_DELAY_PASSED",
+            )
         if self.stage == "cloture":
-            raise refuse(f"cannot {action}: the dossier is closed (reopen it first)")
+            raise refuse(
+                f"cannot {action}: the dossier is closed (reopen it first)",
+                f"Impossible {_de(action_fr)} : le dossier est clôturé."
+                " Rouvrez-le d'abord (commande `entraide rouvrir`).",
+                "DOSSIER_CLOSED",
+            )
 
     # ---- updates (human steps) ---------------------------------------------------
     @workflow.update
@@ -281,7 +304,7 @@ class DossierWorkflow:
 
     @record_interview.validator
     def validate_interview(self, command: InterviewInput) -> None:
-        self._require_open("record an interview")
+        self._require_open("record an interview", "enregistrer un entretien")
 
     @workflow.update
     async def complete_ecoute(self, command: CompleteEcouteInput) -> StepResult:
@@ -297,14 +320,22 @@ class DossierWorkflow:
 
     @complete_ecoute.validator
     def validate_complete_ecoute(self, command: CompleteEcouteInput) -> None:
-        self._require_open("complete the écoute")
+        self._require_open("complete the écoute", "terminer l'écoute")
         if self.stage != "ecoute":
             raise refuse(
                 f"cannot complete the écoute: the dossier is in stage {self.stage!r}, not 'ecoute'"
-                + (" (record an interview first)" if self.stage == "reception" else "")
+                + (" (record an interview first)" if self.stage == "reception" else ""),
+                f"Impossible de terminer l'écoute : le dossier est à l'étape {_stage(self.stage)},"
+                f" pas {_stage('ecoute')}"
+                + (" ; enregistrez d'abord un entretien." if self.stage == "reception" else "."),
+                "WRONG_STAGE",
             )
         if command.next_stage not in ("orientation", "suivi"):
-            raise refuse("after the écoute the dossier goes to 'orientation' or 'suivi'")
+            raise refuse(
+                "after the écoute the dossier goes to 'orientation' or 'suivi'",
+                "Après l'écoute, le dossier passe en « orientation » ou en « suivi ».",
+                "INVALID_NEXT_STAGE",
+            )
 
     @workflow.update
     async def start_suivi(self, command: AgentInput) -> StepResult:
@@ -316,9 +347,14 @@ class DossierWorkflow:
 
     @start_suivi.validator
     def validate_start_suivi(self, command: AgentInput) -> None:
-        self._require_open("start the suivi")
+        self._require_open("start the suivi", "commencer le suivi")
         if self.stage != "orientation":
-            raise refuse(f"cannot start the suivi: the dossier is in stage {self.stage!r}, not 'orientation'")
+            raise refuse(
+                f"cannot start the suivi: the dossier is in stage {self.stage!r}, not 'orientation'",
+                f"Impossible de commencer le suivi : le dossier est à l'étape {_stage(self.stage)},"
+                f" pas {_stage('orientation')}.",
+                "WRONG_STAGE",
+            )
 
     @workflow.update
     async def record_follow_up(self, command: FollowUpInput) -> StepResult:
@@ -332,9 +368,14 @@ class DossierWorkflow:
 
     @record_follow_up.validator
     def validate_follow_up(self, command: FollowUpInput) -> None:
-        self._require_open("record a follow-up")
+        self._require_open("record a follow-up", "enregistrer un contact de suivi")
         if self.stage not in ("orientation", "suivi"):
-            raise refuse(f"a follow-up is recorded in orientation or suivi; the dossier is in {self.stage!r}")
+            raise refuse(
+                f"a follow-up is recorded in orientation or suivi; the dossier is in {self.stage!r}",
+                "Un contact de suivi s'enregistre à l'étape orientation ou suivi ;"
+                f" le dossier est à l'étape {_stage(self.stage)}.",
+                "WRONG_STAGE",
+            )
 
     @workflow.update
     async def assign(self, command: AssignInput) -> StepResult:
@@ -346,9 +387,13 @@ class DossierWorkflow:
 
     @assign.validator
     def validate_assign(self, command: AssignInput) -> None:
-        self._require_open("assign the dossier")
+        self._require_open("assign the dossier", "attribuer le dossier")
         if command.assignee == self.state.assigned_agent:
-            raise refuse("the dossier is already assigned to this agent")
+            raise refuse(
+                "the dossier is already assigned to this agent",
+                f"Le dossier est déjà attribué à « {command.assignee[:100]} ».",
+                "ALREADY_ASSIGNED",
+            )
 
     @workflow.update
     async def close(self, command: CloseInput) -> StepResult:
@@ -368,7 +413,7 @@ class DossierWorkflow:
 
     @close.validator
     def validate_close(self, command: CloseInput) -> None:
-        self._require_open("close the dossier")
+        self._require_open("close the dossier", "clôturer le dossier")
 
     @workflow.update
     async def reopen(self, command: ReopenInput) -> StepResult:
@@ -388,9 +433,17 @@ class DossierWorkflow:
     @reopen.validator
     def validate_reopen(self, command: ReopenInput) -> None:
         if self.finished:
-            raise refuse("the reopen delay has passed: open a new dossier")
+            raise refuse(
+                "the reopen delay has passed: open a new dossier",
+                "Le délai de réouverture de ce dossier est passé : ouvrez un nouveau dossier.",
+                "REOPEN_DELAY_PASSED",
+            )
         if self.stage != "cloture":
-            raise refuse(f"only a closed dossier can be reopened; this one is in stage {self.stage!r}")
+            raise refuse(
+                f"only a closed dossier can be reopened; this one is in stage {self.stage!r}",
+                f"Seul un dossier clôturé peut être rouvert ; celui-ci est à l'étape {_stage(self.stage)}.",
+                "DOSSIER_NOT_CLOSED",
+            )
 
     # ---- referrals (orientation) ------------------------------------------------------
     @workflow.update
@@ -441,14 +494,23 @@ class DossierWorkflow:
     def validate_orient(self, command: OrientInput) -> None:
         if command.referral_id in self.state.referrals:
             return  # a retried request: answered with the referral's current status
-        self._require_open("orient the person")
+        self._require_open("orient the person", "orienter la personne")
         if self.stage not in ("orientation", "suivi"):
             raise refuse(
                 f"a referral is made in stage orientation or suivi; the dossier is in {self.stage!r}"
-                + (" (complete the écoute first)" if self.stage in ("reception", "ecoute") else "")
+                + (" (complete the écoute first)" if self.stage in ("reception", "ecoute") else ""),
+                "Une orientation se fait à l'étape orientation ou suivi ;"
+                f" le dossier est à l'étape {_stage(self.stage)}"
+                + (" : terminez d'abord l'écoute." if self.stage in ("reception", "ecoute") else "."),
+                "WRONG_STAGE",
             )
         if command.motif not in self.state.motifs:
-            raise refuse("the referral's motif must be one of the dossier's motifs")
+            raise refuse(
+                "the referral's motif must be one of the dossier's motifs",
+                f"Le motif de l'orientation (« {command.motif[:40]} ») doit être l'un des motifs du dossier :"
+                f" {', '.join(f'« {m} »' for m in self.state.motifs)}.",
+                "MOTIF_NOT_IN_DOSSIER",
+            )
 
     @workflow.signal
     async def referral_changed(self, change: ReferralChanged) -> None:

@@ -20,6 +20,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from kernel.errors import FailedPrecondition
+    from kernel.temporal import application_error
     from workflows.contracts import (
         REFERRAL_ACTIONS,
         REFERRAL_SYSTEM_ACTOR,
@@ -32,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         ReferralResult,
         ReferralSpec,
     )
+    from workflows.labels import REFERRAL_STATUS_LABELS
 
 ACTIVITY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -45,10 +48,33 @@ STATUS_ACTIONS = {
     "accepted": "start, fail or cancel",
     "in_progress": "complete, fail or cancel",
 }
+# What a person reads: each action as a French verb (« Impossible d'accepter cette
+# orientation »), and the actions possible in each status.
+ACTION_VERBS = {
+    "acknowledge": "accuser réception de",
+    "accept": "accepter",
+    "reject": "refuser",
+    "start": "commencer l'accompagnement de",
+    "complete": "terminer",
+    "fail": "déclarer en échec",
+    "cancel": "annuler",
+}
+STATUS_ACTIONS_FR = {
+    "requested": "accuser réception, refuser ou annuler",
+    "received": "accepter, refuser ou annuler",
+    "accepted": "commencer l'accompagnement, déclarer en échec ou annuler",
+    "in_progress": "terminer, déclarer en échec ou annuler",
+}
 
 
-def refuse(message: str) -> ApplicationError:
-    return ApplicationError(message, type="FailedPrecondition", non_retryable=True)
+def de(infinitive: str) -> str:
+    """« de » before a French infinitive, elided before a vowel (« d'accepter »)."""
+    return ("d'" if infinitive[:1] in "aeéèêiîoôuy" else "de ") + infinitive
+
+
+def refuse(message: str, fr: str, reason: str) -> ApplicationError:
+    """An invalid action: FAILED_PRECONDITION for the caller, nothing written."""
+    return application_error(FailedPrecondition(message, fr=fr, reason=reason))
 
 
 @workflow.defn(name="ReferralWorkflow")
@@ -171,18 +197,40 @@ class ReferralWorkflow:
     def validate_act(self, action: ReferralAction) -> None:
         known = REFERRAL_ACTIONS.get(action.action)
         if known is None:
-            raise refuse(f"unknown action {action.action[:20]!r}")
+            raise refuse(
+                f"unknown action {action.action[:20]!r}",
+                f"Action inconnue sur une orientation : « {action.action[:20]} ».",
+                "UNKNOWN_ACTION",
+            )
         allowed_from, _ = known
+        verb = ACTION_VERBS.get(action.action, action.action)
         if self.status not in allowed_from:
             hint = STATUS_ACTIONS.get(self.status)
+            status = REFERRAL_STATUS_LABELS.get(self.status, self.status)
+            if not self.status:
+                why = "elle est en cours de création : réessayez dans un instant."
+            elif hint:
+                why = f"elle est {status} (possible maintenant : {STATUS_ACTIONS_FR[self.status]})."
+            else:
+                why = f"elle est {status} et ne peut plus changer."
             raise refuse(
                 f"cannot {action.action} this referral: it is {self.status or 'being created'}"
-                + (f" (possible now: {hint})" if hint else " (it is over)")
+                + (f" (possible now: {hint})" if hint else " (it is over)"),
+                f"Impossible {de(verb)} cette orientation : {why}",
+                "WRONG_REFERRAL_STATUS",
             )
         if action.action in ("reject", "fail") and not action.reason:
-            raise refuse(f"{action.action} needs a reason")
+            raise refuse(
+                f"{action.action} needs a reason",
+                f"Pour {verb} cette orientation, indiquez un motif.",
+                "REASON_REQUIRED",
+            )
         if action.action == "complete" and not action.outcome:
-            raise refuse("complete needs an outcome")
+            raise refuse(
+                "complete needs an outcome",
+                "Pour terminer cette orientation, indiquez son issue.",
+                "OUTCOME_REQUIRED",
+            )
 
     @workflow.query
     def view(self) -> ReferralResult:

@@ -39,6 +39,7 @@ from workflows.contracts import (
     dossier_workflow_id,
 )
 from workflows.dossier import DossierWorkflow
+from workflows.labels import NoteKind, stage_label
 
 
 def dossier_message(row: asyncpg.Record) -> intake_pb2.Dossier:
@@ -57,6 +58,19 @@ def dossier_message(row: asyncpg.Record) -> intake_pb2.Dossier:
         outcome=row["outcome"],
         updated_at=stamp(row["updated_at"]),
         cycle=row["cycle"],
+    )
+
+
+def note_message(row: asyncpg.Record) -> intake_pb2.Note:
+    return intake_pb2.Note(
+        note_id=str(row["note_id"]),
+        kind=row["kind"],
+        author=row["author"],
+        at=stamp(row["at"]),
+        text=row["body"],
+        visibility=row["visibility"],
+        step=row["step"],
+        erased_at=stamp(row["erased_at"]) if row["erased_at"] is not None else None,
     )
 
 
@@ -87,9 +101,20 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
         auth.current().require_territory(spec.territory)
         async with self.pool.acquire() as conn:
             if spec.person_id and not await persons.person_exists(conn, spec.person_id):
-                raise NotFound("no person with this person_id")
+                raise NotFound(
+                    "no person with this person_id (or it was merged into another one)",
+                    fr="Aucune personne ne porte cet identifiant (ou sa fiche a été fusionnée"
+                    " avec une autre) : vérifiez l'identifiant de la personne.",
+                    reason="PERSON_NOT_FOUND",
+                    field="person_id",
+                )
             if spec.household_id and not await persons.household_exists(conn, spec.household_id):
-                raise NotFound("no household with this household_id")
+                raise NotFound(
+                    "no household with this household_id",
+                    fr="Aucun foyer ne porte cet identifiant : vérifiez l'identifiant du foyer.",
+                    reason="HOUSEHOLD_NOT_FOUND",
+                    field="household_id",
+                )
         start = WithStartWorkflowOperation(
             DossierWorkflow.run,
             spec,
@@ -109,7 +134,13 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
             pass  # the dossier's workflow has already ended: the dossier exists
         row = await self._dossier_row(spec.dossier_id)
         if not _same_request(row, spec):
-            raise AlreadyExists("this request_id already opened a different dossier; use a new request_id")
+            raise AlreadyExists(
+                "this request_id already opened a different dossier; use a new request_id",
+                fr="Cet identifiant de demande a déjà servi à ouvrir un autre dossier :"
+                " recommencez avec un nouvel identifiant de demande.",
+                reason="REQUEST_ID_REUSED",
+                field="request_id",
+            )
         return intake_pb2.OpenDossierResponse(dossier=dossier_message(row), created=created)
 
     async def GetDossier(self, request: intake_pb2.GetDossierRequest, context: Context) -> intake_pb2.Dossier:
@@ -126,9 +157,10 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
         async with self.pool.acquire() as conn:
             row = await repository.get_dossier(conn, dossier_id)
             if row is None:
-                raise NotFound("no dossier with this id")
+                raise validation.dossier_not_found()
             entries = await repository.timeline_of(conn, dossier_id)
             notes = await repository.notes_visible_to(conn, dossier_id, reader)
+        by_step = {n["step"]: note_message(n) for n in notes}
         return intake_pb2.DossierTimeline(
             dossier=dossier_message(row),
             entries=[
@@ -138,20 +170,19 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
                     stage=e["stage"],
                     actor=e["actor"],
                     summary=e["summary"],
+                    step=e["step"],
+                    note=by_step.get(e["step"]),
                 )
                 for e in entries
             ],
             interviews=[
                 intake_pb2.Interview(
-                    interview_id=str(n["note_id"]),
-                    author=n["author"],
-                    at=stamp(n["at"]),
-                    notes=n["body"],
-                    visibility=n["visibility"],
+                    interview_id=n.note_id, author=n.author, at=n.at, notes=n.text, visibility=n.visibility
                 )
-                for n in notes
-                if n["kind"] == "interview"
+                for n in by_step.values()
+                if n.kind == NoteKind.INTERVIEW
             ],
+            notes=list(by_step.values()),
             deadlines=await self._deadlines(dossier_id, context),
         )
 
@@ -160,10 +191,22 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
     ) -> intake_pb2.ListDossiersResponse:
         territory = validation.territory(request.territory, self.reference)
         auth.current().require_territory(territory)
-        if request.stage and request.stage not in ("reception", "ecoute", "orientation", "suivi", "cloture"):
-            raise InvalidArgument("stage is one of reception, ecoute, orientation, suivi, cloture")
+        if request.stage and request.stage not in validation.STAGES:
+            raise validation.invalid(
+                "stage",
+                f"stage is one of {', '.join(validation.STAGES)}",
+                f"Étape inconnue : « {request.stage[:20]} ». Les étapes d'un dossier sont "
+                + ", ".join(stage_label(s) for s in validation.STAGES[:-1])
+                + f" et {stage_label(validation.STAGES[-1])}.",
+                "INVALID_CHOICE",
+            )
         if not 0 <= request.page_size <= validation.MAX_PAGE_SIZE:
-            raise InvalidArgument(f"page_size is between 1 and {validation.MAX_PAGE_SIZE} (0 for 50)")
+            raise validation.invalid(
+                "page_size",
+                f"page_size is between 1 and {validation.MAX_PAGE_SIZE} (0 for 50)",
+                f"Le nombre de dossiers par page va de 1 à {validation.MAX_PAGE_SIZE} (0 pour 50).",
+                "OUT_OF_RANGE",
+            )
         before = _parse_page_token(request.page_token)
         limit = request.page_size or 50
         async with self.pool.acquire() as conn:
@@ -255,14 +298,14 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
         async with self.pool.acquire() as conn:
             territory = await repository.dossier_territory(conn, dossier_id)
         if territory is None:
-            raise NotFound("no dossier with this id")
-        auth.current().require_territory(territory)
+            raise validation.dossier_not_found()
+        auth.current().require_dossier_territory(territory)
 
     async def _dossier_row(self, dossier_id: str) -> asyncpg.Record:
         async with self.pool.acquire() as conn:
             row = await repository.get_dossier(conn, dossier_id)
         if row is None:
-            raise NotFound("no dossier with this id")
+            raise validation.dossier_not_found()
         return row
 
     async def _step(
@@ -276,11 +319,16 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
         try:
             await handle.execute_update(update, command, rpc_timeout=remaining(context))
         except WorkflowUpdateFailedError as exc:
-            raise domain_error_from(exc) or FailedPrecondition("the dossier refused this step") from None
+            raise domain_error_from(exc) or FailedPrecondition(
+                "the dossier refused this step", fr="Le dossier a refusé cette étape.", reason="STEP_REFUSED"
+            ) from None
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise FailedPrecondition(
-                    "this dossier is closed for good (its reopen delay has passed): open a new dossier"
+                    "this dossier is closed for good (its reopen delay has passed): open a new dossier",
+                    fr="Ce dossier est clôturé définitivement (son délai de réouverture est passé) :"
+                    " ouvrez un nouveau dossier.",
+                    reason="REOPEN_DELAY_PASSED",
                 ) from None
             raise
         return intake_pb2.StepResponse(dossier=dossier_message(await self._dossier_row(dossier_id)))
@@ -302,4 +350,9 @@ def _parse_page_token(token: str) -> tuple[datetime, str] | None:
         at, _, dossier_id = token.partition("|")
         return datetime.fromisoformat(at), validation.parse_dossier_id(dossier_id)
     except (ValueError, InvalidArgument):
-        raise InvalidArgument("page_token is not one this server returned") from None
+        raise validation.invalid(
+            "page_token",
+            "page_token is not one this server returned",
+            "Le jeton de page n'est pas valable : repartez de la première page de la liste.",
+            "INVALID_PAGE_TOKEN",
+        ) from None

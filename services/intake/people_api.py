@@ -69,7 +69,12 @@ class PeopleHandlers:
             for person_id in person_ids:
                 territory = await persons.person_territory(conn, person_id)
                 if territory is not None and not claims.covers(territory):
-                    raise PermissionDenied("this person belongs to a territory you are not assigned to")
+                    raise PermissionDenied(
+                        "this person belongs to a territory you are not assigned to",
+                        fr="Cette personne relève d'une commune qui ne fait pas partie de vos communes"
+                        " d'intervention.",
+                        reason="TERRITORY_NOT_ASSIGNED",
+                    )
 
     async def CreatePerson(
         self, request: intake_pb2.CreatePersonRequest, context: Context
@@ -93,7 +98,12 @@ class PeopleHandlers:
         async with self.pool.acquire() as conn:
             row = await persons.get_person(conn, person_id)
             if row is None:
-                raise NotFound("person_id: no person with this id")
+                raise NotFound(
+                    "person_id: no person with this id",
+                    fr="Aucune personne ne porte cet identifiant.",
+                    reason="PERSON_NOT_FOUND",
+                    field="person_id",
+                )
             households = await persons.household_ids(conn, person_id)
         return person_message(row, households)
 

@@ -215,9 +215,20 @@ async def create_person(conn: Connection, new: NewPerson) -> tuple[asyncpg.Recor
             new.request_id,
         )
         if existing is None:  # pragma: no cover - the conflicting row cannot vanish (no deletes)
-            raise AlreadyExists("this request_id is in use; retry")
+            raise AlreadyExists(
+                "this request_id is in use; retry",
+                fr="Cette demande est déjà en cours d'enregistrement : réessayez dans un instant.",
+                reason="REQUEST_ID_REUSED",
+                field="request_id",
+            )
         if not _same_person_request(existing, new):
-            raise AlreadyExists("this request_id already created a different person; use a new request_id")
+            raise AlreadyExists(
+                "this request_id already created a different person; use a new request_id",
+                fr="Cet identifiant de demande a déjà servi à enregistrer une autre personne :"
+                " recommencez avec un nouvel identifiant de demande.",
+                reason="REQUEST_ID_REUSED",
+                field="request_id",
+            )
         return existing, False
     person_id = str(row["person_id"])
     payload = events_pb2.PersonCreated(person_id=person_id, territory=new.territory, at=_timestamp(now))
@@ -241,18 +252,35 @@ async def merge_persons(conn: Connection, merge: Merge) -> asyncpg.Record:
     by_id = {row["person_id"]: row for row in rows}
     keep, duplicate = by_id.get(keep_id), by_id.get(duplicate_id)
     if keep is None:
-        raise NotFound("keep_id: no person with this id")
+        raise NotFound(
+            "keep_id: no person with this id",
+            fr="Aucune personne ne porte l'identifiant de la personne à conserver.",
+            reason="PERSON_NOT_FOUND",
+            field="keep_id",
+        )
     if duplicate is None:
-        raise NotFound("duplicate_id: no person with this id")
+        raise NotFound(
+            "duplicate_id: no person with this id",
+            fr="Aucune personne ne porte l'identifiant du doublon.",
+            reason="PERSON_NOT_FOUND",
+            field="duplicate_id",
+        )
     if keep["merged_into"] is not None:
         raise FailedPrecondition(
-            f"the person to keep was itself merged into {keep['merged_into']}; merge into that person"
+            f"the person to keep was itself merged into {keep['merged_into']}; merge into that person",
+            fr=f"La personne à conserver a elle-même été fusionnée avec la fiche « {keep['merged_into']} » :"
+            " fusionnez plutôt le doublon dans cette fiche-là.",
+            reason="PERSON_MERGED",
+            field="keep_id",
         )
     if duplicate["merged_into"] == keep_id:
         return keep  # already done: a retried merge
     if duplicate["merged_into"] is not None:
         raise FailedPrecondition(
-            f"the duplicate was already merged into another person ({duplicate['merged_into']})"
+            f"the duplicate was already merged into another person ({duplicate['merged_into']})",
+            fr=f"Le doublon a déjà été fusionné avec une autre fiche (« {duplicate['merged_into']} »).",
+            reason="PERSON_MERGED",
+            field="duplicate_id",
         )
     now = datetime.now(UTC)
     await conn.execute(
@@ -310,12 +338,21 @@ async def _lock_active_persons(conn: Connection, ids: list[str], field: str) -> 
     found = {row["person_id"] for row in rows}
     missing = [str(p) for p in parsed if p not in found]
     if missing:
-        raise NotFound(f"{field}: no person with id {', '.join(missing[:5])}")
+        raise NotFound(
+            f"{field}: no person with id {', '.join(missing[:5])}",
+            fr=f"Aucune personne ne porte l'identifiant {', '.join(f'« {m} »' for m in missing[:5])}.",
+            reason="PERSON_NOT_FOUND",
+            field=field,
+        )
     merged = [row for row in rows if row["merged_into"] is not None]
     if merged:
         raise FailedPrecondition(
             f"{field}: person {merged[0]['person_id']} was merged into {merged[0]['merged_into']};"
-            " use that person instead"
+            " use that person instead",
+            fr=f"La fiche « {merged[0]['person_id']} » a été fusionnée avec la fiche"
+            f" « {merged[0]['merged_into']} » : utilisez plutôt cette dernière.",
+            reason="PERSON_MERGED",
+            field=field,
         )
     by_id = {row["person_id"]: row for row in rows}
     return [by_id[p] for p in parsed]
@@ -368,7 +405,12 @@ async def record_consent(conn: Connection, new: NewConsent) -> asyncpg.Record:
             uuid.UUID(new.dossier_id),
         )
         if not found:
-            raise NotFound("dossier_id: no dossier with this id")
+            raise NotFound(
+                "dossier_id: no dossier with this id",
+                fr="Aucun dossier ne porte cet identifiant.",
+                reason="DOSSIER_NOT_FOUND",
+                field="dossier_id",
+            )
     now = datetime.now(UTC)
     row = await conn.fetchrow(
         f"""INSERT INTO {SCHEMA}.consents
@@ -407,7 +449,12 @@ async def list_consents(conn: Connection, person_id: str) -> list[asyncpg.Record
     person it was merged into (where its consents moved). NotFound for an unknown id."""
     person = await get_person(conn, person_id)
     if person is None:
-        raise NotFound("person_id: no person with this id")
+        raise NotFound(
+            "person_id: no person with this id",
+            fr="Aucune personne ne porte cet identifiant.",
+            reason="PERSON_NOT_FOUND",
+            field="person_id",
+        )
     owner = person["merged_into"] or person["person_id"]
     return await conn.fetch(
         f"""SELECT * FROM {SCHEMA}.consents WHERE person_id = $1

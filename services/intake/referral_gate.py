@@ -23,12 +23,23 @@ class ReferralGate:
         async with system_scope(self.pool, [check.territory]) as conn:
             dossier = await repository.get_dossier(conn, check.dossier_id)
             if dossier is None:
-                raise application_error(NotFound("no dossier with this id"))
+                raise application_error(
+                    NotFound(
+                        "no dossier with this id",
+                        fr="Aucun dossier ne porte cet identifiant.",
+                        reason="DOSSIER_NOT_FOUND",
+                        field="dossier_id",
+                    )
+                )
             if dossier["person_id"] is None:
                 raise application_error(
                     FailedPrecondition(
                         "this dossier has no person: no referral leaves without the person's consent"
-                        " (record the person and their consent first)"
+                        " (record the person and their consent first)",
+                        fr="Ce dossier n'est rattaché à aucune personne : aucune orientation ne part"
+                        " sans le consentement de la personne. Enregistrez d'abord la personne"
+                        " et son consentement.",
+                        reason="DOSSIER_WITHOUT_PERSON",
                     )
                 )
             person_id = str(dossier["person_id"])
@@ -36,10 +47,16 @@ class ReferralGate:
         territories = {check.territory, person_territory or check.territory}
         async with system_scope(self.pool, territories) as conn:
             if not await persons.consent_covers(conn, person_id, check.partner_id, check.data_scope):
+                data = ", ".join(f"« {s} »" for s in check.data_scope)
                 raise application_error(
                     FailedPrecondition(
                         "no consent of the person (nor legal basis recorded by a named agent) covers sharing "
-                        f"{', '.join(check.data_scope)} with this partner: record it first (RecordConsent)"
+                        f"{', '.join(check.data_scope)} with this partner: record it first (RecordConsent)",
+                        fr="Aucun consentement de la personne (ni base légale enregistrée par un agent)"
+                        f" ne couvre le partage des données {data} avec ce partenaire : enregistrez d'abord"
+                        " le consentement de la personne pour ce partenaire"
+                        " (commande `entraide consentement enregistrer`).",
+                        reason="CONSENT_MISSING",
                     )
                 )
             current = await persons.current_person_id(conn, person_id)

@@ -204,7 +204,14 @@ class RetentionActivities:
         """Returns the number of dossiers anonymised (persons with no dossier are only
         counted in the log)."""
         if cutoff_days < 1:
-            raise application_error(InvalidArgument("cutoff_days is at least 1 day"))
+            raise application_error(
+                InvalidArgument(
+                    "cutoff_days is at least 1 day",
+                    fr="Le délai avant anonymisation est d'au moins 1 jour.",
+                    reason="OUT_OF_RANGE",
+                    field="cutoff_days",
+                )
+            )
         now = datetime.now(UTC)
         cutoff = now - timedelta(days=cutoff_days)
         dossiers = persons = 0
@@ -232,14 +239,25 @@ class RetentionActivities:
     async def purge_access_log(self, retention_days: int) -> int:
         """Deletes access-log entries older than `retention_days`; returns how many."""
         if retention_days < 1:
-            raise application_error(InvalidArgument("retention_days is at least 1 day"))
+            raise application_error(
+                InvalidArgument(
+                    "retention_days is at least 1 day",
+                    fr="La durée de conservation du journal des accès est d'au moins 1 jour.",
+                    reason="OUT_OF_RANGE",
+                    field="retention_days",
+                )
+            )
         async with self.pool.acquire() as conn:
             try:
                 removed = await conn.fetchval("SELECT audit.purge(make_interval(days => $1))", retention_days)
             except asyncpg.RaiseError:
                 raise application_error(
                     InvalidArgument(
-                        f"access log entries are kept at least 6 months; {retention_days} days is too short"
+                        f"access log entries are kept at least 6 months; {retention_days} days is too short",
+                        fr="Le journal des accès se conserve au moins 6 mois :"
+                        f" {retention_days} jours, c'est trop court.",
+                        reason="RETENTION_TOO_SHORT",
+                        field="retention_days",
                     )
                 ) from None
         log.info("retention: access log purged", extra={"count": int(removed)})

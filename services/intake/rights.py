@@ -34,7 +34,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from kernel import outbox
 from kernel.db import Connection
-from kernel.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from kernel.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Violation
 from kernel.events import new_event
 from kernel.reference import ReferenceData
 from services.intake import people_validation, persons
@@ -80,7 +80,7 @@ def rectification(request: intake_pb2.RectifyPersonRequest, reference: Reference
     """The fields to change, checked with CreatePerson's rules; an empty field keeps
     its value. Messages never quote the personal values sent."""
     person_id = people_validation.parse_id("person_id", request.person_id, "person")
-    problems: list[str] = []
+    problems: list[Violation] = []
     changes: dict[str, Any] = {}
     if request.first_name.strip():
         changes["first_name"] = _check_name(problems, "first_name", request.first_name)
@@ -94,35 +94,38 @@ def rectification(request: intake_pb2.RectifyPersonRequest, reference: Reference
         changes["email"] = _check_email(problems, request.email)
     commune = request.address_commune.strip()
     if commune:
-        if commune not in reference.territories:
-            problems.append(
-                f"address_commune {commune[:20]!r} is not a commune of this deployment"
-                " (see ListReferenceData)"
-            )
+        found = people_validation.commune_violation(commune, reference)
+        if found is not None:
+            problems.append(found)
         changes["address_commune"] = commune
     if request.address_line.strip():
         changes["address_line"] = _check_text(
             problems, "address_line", request.address_line, MAX_ADDRESS_LINE_LENGTH, required=False
         )
     reason(problems, request.reason)
-    if not changes and not problems:
-        problems.append("give at least one field to rectify: " + ", ".join(RECTIFIABLE))
     if problems:
-        raise InvalidArgument("; ".join(problems))
+        raise InvalidArgument.of(problems)
+    if not changes:
+        raise InvalidArgument(
+            "give at least one field to rectify: " + ", ".join(RECTIFIABLE),
+            fr="Indiquez au moins une donnée à rectifier : prénom, nom, date de naissance, téléphone,"
+            " adresse électronique, commune de résidence ou adresse.",
+            reason="NOTHING_TO_RECTIFY",
+        )
     return Rectification(person_id=person_id, changes=changes)
 
 
-def reason(problems: list[str], raw: str) -> str | None:
+def reason(problems: list[Violation], raw: str) -> str | None:
     """The optional reason of a rights request (not stored: it may quote the person)."""
     return _check_text(problems, "reason", raw, MAX_REASON_LENGTH, required=False)
 
 
 def anonymisation_request(request: intake_pb2.AnonymisePersonRequest) -> str:
     person_id = people_validation.parse_id("person_id", request.person_id, "person")
-    problems: list[str] = []
+    problems: list[Violation] = []
     reason(problems, request.reason)
     if problems:
-        raise InvalidArgument("; ".join(problems))
+        raise InvalidArgument.of(problems)
     return person_id
 
 
@@ -159,7 +162,12 @@ async def _identity_group(conn: Connection, person_id: str, *, lock: bool) -> li
         f"SELECT coalesce(merged_into, person_id) FROM {SCHEMA}.persons WHERE person_id = $1", requested
     )
     if canonical is None:
-        raise NotFound("person_id: no person with this id")
+        raise NotFound(
+            "person_id: no person with this id",
+            fr="Aucune personne ne porte cet identifiant.",
+            reason="PERSON_NOT_FOUND",
+            field="person_id",
+        )
     rows = await conn.fetch(
         f"""SELECT * FROM {SCHEMA}.persons WHERE person_id = $1 OR merged_into = $1
              ORDER BY person_id {"FOR UPDATE" if lock else ""}""",
@@ -167,7 +175,12 @@ async def _identity_group(conn: Connection, person_id: str, *, lock: bool) -> li
     )
     group = sorted(rows, key=lambda row: row["person_id"] != canonical)
     if not group or group[0]["person_id"] != canonical:
-        raise PermissionDenied("this person was merged into a person of a territory you are not assigned to")
+        raise PermissionDenied(
+            "this person was merged into a person of a territory you are not assigned to",
+            fr="Cette fiche a été fusionnée avec celle d'une personne d'une commune qui ne fait pas partie"
+            " de vos communes d'intervention.",
+            reason="TERRITORY_NOT_ASSIGNED",
+        )
     return group
 
 
@@ -251,13 +264,25 @@ async def rectify_person(conn: Connection, rectification: Rectification) -> asyn
         f"SELECT * FROM {SCHEMA}.persons WHERE person_id = $1 FOR UPDATE", uuid.UUID(rectification.person_id)
     )
     if row is None:
-        raise NotFound("person_id: no person with this id")
+        raise NotFound(
+            "person_id: no person with this id",
+            fr="Aucune personne ne porte cet identifiant.",
+            reason="PERSON_NOT_FOUND",
+            field="person_id",
+        )
     if row["merged_into"] is not None:
         raise FailedPrecondition(
-            f"this person was merged into {row['merged_into']}: rectify that person instead"
+            f"this person was merged into {row['merged_into']}: rectify that person instead",
+            fr=f"Cette fiche a été fusionnée avec la fiche « {row['merged_into']} » :"
+            " rectifiez plutôt la fiche conservée.",
+            reason="PERSON_MERGED",
         )
     if row["anonymised_at"] is not None:
-        raise FailedPrecondition("this person was anonymised: there is no identity left to rectify")
+        raise FailedPrecondition(
+            "this person was anonymised: there is no identity left to rectify",
+            fr="Cette personne a été anonymisée : il ne reste aucune donnée d'identité à rectifier.",
+            reason="PERSON_ANONYMISED",
+        )
     changes = {k: v for k, v in rectification.changes.items() if row[k] != v}
     if not changes:
         return row  # already as requested: nothing written

@@ -37,9 +37,19 @@ class RightsHandlers:
         async with self.pool.acquire() as conn:
             territory = await persons.person_territory(conn, person_id)
         if territory is None:
-            raise NotFound("person_id: no person with this id")
+            raise NotFound(
+                "person_id: no person with this id",
+                fr="Aucune personne ne porte cet identifiant.",
+                reason="PERSON_NOT_FOUND",
+                field="person_id",
+            )
         if not auth.current().covers(territory):
-            raise PermissionDenied("this person belongs to a territory you are not assigned to")
+            raise PermissionDenied(
+                "this person belongs to a territory you are not assigned to",
+                fr="Cette personne relève d'une commune qui ne fait pas partie de vos communes"
+                " d'intervention.",
+                reason="TERRITORY_NOT_ASSIGNED",
+            )
 
     async def ExportPerson(
         self, request: intake_pb2.ExportPersonRequest, context: Context

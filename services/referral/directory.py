@@ -81,6 +81,13 @@ class Organization:
 
 # ---------------------------------------------------------------- validation
 
+REFERENTIEL = "`entraide referentiel`"
+
+
+def _bad(path: str, message: str, fr: str, reason: str) -> InvalidArgument:
+    """INVALID_ARGUMENT naming the JSON path at fault, in English and in French."""
+    return InvalidArgument(f"{path}: {message}", fr=f"Annuaire, {path} : {fr}.", reason=reason, field=path)
+
 
 class _Reader:
     def __init__(self, reference: ReferenceData) -> None:
@@ -88,15 +95,15 @@ class _Reader:
 
     def obj(self, value: Any, path: str) -> Mapping[str, Any]:
         if not isinstance(value, dict):
-            raise InvalidArgument(f"{path}: an object is expected")
+            raise _bad(path, "an object is expected", "un objet JSON { … } est attendu", "WRONG_TYPE")
         return value
 
     def items(self, parent: Mapping[str, Any], key: str, path: str, required: bool = False) -> list[Any]:
         value = parent.get(key, [])
         if not isinstance(value, list):
-            raise InvalidArgument(f"{path}.{key}: a list is expected")
+            raise _bad(f"{path}.{key}", "a list is expected", "une liste [ … ] est attendue", "WRONG_TYPE")
         if required and not value:
-            raise InvalidArgument(f"{path}.{key}: at least one is needed")
+            raise _bad(f"{path}.{key}", "at least one is needed", "il en faut au moins un", "FIELD_REQUIRED")
         return value
 
     def text(
@@ -106,31 +113,60 @@ class _Reader:
         if value is None:
             value = ""
         if not isinstance(value, str):
-            raise InvalidArgument(f"{path}.{key}: a string is expected")
+            raise _bad(
+                f"{path}.{key}", "a string is expected", "un texte entre guillemets est attendu", "WRONG_TYPE"
+            )
         value = value.strip()
         if required and not value:
-            raise InvalidArgument(f"{path}.{key}: required")
+            raise _bad(f"{path}.{key}", "required", "ce champ est obligatoire", "FIELD_REQUIRED")
         if len(value) > limit:
-            raise InvalidArgument(f"{path}.{key}: at most {limit} characters")
+            raise _bad(
+                f"{path}.{key}", f"at most {limit} characters", f"{limit} caractères au plus", "TOO_LONG"
+            )
         return value
 
     def ident(self, parent: Mapping[str, Any], key: str, path: str) -> str:
         value = self.text(parent, key, path)
         if not _ID.match(value):
-            raise InvalidArgument(f"{path}.{key}: lowercase letters, digits, '-' or '_' (2 to 63)")
+            raise _bad(
+                f"{path}.{key}",
+                "lowercase letters, digits, '-' or '_' (2 to 63)",
+                "un identifiant s'écrit avec 2 à 63 minuscules, chiffres, « - » ou « _ »",
+                "INVALID_FORMAT",
+            )
         return value
 
-    def codes(self, parent: Mapping[str, Any], key: str, path: str, known: Mapping[str, str]) -> list[str]:
+    def codes(
+        self,
+        parent: Mapping[str, Any],
+        key: str,
+        path: str,
+        known: Mapping[str, str],
+        *,
+        what: str,
+        reason: str,
+    ) -> list[str]:
+        """Codes of the reference data; `what`: the French name of one ("motif inconnu")."""
         values = self.items(parent, key, path, required=True)
         for i, code in enumerate(values):
             if not isinstance(code, str) or code not in known:
-                raise InvalidArgument(f"{path}.{key}[{i}]: unknown code {str(code)[:40]!r}")
+                raise _bad(
+                    f"{path}.{key}[{i}]",
+                    f"unknown code {str(code)[:40]!r}",
+                    f"{what} « {str(code)[:40]} » (voir {REFERENTIEL})",
+                    reason,
+                )
         return sorted(set(values))
 
     def clock(self, parent: Mapping[str, Any], key: str, path: str) -> time:
         value = self.text(parent, key, path)
         if not _TIME.match(value):
-            raise InvalidArgument(f"{path}.{key}: a local time 'HH:MM' is expected")
+            raise _bad(
+                f"{path}.{key}",
+                "a local time 'HH:MM' is expected",
+                "une heure locale HH:MM est attendue (par exemple 09:30)",
+                "INVALID_FORMAT",
+            )
         return time.fromisoformat(value)
 
 
@@ -138,16 +174,27 @@ def parse_document(document: str, reference: ReferenceData) -> list[Organization
     try:
         raw = json.loads(document)
     except json.JSONDecodeError as exc:
-        raise InvalidArgument(f"$: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        raise _bad(
+            "$",
+            f"not valid JSON ({exc.msg} at line {exc.lineno})",
+            f"le document n'est pas du JSON valable (erreur à la ligne {exc.lineno}, colonne {exc.colno})",
+            "INVALID_JSON",
+        ) from None
     r = _Reader(reference)
     root = r.obj(raw, "$")
     organizations: list[Organization] = []
     seen: dict[str, str] = {}
+    kinds_fr = {"organization": "d'organisme", "service": "de service", "location": "de lieu"}
 
     def unique(kind: str, ident: str, path: str) -> None:
         key = f"{kind}:{ident}"
         if key in seen:
-            raise InvalidArgument(f"{path}: {kind} id {ident!r} already used at {seen[key]}")
+            raise _bad(
+                path,
+                f"{kind} id {ident!r} already used at {seen[key]}",
+                f"l'identifiant {kinds_fr[kind]} « {ident} » est déjà utilisé en {seen[key]}",
+                "DUPLICATE_ID",
+            )
         seen[key] = path
 
     for i, raw_org in enumerate(r.items(root, "organizations", "$", required=True)):
@@ -169,8 +216,17 @@ def parse_document(document: str, reference: ReferenceData) -> list[Organization
             service = Service(
                 service_id=r.ident(s, "id", spath),
                 name=r.text(s, "name", spath),
-                motifs=r.codes(s, "motifs", spath, reference.motifs),
-                communes=r.codes(s, "communes", spath, reference.territories),
+                motifs=r.codes(
+                    s, "motifs", spath, reference.motifs, what="motif inconnu", reason="UNKNOWN_MOTIF"
+                ),
+                communes=r.codes(
+                    s,
+                    "communes",
+                    spath,
+                    reference.territories,
+                    what="commune inconnue de ce déploiement",
+                    reason="UNKNOWN_TERRITORY",
+                ),
                 eligibility=r.text(s, "eligibility", spath, required=False, limit=MAX_TEXT),
             )
             unique("service", service.service_id, f"{spath}.id")
@@ -181,7 +237,12 @@ def parse_document(document: str, reference: ReferenceData) -> list[Organization
             loc = r.obj(raw_location, lpath)
             commune = r.text(loc, "commune", lpath, limit=10)
             if commune not in reference.territories:
-                raise InvalidArgument(f"{lpath}.commune: {commune!r} is not a commune of this deployment")
+                raise _bad(
+                    f"{lpath}.commune",
+                    f"{commune!r} is not a commune of this deployment",
+                    f"« {commune} » n'est pas une commune de ce déploiement (voir {REFERENTIEL})",
+                    "UNKNOWN_TERRITORY",
+                )
             location = Location(
                 location_id=r.ident(loc, "id", lpath),
                 name=r.text(loc, "name", lpath),
@@ -195,16 +256,36 @@ def parse_document(document: str, reference: ReferenceData) -> list[Organization
                 sch = r.obj(raw_schedule, kpath)
                 weekday = r.text(sch, "byday", kpath, limit=2)
                 if weekday not in WEEKDAYS:
-                    raise InvalidArgument(f"{kpath}.byday: one of {', '.join(WEEKDAYS)}")
+                    raise _bad(
+                        f"{kpath}.byday",
+                        f"one of {', '.join(WEEKDAYS)}",
+                        f"le jour s'écrit {', '.join(WEEKDAYS)} (du lundi au dimanche)",
+                        "INVALID_CHOICE",
+                    )
                 opens_at = r.clock(sch, "opens_at", kpath)
                 closes_at = r.clock(sch, "closes_at", kpath)
                 if closes_at <= opens_at:
-                    raise InvalidArgument(f"{kpath}.closes_at: must be after opens_at")
+                    raise _bad(
+                        f"{kpath}.closes_at",
+                        "must be after opens_at",
+                        "l'heure de fermeture doit suivre l'heure d'ouverture",
+                        "INVALID_SCHEDULE",
+                    )
                 service_id = r.text(sch, "service_id", kpath, required=False) or None
                 if service_id is not None and service_id not in service_ids:
-                    raise InvalidArgument(f"{kpath}.service_id: not a service of this organization")
+                    raise _bad(
+                        f"{kpath}.service_id",
+                        "not a service of this organization",
+                        f"« {service_id} » n'est pas un service de cet organisme",
+                        "UNKNOWN_SERVICE",
+                    )
                 if (weekday, opens_at) in slots:
-                    raise InvalidArgument(f"{kpath}: this location already has a slot at that time")
+                    raise _bad(
+                        kpath,
+                        "this location already has a slot at that time",
+                        "ce lieu a déjà une permanence ce jour-là à cette heure",
+                        "SLOT_CONFLICT",
+                    )
                 slots.add((weekday, opens_at))
                 location.schedules.append(
                     Schedule(weekday, opens_at, closes_at, location.location_id, service_id)
@@ -216,18 +297,38 @@ def parse_document(document: str, reference: ReferenceData) -> list[Organization
             n = r.obj(notification, npath)
             nats = n.get("nats", True)
             if not isinstance(nats, bool):
-                raise InvalidArgument(f"{npath}.nats: true or false")
+                raise _bad(f"{npath}.nats", "true or false", "true ou false est attendu", "WRONG_TYPE")
             url = r.text(n, "webhook_url", npath, required=False, limit=500) or None
             secret_ref = r.text(n, "webhook_secret_ref", npath, required=False) or None
             if url is not None:
                 if not url.startswith(("https://", "http://")):
-                    raise InvalidArgument(f"{npath}.webhook_url: an http(s) URL is expected")
+                    raise _bad(
+                        f"{npath}.webhook_url",
+                        "an http(s) URL is expected",
+                        "une adresse web en https:// (ou http://) est attendue",
+                        "INVALID_FORMAT",
+                    )
                 if secret_ref is None:
-                    raise InvalidArgument(f"{npath}.webhook_secret_ref: required with a webhook_url")
+                    raise _bad(
+                        f"{npath}.webhook_secret_ref",
+                        "required with a webhook_url",
+                        "obligatoire avec une webhook_url : le nom du secret qui signe les notifications",
+                        "FIELD_REQUIRED",
+                    )
             if secret_ref is not None and not _SECRET_REF.match(secret_ref):
-                raise InvalidArgument(f"{npath}.webhook_secret_ref: a secret's name, not the secret itself")
+                raise _bad(
+                    f"{npath}.webhook_secret_ref",
+                    "a secret's name, not the secret itself",
+                    "le nom d'un secret est attendu, jamais le secret lui-même",
+                    "INVALID_FORMAT",
+                )
             if not nats and url is None:
-                raise InvalidArgument(f"{npath}: a partner is notified by NATS, a webhook, or both")
+                raise _bad(
+                    npath,
+                    "a partner is notified by NATS, a webhook, or both",
+                    "un partenaire est prévenu par NATS, par webhook, ou les deux",
+                    "NO_NOTIFICATION_CHANNEL",
+                )
             org.nats, org.webhook_url, org.webhook_secret_ref = nats, url, secret_ref
         organizations.append(org)
     return organizations

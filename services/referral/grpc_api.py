@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,7 +38,8 @@ from workflows.contracts import (
     referral_workflow_id,
 )
 from workflows.dossier import DossierWorkflow
-from workflows.referral import ReferralWorkflow
+from workflows.labels import REFERRAL_REASON_LABELS, REFERRAL_STATUS_LABELS
+from workflows.referral import ACTION_VERBS, ReferralWorkflow
 
 MAX_MESSAGE = 2000
 MAX_COMMENT = 500
@@ -45,11 +47,94 @@ _REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,100}$")
 REFERRAL_ID_NAMESPACE = uuid.UUID("5d2b8f0e-8c57-4f0b-9d7c-1f3e2a4b6c88")
 
 
+def _dossier_gone() -> FailedPrecondition:
+    """The refusal of a step on a dossier whose workflow has ended."""
+    return FailedPrecondition(
+        "this dossier is closed for good",
+        fr="Ce dossier est clôturé définitivement (son délai de réouverture est passé) :"
+        " aucune orientation n'est plus possible.",
+        reason="REOPEN_DELAY_PASSED",
+    )
+
+
+def _referral_gone() -> FailedPrecondition:
+    """The refusal of an action on a referral whose workflow has ended."""
+    return FailedPrecondition(
+        "this referral is over",
+        fr="Cette orientation est terminée : elle ne peut plus changer.",
+        reason="REFERRAL_OVER",
+    )
+
+
+def _partner_not_found() -> NotFound:
+    return NotFound(
+        "no partner with this partner_id in the directory",
+        fr="Aucun partenaire de l'annuaire ne porte cet identifiant (voir `entraide partenaires`).",
+        reason="PARTNER_NOT_FOUND",
+        field="partner_id",
+    )
+
+
+# French names of the request fields, as a person reads them.
+ID_LABELS = {"dossier_id": "l'identifiant du dossier", "referral_id": "l'identifiant de l'orientation"}
+REFERENTIEL = "`entraide referentiel`"
+
+
+def _invalid(field: str, message: str, fr: str, reason: str) -> InvalidArgument:
+    return InvalidArgument(message, fr=fr, reason=reason, field=field)
+
+
+def _quoted(values: list[str]) -> str:
+    return ", ".join(f"« {v} »" for v in values)
+
+
+def _choices(codes: tuple[str, ...] | list[str], labels: dict[str, str]) -> str:
+    """« code » (what it means), …: the codes a person may give, with their French words."""
+    return ", ".join(f"« {c} » ({labels[c]})" if c in labels else f"« {c} »" for c in codes)
+
+
 def _uuid(raw: str, name: str) -> str:
     try:
         return str(uuid.UUID(raw))
     except ValueError:
-        raise InvalidArgument(f"{name} must be a UUID") from None
+        label = ID_LABELS.get(name, f"l'identifiant {name}")
+        if not raw:
+            raise _invalid(
+                name, f"{name} is required (a UUID)", f"Indiquez {label}.", "FIELD_REQUIRED"
+            ) from None
+        raise _invalid(
+            name,
+            f"{name} must be a UUID",
+            f"{label[:1].upper()}{label[1:]} n'est pas valable :"
+            " il compte 36 caractères, copiez-le en entier.",
+            "INVALID_ID",
+        ) from None
+
+
+def _unknown_motif(field: str, motif: str) -> InvalidArgument:
+    if not motif:
+        return _invalid(
+            field,
+            f"{field} is required",
+            f"Indiquez le motif (liste des motifs : {REFERENTIEL}).",
+            "FIELD_REQUIRED",
+        )
+    return _invalid(
+        field,
+        f"unknown motif {motif[:40]!r}",
+        f"Motif inconnu : « {motif[:40]} » (liste des motifs : {REFERENTIEL}).",
+        "UNKNOWN_MOTIF",
+    )
+
+
+def _unknown_territory(territory: str) -> InvalidArgument:
+    return _invalid(
+        "territory",
+        f"territory {territory[:20]!r} is not a commune of this deployment",
+        f"La commune « {territory[:20]} » n'est pas une commune de ce déploiement"
+        f" (liste des communes : {REFERENTIEL}).",
+        "UNKNOWN_TERRITORY",
+    )
 
 
 def _partner_message(row: asyncpg.Record) -> referral_pb2.Partner:
@@ -130,9 +215,9 @@ class ReferralServicer(referral_pb2_grpc.ReferralServiceServicer):
         self, request: referral_pb2.ListPartnersRequest, context: Context
     ) -> referral_pb2.ListPartnersResponse:
         if request.motif and request.motif not in self.reference.motifs:
-            raise InvalidArgument(f"unknown motif {request.motif[:40]!r}")
+            raise _unknown_motif("motif", request.motif)
         if request.territory and request.territory not in self.reference.territories:
-            raise InvalidArgument(f"territory {request.territory[:20]!r} is not a commune of this deployment")
+            raise _unknown_territory(request.territory)
         async with self.pool.acquire() as conn:
             rows = await directory.list_partners(conn, request.motif or None, request.territory or None)
         return referral_pb2.ListPartnersResponse(partners=[_partner_message(r) for r in rows])
@@ -143,7 +228,7 @@ class ReferralServicer(referral_pb2_grpc.ReferralServiceServicer):
         async with self.pool.acquire() as conn:
             row = await directory.get_partner(conn, request.partner_id)
             if row is None:
-                raise NotFound("no partner with this partner_id")
+                raise _partner_not_found()
             (org,) = await directory.load_organizations(conn, [request.partner_id])
         return referral_pb2.PartnerDetail(
             partner=_partner_message(row),
@@ -180,7 +265,12 @@ class ReferralServicer(referral_pb2_grpc.ReferralServiceServicer):
         self, request: referral_pb2.ImportDirectoryRequest, context: Context
     ) -> referral_pb2.ImportDirectoryResponse:
         if len(request.document) > 5_000_000:
-            raise InvalidArgument("$: the document is larger than 5 MB")
+            raise _invalid(
+                "document",
+                "$: the document is larger than 5 MB",
+                "L'annuaire importé dépasse 5 Mo : découpez-le en plusieurs fichiers.",
+                "DOCUMENT_TOO_LARGE",
+            )
         organizations = directory.parse_document(request.document, self.reference)
         async with self.pool.acquire() as conn, conn.transaction():
             counts = await directory.upsert_organizations(conn, organizations)
@@ -238,25 +328,37 @@ class ReferralServicer(referral_pb2_grpc.ReferralServiceServicer):
         agent = auth.acting_subject(request.agent)
         dossier_id = _uuid(request.dossier_id, "dossier_id")
         if request.motif not in self.reference.motifs:
-            raise InvalidArgument(
-                f"unknown motif {request.motif[:40]!r}" if request.motif else "motif is required"
-            )
+            raise _unknown_motif("motif", request.motif)
         message = request.message_for_partner.strip()
         if len(message) > MAX_MESSAGE:
-            raise InvalidArgument(f"message_for_partner is at most {MAX_MESSAGE} characters")
+            raise _invalid(
+                "message_for_partner",
+                f"message_for_partner is at most {MAX_MESSAGE} characters",
+                f"Le message pour le partenaire fait au plus {MAX_MESSAGE} caractères.",
+                "TOO_LONG",
+            )
         scope = list(dict.fromkeys(["motif", *request.data_scope]))
         unknown = [s[:40] for s in scope if s not in self.reference.consent_data_scopes]
         if unknown:
-            raise InvalidArgument(
-                f"unknown data_scope category(ies): {', '.join(unknown[:5])}"
-                f" (known: {', '.join(sorted(self.reference.consent_data_scopes))})"
+            known = sorted(self.reference.consent_data_scopes)
+            raise _invalid(
+                "data_scope",
+                f"unknown data_scope category(ies): {', '.join(unknown[:5])} (known: {', '.join(known)})",
+                f"Catégorie de données inconnue : {_quoted(unknown[:5])}"
+                f" (catégories possibles : {_quoted(known)}).",
+                "UNKNOWN_DATA_SCOPE",
             )
         if request.request_id and not _REQUEST_ID.match(request.request_id):
-            raise InvalidArgument("request_id is 1 to 100 printable characters without spaces")
+            raise _invalid(
+                "request_id",
+                "request_id is 1 to 100 printable characters without spaces",
+                "L'identifiant de la demande compte 1 à 100 caractères, sans espace ni accent.",
+                "INVALID_FORMAT",
+            )
         async with self.pool.acquire() as conn:
             partner = await directory.get_partner(conn, request.partner_id)
         if partner is None:
-            raise NotFound("no partner with this partner_id in the directory")
+            raise _partner_not_found()
         await self._dossier(dossier_id)  # NOT_FOUND / PERMISSION_DENIED
         referral_id = (
             str(uuid.uuid5(REFERRAL_ID_NAMESPACE, f"{dossier_id}\x00{request.request_id}"))
@@ -274,9 +376,7 @@ class ReferralServicer(referral_pb2_grpc.ReferralServiceServicer):
             timers=self.timers,
         )
         handle = self.temporal.get_workflow_handle(dossier_workflow_id(dossier_id))
-        await self._update(
-            handle, DossierWorkflow.orient, command, context, "this dossier is closed for good"
-        )
+        await self._update(handle, DossierWorkflow.orient, command, context, _dossier_gone)
         return await self._referral_view(referral_id, for_partner=False)
 
     async def CancelReferral(
@@ -285,11 +385,16 @@ class ReferralServicer(referral_pb2_grpc.ReferralServiceServicer):
         agent = auth.acting_subject(request.agent)
         referral_id = _uuid(request.referral_id, "referral_id")
         if len(request.reason) > MAX_COMMENT:
-            raise InvalidArgument(f"reason is at most {MAX_COMMENT} characters")
+            raise _invalid(
+                "reason",
+                f"reason is at most {MAX_COMMENT} characters",
+                f"Le motif d'annulation fait au plus {MAX_COMMENT} caractères.",
+                "TOO_LONG",
+            )
         await self._referral_view(referral_id, for_partner=False)  # NOT_FOUND outside the territories
         action = ReferralAction("cancel", agent, comment=request.reason.strip())
         handle = self.temporal.get_workflow_handle(referral_workflow_id(referral_id))
-        await self._update(handle, ReferralWorkflow.act, action, context, "this referral is over")
+        await self._update(handle, ReferralWorkflow.act, action, context, _referral_gone)
         return await self._referral_view(referral_id, for_partner=False)
 
     async def ListDossierReferrals(
@@ -316,7 +421,13 @@ class ReferralServicer(referral_pb2_grpc.ReferralServiceServicer):
     ) -> referral_pb2.ListReferralsResponse:
         claims = auth.current()
         if request.status and request.status not in REFERRAL_STATUSES:
-            raise InvalidArgument(f"status is one of {', '.join(REFERRAL_STATUSES)}")
+            raise _invalid(
+                "status",
+                f"status is one of {', '.join(REFERRAL_STATUSES)}",
+                f"Statut d'orientation inconnu : « {request.status[:20]} »."
+                f" Statuts possibles : {_choices(REFERRAL_STATUSES, REFERRAL_STATUS_LABELS)}.",
+                "INVALID_CHOICE",
+            )
         name = await self._partner_name(claims.partner_id)
         async with self.scoped.acquire() as conn:
             rows = await referrals.of_partner(conn, claims.partner_id, request.status or None)
@@ -368,37 +479,80 @@ class ReferralServicer(referral_pb2_grpc.ReferralServiceServicer):
         claims = auth.current()
         referral_id = _uuid(request.referral_id, "referral_id")
         reason = outcome = ""
+        verb = ACTION_VERBS.get(action, action)
         if action in ("reject", "fail"):
             if request.reason not in REFERRAL_REASONS:
-                raise InvalidArgument(f"{action} needs a reason: one of {', '.join(REFERRAL_REASONS)}")
+                raise _invalid(
+                    "reason",
+                    f"{action} needs a reason: one of {', '.join(REFERRAL_REASONS)}",
+                    f"Pour {verb} cette orientation, indiquez un motif parmi :"
+                    f" {_choices(REFERRAL_REASONS, REFERRAL_REASON_LABELS)}.",
+                    "INVALID_CHOICE" if request.reason else "FIELD_REQUIRED",
+                )
             reason = request.reason
         elif request.reason:
-            raise InvalidArgument(f"{action} takes no reason")
+            raise _invalid(
+                "reason",
+                f"{action} takes no reason",
+                f"Pour {verb} cette orientation, aucun motif n'est attendu : laissez-le vide.",
+                "UNEXPECTED_FIELD",
+            )
         if action == "complete":
             if request.outcome not in REFERRAL_OUTCOMES:
-                raise InvalidArgument(f"complete needs an outcome: one of {', '.join(REFERRAL_OUTCOMES)}")
+                raise _invalid(
+                    "outcome",
+                    f"complete needs an outcome: one of {', '.join(REFERRAL_OUTCOMES)}",
+                    "Pour terminer cette orientation, indiquez son issue parmi :"
+                    f" {_choices(REFERRAL_OUTCOMES, REFERRAL_REASON_LABELS)}.",
+                    "INVALID_CHOICE" if request.outcome else "FIELD_REQUIRED",
+                )
             outcome = request.outcome
         elif request.outcome:
-            raise InvalidArgument(f"{action} takes no outcome")
+            raise _invalid(
+                "outcome",
+                f"{action} takes no outcome",
+                f"Pour {verb} cette orientation, aucune issue n'est attendue : laissez-la vide.",
+                "UNEXPECTED_FIELD",
+            )
         comment = request.comment.strip()
         if len(comment) > MAX_COMMENT:
-            raise InvalidArgument(f"comment is at most {MAX_COMMENT} characters")
+            raise _invalid(
+                "comment",
+                f"comment is at most {MAX_COMMENT} characters",
+                f"Le commentaire fait au plus {MAX_COMMENT} caractères.",
+                "TOO_LONG",
+            )
         if "other" in (reason, outcome) and not comment:
-            raise InvalidArgument("with 'other', say why in comment")
+            raise _invalid(
+                "comment",
+                "with 'other', say why in comment",
+                "Avec « autre », précisez la raison dans le commentaire.",
+                "FIELD_REQUIRED",
+            )
         await self._referral_view(referral_id, for_partner=True)  # NOT_FOUND unless the caller's
         handle = self.temporal.get_workflow_handle(referral_workflow_id(referral_id))
         command = ReferralAction(action, claims.subject, reason=reason, outcome=outcome, comment=comment)
-        await self._update(handle, ReferralWorkflow.act, command, context, "this referral is over")
+        await self._update(handle, ReferralWorkflow.act, command, context, _referral_gone)
         return await self._referral_view(referral_id, for_partner=True)
 
-    async def _update(self, handle: Any, update: Any, command: object, context: Context, gone: str) -> Any:
+    async def _update(
+        self,
+        handle: Any,
+        update: Any,
+        command: object,
+        context: Context,
+        gone: Callable[[], FailedPrecondition],
+    ) -> Any:
+        """`gone`: the refusal when the workflow has ended (the dossier or referral is over)."""
         try:
             return await handle.execute_update(update, command, rpc_timeout=remaining(context))
         except WorkflowUpdateFailedError as exc:
-            raise domain_error_from(exc) or FailedPrecondition("refused") from None
+            raise domain_error_from(exc) or FailedPrecondition(
+                "the workflow refused this change", fr="Cette demande a été refusée.", reason="STEP_REFUSED"
+            ) from None
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
-                raise FailedPrecondition(gone) from None
+                raise gone() from None
             raise
 
     async def _dossier(self, raw_dossier_id: str) -> asyncpg.Record:
@@ -408,11 +562,21 @@ class ReferralServicer(referral_pb2_grpc.ReferralServiceServicer):
             row = await referrals.dossier_facts(conn, dossier_id)
         if row is None:
             raise NotFound(
-                "no dossier with this id (a dossier opened a moment ago may take a second to appear)"
+                "no dossier with this id (a dossier opened a moment ago may take a second to appear)",
+                fr="Aucun dossier ne porte cet identifiant (un dossier ouvert à l'instant peut mettre"
+                " une seconde à apparaître : réessayez).",
+                reason="DOSSIER_NOT_FOUND",
+                field="dossier_id",
             )
         claims = auth.current()
-        if claims.role is Role.PARTENAIRE or not claims.covers(row["territory"]):
-            raise PermissionDenied("this dossier belongs to a territory you are not assigned to")
+        if claims.role is Role.PARTENAIRE:
+            raise PermissionDenied(
+                "a partner does not read dossiers",
+                fr="Un partenaire n'a pas accès aux dossiers : seules les orientations qu'il reçoit lui sont"
+                " transmises.",
+                reason="ROLE_NOT_ALLOWED",
+            )
+        claims.require_dossier_territory(row["territory"])
         return row
 
     async def _partner_name(self, partner_id: str) -> str:
@@ -425,6 +589,11 @@ class ReferralServicer(referral_pb2_grpc.ReferralServiceServicer):
         async with self.scoped.acquire() as conn:
             row = await referrals.get_referral(conn, referral_id)
             if row is None or (for_partner and row["partner_id"] != claims.partner_id):
-                raise NotFound("no referral with this id among yours")
+                raise NotFound(
+                    "no referral with this id among yours",
+                    fr="Aucune orientation ne porte cet identifiant parmi les vôtres.",
+                    reason="REFERRAL_NOT_FOUND",
+                    field="referral_id",
+                )
             changes = await referrals.history(conn, row["referral_id"])
         return referral_message(row, await self._partner_name(row["partner_id"]), changes, for_partner)

@@ -11,8 +11,8 @@ BILAN = (Role.ELU, Role.RESPONSABLE, Role.OPS)
 OPS = (Role.OPS, Role.RESPONSABLE)
 
 RULES: dict[str, Rule] = {
-    "GetMotifCounts": rule(*AGGREGATES),
-    "GetBilan": rule(*BILAN),
-    "ExportBilan": rule(*BILAN),
-    "GetOpsOverview": rule(*OPS),
+    "GetMotifCounts": rule(*AGGREGATES, action="consulter les chiffres par motif"),
+    "GetBilan": rule(*BILAN, action="consulter le bilan d'activité"),
+    "ExportBilan": rule(*BILAN, action="exporter le bilan d'activité"),
+    "GetOpsOverview": rule(*OPS, action="consulter le tableau de bord d'exploitation"),
 }

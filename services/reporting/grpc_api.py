@@ -31,6 +31,19 @@ def _bound(message: Message, field: Literal["from", "to"]) -> datetime | None:
     return optional_datetime(message, field)
 
 
+def _invalid(field: str, message: str, fr: str, reason: str) -> InvalidArgument:
+    return InvalidArgument(message, fr=fr, reason=reason, field=field)
+
+
+def _period_reversed() -> InvalidArgument:
+    return _invalid(
+        "from",
+        "the period's start must be before its end",
+        "Le début de la période doit précéder sa fin.",
+        "INVALID_PERIOD",
+    )
+
+
 def _stamp(value: datetime | None) -> Timestamp | None:
     if value is None:
         return None
@@ -49,23 +62,29 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         self.js = js
         self.stream = stream
 
-    def _territories(self, requested: Iterable[str]) -> list[str]:
+    def _territories(self, requested: Iterable[str], field: str = "territories") -> list[str]:
         """The requested communes (all of the caller's when none), each checked."""
         claims = auth.current()
         wanted = sorted(set(requested))
         for territory in wanted:
             if territory not in self.reference.territories:
-                raise InvalidArgument(f"territory {territory[:20]!r} is not a commune of this deployment")
+                raise _invalid(
+                    field,
+                    f"territory {territory[:20]!r} is not a commune of this deployment",
+                    f"La commune « {territory[:20]} » n'est pas une commune de ce déploiement"
+                    " (liste des communes : `entraide referentiel`).",
+                    "UNKNOWN_TERRITORY",
+                )
             claims.require_territory(territory)
         return wanted or sorted(claims.territories)
 
     async def GetMotifCounts(
         self, request: reporting_pb2.GetMotifCountsRequest, context: Context
     ) -> reporting_pb2.MotifCounts:
-        territories = self._territories([request.territory] if request.territory else [])
+        territories = self._territories([request.territory] if request.territory else [], "territory")
         period = queries.Period(territories, _bound(request, "from"), _bound(request, "to"))
         if period.start and period.end and period.start >= period.end:
-            raise InvalidArgument("the period's start must be before its end")
+            raise _period_reversed()
         async with self.pool.acquire() as conn:
             total, counts = await queries.motif_counts(conn, period)
         return reporting_pb2.MotifCounts(
@@ -79,11 +98,21 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
     async def _bilan(self, request: reporting_pb2.GetBilanRequest) -> reporting_pb2.Bilan:
         start, end = _bound(request, "from"), _bound(request, "to")
         if start is None or end is None:
-            raise InvalidArgument("a bilan needs both 'from' and 'to'")
+            raise _invalid(
+                "to" if start is not None else "from",
+                "a bilan needs both 'from' and 'to'",
+                "Un bilan demande une date de début et une date de fin.",
+                "FIELD_REQUIRED",
+            )
         if start >= end:
-            raise InvalidArgument("the period's start must be before its end")
+            raise _period_reversed()
         if end - start > MAX_PERIOD:
-            raise InvalidArgument("a bilan covers at most ten years")
+            raise _invalid(
+                "to",
+                "a bilan covers at most ten years",
+                "Un bilan couvre au plus dix ans : raccourcissez la période.",
+                "PERIOD_TOO_LONG",
+            )
         territories = self._territories(request.territories)
         async with self.pool.acquire() as conn, acquire_spare(self.pool) as helper:
             figures = await bilan.compute(conn, territories, start, end, helper=helper)
@@ -132,7 +161,8 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
             partners=[
                 reporting_pb2.PartnerFigures(
                     partner_id=p.partner_id,
-                    name=p.partner_id,
+                    name=p.name,
+                    partner_name=p.name,
                     referrals=p.referrals,
                     accepted=p.accepted,
                     completed=p.completed,
@@ -155,7 +185,12 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
     ) -> reporting_pb2.BilanDocument:
         fmt = (request.format or "csv").lower()
         if fmt not in FORMATS:
-            raise InvalidArgument("format is 'csv' or 'html'")
+            raise _invalid(
+                "format",
+                "format is 'csv' or 'html'",
+                "Le bilan s'exporte au format « csv » (tableur) ou « html » (page web).",
+                "INVALID_CHOICE",
+            )
         content_type, extension, render = FORMATS[fmt]
         message = await self._bilan(request.bilan)
         start = getattr(message, "from").ToDatetime(tzinfo=UTC)
@@ -169,7 +204,13 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         self, request: reporting_pb2.GetOpsOverviewRequest, context: Context
     ) -> reporting_pb2.OpsOverview:
         if request.stuck_after_days < 0 or request.limit < 0:
-            raise InvalidArgument("stuck_after_days and limit are positive")
+            raise _invalid(
+                "stuck_after_days" if request.stuck_after_days < 0 else "limit",
+                "stuck_after_days and limit are positive",
+                "Le nombre de jours sans avancée et le nombre de dossiers listés"
+                " ne peuvent pas être négatifs.",
+                "OUT_OF_RANGE",
+            )
         days = request.stuck_after_days or 30
         limit = min(request.limit or 50, 500)
         territories = self._territories(request.territories)
@@ -180,6 +221,7 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
             stuck = await ops.stuck(conn, territories, now - timedelta(days=days), limit)
             backlog = await ops.outbox_backlog(conn)
             dead = await ops.dead_letters(conn, limit)
+            misconfigured = await ops.misconfigured_channels(conn, limit)
         lags = await ops.consumer_lag(self.js, self.stream) if self.js is not None else []
 
         def listed(item: ops.Listed) -> reporting_pb2.StuckDossier:
@@ -219,4 +261,14 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
                 for d in dead
             ],
             generated_at=_stamp(now),
+            misconfigured_channels=[
+                reporting_pb2.MisconfiguredChannel(
+                    partner_id=m.partner_id,
+                    channel=m.channel,
+                    reason=m.reason,
+                    since=_stamp(m.since),
+                    deliveries_held=m.deliveries_held,
+                )
+                for m in misconfigured
+            ],
         )
