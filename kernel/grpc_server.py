@@ -7,6 +7,8 @@ and never answers INTERNAL for a caller's mistake.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -18,13 +20,18 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from kernel import auth, metrics, rich_status
+from kernel import auth, faults, idempotency, metrics, rich_status
 from kernel.access import AccessPolicy
 from kernel.auth import Claims
 from kernel.errors import DomainError
+from kernel.idempotency import RequestReplies
 from kernel.logs import get_logger
 
 log = get_logger("grpc")
+# Answers that are not bugs: logged at WARNING with their reason, never as errors.
+_EXPECTED = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+# Pauses between attempts of a handler hit by a dependency fault (bounded: a few seconds).
+_RETRY_PAUSES_S = (0.25, 0.75, 1.5)
 
 # The servicer context handlers receive (grpc.aio).
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
@@ -45,8 +52,9 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
     given), the access log, and domain errors mapped to their status code; anything
     else is INTERNAL, logged without its message (which may quote personal data)."""
 
-    def __init__(self, policy: AccessPolicy | None = None) -> None:
+    def __init__(self, policy: AccessPolicy | None = None, replies: RequestReplies | None = None) -> None:
         self.policy = policy
+        self.replies = replies
 
     async def intercept_service(
         self,
@@ -77,12 +85,14 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
                 if policy is not None:
                     claims = policy.admit(method, metadata)
                     auth.set_current(claims)
-                response = await inner(request, context)
+                response = await self._answer(method, inner, request, context, claims)
                 if policy is not None and claims is not None:
                     await policy.record(method, claims, metadata, request, response)
                 return response
             except DomainError as exc:
                 code = exc.code
+                if exc.code in _EXPECTED:
+                    log.warning("rpc not done", extra={"method": method, "reason": exc.reason})
                 if (
                     policy is not None
                     and claims is not None
@@ -102,7 +112,15 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
                         code, "method not implemented by this server", "UNIMPLEMENTED"
                     ),
                 )
-            except Exception:
+            except Exception as exc:
+                fault = faults.classify(exc)
+                if fault is not None:
+                    code = fault.code
+                    log.warning(
+                        "rpc not done: dependency fault",
+                        extra={"method": method, "reason": fault.reason, "error_type": type(exc).__name__},
+                    )
+                    await _abort(context, rich_status.to_status(fault))
                 code = grpc.StatusCode.INTERNAL
                 log.exception("unhandled error", extra={"method": method})
                 await _abort(
@@ -125,6 +143,60 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+    async def _answer(
+        self,
+        method: str,
+        inner: Callable[[Any, Context], Awaitable[Any]],
+        request: Any,
+        context: Context,
+        claims: Claims | None,
+    ) -> Any:
+        """The handler's answer, or the first answer to the same request id."""
+        request_id = idempotency.request_id_of(request) if self.replies is not None else ""
+        if not request_id or self.replies is None:
+            # Calls without a request id are retried only when they change nothing.
+            mutating = idempotency.FIELD in request.DESCRIPTOR.fields_by_name
+            return await _with_retries(inner, request, context, retry=not mutating)
+        caller = claims.subject if claims is not None else ""
+        claim = await self.replies.claim(
+            method, caller, request_id, idempotency.digest(request), remaining(context).total_seconds()
+        )
+        if claim.reply is not None:
+            return idempotency.response_class(method).FromString(claim.reply)
+        try:
+            response = await _with_retries(inner, request, context, retry=True)
+        except BaseException:
+            # Nothing was done (or the same request id will find it done): a retry may run.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.replies.release(method, caller, request_id))
+            raise
+        await self.replies.store(method, caller, request_id, response.SerializeToString())
+        return response
+
+
+async def _with_retries(
+    inner: Callable[[Any, Context], Awaitable[Any]], request: Any, context: Context, retry: bool
+) -> Any:
+    """Runs the handler; a dependency fault is retried a few times while the caller's
+    deadline allows, when running the handler again is safe."""
+    for pause in (*_RETRY_PAUSES_S, None):
+        try:
+            return await inner(request, context)
+        except Exception as exc:
+            left = context.time_remaining()
+            fault = faults.classify(exc)
+            if (
+                not retry
+                or pause is None
+                or fault is None
+                or fault.code != grpc.StatusCode.UNAVAILABLE
+                or (left is not None and left < pause + 1.0)
+            ):
+                raise
+            log.info("retrying after a dependency fault", extra={"reason": fault.reason})
+            await asyncio.sleep(pause)
+    raise AssertionError("unreachable")
 
 
 async def _abort(context: Context, status: grpc.Status) -> None:
@@ -155,13 +227,15 @@ class GrpcServer:
         interceptors: Sequence[grpc.aio.ServerInterceptor[Any, Any]] = (),
         tls: grpc.ServerCredentials | None = None,
         policy: AccessPolicy | None = None,
+        replies: RequestReplies | None = None,
     ) -> None:
-        """`tls`: kernel.tls.server_credentials(env); None serves plaintext."""
+        """`tls`: kernel.tls.server_credentials(env); None serves plaintext. `replies`:
+        the answers by request id (kernel.idempotency); None keeps none."""
         self.bindings = bindings
         self.address = address
         self.tls = tls is not None
         self.health = HealthServicer()
-        self.server = grpc.aio.server(interceptors=[*interceptors, ErrorMappingInterceptor(policy)])
+        self.server = grpc.aio.server(interceptors=[*interceptors, ErrorMappingInterceptor(policy, replies)])
         for binding in bindings:
             binding.add_to_server(binding.servicer, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

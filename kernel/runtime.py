@@ -28,6 +28,7 @@ from kernel.auth import TokenVerifier
 from kernel.consumer import Consumer, ConsumerSpec
 from kernel.db import Pool
 from kernel.grpc_server import GrpcServer, ServiceBinding
+from kernel.idempotency import RequestReplies
 from kernel.logs import configure_logging, get_logger
 from kernel.outbox import OutboxRelay
 from kernel.settings import Settings
@@ -105,7 +106,8 @@ async def run_service(
             tasks.append(asyncio.create_task(loop(stop)))
         address = f"{settings.grpc_host}:{settings.grpc_port(spec.name)}"
         policy = AccessPolicy(spec.name, spec.access_rules, verifier, pool)
-        server = GrpcServer(spec.bindings(ctx), address, tls=credentials, policy=policy)
+        replies = RequestReplies(db.ScopedPool(pool), spec.schema)
+        server = GrpcServer(spec.bindings(ctx), address, tls=credentials, policy=policy, replies=replies)
         await server.start()
         if ready is not None:
             ready.set()

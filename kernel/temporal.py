@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
 
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+    WorkflowUpdateStage,
+)
 from temporalio.exceptions import ApplicationError
 
 from kernel.codec import data_converter
-from kernel.errors import ERRORS_BY_KIND, DomainError, FailedPrecondition
+from kernel.errors import ERRORS_BY_KIND, DomainError, FailedPrecondition, Unavailable
 from kernel.settings import Settings
 
 
@@ -43,3 +52,47 @@ def domain_error_from(exc: BaseException) -> DomainError | None:
             reason="STEP_REFUSED",
         )
     return None
+
+
+# A worker accepts (validates) an update within this, or none is running: the caller is
+# told at once instead of waiting its whole deadline. The update stays admitted; a
+# retry with the same request id (hence the same update id) attaches to it.
+ACCEPT_WITHIN = timedelta(seconds=4)
+
+
+def no_worker() -> Unavailable:
+    return Unavailable(
+        "no workflow worker accepted the step in time; retry with the same request_id",
+        fr=(
+            "Le moteur de traitement des dossiers ne répond pas pour l'instant : "
+            "réessayez dans un instant (la même demande ne sera jamais appliquée deux fois)."
+        ),
+        reason="WORKER_UNAVAILABLE",
+    )
+
+
+async def run_update(
+    handle: WorkflowHandle[Any, Any],
+    update: Any,
+    arg: Any,
+    *,
+    update_id: str | None,
+    timeout: timedelta,
+    result_type: type | None = None,
+) -> Any:
+    """Sends an update and returns its result; UNAVAILABLE when no worker accepts it
+    within ACCEPT_WITHIN (no worker polls the queue, or it is restarting)."""
+    started = time.monotonic()
+    try:
+        pending = await handle.start_update(
+            update,
+            arg,
+            id=update_id,
+            wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+            result_type=result_type,
+            rpc_timeout=min(ACCEPT_WITHIN, timeout),
+        )
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        raise no_worker() from None
+    left = timeout - timedelta(seconds=time.monotonic() - started)
+    return await pending.result(rpc_timeout=max(left, timedelta(seconds=1)))

@@ -357,17 +357,28 @@ async def test_worker_and_intake_killed_mid_lifecycle_the_dossier_continues_and_
     async with app_stack.channel("intake") as channel:
         intake = intake_pb2_grpc.IntakeServiceStub(channel)
 
-        # Sent while no workflow worker runs: it waits, and completes once one is back.
-        async def complete_ecoute() -> intake_pb2.StepResponse:
-            request = intake_pb2.CompleteEcouteRequest(dossier_id=dossier_id, agent=AGENT, next_stage="suivi")
-            response: intake_pb2.StepResponse = await intake.CompleteEcoute(request, timeout=60)
-            return response
-
-        pending = asyncio.create_task(complete_ecoute())
-        await asyncio.sleep(1.0)
-        assert not pending.done()
+        # Sent while no workflow worker runs: UNAVAILABLE at once; the same request
+        # again once a worker is back completes it, once.
+        request = intake_pb2.CompleteEcouteRequest(
+            dossier_id=dossier_id, agent=AGENT, next_stage="suivi", request_id=uuid.uuid4().hex
+        )
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await intake.CompleteEcoute(request, timeout=60)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert asyncio.get_running_loop().time() - started < 5.0
         app_stack.start("workflows")
-        assert (await pending).dossier.stage == "suivi"
+
+        async def retried() -> intake_pb2.StepResponse | None:
+            try:
+                response: intake_pb2.StepResponse = await intake.CompleteEcoute(request, timeout=10)
+                return response
+            except grpc.aio.AioRpcError as exc:
+                assert exc.code() == grpc.StatusCode.UNAVAILABLE
+                return None
+
+        completed = await eventually(retried, lambda r: r is not None, timeout=60, interval=0.5)
+        assert completed is not None and completed.dossier.stage == "suivi"
         closed = await intake.CloseDossier(
             intake_pb2.CloseDossierRequest(dossier_id=dossier_id, agent=AGENT, outcome="regle"), timeout=30
         )

@@ -62,6 +62,8 @@ class DossierState:
     referrals: dict[str, str] = field(default_factory=dict)
     # Recent steps only: the full timeline lives in intake's tables.
     history: list[HistoryEntry] = field(default_factory=list)
+    # Request keys of the latest human steps → their step number (repeats answered).
+    requests: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -104,6 +106,9 @@ class InterviewInput:
     agent: str
     notes: str = ""
     visibility: str = "team"
+    # Derived from the client's request id (kernel.idempotency.derived_id): a repeat is
+    # answered with the first step, never applied twice, even after continue-as-new.
+    request_key: str = ""
 
 
 @dataclass
@@ -111,11 +116,17 @@ class CompleteEcouteInput:
     agent: str
     next_stage: str
     motifs: list[str] = field(default_factory=list)
+    # Derived from the client's request id (kernel.idempotency.derived_id): a repeat is
+    # answered with the first step, never applied twice, even after continue-as-new.
+    request_key: str = ""
 
 
 @dataclass
 class AgentInput:
     agent: str
+    # Derived from the client's request id (kernel.idempotency.derived_id): a repeat is
+    # answered with the first step, never applied twice, even after continue-as-new.
+    request_key: str = ""
 
 
 @dataclass
@@ -123,12 +134,18 @@ class FollowUpInput:
     agent: str
     notes: str = ""
     visibility: str = "team"
+    # Derived from the client's request id (kernel.idempotency.derived_id): a repeat is
+    # answered with the first step, never applied twice, even after continue-as-new.
+    request_key: str = ""
 
 
 @dataclass
 class AssignInput:
     agent: str
     assignee: str
+    # Derived from the client's request id (kernel.idempotency.derived_id): a repeat is
+    # answered with the first step, never applied twice, even after continue-as-new.
+    request_key: str = ""
 
 
 @dataclass
@@ -136,12 +153,18 @@ class CloseInput:
     agent: str
     outcome: str
     notes: str = ""
+    # Derived from the client's request id (kernel.idempotency.derived_id): a repeat is
+    # answered with the first step, never applied twice, even after continue-as-new.
+    request_key: str = ""
 
 
 @dataclass
 class ReopenInput:
     agent: str
     reason: str = ""
+    # Derived from the client's request id (kernel.idempotency.derived_id): a repeat is
+    # answered with the first step, never applied twice, even after continue-as-new.
+    request_key: str = ""
 
 
 @dataclass

@@ -56,6 +56,8 @@ ACTIVITY_RETRY = RetryPolicy(
 )
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 HISTORY_KEPT = 50
+# Request keys of human steps remembered (retries come within minutes, not 200 steps).
+REQUESTS_KEPT = 200
 # workflow.patched ids: each one guards a change recorded histories must still replay.
 PATCH_LIFECYCLE = "lifecycle-v2"
 # Referrals (orient update, child ReferralWorkflows, their changes in the timeline).
@@ -217,6 +219,7 @@ class DossierWorkflow:
         to_stage: str | None = None,
         actor: str = "",
         cycle: int | None = None,
+        request_key: str = "",
         **fields: object,
     ) -> None:
         s = self.state
@@ -243,6 +246,10 @@ class DossierWorkflow:
             retry_policy=ACTIVITY_RETRY,
         )
         s.step = step
+        if request_key:
+            s.requests[request_key] = step
+            for old in list(s.requests)[:-REQUESTS_KEPT]:
+                del s.requests[old]
         self.steps_this_run += 1
         s.history = [*s.history, HistoryEntry(step, kind, to_stage or s.stage, at, actor)][-HISTORY_KEPT:]
         if to_stage and to_stage != s.stage:
@@ -259,6 +266,11 @@ class DossierWorkflow:
 
     def _result(self) -> StepResult:
         return StepResult(self.state.dossier_id, self.stage, self.state.step)
+
+    def _repeat(self, request_key: str) -> StepResult | None:
+        """The answer to a step already applied for this request key, if any."""
+        step = self.state.requests.get(request_key) if request_key else None
+        return None if step is None else StepResult(self.state.dossier_id, self.stage, step)
 
     def _require_open(self, action: str, action_fr: str) -> None:
         if self.finished:
@@ -289,10 +301,13 @@ class DossierWorkflow:
     @workflow.update
     async def record_interview(self, command: InterviewInput) -> StepResult:
         async with self.lock:
+            if (done := self._repeat(command.request_key)) is not None:
+                return done
             self.validate_interview(command)
             to_stage = "ecoute" if self.stage == "reception" else self.stage
             await self._step(
                 "interview",
+                request_key=command.request_key,
                 to_stage=to_stage,
                 actor=command.agent,
                 notes=command.notes,
@@ -304,15 +319,23 @@ class DossierWorkflow:
 
     @record_interview.validator
     def validate_interview(self, command: InterviewInput) -> None:
+        if command.request_key in self.state.requests:
+            return  # a repeat: answered with the step it applied
         self._require_open("record an interview", "enregistrer un entretien")
 
     @workflow.update
     async def complete_ecoute(self, command: CompleteEcouteInput) -> StepResult:
         async with self.lock:
+            if (done := self._repeat(command.request_key)) is not None:
+                return done
             self.validate_complete_ecoute(command)
             motifs = command.motifs or self.state.motifs
             await self._step(
-                "ecoute_completed", to_stage=command.next_stage, actor=command.agent, motifs=motifs
+                "ecoute_completed",
+                request_key=command.request_key,
+                to_stage=command.next_stage,
+                actor=command.agent,
+                motifs=motifs,
             )
             self.state.motifs = list(motifs)
             self._touch()
@@ -320,6 +343,8 @@ class DossierWorkflow:
 
     @complete_ecoute.validator
     def validate_complete_ecoute(self, command: CompleteEcouteInput) -> None:
+        if command.request_key in self.state.requests:
+            return  # a repeat: answered with the step it applied
         self._require_open("complete the écoute", "terminer l'écoute")
         if self.stage != "ecoute":
             raise refuse(
@@ -340,13 +365,19 @@ class DossierWorkflow:
     @workflow.update
     async def start_suivi(self, command: AgentInput) -> StepResult:
         async with self.lock:
+            if (done := self._repeat(command.request_key)) is not None:
+                return done
             self.validate_start_suivi(command)
-            await self._step("stage_changed", to_stage="suivi", actor=command.agent)
+            await self._step(
+                "stage_changed", request_key=command.request_key, to_stage="suivi", actor=command.agent
+            )
             self._touch()
             return self._result()
 
     @start_suivi.validator
     def validate_start_suivi(self, command: AgentInput) -> None:
+        if command.request_key in self.state.requests:
+            return  # a repeat: answered with the step it applied
         self._require_open("start the suivi", "commencer le suivi")
         if self.stage != "orientation":
             raise refuse(
@@ -359,15 +390,23 @@ class DossierWorkflow:
     @workflow.update
     async def record_follow_up(self, command: FollowUpInput) -> StepResult:
         async with self.lock:
+            if (done := self._repeat(command.request_key)) is not None:
+                return done
             self.validate_follow_up(command)
             await self._step(
-                "follow_up", actor=command.agent, notes=command.notes, visibility=command.visibility
+                "follow_up",
+                request_key=command.request_key,
+                actor=command.agent,
+                notes=command.notes,
+                visibility=command.visibility,
             )
             self._touch()
             return self._result()
 
     @record_follow_up.validator
     def validate_follow_up(self, command: FollowUpInput) -> None:
+        if command.request_key in self.state.requests:
+            return  # a repeat: answered with the step it applied
         self._require_open("record a follow-up", "enregistrer un contact de suivi")
         if self.stage not in ("orientation", "suivi"):
             raise refuse(
@@ -380,13 +419,22 @@ class DossierWorkflow:
     @workflow.update
     async def assign(self, command: AssignInput) -> StepResult:
         async with self.lock:
+            if (done := self._repeat(command.request_key)) is not None:
+                return done
             self.validate_assign(command)
-            await self._step("assigned", actor=command.agent, assigned_agent=command.assignee)
+            await self._step(
+                "assigned",
+                request_key=command.request_key,
+                actor=command.agent,
+                assigned_agent=command.assignee,
+            )
             self.state.assigned_agent = command.assignee
             return self._result()
 
     @assign.validator
     def validate_assign(self, command: AssignInput) -> None:
+        if command.request_key in self.state.requests:
+            return  # a repeat: answered with the step it applied
         self._require_open("assign the dossier", "attribuer le dossier")
         if command.assignee == self.state.assigned_agent:
             raise refuse(
@@ -398,9 +446,12 @@ class DossierWorkflow:
     @workflow.update
     async def close(self, command: CloseInput) -> StepResult:
         async with self.lock:
+            if (done := self._repeat(command.request_key)) is not None:
+                return done
             self.validate_close(command)
             await self._step(
                 "closed",
+                request_key=command.request_key,
                 to_stage="cloture",
                 actor=command.agent,
                 outcome=command.outcome,
@@ -413,15 +464,24 @@ class DossierWorkflow:
 
     @close.validator
     def validate_close(self, command: CloseInput) -> None:
+        if command.request_key in self.state.requests:
+            return  # a repeat: answered with the step it applied
         self._require_open("close the dossier", "clôturer le dossier")
 
     @workflow.update
     async def reopen(self, command: ReopenInput) -> StepResult:
         async with self.lock:
+            if (done := self._repeat(command.request_key)) is not None:
+                return done
             self.validate_reopen(command)
             cycle = self.state.cycle + 1
             await self._step(
-                "reopened", to_stage="ecoute", actor=command.agent, notes=command.reason, cycle=cycle
+                "reopened",
+                request_key=command.request_key,
+                to_stage="ecoute",
+                actor=command.agent,
+                notes=command.reason,
+                cycle=cycle,
             )
             self.state.cycle = cycle
             self.state.outcome = ""
@@ -432,6 +492,8 @@ class DossierWorkflow:
 
     @reopen.validator
     def validate_reopen(self, command: ReopenInput) -> None:
+        if command.request_key in self.state.requests:
+            return  # a repeat: answered with the step it applied
         if self.finished:
             raise refuse(
                 "the reopen delay has passed: open a new dossier",

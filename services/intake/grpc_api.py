@@ -8,17 +8,23 @@ from typing import Any
 
 import asyncpg
 from entraide.v1 import intake_pb2, intake_pb2_grpc
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+    WorkflowUpdateStage,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from kernel import auth
+from kernel import auth, idempotency
 from kernel.db import ScopedPool
 from kernel.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from kernel.grpc_server import Context, remaining
 from kernel.reference import ReferenceData
-from kernel.temporal import domain_error_from
+from kernel.temporal import ACCEPT_WITHIN, domain_error_from, no_worker, run_update
 from services.intake import persons, repository, validation
 from services.intake.people_api import PeopleHandlers
 from services.intake.rights_api import RightsHandlers
@@ -125,11 +131,20 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
             search_attributes=sa.initial(spec.territory, spec.urgent),
         )
         created = False
+        deadline = remaining(context)
         try:
-            opened = await self.temporal.execute_update_with_start_workflow(
-                DossierWorkflow.open, start_workflow_operation=start, rpc_timeout=remaining(context)
+            pending = await self.temporal.start_update_with_start_workflow(
+                DossierWorkflow.open,
+                start_workflow_operation=start,
+                wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+                id=idempotency.key_of(request, "open") or None,
+                rpc_timeout=min(ACCEPT_WITHIN, deadline),
             )
+            opened = await pending.result(rpc_timeout=deadline)
             created = opened.created
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            # The dossier's workflow is started (durably); no worker took the update.
+            raise no_worker() from None
         except WorkflowAlreadyStartedError:
             pass  # the dossier's workflow has already ended: the dossier exists
         row = await self._dossier_row(spec.dossier_id)
@@ -240,7 +255,7 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
             notes=validation.notes(request.notes),
             visibility=validation.visibility(request.visibility),
         )
-        return await self._step(request.dossier_id, DossierWorkflow.record_interview, command, context)
+        return await self._step(request, DossierWorkflow.record_interview, command, context)
 
     async def CompleteEcoute(
         self, request: intake_pb2.CompleteEcouteRequest, context: Context
@@ -250,11 +265,11 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
             next_stage=validation.next_stage(request.next_stage),
             motifs=validation.motifs(list(request.motifs), self.reference, required=False),
         )
-        return await self._step(request.dossier_id, DossierWorkflow.complete_ecoute, command, context)
+        return await self._step(request, DossierWorkflow.complete_ecoute, command, context)
 
     async def StartSuivi(self, request: intake_pb2.StepRequest, context: Context) -> intake_pb2.StepResponse:
         command = AgentInput(agent=auth.acting_subject(request.agent))
-        return await self._step(request.dossier_id, DossierWorkflow.start_suivi, command, context)
+        return await self._step(request, DossierWorkflow.start_suivi, command, context)
 
     async def RecordFollowUp(
         self, request: intake_pb2.RecordFollowUpRequest, context: Context
@@ -264,7 +279,7 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
             notes=validation.notes(request.notes),
             visibility=validation.visibility(request.visibility),
         )
-        return await self._step(request.dossier_id, DossierWorkflow.record_follow_up, command, context)
+        return await self._step(request, DossierWorkflow.record_follow_up, command, context)
 
     async def AssignAgent(
         self, request: intake_pb2.AssignAgentRequest, context: Context
@@ -272,7 +287,7 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
         command = AssignInput(
             agent=auth.acting_subject(request.agent), assignee=validation.agent(request.assignee, "assignee")
         )
-        return await self._step(request.dossier_id, DossierWorkflow.assign, command, context)
+        return await self._step(request, DossierWorkflow.assign, command, context)
 
     async def CloseDossier(
         self, request: intake_pb2.CloseDossierRequest, context: Context
@@ -282,7 +297,7 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
             outcome=validation.outcome(request.outcome, self.reference),
             notes=validation.notes(request.notes),
         )
-        return await self._step(request.dossier_id, DossierWorkflow.close, command, context)
+        return await self._step(request, DossierWorkflow.close, command, context)
 
     async def ReopenDossier(
         self, request: intake_pb2.ReopenDossierRequest, context: Context
@@ -290,7 +305,7 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
         command = ReopenInput(
             agent=auth.acting_subject(request.agent), reason=validation.notes(request.reason, "reason")
         )
-        return await self._step(request.dossier_id, DossierWorkflow.reopen, command, context)
+        return await self._step(request, DossierWorkflow.reopen, command, context)
 
     # ---- plumbing ------------------------------------------------------------------
     async def _authorise(self, dossier_id: str) -> None:
@@ -309,15 +324,20 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
         return row
 
     async def _step(
-        self, raw_dossier_id: str, update: Any, command: object, context: Context
+        self, request: Any, update: Any, command: Any, context: Context
     ) -> intake_pb2.StepResponse:
         """Sends one update to the dossier's workflow; the workflow's validator refuses
-        an invalid transition before anything is written."""
-        dossier_id = validation.parse_dossier_id(raw_dossier_id)
+        an invalid transition before anything is written. The update id derives from
+        the request id: Temporal (and the workflow, after continue-as-new) answer a
+        repeat with the first step."""
+        dossier_id = validation.parse_dossier_id(request.dossier_id)
         await self._authorise(dossier_id)
+        command.request_key = idempotency.key_of(request, update.__name__)
         handle = self.temporal.get_workflow_handle(dossier_workflow_id(dossier_id))
         try:
-            await handle.execute_update(update, command, rpc_timeout=remaining(context))
+            await run_update(
+                handle, update, command, update_id=command.request_key or None, timeout=remaining(context)
+            )
         except WorkflowUpdateFailedError as exc:
             raise domain_error_from(exc) or FailedPrecondition(
                 "the dossier refused this step", fr="Le dossier a refusé cette étape.", reason="STEP_REFUSED"

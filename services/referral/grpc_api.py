@@ -19,13 +19,13 @@ from entraide.v1 import referral_pb2, referral_pb2_grpc
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from kernel import auth
+from kernel import auth, idempotency
 from kernel.auth import Role
 from kernel.db import Pool, ScopedPool
 from kernel.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from kernel.grpc_server import Context, remaining
 from kernel.reference import ReferenceData
-from kernel.temporal import domain_error_from
+from kernel.temporal import domain_error_from, run_update
 from services.referral import directory, referrals
 from workflows.contracts import (
     REFERRAL_OUTCOMES,
@@ -376,7 +376,7 @@ class ReferralServicer(referral_pb2_grpc.ReferralServiceServicer):
             timers=self.timers,
         )
         handle = self.temporal.get_workflow_handle(dossier_workflow_id(dossier_id))
-        await self._update(handle, DossierWorkflow.orient, command, context, _dossier_gone)
+        await self._update(handle, DossierWorkflow.orient, command, context, _dossier_gone, request)
         return await self._referral_view(referral_id, for_partner=False)
 
     async def CancelReferral(
@@ -394,7 +394,7 @@ class ReferralServicer(referral_pb2_grpc.ReferralServiceServicer):
         await self._referral_view(referral_id, for_partner=False)  # NOT_FOUND outside the territories
         action = ReferralAction("cancel", agent, comment=request.reason.strip())
         handle = self.temporal.get_workflow_handle(referral_workflow_id(referral_id))
-        await self._update(handle, ReferralWorkflow.act, action, context, _referral_gone)
+        await self._update(handle, ReferralWorkflow.act, action, context, _referral_gone, request)
         return await self._referral_view(referral_id, for_partner=False)
 
     async def ListDossierReferrals(
@@ -532,7 +532,7 @@ class ReferralServicer(referral_pb2_grpc.ReferralServiceServicer):
         await self._referral_view(referral_id, for_partner=True)  # NOT_FOUND unless the caller's
         handle = self.temporal.get_workflow_handle(referral_workflow_id(referral_id))
         command = ReferralAction(action, claims.subject, reason=reason, outcome=outcome, comment=comment)
-        await self._update(handle, ReferralWorkflow.act, command, context, _referral_gone)
+        await self._update(handle, ReferralWorkflow.act, command, context, _referral_gone, request)
         return await self._referral_view(referral_id, for_partner=True)
 
     async def _update(
@@ -542,10 +542,14 @@ class ReferralServicer(referral_pb2_grpc.ReferralServiceServicer):
         command: object,
         context: Context,
         gone: Callable[[], FailedPrecondition],
+        request: Any,
     ) -> Any:
-        """`gone`: the refusal when the workflow has ended (the dossier or referral is over)."""
+        """`gone`: the refusal when the workflow has ended (the dossier or referral is over).
+        The update id derives from the request id, so Temporal answers a repeat with the
+        first call's outcome."""
+        update_id = idempotency.key_of(request, update.__name__) or None
         try:
-            return await handle.execute_update(update, command, rpc_timeout=remaining(context))
+            return await run_update(handle, update, command, update_id=update_id, timeout=remaining(context))
         except WorkflowUpdateFailedError as exc:
             raise domain_error_from(exc) or FailedPrecondition(
                 "the workflow refused this change", fr="Cette demande a été refusée.", reason="STEP_REFUSED"

@@ -74,6 +74,7 @@ class RectifyPersonRequest(_message.Message):
     ADDRESS_COMMUNE_FIELD_NUMBER: _builtins.int
     ADDRESS_LINE_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     person_id: _builtins.str
     first_name: _builtins.str
     """Fields to change; an empty field keeps its value."""
@@ -85,6 +86,10 @@ class RectifyPersonRequest(_message.Message):
     address_line: _builtins.str
     reason: _builtins.str
     """Why (kept in the access log)."""
+    request_id: _builtins.str
+    """Optional client request id (1 to 100 printable characters; a UUID is best): the same
+    id again returns the first call's answer and changes nothing (docs/retries.md).
+    """
     def __init__(
         self,
         *,
@@ -97,10 +102,11 @@ class RectifyPersonRequest(_message.Message):
         address_commune: _builtins.str = ...,
         address_line: _builtins.str = ...,
         reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address_commune", b"address_commune", "address_line", b"address_line", "birth_date", b"birth_date", "email", b"email", "first_name", b"first_name", "last_name", b"last_name", "person_id", b"person_id", "phone", b"phone", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address_commune", b"address_commune", "address_line", b"address_line", "birth_date", b"birth_date", "email", b"email", "first_name", b"first_name", "last_name", b"last_name", "person_id", b"person_id", "phone", b"phone", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -112,17 +118,23 @@ class AnonymisePersonRequest(_message.Message):
 
     PERSON_ID_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     person_id: _builtins.str
     reason: _builtins.str
+    request_id: _builtins.str
+    """Optional client request id (1 to 100 printable characters; a UUID is best): the same
+    id again returns the first call's answer and changes nothing (docs/retries.md).
+    """
     def __init__(
         self,
         *,
         person_id: _builtins.str = ...,
         reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["person_id", b"person_id", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["person_id", b"person_id", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -580,17 +592,23 @@ class StepRequest(_message.Message):
 
     DOSSIER_ID_FIELD_NUMBER: _builtins.int
     AGENT_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     dossier_id: _builtins.str
     agent: _builtins.str
+    request_id: _builtins.str
+    """Optional client request id (1 to 100 printable characters; a UUID is best): the same
+    id again returns the first call's answer and changes nothing (docs/retries.md).
+    """
     def __init__(
         self,
         *,
         dossier_id: _builtins.str = ...,
         agent: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "dossier_id", b"dossier_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "dossier_id", b"dossier_id", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -624,12 +642,17 @@ class RecordInterviewRequest(_message.Message):
     AGENT_FIELD_NUMBER: _builtins.int
     NOTES_FIELD_NUMBER: _builtins.int
     VISIBILITY_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     dossier_id: _builtins.str
     agent: _builtins.str
     notes: _builtins.str
     """Listening notes (at most 20,000 characters)."""
     visibility: _builtins.str
     """"team" (default) or "author"."""
+    request_id: _builtins.str
+    """Optional client request id (1 to 100 printable characters; a UUID is best): the same
+    id again returns the first call's answer and changes nothing (docs/retries.md).
+    """
     def __init__(
         self,
         *,
@@ -637,10 +660,11 @@ class RecordInterviewRequest(_message.Message):
         agent: _builtins.str = ...,
         notes: _builtins.str = ...,
         visibility: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "dossier_id", b"dossier_id", "notes", b"notes", "visibility", b"visibility"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "dossier_id", b"dossier_id", "notes", b"notes", "request_id", b"request_id", "visibility", b"visibility"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -654,10 +678,15 @@ class CompleteEcouteRequest(_message.Message):
     AGENT_FIELD_NUMBER: _builtins.int
     NEXT_STAGE_FIELD_NUMBER: _builtins.int
     MOTIFS_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     dossier_id: _builtins.str
     agent: _builtins.str
     next_stage: _builtins.str
     """"orientation" or "suivi"."""
+    request_id: _builtins.str
+    """Optional client request id (1 to 100 printable characters; a UUID is best): the same
+    id again returns the first call's answer and changes nothing (docs/retries.md).
+    """
     @_builtins.property
     def motifs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Reassessed motifs, replacing the reception ones; empty keeps them."""
@@ -669,10 +698,11 @@ class CompleteEcouteRequest(_message.Message):
         agent: _builtins.str = ...,
         next_stage: _builtins.str = ...,
         motifs: _abc.Iterable[_builtins.str] | None = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "dossier_id", b"dossier_id", "motifs", b"motifs", "next_stage", b"next_stage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "dossier_id", b"dossier_id", "motifs", b"motifs", "next_stage", b"next_stage", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -686,10 +716,15 @@ class RecordFollowUpRequest(_message.Message):
     AGENT_FIELD_NUMBER: _builtins.int
     NOTES_FIELD_NUMBER: _builtins.int
     VISIBILITY_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     dossier_id: _builtins.str
     agent: _builtins.str
     notes: _builtins.str
     visibility: _builtins.str
+    request_id: _builtins.str
+    """Optional client request id (1 to 100 printable characters; a UUID is best): the same
+    id again returns the first call's answer and changes nothing (docs/retries.md).
+    """
     def __init__(
         self,
         *,
@@ -697,10 +732,11 @@ class RecordFollowUpRequest(_message.Message):
         agent: _builtins.str = ...,
         notes: _builtins.str = ...,
         visibility: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "dossier_id", b"dossier_id", "notes", b"notes", "visibility", b"visibility"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "dossier_id", b"dossier_id", "notes", b"notes", "request_id", b"request_id", "visibility", b"visibility"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -713,19 +749,25 @@ class AssignAgentRequest(_message.Message):
     DOSSIER_ID_FIELD_NUMBER: _builtins.int
     AGENT_FIELD_NUMBER: _builtins.int
     ASSIGNEE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     dossier_id: _builtins.str
     agent: _builtins.str
     assignee: _builtins.str
+    request_id: _builtins.str
+    """Optional client request id (1 to 100 printable characters; a UUID is best): the same
+    id again returns the first call's answer and changes nothing (docs/retries.md).
+    """
     def __init__(
         self,
         *,
         dossier_id: _builtins.str = ...,
         agent: _builtins.str = ...,
         assignee: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "assignee", b"assignee", "dossier_id", b"dossier_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "assignee", b"assignee", "dossier_id", b"dossier_id", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -739,11 +781,16 @@ class CloseDossierRequest(_message.Message):
     AGENT_FIELD_NUMBER: _builtins.int
     OUTCOME_FIELD_NUMBER: _builtins.int
     NOTES_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     dossier_id: _builtins.str
     agent: _builtins.str
     outcome: _builtins.str
     """Closure outcome code (see ListReferenceData)."""
     notes: _builtins.str
+    request_id: _builtins.str
+    """Optional client request id (1 to 100 printable characters; a UUID is best): the same
+    id again returns the first call's answer and changes nothing (docs/retries.md).
+    """
     def __init__(
         self,
         *,
@@ -751,10 +798,11 @@ class CloseDossierRequest(_message.Message):
         agent: _builtins.str = ...,
         outcome: _builtins.str = ...,
         notes: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "dossier_id", b"dossier_id", "notes", b"notes", "outcome", b"outcome"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "dossier_id", b"dossier_id", "notes", b"notes", "outcome", b"outcome", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -767,19 +815,25 @@ class ReopenDossierRequest(_message.Message):
     DOSSIER_ID_FIELD_NUMBER: _builtins.int
     AGENT_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     dossier_id: _builtins.str
     agent: _builtins.str
     reason: _builtins.str
+    request_id: _builtins.str
+    """Optional client request id (1 to 100 printable characters; a UUID is best): the same
+    id again returns the first call's answer and changes nothing (docs/retries.md).
+    """
     def __init__(
         self,
         *,
         dossier_id: _builtins.str = ...,
         agent: _builtins.str = ...,
         reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "dossier_id", b"dossier_id", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "dossier_id", b"dossier_id", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -937,19 +991,25 @@ class MergePersonsRequest(_message.Message):
     KEEP_ID_FIELD_NUMBER: _builtins.int
     DUPLICATE_ID_FIELD_NUMBER: _builtins.int
     AGENT_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     keep_id: _builtins.str
     duplicate_id: _builtins.str
     agent: _builtins.str
+    request_id: _builtins.str
+    """Optional client request id (1 to 100 printable characters; a UUID is best): the same
+    id again returns the first call's answer and changes nothing (docs/retries.md).
+    """
     def __init__(
         self,
         *,
         keep_id: _builtins.str = ...,
         duplicate_id: _builtins.str = ...,
         agent: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "duplicate_id", b"duplicate_id", "keep_id", b"keep_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "duplicate_id", b"duplicate_id", "keep_id", b"keep_id", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -961,7 +1021,12 @@ class CreateHouseholdRequest(_message.Message):
 
     TERRITORY_FIELD_NUMBER: _builtins.int
     MEMBER_IDS_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     territory: _builtins.str
+    request_id: _builtins.str
+    """Optional client request id (1 to 100 printable characters; a UUID is best): the same
+    id again returns the first call's answer and changes nothing (docs/retries.md).
+    """
     @_builtins.property
     def member_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -969,10 +1034,11 @@ class CreateHouseholdRequest(_message.Message):
         *,
         territory: _builtins.str = ...,
         member_ids: _abc.Iterable[_builtins.str] | None = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["member_ids", b"member_ids", "territory", b"territory"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["member_ids", b"member_ids", "request_id", b"request_id", "territory", b"territory"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1016,6 +1082,7 @@ class RecordConsentRequest(_message.Message):
     CHANNEL_FIELD_NUMBER: _builtins.int
     LEGAL_BASIS_FIELD_NUMBER: _builtins.int
     AGENT_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     person_id: _builtins.str
     dossier_id: _builtins.str
     partner_id: _builtins.str
@@ -1027,6 +1094,10 @@ class RecordConsentRequest(_message.Message):
     legal_basis: _builtins.str
     """Required for legal_basis: the legal ground (e.g. "CASF L.226-2-2")."""
     agent: _builtins.str
+    request_id: _builtins.str
+    """Optional client request id (1 to 100 printable characters; a UUID is best): the same
+    id again returns the first call's answer and changes nothing (docs/retries.md).
+    """
     @_builtins.property
     def data_scope(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Data categories the partner may receive (e.g. "identite", "contact", "motif")."""
@@ -1042,10 +1113,11 @@ class RecordConsentRequest(_message.Message):
         channel: _builtins.str = ...,
         legal_basis: _builtins.str = ...,
         agent: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "channel", b"channel", "data_scope", b"data_scope", "dossier_id", b"dossier_id", "kind", b"kind", "legal_basis", b"legal_basis", "partner_id", b"partner_id", "person_id", b"person_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "channel", b"channel", "data_scope", b"data_scope", "dossier_id", b"dossier_id", "kind", b"kind", "legal_basis", b"legal_basis", "partner_id", b"partner_id", "person_id", b"person_id", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -295,6 +295,7 @@ class ImportDirectoryRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     DOCUMENT_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     document: _builtins.str
     """JSON: {"organizations": [{"id", "name", "kind", "description", "email", "phone", "website",
       "services": [{"id", "name", "motifs", "communes", "eligibility"}],
@@ -302,14 +303,19 @@ class ImportDirectoryRequest(_message.Message):
                      "schedules": [{"byday", "opens_at", "closes_at", "service_id"}]}],
       "notification": {"nats": bool, "webhook_url", "webhook_secret_ref"}}]}
     """
+    request_id: _builtins.str
+    """Optional client request id (1 to 100 printable characters; a UUID is best): the same
+    id again returns the first call's answer and changes nothing (docs/retries.md).
+    """
     def __init__(
         self,
         *,
         document: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["document", b"document"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document", b"document", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -499,19 +505,25 @@ class CancelReferralRequest(_message.Message):
     REFERRAL_ID_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     AGENT_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     referral_id: _builtins.str
     reason: _builtins.str
     agent: _builtins.str
+    request_id: _builtins.str
+    """Optional client request id (1 to 100 printable characters; a UUID is best): the same
+    id again returns the first call's answer and changes nothing (docs/retries.md).
+    """
     def __init__(
         self,
         *,
         referral_id: _builtins.str = ...,
         reason: _builtins.str = ...,
         agent: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "reason", b"reason", "referral_id", b"referral_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "reason", b"reason", "referral_id", b"referral_id", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -583,15 +595,20 @@ class ReferralActionRequest(_message.Message):
     REASON_FIELD_NUMBER: _builtins.int
     OUTCOME_FIELD_NUMBER: _builtins.int
     COMMENT_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     referral_id: _builtins.str
     reason: _builtins.str
     """Reject / fail: person_refused, no_capacity, not_eligible, person_unreachable,
     partner_unreachable, need_gone, redirected, other.
     """
     outcome: _builtins.str
-    """Complete: the outcome code (e.g. solution_found, rights_opened, other)."""
+    """Complete: the outcome code: need_met, rights_opened, support_started, redirected, other."""
     comment: _builtins.str
     """Free text with "other" (at most 500 characters)."""
+    request_id: _builtins.str
+    """Optional client request id (1 to 100 printable characters; a UUID is best): the same
+    id again returns the first call's answer and changes nothing (docs/retries.md).
+    """
     def __init__(
         self,
         *,
@@ -599,10 +616,11 @@ class ReferralActionRequest(_message.Message):
         reason: _builtins.str = ...,
         outcome: _builtins.str = ...,
         comment: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "outcome", b"outcome", "reason", b"reason", "referral_id", b"referral_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "outcome", b"outcome", "reason", b"reason", "referral_id", b"referral_id", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
