@@ -17,7 +17,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from devstack import processes, secrets, tokens
+from devstack import processes, secrets, supervision, tokens
 from devstack.servers import (
     REPO_ROOT,
     Endpoints,
@@ -100,6 +100,11 @@ def app_env(state: Path, endpoints: Endpoints) -> dict[str, str]:
     return env
 
 
+def programs() -> list[supervision.Program]:
+    """The application processes, as supervisord runs them (in this order)."""
+    return [supervision.Program(app.name, [sys.executable, "-m", app.module]) for app in APPS]
+
+
 def cmd_up(state: Path) -> int:
     try:
         endpoints = ensure_servers(state, ports_from_env(os.environ))
@@ -107,13 +112,31 @@ def cmd_up(state: Path) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     env = app_env(state, endpoints)
+    try:
+        before = ensure_supervisor(state, env)
+    except supervision.SupervisionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     for app in APPS:
-        pid = processes.is_running(state, app.name)
-        if pid is not None:
-            print(f"{app.name}: already running (pid {pid})")
+        previous = before.get(app.name)
+        if previous is not None and previous.up:
+            print(f"{app.name}: already running (pid {previous.pid})")
             continue
-        pid = processes.start_process(state, app.name, [sys.executable, "-m", app.module], env, cwd=REPO_ROOT)
-        print(f"{app.name}: started (pid {pid})")
+        if before and previous is None:
+            print(
+                f"error: {app.name} is not in {supervision.config_file(state)}, written by an older version;"
+                " run `make down` then `make up`",
+                file=sys.stderr,
+            )
+            return 1
+        if previous is not None:  # stopped, or given up on after too many failed starts
+            supervision.start_program(state, app.name)
+        status = supervision.wait_started(state, app.name)
+        if status is not None and status.pid:
+            print(f"{app.name}: started (pid {status.pid})")
+        else:
+            state_name = status.state if status is not None else "unknown to supervisord"
+            print(f"{app.name}: {state_name}, see {processes.log_file(state, app.name)}")
     for app in APPS:
         if app.is_grpc and not wait_serving(state, app, env):
             return 1
@@ -124,20 +147,49 @@ def cmd_up(state: Path) -> int:
     return 0
 
 
+def ensure_supervisor(state: Path, env: Mapping[str, str]) -> dict[str, supervision.ProgramStatus]:
+    """supervisord running for `state`, started if needed (it then starts every program);
+    the programs' status as it was before this call (empty when supervisord was just started)."""
+    names = [app.name for app in APPS]
+    with supervision.lock(state):
+        pid = supervision.is_running(state)
+        if pid is not None:
+            before = supervision.program_status(state, names)
+            if before:
+                print(f"supervisord: reused (pid {pid})")
+                return before
+            print(
+                f"supervisord (pid {pid}) does not answer on {supervision.socket_file(state)}: restarting it"
+            )
+            supervision.shutdown(state)
+        for name in supervision.kill_orphans(state):
+            print(f"{name}: stopped the process a dead supervisord left behind")
+        for app in APPS:  # started by an older `make up`, without supervision: supervisord takes over
+            old = processes.is_running(state, app.name)
+            if old is not None and processes.stop_process(state, app.name):
+                print(f"{app.name}: stopped its unsupervised process (pid {old})")
+        pid = supervision.start(state, programs(), env, cwd=REPO_ROOT)
+        print(f"supervisord: started (pid {pid}), configuration {supervision.config_file(state)}")
+        return {}
+
+
 def wait_serving(state: Path, app: App, env: Mapping[str, str]) -> bool:
     address = grpc_address(app, env)
     deadline = time.monotonic() + HEALTH_TIMEOUT
     status = "unreachable"
+    supervisor = "still starting"
     while time.monotonic() < deadline:
         status = health(address, env)
         if status == "SERVING":
             return True
-        if processes.is_running(state, app.name) is None:
+        program = supervision.program_status(state, [app.name]).get(app.name)
+        if program is None or program.state in supervision.GAVE_UP_STATES:
+            supervisor = f"supervisord: {program.describe()}" if program else "not known to supervisord"
             break
         time.sleep(0.5)
     logfile = processes.log_file(state, app.name)
     print(
-        f"error: {app.name} is not SERVING on {address} (last health answer: {status}).\n"
+        f"error: {app.name} is not SERVING on {address} (last health answer: {status}; {supervisor}).\n"
         f"Last lines of {logfile}:\n{processes.tail(logfile)}",
         file=sys.stderr,
     )
@@ -197,6 +249,8 @@ def print_summary(state: Path, endpoints: Endpoints, env: Mapping[str, str]) -> 
         f"  Codec server (Temporal UI → Settings → Codec Server): http://127.0.0.1:{env[CODEC_PORT_VAR]}, "
         "with a bearer token of role ops",
         "",
+        f"Supervision: supervisord restarts any service that exits ({supervision.config_file(state)}); "
+        "`make status` shows restarts",
         f"Logs:        {processes.log_dir(state)}/",
         f"Environment: source {state / 'stack.env'}",
         "Stop with:   make down",
@@ -205,7 +259,17 @@ def print_summary(state: Path, endpoints: Endpoints, env: Mapping[str, str]) -> 
 
 
 def cmd_down(state: Path) -> int:
-    stopped = [app.name for app in reversed(APPS) if processes.stop_process(state, app.name)]
+    stopped: list[str] = []
+    with supervision.lock(state):
+        if supervision.is_running(state) is not None:
+            try:
+                stopped += [app.name for app in reversed(APPS) if supervision.stop_program(state, app.name)]
+            except supervision.SupervisionError as exc:  # supervisord's own shutdown stops them
+                log.warning("%s", exc)
+            supervision.shutdown(state)
+            stopped.append("supervisord")
+        stopped += supervision.kill_orphans(state)
+    stopped += [app.name for app in reversed(APPS) if processes.stop_process(state, app.name)]
     stopped += stop_servers(state)
     print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
     return 0
@@ -216,16 +280,31 @@ def cmd_status(state: Path) -> int:
     env = dict(os.environ)
     for name, status in server_status(state, env).items():
         all_up &= status.startswith("up")
-        print(f"{name:<10} {status}")
+        print(f"{name:<12} {status}")
+    supervisor_pid = supervision.is_running(state)
+    if supervisor_pid is not None:
+        print(f"{'supervisord':<12} up (pid {supervisor_pid}), log {supervision.log_file(state)}")
+    else:
+        print(f"{'supervisord':<12} down")
+    all_up &= supervisor_pid is not None
+    supervised = supervision.program_status(state, [app.name for app in APPS]) if supervisor_pid else {}
     for app in APPS:
-        pid = processes.is_running(state, app.name)
-        process = f"pid {pid}" if pid is not None else "not running"
-        line = f"{app.name:<10} {process}"
+        program = supervised.get(app.name)
+        if program is not None:
+            line = f"{app.name:<12} {program.describe()}"
+            all_up &= program.state == "RUNNING"
+        else:
+            unsupervised = processes.is_running(state, app.name)
+            line = f"{app.name:<12} " + (
+                f"pid {unsupervised}, not supervised (`make down` then `make up` puts it under supervisord)"
+                if unsupervised is not None
+                else "not running"
+            )
+            all_up = False
         if app.is_grpc:
             answer = health(grpc_address(app, env), env)
             line += f", {grpc_address(app, env)} {answer}"
             all_up &= answer == "SERVING"
-        all_up &= pid is not None
         print(line)
     return 0 if all_up else 1
 

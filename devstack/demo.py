@@ -1,10 +1,11 @@
 """Demo data for `make up`: a partner directory, a few weeks of reception, and three
 (fictional) people oriented to a partner, who answers some of the referrals.
 
-Idempotent: partners are upserted and every demo dossier, person and referral has a
-fixed request id, so a second `make up` opens nothing twice (the steps after a demo
-dossier's opening run only when it is opened now). Everything goes through the public
-RPCs, as an agent's or a partner's would.
+Idempotent: partners are upserted and every demo call (openings, steps, persons,
+consents, referrals, partner answers) has a fixed request id, so a second `make up`
+changes nothing; the steps after an opening run only for dossiers that were not there
+before (listed first). Everything goes through the public RPCs, as an agent's or a
+partner's would.
 """
 
 from __future__ import annotations
@@ -98,20 +99,43 @@ async def open_dossiers(settings: Settings) -> tuple[int, int]:
         settings.grpc_address("intake"), settings.env, tokens.demo_token(settings.env)
     ) as channel:
         stub = intake_pb2_grpc.IntakeServiceStub(channel)
+        existing = await existing_dossiers(stub, {r.territory for r in requests})
         for number, request in enumerate(requests):
             response = await stub.OpenDossier(request, timeout=30)
-            if response.created:
+            if response.dossier.dossier_id not in existing:
                 created += 1
-                await advance(stub, response.dossier.dossier_id, number)
+                await advance(stub, response.dossier.dossier_id, number, request.request_id)
     return created, len(requests)
 
 
-async def advance(stub: intake_pb2_grpc.IntakeServiceAsyncStub, dossier_id: str, number: int) -> None:
+async def existing_dossiers(stub: intake_pb2_grpc.IntakeServiceAsyncStub, territories: set[str]) -> set[str]:
+    """Ids of the dossiers already open in these communes (a repeated opening answers
+    exactly as the first did, so the answer cannot say whether it is new)."""
+    found: set[str] = set()
+    for territory in sorted(territories):
+        token = ""
+        while True:
+            page = await stub.ListDossiers(
+                intake_pb2.ListDossiersRequest(territory=territory, page_size=200, page_token=token),
+                timeout=30,
+            )
+            found.update(d.dossier_id for d in page.dossiers)
+            token = page.next_page_token
+            if not token:
+                break
+    return found
+
+
+async def advance(
+    stub: intake_pb2_grpc.IntakeServiceAsyncStub, dossier_id: str, number: int, request_id: str
+) -> None:
     if number % 4 == 3:
         return  # still at reception
     await stub.RecordInterview(
         intake_pb2.RecordInterviewRequest(
-            dossier_id=dossier_id, notes="Entretien de démonstration (données fictives)."
+            dossier_id=dossier_id,
+            notes="Entretien de démonstration (données fictives).",
+            request_id=f"{request_id}-interview",
         ),
         timeout=30,
     )
@@ -119,14 +143,18 @@ async def advance(stub: intake_pb2_grpc.IntakeServiceAsyncStub, dossier_id: str,
         return  # écoute in progress
     await stub.CompleteEcoute(
         intake_pb2.CompleteEcouteRequest(
-            dossier_id=dossier_id, next_stage="orientation" if number % 2 else "suivi"
+            dossier_id=dossier_id,
+            next_stage="orientation" if number % 2 else "suivi",
+            request_id=f"{request_id}-ecoute",
         ),
         timeout=30,
     )
     if number % 4 == 0:
         await stub.CloseDossier(
             intake_pb2.CloseDossierRequest(
-                dossier_id=dossier_id, outcome="regle" if number % 8 == 0 else "ecoute_conseil"
+                dossier_id=dossier_id,
+                outcome="regle" if number % 8 == 0 else "ecoute_conseil",
+                request_id=f"{request_id}-closure",
             ),
             timeout=30,
         )
@@ -217,6 +245,7 @@ async def orient_person(
         timeout=30,
     )
     person_id = created.person.person_id
+    existing = await existing_dossiers(intake, {"55029"})
     opened = await intake.OpenDossier(
         intake_pb2.OpenDossierRequest(
             request_id=f"demo-orientation-{person.key}",
@@ -228,9 +257,10 @@ async def orient_person(
         ),
         timeout=30,
     )
-    if not opened.created:
-        return False  # done by an earlier `make up`
     dossier_id = opened.dossier.dossier_id
+    if dossier_id in existing:
+        return False  # done by an earlier `make up`
+    key = f"demo-orientation-{person.key}"
     await intake.RecordConsent(
         intake_pb2.RecordConsentRequest(
             person_id=person_id,
@@ -239,17 +269,23 @@ async def orient_person(
             data_scope=["motif", "identite", "contact"],
             kind="consent",
             channel="oral",
+            request_id=f"{key}-consent",
         ),
         timeout=30,
     )
     await intake.RecordInterview(
         intake_pb2.RecordInterviewRequest(
-            dossier_id=dossier_id, notes="Entretien de démonstration (personne fictive)."
+            dossier_id=dossier_id,
+            notes="Entretien de démonstration (personne fictive).",
+            request_id=f"{key}-interview",
         ),
         timeout=30,
     )
     await intake.CompleteEcoute(
-        intake_pb2.CompleteEcouteRequest(dossier_id=dossier_id, next_stage="orientation"), timeout=30
+        intake_pb2.CompleteEcouteRequest(
+            dossier_id=dossier_id, next_stage="orientation", request_id=f"{key}-ecoute"
+        ),
+        timeout=30,
     )
     referral = await create_referral(
         agent,
@@ -264,7 +300,12 @@ async def orient_person(
     )
     calls = {"acknowledge": partner.AcknowledgeReferral, "accept": partner.AcceptReferral}
     for action in person.partner_actions:
-        await calls[action](referral_pb2.ReferralActionRequest(referral_id=referral.referral_id), timeout=30)
+        await calls[action](
+            referral_pb2.ReferralActionRequest(
+                referral_id=referral.referral_id, request_id=f"{key}-{action}"
+            ),
+            timeout=30,
+        )
     return True
 
 
