@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Mapping
 from datetime import timedelta
@@ -9,6 +11,7 @@ from typing import Any
 
 from temporalio.client import (
     Client,
+    WithStartWorkflowOperation,
     WorkflowHandle,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -96,3 +99,11 @@ async def run_update(
         raise no_worker() from None
     left = timeout - timedelta(seconds=time.monotonic() - started)
     return await pending.result(rpc_timeout=max(left, timedelta(seconds=1)))
+
+
+async def settle_start(operation: WithStartWorkflowOperation[Any, Any]) -> None:
+    """Retrieves a failed update-with-start's start outcome: the SDK sets the failure on
+    the operation's handle future too, which asyncio otherwise reports as "Future
+    exception was never retrieved"."""
+    with contextlib.suppress(BaseException):
+        await asyncio.wait_for(operation.workflow_handle(), timeout=0.01)

@@ -318,6 +318,10 @@ async def test_no_worker_is_unavailable_within_seconds_and_the_retry_applies_onc
         assert reopened.created
         await five_times(intake.OpenDossier, opening)
     assert await kinds(pool, dossier_id) == ["opened", "interview"]
+    # Expected conditions are warnings with a reason, and no future is left unretrieved.
+    log = processes.log_file(app_stack.state_dir, "intake").read_text(encoding="utf-8", errors="replace")
+    assert "never retrieved" not in log
+    assert '"reason": "WORKER_UNAVAILABLE"' in log
     # Calls recover as soon as the worker polls again (the issue saw a ~50 s tail).
     assert recovered_s < 20, recovered_s
     print(f"recovered {recovered_s:.1f} s after the worker restarted")

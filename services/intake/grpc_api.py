@@ -24,7 +24,7 @@ from kernel.db import ScopedPool
 from kernel.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from kernel.grpc_server import Context, remaining
 from kernel.reference import ReferenceData
-from kernel.temporal import ACCEPT_WITHIN, domain_error_from, no_worker, run_update
+from kernel.temporal import ACCEPT_WITHIN, domain_error_from, no_worker, run_update, settle_start
 from services.intake import persons, repository, validation
 from services.intake.people_api import PeopleHandlers
 from services.intake.rights_api import RightsHandlers
@@ -144,9 +144,13 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
             created = opened.created
         except WorkflowUpdateRPCTimeoutOrCancelledError:
             # The dossier's workflow is started (durably); no worker took the update.
+            await settle_start(start)
             raise no_worker() from None
         except WorkflowAlreadyStartedError:
-            pass  # the dossier's workflow has already ended: the dossier exists
+            await settle_start(start)  # the dossier's workflow has already ended: the dossier exists
+        except BaseException:
+            await settle_start(start)
+            raise
         row = await self._dossier_row(spec.dossier_id)
         if not _same_request(row, spec):
             raise AlreadyExists(
