@@ -44,6 +44,8 @@ ALLOWED_FIELDS = frozenset(
         "deliveries",
         "batch",
         "pending",
+        # Stable reason codes (UPPER_SNAKE_CASE constants of the code, never input).
+        "reason",
     }
 )
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "taskName"}
