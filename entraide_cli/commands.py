@@ -1,11 +1,17 @@
 """The `entraide` subcommands: each one turns parsed arguments into one gRPC call and
-returns the reply message (rendering is render.py's job, arguments main.py's)."""
+returns the reply message (rendering is render.py's job, arguments main.py's).
+
+The acting agent of a step (and the reader of a timeline) is the token's subject: the
+requests' `agent` fields are left empty, the servers take it from the token."""
 
 from __future__ import annotations
 
 import argparse
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import grpc
 from entraide.v1 import (
@@ -38,9 +44,23 @@ STAGE_CODES = {
 }
 
 
+@dataclass
+class Called:
+    """The service the command called (for the message when it does not answer)."""
+
+    service: str = ""
+    address: str = ""
+
+
+CALLED = Called()
+PARIS = ZoneInfo("Europe/Paris")
+
+
 def _channel(settings: Settings, service: str) -> grpc.Channel:
     """TLS when ENTRAIDE_TLS_* say so; the caller's ENTRAIDE_TOKEN on every call."""
-    return client.sync_channel(settings.grpc_address(service), settings.env)
+    address = settings.grpc_address(service)
+    CALLED.service, CALLED.address = service, address
+    return client.sync_channel(address, settings.env)
 
 
 def _intake(settings: Settings) -> intake_pb2_grpc.IntakeServiceStub:
@@ -62,7 +82,7 @@ def open_dossier(args: argparse.Namespace, settings: Settings) -> Message:
         urgent=args.urgent,
         person_id=args.personne,
         household_id=args.foyer,
-        assigned_agent=args.agent,
+        assigned_agent=args.assignee,
     )
     response: intake_pb2.OpenDossierResponse = _intake(settings).OpenDossier(request, timeout=args.timeout)
     return response
@@ -77,7 +97,7 @@ def show_dossier(args: argparse.Namespace, settings: Settings) -> Message:
 
 def timeline(args: argparse.Namespace, settings: Settings) -> Message:
     found: intake_pb2.DossierTimeline = _intake(settings).GetDossierTimeline(
-        intake_pb2.GetDossierRequest(dossier_id=args.dossier_id, agent=args.agent), timeout=args.timeout
+        intake_pb2.GetDossierRequest(dossier_id=args.dossier_id), timeout=args.timeout
     )
     return found
 
@@ -96,7 +116,7 @@ def list_dossiers(args: argparse.Namespace, settings: Settings) -> Message:
 # ---- lifecycle steps -------------------------------------------------------------------
 def record_interview(args: argparse.Namespace, settings: Settings) -> Message:
     request = intake_pb2.RecordInterviewRequest(
-        dossier_id=args.dossier_id, agent=args.agent, notes=args.notes, visibility=_visibility(args)
+        dossier_id=args.dossier_id, notes=args.notes, visibility=_visibility(args)
     )
     response: intake_pb2.StepResponse = _intake(settings).RecordInterview(request, timeout=args.timeout)
     return response
@@ -104,44 +124,40 @@ def record_interview(args: argparse.Namespace, settings: Settings) -> Message:
 
 def complete_ecoute(args: argparse.Namespace, settings: Settings) -> Message:
     request = intake_pb2.CompleteEcouteRequest(
-        dossier_id=args.dossier_id, agent=args.agent, next_stage=args.vers, motifs=args.motif
+        dossier_id=args.dossier_id, next_stage=args.vers, motifs=args.motif
     )
     response: intake_pb2.StepResponse = _intake(settings).CompleteEcoute(request, timeout=args.timeout)
     return response
 
 
 def start_suivi(args: argparse.Namespace, settings: Settings) -> Message:
-    request = intake_pb2.StepRequest(dossier_id=args.dossier_id, agent=args.agent)
+    request = intake_pb2.StepRequest(dossier_id=args.dossier_id)
     response: intake_pb2.StepResponse = _intake(settings).StartSuivi(request, timeout=args.timeout)
     return response
 
 
 def record_follow_up(args: argparse.Namespace, settings: Settings) -> Message:
     request = intake_pb2.RecordFollowUpRequest(
-        dossier_id=args.dossier_id, agent=args.agent, notes=args.notes, visibility=_visibility(args)
+        dossier_id=args.dossier_id, notes=args.notes, visibility=_visibility(args)
     )
     response: intake_pb2.StepResponse = _intake(settings).RecordFollowUp(request, timeout=args.timeout)
     return response
 
 
 def assign_agent(args: argparse.Namespace, settings: Settings) -> Message:
-    request = intake_pb2.AssignAgentRequest(dossier_id=args.dossier_id, agent=args.agent, assignee=args.a)
+    request = intake_pb2.AssignAgentRequest(dossier_id=args.dossier_id, assignee=args.a)
     response: intake_pb2.StepResponse = _intake(settings).AssignAgent(request, timeout=args.timeout)
     return response
 
 
 def close_dossier(args: argparse.Namespace, settings: Settings) -> Message:
-    request = intake_pb2.CloseDossierRequest(
-        dossier_id=args.dossier_id, agent=args.agent, outcome=args.issue, notes=args.notes
-    )
+    request = intake_pb2.CloseDossierRequest(dossier_id=args.dossier_id, outcome=args.issue, notes=args.notes)
     response: intake_pb2.StepResponse = _intake(settings).CloseDossier(request, timeout=args.timeout)
     return response
 
 
 def reopen_dossier(args: argparse.Namespace, settings: Settings) -> Message:
-    request = intake_pb2.ReopenDossierRequest(
-        dossier_id=args.dossier_id, agent=args.agent, reason=args.motif_reouverture
-    )
+    request = intake_pb2.ReopenDossierRequest(dossier_id=args.dossier_id, reason=args.motif_reouverture)
     response: intake_pb2.StepResponse = _intake(settings).ReopenDossier(request, timeout=args.timeout)
     return response
 
@@ -171,7 +187,7 @@ def show_person(args: argparse.Namespace, settings: Settings) -> Message:
 
 
 def merge_persons(args: argparse.Namespace, settings: Settings) -> Message:
-    request = intake_pb2.MergePersonsRequest(keep_id=args.garder, duplicate_id=args.doublon, agent=args.agent)
+    request = intake_pb2.MergePersonsRequest(keep_id=args.garder, duplicate_id=args.doublon)
     kept: intake_pb2.Person = _intake(settings).MergePersons(request, timeout=args.timeout)
     return kept
 
@@ -191,7 +207,6 @@ def record_consent(args: argparse.Namespace, settings: Settings) -> Message:
         kind=CONSENT_KINDS[args.type],
         channel=CONSENT_CHANNELS[args.canal] if args.canal else "",
         legal_basis=args.base_legale,
-        agent=args.agent,
     )
     consent: intake_pb2.Consent = _intake(settings).RecordConsent(request, timeout=args.timeout)
     return consent
@@ -220,18 +235,15 @@ def motif_counts(args: argparse.Namespace, settings: Settings) -> Message:
     return counts
 
 
-def _bilan_request(args: argparse.Namespace) -> reporting_pb2.GetBilanRequest:
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
+def day_start(value: str) -> datetime:
+    """AAAA-MM-JJ → midnight of that day in Paris (ValueError if it is no date)."""
+    return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=PARIS)
 
-    paris = ZoneInfo("Europe/Paris")
+
+def _bilan_request(args: argparse.Namespace) -> reporting_pb2.GetBilanRequest:
     request = reporting_pb2.GetBilanRequest(territories=args.commune)
     for field, value in (("from", args.du), ("to", args.au)):
-        try:
-            day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=paris)
-        except ValueError:
-            raise SystemExit(f"date invalide : {value} (attendu AAAA-MM-JJ)") from None
-        getattr(request, field).FromDatetime(day)
+        getattr(request, field).FromDatetime(day_start(value))
     return request
 
 
@@ -283,16 +295,13 @@ def create_referral(args: argparse.Namespace, settings: Settings) -> Message:
         message_for_partner=args.message,
         data_scope=args.donnees,
         request_id=args.request_id,
-        agent=args.agent,
     )
     referral: referral_pb2.Referral = _referral(settings).CreateReferral(request, timeout=args.timeout)
     return referral
 
 
 def cancel_referral(args: argparse.Namespace, settings: Settings) -> Message:
-    request = referral_pb2.CancelReferralRequest(
-        referral_id=args.referral_id, reason=args.motif_annulation, agent=args.agent
-    )
+    request = referral_pb2.CancelReferralRequest(referral_id=args.referral_id, reason=args.motif_annulation)
     referral: referral_pb2.Referral = _referral(settings).CancelReferral(request, timeout=args.timeout)
     return referral
 

@@ -2,8 +2,10 @@
 
 Addresses come from ENTRAIDE_<SERVICE>_ADDR (written by `make up` into
 .state/stack.env) or default to the local stack's ports. Output is French for
-people, or JSON with --json. This module parses arguments and prints; the gRPC
-calls are in commands.py, the French text in render.py.
+people, or JSON with --json. This module parses arguments (argparse's own texts in
+French, i18n.py) and prints; the gRPC calls are in commands.py, the French text in
+render.py, failures in errors.py. Exit codes: 0 done, 1 refused by a service, 2 usage
+error, 3 a service does not answer.
 """
 
 from __future__ import annotations
@@ -18,16 +20,32 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from entraide.v1 import intake_pb2
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
-from entraide_cli import commands
+from entraide_cli import commands, errors, i18n, render
 from entraide_cli.commands import Command
 from entraide_cli.render import render_text
 from kernel.settings import Settings
 from workflows.contracts import REFERRAL_OUTCOMES, REFERRAL_REASONS, REFERRAL_STATUSES
 
 Subparsers = Any  # argparse's _SubParsersAction is private
+
+
+EPILOG = """\
+L'agent qui agit, et qui lit, est celui du jeton ENTRAIDE_TOKEN (`make up` en écrit un
+dans .state/stack.env, lu par cette commande) ; les services sont cherchés à
+ENTRAIDE_INTAKE_ADDR, ENTRAIDE_REFERRAL_ADDR, ENTRAIDE_REPORTING_ADDR.
+
+Codes de sortie :
+  0  réussite
+  1  le service a refusé la demande (la raison s'affiche, son code entre crochets)
+  2  erreur d'utilisation : option manquante ou invalide
+  3  un service ne répond pas (la pile est-elle démarrée ? `make up`)
+"""
+REMOVED_AGENT = "{option} n'existe plus : l'agent qui agit est celui du jeton (ENTRAIDE_TOKEN)"
 
 
 def _read_notes(path: str) -> str:
@@ -37,12 +55,77 @@ def _read_notes(path: str) -> str:
     try:
         with open(path, encoding="utf-8") as file:
             return file.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise argparse.ArgumentTypeError(f"impossible de lire {path} : {exc}") from None
+    except OSError as exc:
+        why = errors.OS_ERRORS.get(exc.errno or 0, exc.strerror or "erreur du système")
+        raise argparse.ArgumentTypeError(f"impossible de lire « {path} » : {why}") from None
+    except UnicodeDecodeError:
+        raise argparse.ArgumentTypeError(f"« {path} » n'est pas un texte UTF-8") from None
 
 
 def _comma_list(raw: str) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def _integer(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"nombre entier attendu, pas « {raw} »") from None
+
+
+def _seconds(raw: str) -> float:
+    try:
+        value = float(raw.replace(",", "."))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"nombre de secondes attendu, pas « {raw} »") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"le délai doit être positif, pas « {raw} »")
+    return value
+
+
+def _day(raw: str) -> str:
+    try:
+        commands.day_start(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"date invalide « {raw} » (attendu AAAA-MM-JJ)") from None
+    return raw
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """French typography in the help: « options : » rather than « options: »."""
+
+    def start_section(self, heading: str | None) -> None:
+        super().start_section(f"{heading} " if heading else heading)
+
+
+class _Removed(argparse.Action):
+    """`--agent` on commands where the acting agent is the token's subject: a French
+    usage error rather than "unrecognized arguments"."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: Any, values: Any, option_string: str | None = None
+    ) -> None:
+        parser.error(REMOVED_AGENT.format(option=option_string))
+
+
+class _Deprecated(argparse.Action):
+    """A former name of an option: still accepted, its new name said on stderr."""
+
+    def __init__(self, *args: Any, replacement: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.replacement = replacement
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: Any, values: Any, option_string: str | None = None
+    ) -> None:
+        print(f"{option_string} est obsolète : utilisez {self.replacement}.", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def _no_agent(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--agent", nargs="?", action=_Removed, default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
 
 
 def _common() -> argparse.ArgumentParser:
@@ -56,30 +139,48 @@ def _command(
     group: Subparsers, name: str, alias: str, help_text: str, run: Command, done: str = ""
 ) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = group.add_parser(
-        name, aliases=[alias], help=help_text, description=help_text, parents=[_common()]
+        name,
+        aliases=[alias],
+        help=help_text,
+        description=help_text,
+        parents=[_common()],
+        formatter_class=_Formatter,
     )
     parser.set_defaults(run=run, done=done)
     return parser
 
 
+def _group(group: Subparsers, name: str, alias: str, help_text: str) -> Subparsers:
+    """A command with actions (`entraide personne creer …`)."""
+    parser = group.add_parser(
+        name, aliases=[alias], help=help_text, description=help_text, formatter_class=_Formatter
+    )
+    return parser.add_subparsers(dest="action", required=True, metavar="ACTION", title="actions")
+
+
+def _dossier_id(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dossier_id", metavar="DOSSIER_ID", help="identifiant du dossier")
+
+
 def _step(
     group: Subparsers, name: str, alias: str, help_text: str, run: Command, done: str
 ) -> argparse.ArgumentParser:
-    """A lifecycle step: DOSSIER_ID and the acting agent."""
+    """A lifecycle step on DOSSIER_ID, by the token's agent."""
     parser = _command(group, name, alias, help_text, run, done)
-    parser.add_argument("dossier_id", metavar="DOSSIER_ID")
-    parser.add_argument("--agent", required=True, help="identifiant de l'agent qui agit")
+    _dossier_id(parser)
+    _no_agent(parser)
     return parser
 
 
 def _notes(parser: argparse.ArgumentParser, *, private: bool = True) -> None:
     notes = parser.add_mutually_exclusive_group()
-    notes.add_argument("--notes", default="", metavar="TEXTE", help="notes")
+    notes.add_argument("--notes", default="", metavar="TEXTE", help="texte de la note")
     notes.add_argument(
         "--notes-file",
         dest="notes",
         type=_read_notes,
-        help="notes lues dans un fichier (- : entrée standard)",
+        metavar="FICHIER",
+        help="note lue dans un fichier UTF-8 (- : entrée standard)",
     )
     if private:
         parser.add_argument("--prive", action="store_true", help="note visible de son seul auteur")
@@ -87,38 +188,83 @@ def _notes(parser: argparse.ArgumentParser, *, private: bool = True) -> None:
 
 def _add_dossier_commands(group: Subparsers) -> None:
     opening = _command(group, "ouvrir", "open", "ouvrir un dossier (accueil)", commands.open_dossier)
-    opening.add_argument("--territory", "--commune", required=True, help="code INSEE de la commune")
+    opening.add_argument(
+        "--commune",
+        "--territory",
+        dest="territory",
+        required=True,
+        metavar="CODE",
+        help="code INSEE de la commune",
+    )
     opening.add_argument("--motif", action="append", required=True, help="code motif (répétable)")
-    opening.add_argument("--channel", "--canal", required=True, help="canal d'arrivée")
-    opening.add_argument("--site", default="", help="site d'accueil (antenne)")
+    opening.add_argument(
+        "--canal", "--channel", dest="channel", required=True, metavar="CANAL", help="canal d'arrivée (code)"
+    )
+    opening.add_argument("--site", default="", metavar="SITE", help="site d'accueil (antenne)")
     opening.add_argument("--urgent", action="store_true", help="situation urgente")
-    opening.add_argument("--personne", default="", help="identifiant de la personne aidée")
-    opening.add_argument("--foyer", default="", help="identifiant de son foyer")
-    opening.add_argument("--agent", default="", help="agent à qui le dossier est attribué")
-    opening.add_argument("--request-id", default="", help="identifiant de la demande (idempotence)")
+    opening.add_argument("--personne", default="", metavar="ID", help="identifiant de la personne aidée")
+    opening.add_argument("--foyer", default="", metavar="ID", help="identifiant de son foyer")
+    opening.add_argument(
+        "--attribuer-a", dest="assignee", default="", metavar="AGENT", help="agent à qui attribuer le dossier"
+    )
+    opening.add_argument(
+        "--agent",
+        dest="assignee",
+        default="",
+        action=_Deprecated,
+        replacement="--attribuer-a",
+        help=argparse.SUPPRESS,
+    )
+    opening.add_argument(
+        "--request-id", default="", metavar="ID", help="identifiant de la demande (idempotence)"
+    )
+    opening.add_argument(
+        "--id",
+        dest="print_id",
+        action="store_true",
+        help="n'afficher que l'identifiant du dossier (DOSSIER=$(entraide ouvrir … --id))",
+    )
 
     showing = _command(group, "dossier", "show", "afficher un dossier", commands.show_dossier)
-    showing.add_argument("dossier_id", metavar="DOSSIER_ID")
+    _dossier_id(showing)
 
     history = _command(
         group,
         "chronologie",
         "timeline",
-        "chronologie, entretiens et échéances d'un dossier",
+        "chronologie d'un dossier, notes et échéances (vos notes privées comprises)",
         commands.timeline,
     )
-    history.add_argument("dossier_id", metavar="DOSSIER_ID")
-    history.add_argument("--agent", default="", help="agent qui lit (ses notes privées sont montrées)")
+    _dossier_id(history)
+    _no_agent(history)
 
     listing = _command(
         group, "dossiers", "list", "dossiers d'une commune, récents d'abord", commands.list_dossiers
     )
-    listing.add_argument("--territory", "--commune", required=True, help="code INSEE de la commune")
-    listing.add_argument("--etape", choices=sorted(commands.STAGE_CODES), default="", help="étape")
     listing.add_argument(
-        "--taille", type=int, default=0, help="dossiers par page (50 par défaut, 200 au plus)"
+        "--commune",
+        "--territory",
+        dest="territory",
+        required=True,
+        metavar="CODE",
+        help="code INSEE de la commune",
     )
-    listing.add_argument("--page", default="", help="page suivante (jeton affiché par la page précédente)")
+    listing.add_argument(
+        "--etape",
+        choices=sorted(commands.STAGE_CODES),
+        default="",
+        help="seulement les dossiers à cette étape",
+    )
+    listing.add_argument(
+        "--taille",
+        type=_integer,
+        default=0,
+        metavar="N",
+        help="dossiers par page (50 par défaut, 200 au plus)",
+    )
+    listing.add_argument(
+        "--page", default="", metavar="JETON", help="page suivante (jeton affiché par la page précédente)"
+    )
 
 
 def _add_step_commands(group: Subparsers) -> None:
@@ -158,7 +304,14 @@ def _add_step_commands(group: Subparsers) -> None:
     assign = _step(
         group, "attribuer", "assign", "attribuer le dossier", commands.assign_agent, "Dossier attribué"
     )
-    assign.add_argument("--a", required=True, metavar="AGENT", help="agent à qui attribuer le dossier")
+    assign.add_argument(
+        "--a",
+        "--attribuer-a",
+        dest="a",
+        required=True,
+        metavar="AGENT",
+        help="agent à qui attribuer le dossier",
+    )
 
     closing = _step(
         group, "cloturer", "close", "clôturer le dossier", commands.close_dossier, "Dossier clôturé"
@@ -169,26 +322,37 @@ def _add_step_commands(group: Subparsers) -> None:
     reopen = _step(
         group, "rouvrir", "reopen", "rouvrir un dossier clôturé", commands.reopen_dossier, "Dossier rouvert"
     )
-    reopen.add_argument("--motif-reouverture", default="", help="pourquoi le dossier est rouvert")
+    reopen.add_argument(
+        "--motif-reouverture", default="", metavar="TEXTE", help="pourquoi le dossier est rouvert"
+    )
 
 
 def _add_person_commands(group: Subparsers) -> None:
-    person = group.add_parser("personne", aliases=["person"], help="personnes aidées").add_subparsers(
-        dest="action", required=True
-    )
+    person = _group(group, "personne", "person", "personnes aidées")
     create = _command(person, "creer", "create", "enregistrer une personne", commands.create_person)
-    create.add_argument("--territory", "--commune", required=True, help="commune du dossier (code INSEE)")
-    create.add_argument("--nom", required=True)
-    create.add_argument("--prenom", required=True)
+    create.add_argument(
+        "--commune",
+        "--territory",
+        dest="territory",
+        required=True,
+        metavar="CODE",
+        help="commune du dossier (code INSEE)",
+    )
+    create.add_argument("--nom", required=True, metavar="NOM", help="nom de famille")
+    create.add_argument("--prenom", required=True, metavar="PRÉNOM", help="prénom")
     create.add_argument("--naissance", default="", metavar="AAAA-MM-JJ", help="date de naissance")
-    create.add_argument("--telephone", default="")
-    create.add_argument("--courriel", default="")
-    create.add_argument("--commune-residence", default="", help="commune de résidence (code INSEE)")
-    create.add_argument("--adresse", default="")
-    create.add_argument("--request-id", default="", help="identifiant de la demande (idempotence)")
+    create.add_argument("--telephone", default="", metavar="NUMÉRO", help="numéro de téléphone")
+    create.add_argument("--courriel", default="", metavar="ADRESSE", help="adresse électronique")
+    create.add_argument(
+        "--commune-residence", default="", metavar="CODE", help="commune de résidence (code INSEE)"
+    )
+    create.add_argument("--adresse", default="", metavar="ADRESSE", help="adresse postale (rue, numéro)")
+    create.add_argument(
+        "--request-id", default="", metavar="ID", help="identifiant de la demande (idempotence)"
+    )
 
     show = _command(person, "voir", "show", "afficher une personne", commands.show_person)
-    show.add_argument("person_id", metavar="ID")
+    show.add_argument("person_id", metavar="ID", help="identifiant de la personne")
 
     merge = _command(
         person,
@@ -200,18 +364,21 @@ def _add_person_commands(group: Subparsers) -> None:
     )
     merge.add_argument("--garder", required=True, metavar="ID", help="personne conservée")
     merge.add_argument("--doublon", required=True, metavar="ID", help="doublon fondu dans la première")
-    merge.add_argument("--agent", required=True)
+    _no_agent(merge)
 
-    household = group.add_parser("foyer", aliases=["household"], help="foyers").add_subparsers(
-        dest="action", required=True
-    )
+    household = _group(group, "foyer", "household", "foyers")
     create = _command(household, "creer", "create", "créer un foyer", commands.create_household, "Foyer créé")
-    create.add_argument("--territory", "--commune", required=True, help="code INSEE de la commune")
+    create.add_argument(
+        "--commune",
+        "--territory",
+        dest="territory",
+        required=True,
+        metavar="CODE",
+        help="code INSEE de la commune",
+    )
     create.add_argument("--membre", action="append", required=True, metavar="ID", help="membre (répétable)")
 
-    consent = group.add_parser(
-        "consentement", aliases=["consent"], help="consentements au partage"
-    ).add_subparsers(dest="action", required=True)
+    consent = _group(group, "consentement", "consent", "consentements au partage")
     record = _command(
         consent,
         "enregistrer",
@@ -220,56 +387,95 @@ def _add_person_commands(group: Subparsers) -> None:
         commands.record_consent,
         "Consentement enregistré",
     )
-    record.add_argument("--personne", required=True, metavar="ID")
-    record.add_argument("--partenaire", required=True, help="identifiant du partenaire")
+    record.add_argument("--personne", required=True, metavar="ID", help="personne qui consent")
+    record.add_argument(
+        "--partenaire",
+        required=True,
+        metavar="ID",
+        help="identifiant du partenaire (voir `entraide partenaires`)",
+    )
     record.add_argument(
         "--donnees",
         action="extend",
         type=_comma_list,
         required=True,
+        metavar="LISTE",
         help="données partagées : identite,contact,motif",
     )
-    record.add_argument("--dossier", default="", metavar="ID")
-    record.add_argument("--type", choices=sorted(commands.CONSENT_KINDS), required=True)
-    record.add_argument("--canal", choices=sorted(commands.CONSENT_CHANNELS), default="")
-    record.add_argument("--base-legale", default="", help="fondement légal (pour --type base_legale)")
-    record.add_argument("--agent", required=True)
+    record.add_argument("--dossier", default="", metavar="ID", help="dossier concerné (facultatif)")
+    record.add_argument(
+        "--type", choices=sorted(commands.CONSENT_KINDS), required=True, help="consentement ou base légale"
+    )
+    record.add_argument(
+        "--canal",
+        choices=sorted(commands.CONSENT_CHANNELS),
+        default="",
+        help="comment le consentement a été donné (obligatoire pour un consentement)",
+    )
+    record.add_argument(
+        "--base-legale", default="", metavar="TEXTE", help="fondement légal (pour --type base_legale)"
+    )
+    _no_agent(record)
 
     listing = _command(consent, "lister", "list", "consentements d'une personne", commands.list_consents)
-    listing.add_argument("--personne", required=True, metavar="ID")
+    listing.add_argument("--personne", required=True, metavar="ID", help="identifiant de la personne")
 
 
 def _add_figure_commands(group: Subparsers) -> None:
     counting = _command(group, "chiffres", "counts", "dossiers ouverts par motif", commands.motif_counts)
-    counting.add_argument("--territory", "--commune", default="")
+    counting.add_argument("--territory", "--commune", default="", help="seulement cette commune (code INSEE)")
 
-    listing = _command(group, "partenaires", "partners", "annuaire des partenaires", commands.partners)
-    listing.add_argument("--motif", default="")
-    listing.add_argument("--territory", "--commune", default="")
+    listing = _command(
+        group,
+        "partenaires",
+        "partners",
+        "annuaire des partenaires, avec l'identifiant que prennent orienter et consentement",
+        commands.partners,
+    )
+    listing.add_argument("--motif", default="", help="seulement les partenaires servant ce motif (code)")
+    listing.add_argument(
+        "--commune",
+        "--territory",
+        dest="territory",
+        default="",
+        metavar="CODE",
+        help="seulement les partenaires de cette commune (code INSEE)",
+    )
 
     _command(group, "referentiel", "reference", "motifs, canaux, communes, issues", commands.reference_data)
 
     report = _command(group, "bilan", "report", "bilan d'activité d'une période", commands.bilan)
-    report.add_argument("--du", required=True, metavar="AAAA-MM-JJ", help="premier jour (inclus)")
-    report.add_argument("--au", required=True, metavar="AAAA-MM-JJ", help="dernier jour (exclu)")
-    report.add_argument("--commune", action="append", default=[], help="code INSEE (répétable)")
+    report.add_argument("--du", required=True, type=_day, metavar="AAAA-MM-JJ", help="premier jour (inclus)")
+    report.add_argument("--au", required=True, type=_day, metavar="AAAA-MM-JJ", help="dernier jour (exclu)")
+    report.add_argument(
+        "--commune", action="append", default=[], metavar="CODE", help="code INSEE (répétable)"
+    )
     report.add_argument("--format", choices=["csv", "html"], default="", help="exporter en CSV ou HTML")
     report.add_argument("--sortie", default="", metavar="FICHIER", help="fichier de l'export")
 
     ops = _command(
         group, "ops", "ops", "exploitation : étapes, retards, dossiers bloqués, files", commands.ops_overview
     )
-    ops.add_argument("--commune", action="append", default=[], help="code INSEE (répétable)")
-    ops.add_argument("--jours", type=int, default=30, help="sans avancée depuis N jours")
-    ops.add_argument("--limite", type=int, default=50, help="dossiers listés au plus")
+    ops.add_argument("--commune", action="append", default=[], metavar="CODE", help="code INSEE (répétable)")
+    ops.add_argument(
+        "--jours", type=_integer, default=30, metavar="N", help="sans avancée depuis N jours (30 par défaut)"
+    )
+    ops.add_argument(
+        "--limite", type=_integer, default=50, metavar="N", help="dossiers listés au plus (50 par défaut)"
+    )
 
 
 def _add_referral_commands(group: Subparsers) -> None:
     refer = _command(
         group, "orienter", "refer", "orienter la personne vers un partenaire", commands.create_referral
     )
-    refer.add_argument("dossier_id", metavar="DOSSIER_ID")
-    refer.add_argument("--partenaire", required=True, help="identifiant du partenaire (voir `suggestions`)")
+    _dossier_id(refer)
+    refer.add_argument(
+        "--partenaire",
+        required=True,
+        metavar="ID",
+        help="identifiant du partenaire (voir `suggestions` ou `partenaires`)",
+    )
     refer.add_argument("--motif", required=True, help="motif de l'orientation (un des motifs du dossier)")
     refer.add_argument(
         "--message", default="", metavar="TEXTE", help="ce que le partenaire doit savoir (jamais les notes)"
@@ -279,10 +485,13 @@ def _add_referral_commands(group: Subparsers) -> None:
         action="extend",
         type=_comma_list,
         default=[],
+        metavar="LISTE",
         help="données transmises en plus du motif : identite,contact (le consentement doit les couvrir)",
     )
-    refer.add_argument("--agent", default="", help="agent qui oriente (vous, par défaut)")
-    refer.add_argument("--request-id", default="", help="identifiant de la demande (idempotence)")
+    refer.add_argument(
+        "--request-id", default="", metavar="ID", help="identifiant de la demande (idempotence)"
+    )
+    _no_agent(refer)
 
     cancel = _command(
         group,
@@ -292,14 +501,16 @@ def _add_referral_commands(group: Subparsers) -> None:
         commands.cancel_referral,
         "Orientation annulée",
     )
-    cancel.add_argument("referral_id", metavar="ORIENTATION_ID")
-    cancel.add_argument("--motif-annulation", default="", help="pourquoi l'orientation est annulée")
-    cancel.add_argument("--agent", default="", help="agent qui annule (vous, par défaut)")
+    cancel.add_argument("referral_id", metavar="ORIENTATION_ID", help="identifiant de l'orientation")
+    cancel.add_argument(
+        "--motif-annulation", default="", metavar="TEXTE", help="pourquoi l'orientation est annulée"
+    )
+    _no_agent(cancel)
 
     listing = _command(
         group, "orientations", "referrals", "orientations d'un dossier", commands.dossier_referrals
     )
-    listing.add_argument("dossier_id", metavar="DOSSIER_ID")
+    _dossier_id(listing)
 
     suggest = _command(
         group,
@@ -308,14 +519,17 @@ def _add_referral_commands(group: Subparsers) -> None:
         "partenaires servant les motifs du dossier dans sa commune, prochaine permanence",
         commands.suggest_partners,
     )
-    suggest.add_argument("dossier_id", metavar="DOSSIER_ID")
+    _dossier_id(suggest)
+
+
+def _codes(codes: Sequence[str], labels: dict[str, str]) -> str:
+    """« no_capacity (pas de place), … » for the help of a choice of codes."""
+    return ", ".join(f"{code} ({labels[code]})" if code in labels else code for code in codes)
 
 
 def _add_partner_commands(group: Subparsers) -> None:
     """The partner side: the token (ENTRAIDE_TOKEN) names the partner."""
-    partner = group.add_parser(
-        "partenaire", aliases=["partner"], help="côté partenaire : ses orientations et ses réponses"
-    ).add_subparsers(dest="action", required=True)
+    partner = _group(group, "partenaire", "partner", "côté partenaire : ses orientations et ses réponses")
     mine = _command(partner, "orientations", "referrals", "orientations reçues", commands.my_referrals)
     mine.add_argument(
         "--statut",
@@ -324,9 +538,9 @@ def _add_partner_commands(group: Subparsers) -> None:
         help="seulement les orientations dans ce statut",
     )
     show = _command(partner, "voir", "show", "afficher une orientation", commands.show_referral)
-    show.add_argument("referral_id", metavar="ORIENTATION_ID")
+    show.add_argument("referral_id", metavar="ORIENTATION_ID", help="identifiant de l'orientation")
 
-    reasons = ", ".join(REFERRAL_REASONS)
+    reasons = "motif : " + _codes(REFERRAL_REASONS, render.REFERRAL_REASONS)
     steps: list[tuple[str, str, str, Command, str]] = [
         ("accuser", "acknowledge", "accuser réception", commands.acknowledge_referral, "Réception accusée"),
         ("accepter", "accept", "accepter l'orientation", commands.accept_referral, "Orientation acceptée"),
@@ -349,7 +563,7 @@ def _add_partner_commands(group: Subparsers) -> None:
     ]
     for name, alias, help_text, run, done in steps:
         step = _command(partner, name, alias, help_text, run, done)
-        step.add_argument("referral_id", metavar="ORIENTATION_ID")
+        step.add_argument("referral_id", metavar="ORIENTATION_ID", help="identifiant de l'orientation")
         if name == "refuser":
             step.add_argument(
                 "--motif-refus", dest="motif", required=True, choices=REFERRAL_REASONS, help=reasons
@@ -360,18 +574,33 @@ def _add_partner_commands(group: Subparsers) -> None:
             )
         if name == "terminer":
             step.add_argument(
-                "--issue", required=True, choices=REFERRAL_OUTCOMES, help=", ".join(REFERRAL_OUTCOMES)
+                "--issue",
+                required=True,
+                choices=REFERRAL_OUTCOMES,
+                help="issue : " + _codes(REFERRAL_OUTCOMES, render.REFERRAL_OUTCOMES),
             )
-        step.add_argument("--commentaire", default="", help="précision (obligatoire avec « other »)")
+        step.add_argument(
+            "--commentaire", default="", metavar="TEXTE", help="précision (obligatoire avec « other »)"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser; build it under i18n.french_argparse() for argparse's own texts in French."""
     parser = argparse.ArgumentParser(
-        prog="entraide", description="Entraide : dossiers, orientations, bilans."
+        prog="entraide",
+        description="Entraide : dossiers, orientations, bilans.",
+        epilog=EPILOG,
+        formatter_class=_Formatter,
     )
     parser.add_argument("--json", action="store_true", help="sortie JSON (pour les scripts)")
-    parser.add_argument("--timeout", type=float, default=30.0, help="délai maximal d'un appel, en secondes")
-    group = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDES",
+        help="délai maximal d'un appel, en secondes (30 par défaut)",
+    )
+    group = parser.add_subparsers(dest="command", required=True, metavar="COMMANDE", title="commandes")
     _add_dossier_commands(group)
     _add_step_commands(group)
     _add_person_commands(group)
@@ -381,9 +610,62 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _as_json(message: Message) -> str:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Arguments, with argparse's messages (usage, help, errors) in French."""
+    with i18n.french_argparse():
+        return build_parser().parse_args(argv)
+
+
+INT64 = (FieldDescriptor.CPPTYPE_INT64, FieldDescriptor.CPPTYPE_UINT64)
+
+
+def _numbers(message: Message, data: dict[str, Any]) -> dict[str, Any]:
+    """MessageToDict writes 64-bit integers as strings (JSON's doubles cannot hold them
+    all); counts are numbers for scripts: turn them back, in nested messages and maps too."""
+    for fd in message.DESCRIPTOR.fields:
+        if fd.name not in data:
+            continue
+        value = data[fd.name]
+        entry = fd.message_type
+        if entry is not None and entry.GetOptions().map_entry:
+            value_fd = entry.fields_by_name["value"]
+            if value_fd.cpp_type in INT64:
+                data[fd.name] = {k: int(v) for k, v in value.items()}
+            elif value_fd.message_type is not None and not _well_known(value_fd.message_type):
+                mapping = getattr(message, fd.name)
+                for key in value:
+                    _numbers(mapping[_map_key(entry, key)], value[key])
+        elif entry is not None:
+            if _well_known(entry):
+                continue
+            if fd.is_repeated:
+                for item, item_data in zip(getattr(message, fd.name), value, strict=True):
+                    _numbers(item, item_data)
+            else:
+                _numbers(getattr(message, fd.name), value)
+        elif fd.cpp_type in INT64:
+            data[fd.name] = [int(v) for v in value] if fd.is_repeated else int(value)
+    return data
+
+
+def _well_known(descriptor: Any) -> bool:
+    """Timestamp, Duration, Struct… have their own JSON forms (strings, objects)."""
+    return str(descriptor.full_name).startswith("google.protobuf.")
+
+
+def _map_key(entry: Any, key: str) -> Any:
+    """A JSON object key back to the map's key type."""
+    key_type = entry.fields_by_name["key"].cpp_type
+    if key_type == FieldDescriptor.CPPTYPE_BOOL:
+        return key == "true"
+    if key_type == FieldDescriptor.CPPTYPE_STRING:
+        return key
+    return int(key)
+
+
+def as_json(message: Message) -> str:
     data = MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
-    return json.dumps(data, ensure_ascii=False, indent=2)
+    return json.dumps(_numbers(message, data), ensure_ascii=False, indent=2)
 
 
 def environment() -> dict[str, str]:
@@ -400,25 +682,60 @@ def environment() -> dict[str, str]:
     return {**defaults, **os.environ}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    settings = Settings.from_env(environment())
-    run: Command = args.run
+def _failed(failure: errors.Failure, as_json_output: bool) -> int:
+    if as_json_output:
+        print(json.dumps(failure.as_json(), ensure_ascii=False))
+    else:
+        print(failure.as_text(), file=sys.stderr)
+    return failure.exit_code
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    env = environment()
+    render.use_reference(env)
+    settings = Settings.from_env(env)
+    command: Command = args.run
     try:
-        result = run(args, settings)
+        result = command(args, settings)
     except grpc.RpcError as exc:
-        status: Any = exc
-        detail = {"code": status.code().name, "message": status.details()}
-        if args.json:
-            print(json.dumps({"error": detail}, ensure_ascii=False))
-        else:
-            print(f"Erreur ({detail['code']}) : {detail['message']}", file=sys.stderr)
-        return 1
-    if args.json:
-        print(_as_json(result))
+        return _failed(
+            errors.from_rpc_error(exc, commands.CALLED.service, commands.CALLED.address), args.json
+        )
+    except OSError as exc:  # an export that cannot be written, a certificate that cannot be read
+        return _failed(errors.from_os_error(exc), args.json)
+    if getattr(args, "print_id", False) and isinstance(result, intake_pb2.OpenDossierResponse):
+        print(result.dossier.dossier_id)
+    elif args.json:
+        print(as_json(result))
     else:
         print(f"{args.done}.\n{render_text(result)}" if args.done else render_text(result))
+    sys.stdout.flush()  # a closed pipe shows here, not at exit
     return 0
+
+
+def _quiet_stdout() -> None:
+    """After a closed pipe: nothing more reaches stdout, not even the final flush."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    finally:
+        os.close(devnull)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`entraide`: 0 done, 1 refused by a service, 2 usage error, 3 a service does not answer."""
+    try:
+        return run(argv)
+    except BrokenPipeError:
+        # `entraide … | head`: the reader has what it wanted.
+        _quiet_stdout()
+        return 0
+    except KeyboardInterrupt:
+        print("Interrompu.", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

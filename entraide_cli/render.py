@@ -1,28 +1,29 @@
 """French text for people: one renderer per reply message type.
 
-Times are shown in Europe/Paris time (JJ/MM/AAAA HH:MM), stages and codes with
-their French names; scripts use --json instead.
+Times are shown in Europe/Paris time (JJ/MM/AAAA HH:MM), numbers the French way
+(1 234, 47,4 %), stages and codes with their French names (workflows.labels and the
+deployment's reference data); scripts use --json instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from functools import singledispatch
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from entraide.v1 import intake_pb2, referral_pb2, reporting_pb2
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from kernel import reference
+from workflows.labels import NOTE_KIND_LABELS, STAGE_LABELS
+
 PARIS = ZoneInfo("Europe/Paris")
-STAGES = {
-    "reception": "accueil",
-    "ecoute": "écoute",
-    "orientation": "orientation",
-    "suivi": "suivi",
-    "cloture": "clôture",
-}
+# Between thousands and before % or a unit: the narrow no-break space of French typography.
+THIN = "\u202f"
 DEADLINES = {
     "urgent_ecoute": "Écoute urgente avant",
     "suivi_reminder": "Relance de suivi le",
@@ -32,6 +33,47 @@ DEADLINES = {
 VISIBILITIES = {"team": "note d'équipe", "author": "note privée"}
 CONSENT_KINDS = {"consent": "consentement", "legal_basis": "base légale"}
 CONSENT_CHANNELS = {"oral": "oral", "written": "écrit", "electronic": "électronique"}
+OPS_REASONS = {
+    "escalated": "urgence non écoutée",
+    "reminder": "relance de suivi sans suite",
+    "closure_proposed": "clôture proposée sans suite",
+    "no_progress": "sans avancée",
+    "referral_overdue": "orientation sans réponse du partenaire",
+}
+CHANNEL_REASONS = {
+    "MISSING_WEBHOOK_SECRET": "secret du webhook absent",
+    "INVALID_WEBHOOK_URL": "adresse du webhook invalide",
+    "INVALID_WEBHOOK_SECRET_REF": "nom du secret du webhook invalide",
+}
+PARTNER_CHANNELS = {"webhook": "webhook", "nats": "NATS"}
+
+
+@dataclass
+class Labels:
+    """The deployment's labels of motifs, channels, communes, outcomes and data
+    categories (kernel.reference: ENTRAIDE_REFERENCE_FILE or the default file)."""
+
+    motifs: Mapping[str, str] = field(default_factory=dict)
+    channels: Mapping[str, str] = field(default_factory=dict)
+    communes: Mapping[str, str] = field(default_factory=dict)
+    outcomes: Mapping[str, str] = field(default_factory=dict)
+    data_scopes: Mapping[str, str] = field(default_factory=dict)
+
+
+LABELS = Labels()
+
+
+def use_reference(env: Mapping[str, str]) -> None:
+    """Reads the reference data the labels come from; codes are shown if it cannot be read."""
+    try:
+        data = reference.load(env)
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    LABELS.motifs = data.motifs
+    LABELS.channels = data.arrival_channels
+    LABELS.communes = data.territories
+    LABELS.outcomes = data.closure_outcomes
+    LABELS.data_scopes = data.consent_data_scopes
 
 
 # ---- small formatters ----------------------------------------------------------------
@@ -51,7 +93,59 @@ def day(iso: str) -> str:
 
 
 def stage(code: str) -> str:
-    return STAGES.get(code, code)
+    return STAGE_LABELS.get(code, code)
+
+
+def motif(code: str) -> str:
+    return LABELS.motifs.get(code, code)
+
+
+def motifs(codes: Iterable[str]) -> str:
+    return ", ".join(map(motif, codes))
+
+
+def channel(code: str) -> str:
+    return LABELS.channels.get(code, code)
+
+
+def commune(code: str) -> str:
+    """« Bar-le-Duc (55029) »; the code alone when the commune is not known."""
+    name = LABELS.communes.get(code)
+    return f"{name} ({code})" if name else code
+
+
+def outcome(code: str) -> str:
+    """The outcome's label up to its explanation: « Réglé » for « Réglé : une solution … »."""
+    return LABELS.outcomes.get(code, code).split(" : ")[0]
+
+
+def data_scope(code: str) -> str:
+    return DATA_SCOPES.get(code) or LABELS.data_scopes.get(code, code)
+
+
+def number(value: float, decimals: int = 0) -> str:
+    """French: 1 234 567 ; 47,4 (thousands by narrow no-break spaces, decimal comma)."""
+    text = f"{value:,.{decimals}f}"
+    return text.replace(",", THIN).replace(".", ",")
+
+
+def percent(value: float) -> str:
+    return f"{number(value, 1)}{THIN}%"
+
+
+def days(seconds: float) -> str:
+    return number(seconds / 86400, 1)
+
+
+def delay(seconds: float) -> str:
+    """A median delay: « 3,5 j », « 5,2 h », « 12 min »; « — » when there is none."""
+    if seconds <= 0:
+        return "—"
+    if seconds < 3600:
+        return f"{number(max(seconds / 60, 1))}{THIN}min"
+    if seconds < 86400:
+        return f"{number(seconds / 3600, 1)}{THIN}h"
+    return f"{days(seconds)}{THIN}j"
 
 
 def fields(pairs: Sequence[tuple[str, str]]) -> str:
@@ -90,14 +184,14 @@ def _dossier(message: intake_pb2.Dossier) -> str:
         [
             ("Dossier", message.dossier_id),
             ("Étape", stage(message.stage)),
-            ("Commune", message.territory + site),
-            ("Motifs", ", ".join(message.motifs)),
-            ("Canal", message.arrival_channel),
+            ("Commune", commune(message.territory) + site),
+            ("Motifs", motifs(message.motifs)),
+            ("Canal", channel(message.arrival_channel)),
             ("Urgent", yes_no(message.urgent)),
             ("Personne", message.person_id),
             ("Foyer", message.household_id),
             ("Agent", message.assigned_agent),
-            ("Issue", message.outcome),
+            ("Issue", outcome(message.outcome) if message.outcome else ""),
             ("Réouvertures", str(message.cycle) if message.cycle else ""),
             ("Ouvert le", when(message.opened_at)),
             ("Mis à jour le", when(message.updated_at) if message.HasField("updated_at") else ""),
@@ -110,9 +204,24 @@ def _step_response(message: intake_pb2.StepResponse) -> str:
     return render_text(message.dossier)
 
 
-def _entry(entry: intake_pb2.TimelineEntry) -> str:
+NOTE_INDENT = " " * 6
+
+
+def _entry(entry: intake_pb2.TimelineEntry, note: intake_pb2.Note | None) -> str:
     actor = f"  ({entry.actor})" if entry.actor else ""
-    return f"{when(entry.at)}  {stage(entry.stage):<11}  {entry.summary}{actor}"
+    line = f"{when(entry.at)}  {stage(entry.stage):<11}  {entry.summary}{actor}"
+    return line + ("\n" + _note(note) if note is not None else "")
+
+
+def _note(note: intake_pb2.Note) -> str:
+    """Under its timeline entry: « Entretien — agent-martin, note d'équipe : » then the text."""
+    kind = NOTE_KIND_LABELS.get(note.kind, note.kind)
+    visibility = VISIBILITIES.get(note.visibility, note.visibility)
+    head = f"{NOTE_INDENT}{kind} — {', '.join(part for part in (note.author, visibility) if part)}"
+    if note.HasField("erased_at"):
+        return f"{head} (effacée le {when(note.erased_at)})"
+    body = note.text.splitlines() or ["(vide)"]
+    return f"{head} :" + "".join(f"\n{NOTE_INDENT}  {line}" for line in body)
 
 
 def _interview(interview: intake_pb2.Interview) -> str:
@@ -127,14 +236,23 @@ def _deadline(deadline: intake_pb2.Deadline) -> str:
 
 @render_text.register
 def _timeline(message: intake_pb2.DossierTimeline) -> str:
-    return "\n\n".join(
-        [
-            render_text(message.dossier),
-            section("Chronologie", map(_entry, message.entries), "vide"),
-            section("Entretiens", map(_interview, message.interviews), "aucun"),
-            section("Échéances", map(_deadline, message.deadlines), "aucune"),
-        ]
-    )
+    """Each entry with the note written at its step (TimelineEntry.note, else the note of
+    the same step in `notes`); notes of no listed step after; a server that sends no
+    notes yet gets the interviews as before."""
+    by_step = {note.step: note for note in message.notes}
+    lines = []
+    for entry in message.entries:
+        note = entry.note if entry.HasField("note") else by_step.get(entry.step) if entry.step else None
+        if note is not None:
+            by_step.pop(note.step, None)
+        lines.append(_entry(entry, note))
+    parts = [render_text(message.dossier), section("Chronologie", lines, "vide")]
+    if by_step:
+        parts.append(section("Autres notes", (_note(n).strip() for n in by_step.values()), "aucune"))
+    if not message.notes and message.interviews:
+        parts.append(section("Entretiens", map(_interview, message.interviews), "aucun"))
+    parts.append(section("Échéances", map(_deadline, message.deadlines), "aucune"))
+    return "\n\n".join(parts)
 
 
 @render_text.register
@@ -150,7 +268,7 @@ def _dossier_list(message: intake_pb2.ListDossiersResponse) -> str:
             when(d.opened_at),
             yes_no(d.urgent),
             d.assigned_agent or "—",
-            ", ".join(d.motifs),
+            motifs(d.motifs),
         )
         for d in message.dossiers
     ]
@@ -192,7 +310,7 @@ def _created_person(message: intake_pb2.CreatePersonResponse) -> str:
         text += "\n\nDoublons possibles : " + " ; ".join(map(_person_line, message.possible_duplicates))
         text += (
             "\n  Pour fusionner : entraide personne fusionner"
-            f" --garder ID --doublon {message.person.person_id} --agent VOUS"
+            f" --garder ID --doublon {message.person.person_id}"
         )
     return text
 
@@ -225,7 +343,7 @@ def _consent(message: intake_pb2.Consent) -> str:
             ("Personne", message.person_id),
             ("Dossier", message.dossier_id),
             ("Partenaire", message.partner_id),
-            ("Données", ", ".join(message.data_scope)),
+            ("Données", ", ".join(map(data_scope, message.data_scope))),
             ("Type", _consent_kind(message)),
             ("Agent", message.agent),
             ("Enregistré le", when(message.recorded_at)),
@@ -238,7 +356,7 @@ def _consent_line(consent: intake_pb2.Consent) -> str:
     revoked = f" — révoqué le {when(consent.revoked_at)}" if consent.HasField("revoked_at") else ""
     return (
         f"{when(consent.recorded_at)}  {consent.partner_id:<20}  {_consent_kind(consent)}"
-        f" — données : {', '.join(consent.data_scope)}{revoked} [{consent.consent_id}]"
+        f" — données : {', '.join(map(data_scope, consent.data_scope))}{revoked} [{consent.consent_id}]"
     )
 
 
@@ -264,31 +382,56 @@ def _reference(message: intake_pb2.ReferenceData) -> str:
 
 @render_text.register
 def _motif_counts(message: reporting_pb2.MotifCounts) -> str:
-    lines = [f"Dossiers ouverts : {message.dossiers}", "Par motif :"]
+    lines = [f"Dossiers ouverts : {number(message.dossiers)}", "Par motif :"]
     for item in message.motifs:
         share = 100 * item.count / message.dossiers if message.dossiers else 0
-        lines.append(f"  {item.label:<50} {item.count:>6}  ({share:.0f} %)")
+        lines.append(f"  {item.label:<50} {number(item.count):>7}  ({number(share)}{THIN}%)")
     return "\n".join(lines)
 
 
-def _shares(title: str, shares: Iterable[reporting_pb2.Share]) -> list[str]:
+def _shares(title: str, shares: Sequence[reporting_pb2.Share]) -> list[str]:
+    if not shares:
+        return [f"{title} : aucun dossier"]
     lines = [f"{title} :"]
     for item in shares:
         lines.append(
-            f"  {item.label:<50} {item.count:>6}  ({item.percent:.1f} %)"
-            f"  période précédente : {item.previous_count}"
+            f"  {item.label:<50} {number(item.count):>7}  ({percent(item.percent)})"
+            f"  période précédente : {number(item.previous_count)}"
         )
     return lines
+
+
+def partner_name(figures: reporting_pb2.PartnerFigures) -> str:
+    """PartnerFigures.partner_name when the server sends it, else its id."""
+    named: Any = figures
+    fields_known = figures.DESCRIPTOR.fields_by_name
+    name = str(named.partner_name) if "partner_name" in fields_known else ""
+    return name or figures.partner_id
+
+
+def _partner_figures(p: reporting_pb2.PartnerFigures) -> str:
+    return (
+        f"  {partner_name(p)} : {number(p.referrals)} orientation{'s' if p.referrals > 1 else ''}"
+        f" — acceptées {number(p.accepted)}, terminées {number(p.completed)},"
+        f" refusées {number(p.rejected)}, expirées {number(p.expired)}"
+        f" — délai médian de réponse {delay(p.median_response_s)},"
+        f" d'accompagnement {delay(p.median_completion_s)}"
+    )
 
 
 @render_text.register
 def _bilan(message: reporting_pb2.Bilan) -> str:
     before = "période précédente"
+
+    def figure(label: str, now: int, then: int) -> str:
+        return f"{label} : {number(now)} ({before} : {number(then)})"
+
     lines = [
         f"Bilan : {', '.join(message.territory_labels)}",
-        f"Personnes reçues : {message.people_received} ({before} : {message.previous_people_received})",
-        f"Dossiers ouverts : {message.dossiers_opened} ({before} : {message.previous_dossiers_opened})",
-        f"Dossiers réglés : {message.dossiers_solved} ({before} : {message.previous_dossiers_solved})",
+        figure("Personnes reçues", message.people_received, message.previous_people_received),
+        figure("Dossiers ouverts", message.dossiers_opened, message.previous_dossiers_opened),
+        figure("Dossiers réglés", message.dossiers_solved, message.previous_dossiers_solved),
+        figure("Dossiers clôturés", message.dossiers_closed, message.previous_dossiers_closed),
     ]
     lines += _shares("Par motif", message.by_motif)
     lines += _shares("Par commune", message.by_commune)
@@ -297,8 +440,14 @@ def _bilan(message: reporting_pb2.Bilan) -> str:
     lines.append("Durée par étape (jours, médiane / 90e centile) :")
     for d in message.stage_durations:
         lines.append(
-            f"  {d.label:<30} {d.median_s / 86400:>6.1f} / {d.p90_s / 86400:.1f}  ({d.dossiers} dossiers)"
+            f"  {d.label or stage(d.stage):<30} {days(d.median_s):>6} / {days(d.p90_s)}"
+            f"  ({number(d.dossiers)} dossiers)"
         )
+    if message.partners:
+        lines.append("Partenaires (orientations, délais médians) :")
+        lines += [_partner_figures(p) for p in message.partners]
+    else:
+        lines.append("Partenaires : aucune orientation")
     return "\n".join(lines)
 
 
@@ -307,34 +456,71 @@ def _bilan_document(message: reporting_pb2.BilanDocument) -> str:
     return f"Bilan exporté : {message.filename}"
 
 
+def _listed(d: reporting_pb2.StuckDossier) -> str:
+    """An overdue or stuck dossier; for an overdue referral `stage` is its status."""
+    where = stage(d.stage) if d.reason != "referral_overdue" else referral_status(d.stage)
+    why = OPS_REASONS.get(d.reason, d.reason)
+    since = f", dernière avancée le {when(d.last_progress_at)}" if d.HasField("last_progress_at") else ""
+    return f"  {d.dossier_id or '—'}  {commune(d.territory)}  {where} — {why}{since}"
+
+
+def _misconfigured(item: Any) -> str:
+    """OpsOverview.misconfigured_channels (a partner's channel that cannot deliver)."""
+    reason = str(getattr(item, "reason", ""))
+    kind = str(getattr(item, "channel", ""))
+    since: Any = getattr(item, "since", None)
+    if isinstance(since, Timestamp):
+        since_text = when(since) if item.HasField("since") else ""
+    else:
+        since_text = str(since or "")
+    held = int(getattr(item, "deliveries_held", 0) or 0)
+    return (
+        f"  {getattr(item, 'partner_id', '')}  {PARTNER_CHANNELS.get(kind, kind)} — "
+        f"{CHANNEL_REASONS.get(reason, reason)}"
+        + (f", depuis le {since_text}" if since_text else "")
+        + f" — envois en attente : {number(held)}"
+    )
+
+
 @render_text.register
 def _ops(message: reporting_pb2.OpsOverview) -> str:
-    lines = ["Dossiers par étape :"] + [f"  {s.stage:<14} {s.dossiers:>6}" for s in message.stages]
-    lines.append(f"Échéances dépassées : {len(message.overdue)}")
-    lines += [f"  {d.dossier_id}  {d.territory}  {d.stage:<12} {d.reason}" for d in message.overdue]
-    lines.append(f"Dossiers sans avancée : {len(message.stuck)}")
-    lines += [f"  {d.dossier_id}  {d.territory}  {d.stage}" for d in message.stuck]
+    lines = ["Dossiers par étape :" if message.stages else "Dossiers par étape : aucun"]
+    lines += [f"  {stage(s.stage):<14} {number(s.dossiers):>7}" for s in message.stages]
+    lines.append(f"Échéances dépassées : {number(len(message.overdue))}")
+    lines += [_listed(d) for d in message.overdue]
+    lines.append(f"Dossiers sans avancée : {number(len(message.stuck))}")
+    lines += [_listed(d) for d in message.stuck]
     lines.append("Consommateurs (en attente / non acquittés / relivrés) :")
     lines += [
-        f"  {c.consumer:<30} {c.pending} / {c.ack_pending} / {c.redelivered}" for c in message.consumers
+        f"  {c.consumer:<30} {number(c.pending)} / {number(c.ack_pending)} / {number(c.redelivered)}"
+        for c in message.consumers
     ]
-    lines.append(
-        "Événements non publiés : " + ", ".join(f"{k} {v}" for k, v in sorted(message.outbox_backlog.items()))
-    )
-    lines.append(f"Lettres mortes : {len(message.dead_letters)}")
+    backlog = ", ".join(f"{k} {number(v)}" for k, v in sorted(message.outbox_backlog.items()))
+    lines.append("Événements non publiés : " + (backlog or "aucun"))
+    lines.append(f"Lettres mortes : {number(len(message.dead_letters))}")
     lines += [
         f"  {d.service}/{d.consumer} n°{d.stream_seq} {d.subject} {d.error_type}"
         for d in message.dead_letters
     ]
+    if "misconfigured_channels" in message.DESCRIPTOR.fields_by_name:
+        channels: Any = getattr(message, "misconfigured_channels")  # noqa: B009 — newer servers only
+        lines.append(f"Canaux de partenaires mal configurés : {number(len(channels))}")
+        lines += [_misconfigured(item) for item in channels]
     return "\n".join(lines)
 
 
 @render_text.register
 def _partners(message: referral_pb2.ListPartnersResponse) -> str:
-    return (
-        "\n".join(f"{p.name} ({p.kind}) — motifs : {', '.join(p.motifs)}" for p in message.partners)
-        or "Aucun partenaire."
-    )
+    """The ids are what `orienter --partenaire` and `consentement enregistrer --partenaire` take."""
+    if not message.partners:
+        return "Aucun partenaire."
+    width = max(len(p.partner_id) for p in message.partners)
+    lines = [f"{'Identifiant':<{width}}  Partenaire"]
+    lines += [
+        f"{p.partner_id:<{width}}  {p.name} ({p.kind}) — motifs : {motifs(p.motifs)}"
+        for p in message.partners
+    ]
+    return "\n".join(lines)
 
 
 # ---- referrals (orientation) -----------------------------------------------------------
@@ -402,7 +588,7 @@ def _referral(message: referral_pb2.Referral) -> str:
             ("Partenaire", f"{message.partner_name} ({message.partner_id})" if message.partner_name else ""),
             ("Dossier", message.dossier_id),
             ("Commune", message.territory),
-            ("Motif", message.motif),
+            ("Motif", motif(message.motif)),
             ("Statut", status + (f" — {why}" if why else "") + (" (relancée)" if message.reminded else "")),
             ("Données", ", ".join(DATA_SCOPES.get(d, d) for d in message.data_scope)),
             ("Personne", _person_shared(message.person) if message.HasField("person") else ""),
@@ -419,7 +605,7 @@ def _referral_line(referral: referral_pb2.Referral) -> str:
     who = referral.partner_name or referral.partner_id
     why = _why(referral.reason, referral.outcome)
     status = referral_status(referral.status) + (f" — {why}" if why else "")
-    return f"{referral.referral_id}  {when(referral.updated_at)}  {who} · {referral.motif} · {status}"
+    return f"{referral.referral_id}  {when(referral.updated_at)}  {who} · {motif(referral.motif)} · {status}"
 
 
 @render_text.register
@@ -453,7 +639,7 @@ def _suggestions(message: referral_pb2.SuggestPartnersResponse) -> str:
         )
         blocks.append(
             f"{s.partner.name} ({s.partner.partner_id}, {s.partner.kind})\n"
-            f"  Motifs servis         : {', '.join(s.motifs)}\n"
+            f"  Motifs servis         : {motifs(s.motifs)}\n"
             f"  Prochaine permanence  : {next_slot}"
         )
     return "\n".join(blocks)

@@ -66,11 +66,11 @@ async def oriented_dossier(stack: AppStack, consent: bool = True) -> str:
     opened = await as_json(
         stack,
         *("ouvrir", "--commune", "55029", "--motif", "logement", "--canal", "telephone"),
-        *("--personne", person_id, "--agent", AGENT),
+        *("--personne", person_id, "--attribuer-a", AGENT),
     )
     dossier_id: str = opened["dossier"]["dossier_id"]
-    await text(stack, "entretien", dossier_id, "--agent", AGENT, "--notes", "Loyers impayés (note interne)")
-    await text(stack, "fin-ecoute", dossier_id, "--agent", AGENT, "--vers", "orientation")
+    await text(stack, "entretien", dossier_id, "--notes", "Loyers impayés (note interne)")
+    await text(stack, "fin-ecoute", dossier_id, "--vers", "orientation")
     if consent:
         await text(
             stack,
@@ -82,8 +82,6 @@ async def oriented_dossier(stack: AppStack, consent: bool = True) -> str:
                 "consentement",
                 "--canal",
                 "oral",
-                "--agent",
-                AGENT,
             ),
         )
     # The referral service learns of the dossier from its events: wait for it.
@@ -95,13 +93,24 @@ async def oriented_dossier(stack: AppStack, consent: bool = True) -> str:
     raise AssertionError(f"the referral service never saw dossier {dossier_id}: {done.stdout}{done.stderr}")
 
 
+async def test_partners_are_listed_with_the_ids_commands_take(stack: AppStack) -> None:
+    directory = await text(stack, "partenaires", "--motif", "logement", "--commune", "55029")
+    lines = directory.splitlines()
+    assert lines[0].split() == ["Identifiant", "Partenaire"]
+    assert re.search(
+        rf"^{PARTNER}\s+ CAF de la Meuse \(caf\) — motifs : .*Logement / hébergement", directory, re.MULTILINE
+    ), directory
+    listed = await as_json(stack, "partners")
+    assert PARTNER in [p["partner_id"] for p in listed["partners"]]
+
+
 async def test_agent_orients_and_the_partner_closes_the_loop(stack: AppStack) -> None:
     dossier_id = await oriented_dossier(stack)
 
     suggestions = await text(stack, "suggestions", dossier_id)
     assert f"({PARTNER}, " in suggestions, suggestions
     caf_block = suggestions[suggestions.index(f"({PARTNER}, ") :]
-    assert re.search(r"Motifs servis\s+: .*logement", caf_block)
+    assert re.search(r"Motifs servis\s+: .*Logement / hébergement", caf_block)
     assert re.search(
         rf"Prochaine permanence\s+: {WEEKDAY} \d{{2}}/\d{{2}}/\d{{4}} de \d{{2}}:\d{{2}} à \d{{2}}:\d{{2}}",
         caf_block,
@@ -111,7 +120,6 @@ async def test_agent_orients_and_the_partner_closes_the_loop(stack: AppStack) ->
         stack,
         *("orienter", dossier_id, "--partenaire", PARTNER, "--motif", "logement"),
         *("--message", "Dossier d'impayés de loyer à étudier", "--donnees", "identite,contact"),
-        *("--agent", AGENT),
     )
     referral_id = field(sent, "Orientation")
     assert field(sent, "Statut") == "demandée"
@@ -140,7 +148,9 @@ async def test_agent_orients_and_the_partner_closes_the_loop(stack: AppStack) ->
     # The agent sees the whole loop on the dossier.
     listed = await text(stack, "orientations", dossier_id)
     assert listed.startswith("1 orientation :\n")
-    assert re.search(rf"{referral_id}  {MINUTE}  .+ · logement · terminée — droits ouverts", listed), listed
+    assert re.search(
+        rf"{referral_id}  {MINUTE}  .+ · Logement / hébergement · terminée — droits ouverts", listed
+    ), listed
     as_list = await as_json(stack, "referrals", dossier_id)
     [referral] = as_list["referrals"]
     assert [c["status"] for c in referral["history"]] == [
@@ -155,18 +165,14 @@ async def test_agent_orients_and_the_partner_closes_the_loop(stack: AppStack) ->
 
 async def test_reject_fail_and_refusals_in_french(stack: AppStack) -> None:
     dossier_id = await oriented_dossier(stack)
-    first = await as_json(
-        stack, "refer", dossier_id, "--partenaire", PARTNER, "--motif", "logement", "--agent", AGENT
-    )
+    first = await as_json(stack, "refer", dossier_id, "--partenaire", PARTNER, "--motif", "logement")
     rejected = await partner_text(
         stack, "partenaire", "refuser", first["referral_id"], "--motif-refus", "no_capacity"
     )
     assert rejected.startswith("Orientation refusée.\n")
     assert field(rejected, "Statut") == "refusée — pas de place"
 
-    second = await as_json(
-        stack, "orienter", dossier_id, "--partenaire", PARTNER, "--motif", "logement", "--agent", AGENT
-    )
+    second = await as_json(stack, "orienter", dossier_id, "--partenaire", PARTNER, "--motif", "logement")
     await partner_json(stack, "partner", "acknowledge", second["referral_id"])
     await partner_json(stack, "partner", "accept", second["referral_id"])
     failed = await partner_json(
@@ -179,13 +185,17 @@ async def test_reject_fail_and_refusals_in_french(stack: AppStack) -> None:
     # A finished referral cannot be acted upon again: a French error line, exit code 1.
     again = await partner(stack, "partenaire", "accepter", second["referral_id"])
     assert again.returncode == 1
-    assert again.stderr.startswith("Erreur (FAILED_PRECONDITION) : ")
+    assert re.fullmatch(r"Erreur : .+ \[[A-Z_]+\]\n", again.stderr), again.stderr
+    again_json = await partner(stack, "--json", "partenaire", "accepter", second["referral_id"])
+    assert json.loads(again_json.stdout)["error"]["code"] == "FAILED_PRECONDITION"
     # A reason is required by the command itself.
     missing = await partner(stack, "partenaire", "refuser", second["referral_id"])
-    assert missing.returncode == 2 and "--motif-refus" in missing.stderr
+    assert missing.returncode == 2 and "arguments obligatoires manquants : --motif-refus" in missing.stderr
     # Another partner does not see it.
-    other = await partner(stack, "partenaire", "voir", second["referral_id"], partner_id="cpam-meuse")
-    assert other.returncode == 1 and "NOT_FOUND" in other.stderr
+    other = await partner(
+        stack, "--json", "partenaire", "voir", second["referral_id"], partner_id="cpam-meuse"
+    )
+    assert other.returncode == 1 and json.loads(other.stdout)["error"]["code"] == "NOT_FOUND"
 
     listed = await text(stack, "orientations", dossier_id)
     assert listed.startswith("2 orientations :\n")
@@ -194,23 +204,13 @@ async def test_reject_fail_and_refusals_in_french(stack: AppStack) -> None:
 
 async def test_consent_gate_refusal_is_shown(stack: AppStack) -> None:
     dossier_id = await oriented_dossier(stack, consent=False)
-    refused = await cli(
-        stack, "orienter", dossier_id, "--partenaire", PARTNER, "--motif", "logement", "--agent", AGENT
-    )
+    refused = await cli(stack, "orienter", dossier_id, "--partenaire", PARTNER, "--motif", "logement")
     assert refused.returncode == 1
-    assert refused.stderr.startswith("Erreur (FAILED_PRECONDITION) : "), refused.stderr
-    assert "consent" in refused.stderr
+    assert re.fullmatch(r"Erreur : .+ \[[A-Z_]+\]\n(  – .+\n)*", refused.stderr), refused.stderr
+    assert "consentement" in refused.stderr
     as_json_error = await cli(
-        stack,
-        "--json",
-        "orienter",
-        dossier_id,
-        "--partenaire",
-        PARTNER,
-        "--motif",
-        "logement",
-        "--agent",
-        AGENT,
+        stack, "--json", "orienter", dossier_id, "--partenaire", PARTNER, "--motif", "logement"
     )
-    assert json.loads(as_json_error.stdout)["error"]["code"] == "FAILED_PRECONDITION"
+    error = json.loads(as_json_error.stdout)["error"]
+    assert error["code"] == "FAILED_PRECONDITION" and error["reason"] and "consentement" in error["fr"]
     assert (await text(stack, "orientations", dossier_id)).strip() == "Aucune orientation."
