@@ -7,7 +7,6 @@ requests' `agent` fields are left empty, the servers take it from the token."""
 from __future__ import annotations
 
 import argparse
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +23,7 @@ from entraide.v1 import (
 )
 from google.protobuf.message import Message
 
+from entraide_cli.retries import RetryUnavailable, action_id
 from kernel import client
 from kernel.settings import Settings
 
@@ -60,7 +60,7 @@ def _channel(settings: Settings, service: str) -> grpc.Channel:
     """TLS when ENTRAIDE_TLS_* say so; the caller's ENTRAIDE_TOKEN on every call."""
     address = settings.grpc_address(service)
     CALLED.service, CALLED.address = service, address
-    return client.sync_channel(address, settings.env)
+    return grpc.intercept_channel(client.sync_channel(address, settings.env), RetryUnavailable())
 
 
 def _intake(settings: Settings) -> intake_pb2_grpc.IntakeServiceStub:
@@ -74,7 +74,7 @@ def _visibility(args: argparse.Namespace) -> str:
 # ---- dossiers ------------------------------------------------------------------------
 def open_dossier(args: argparse.Namespace, settings: Settings) -> Message:
     request = intake_pb2.OpenDossierRequest(
-        request_id=args.request_id or str(uuid.uuid4()),
+        request_id=action_id(args),
         territory=args.territory,
         site=args.site,
         motifs=args.motif,
@@ -116,7 +116,7 @@ def list_dossiers(args: argparse.Namespace, settings: Settings) -> Message:
 # ---- lifecycle steps -------------------------------------------------------------------
 def record_interview(args: argparse.Namespace, settings: Settings) -> Message:
     request = intake_pb2.RecordInterviewRequest(
-        dossier_id=args.dossier_id, notes=args.notes, visibility=_visibility(args)
+        request_id=action_id(args), dossier_id=args.dossier_id, notes=args.notes, visibility=_visibility(args)
     )
     response: intake_pb2.StepResponse = _intake(settings).RecordInterview(request, timeout=args.timeout)
     return response
@@ -124,40 +124,46 @@ def record_interview(args: argparse.Namespace, settings: Settings) -> Message:
 
 def complete_ecoute(args: argparse.Namespace, settings: Settings) -> Message:
     request = intake_pb2.CompleteEcouteRequest(
-        dossier_id=args.dossier_id, next_stage=args.vers, motifs=args.motif
+        request_id=action_id(args), dossier_id=args.dossier_id, next_stage=args.vers, motifs=args.motif
     )
     response: intake_pb2.StepResponse = _intake(settings).CompleteEcoute(request, timeout=args.timeout)
     return response
 
 
 def start_suivi(args: argparse.Namespace, settings: Settings) -> Message:
-    request = intake_pb2.StepRequest(dossier_id=args.dossier_id)
+    request = intake_pb2.StepRequest(request_id=action_id(args), dossier_id=args.dossier_id)
     response: intake_pb2.StepResponse = _intake(settings).StartSuivi(request, timeout=args.timeout)
     return response
 
 
 def record_follow_up(args: argparse.Namespace, settings: Settings) -> Message:
     request = intake_pb2.RecordFollowUpRequest(
-        dossier_id=args.dossier_id, notes=args.notes, visibility=_visibility(args)
+        request_id=action_id(args), dossier_id=args.dossier_id, notes=args.notes, visibility=_visibility(args)
     )
     response: intake_pb2.StepResponse = _intake(settings).RecordFollowUp(request, timeout=args.timeout)
     return response
 
 
 def assign_agent(args: argparse.Namespace, settings: Settings) -> Message:
-    request = intake_pb2.AssignAgentRequest(dossier_id=args.dossier_id, assignee=args.a)
+    request = intake_pb2.AssignAgentRequest(
+        request_id=action_id(args), dossier_id=args.dossier_id, assignee=args.a
+    )
     response: intake_pb2.StepResponse = _intake(settings).AssignAgent(request, timeout=args.timeout)
     return response
 
 
 def close_dossier(args: argparse.Namespace, settings: Settings) -> Message:
-    request = intake_pb2.CloseDossierRequest(dossier_id=args.dossier_id, outcome=args.issue, notes=args.notes)
+    request = intake_pb2.CloseDossierRequest(
+        request_id=action_id(args), dossier_id=args.dossier_id, outcome=args.issue, notes=args.notes
+    )
     response: intake_pb2.StepResponse = _intake(settings).CloseDossier(request, timeout=args.timeout)
     return response
 
 
 def reopen_dossier(args: argparse.Namespace, settings: Settings) -> Message:
-    request = intake_pb2.ReopenDossierRequest(dossier_id=args.dossier_id, reason=args.motif_reouverture)
+    request = intake_pb2.ReopenDossierRequest(
+        request_id=action_id(args), dossier_id=args.dossier_id, reason=args.motif_reouverture
+    )
     response: intake_pb2.StepResponse = _intake(settings).ReopenDossier(request, timeout=args.timeout)
     return response
 
@@ -165,7 +171,7 @@ def reopen_dossier(args: argparse.Namespace, settings: Settings) -> Message:
 # ---- persons, households, consents -----------------------------------------------------
 def create_person(args: argparse.Namespace, settings: Settings) -> Message:
     request = intake_pb2.CreatePersonRequest(
-        request_id=args.request_id or str(uuid.uuid4()),
+        request_id=action_id(args),
         territory=args.territory,
         first_name=args.prenom,
         last_name=args.nom,
@@ -187,19 +193,24 @@ def show_person(args: argparse.Namespace, settings: Settings) -> Message:
 
 
 def merge_persons(args: argparse.Namespace, settings: Settings) -> Message:
-    request = intake_pb2.MergePersonsRequest(keep_id=args.garder, duplicate_id=args.doublon)
+    request = intake_pb2.MergePersonsRequest(
+        request_id=action_id(args), keep_id=args.garder, duplicate_id=args.doublon
+    )
     kept: intake_pb2.Person = _intake(settings).MergePersons(request, timeout=args.timeout)
     return kept
 
 
 def create_household(args: argparse.Namespace, settings: Settings) -> Message:
-    request = intake_pb2.CreateHouseholdRequest(territory=args.territory, member_ids=args.membre)
+    request = intake_pb2.CreateHouseholdRequest(
+        request_id=action_id(args), territory=args.territory, member_ids=args.membre
+    )
     household: intake_pb2.Household = _intake(settings).CreateHousehold(request, timeout=args.timeout)
     return household
 
 
 def record_consent(args: argparse.Namespace, settings: Settings) -> Message:
     request = intake_pb2.RecordConsentRequest(
+        request_id=action_id(args),
         person_id=args.personne,
         dossier_id=args.dossier,
         partner_id=args.partenaire,
@@ -294,14 +305,16 @@ def create_referral(args: argparse.Namespace, settings: Settings) -> Message:
         motif=args.motif,
         message_for_partner=args.message,
         data_scope=args.donnees,
-        request_id=args.request_id,
+        request_id=action_id(args),
     )
     referral: referral_pb2.Referral = _referral(settings).CreateReferral(request, timeout=args.timeout)
     return referral
 
 
 def cancel_referral(args: argparse.Namespace, settings: Settings) -> Message:
-    request = referral_pb2.CancelReferralRequest(referral_id=args.referral_id, reason=args.motif_annulation)
+    request = referral_pb2.CancelReferralRequest(
+        request_id=action_id(args), referral_id=args.referral_id, reason=args.motif_annulation
+    )
     referral: referral_pb2.Referral = _referral(settings).CancelReferral(request, timeout=args.timeout)
     return referral
 
@@ -356,6 +369,7 @@ def _partner_action(rpc: str) -> Command:
 
     def run(args: argparse.Namespace, settings: Settings) -> Message:
         request = referral_pb2.ReferralActionRequest(
+            request_id=action_id(args),
             referral_id=args.referral_id,
             reason=getattr(args, "motif", ""),
             outcome=getattr(args, "issue", ""),
