@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from wsgiref.simple_server import WSGIServer
 
 import nats.errors
+import nats.js.errors
 from nats.js import JetStreamContext
 from prometheus_client import (
     CollectorRegistry,
@@ -162,6 +163,8 @@ async def refresh_loop(
             try:
                 info = await js.consumer_info(stream, durable, timeout=2.0)
                 CONSUMER_LAG.labels(durable).set((info.num_pending or 0) + (info.num_ack_pending or 0))
+            except nats.js.errors.NotFoundError:
+                continue  # the consumer is being created at start: nothing to measure yet
             except (TimeoutError, nats.errors.Error) as exc:
                 log.warning("consumer lag not refreshed", extra={"error_type": type(exc).__name__})
         for schema in outbox_schemas if pool is not None else ():

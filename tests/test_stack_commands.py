@@ -20,9 +20,11 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests import test_readme_usage as readme_usage
 from tests.conftest import free_port, serving
 
 BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parent.parent
 
 
 def stack_env(state: Path) -> dict[str, str]:
@@ -157,6 +159,41 @@ def test_up_open_count_status(stack: Stack) -> None:
     assert "supervisord: reused" in again.stdout
     assert "demo data: 0 people oriented to caf-meuse now, 3 already there" in again.stdout
     assert motif_count() == before + 1  # demo data not loaded twice, nothing reopened
+
+
+def test_the_readme_matches_what_make_up_prints(stack: Stack) -> None:
+    """The README's "What you see after `make up`" block is what `up` prints (ports and
+    paths aside): each of its lines, digits masked, is a line of the output."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"### What you see after `make up`\n\n```\n(.*?)\n```", readme, re.DOTALL)
+    assert found
+
+    def shape(line: str) -> str:
+        return re.sub(r"\d+|…", "N", re.sub(r"/\S*state\S*|\.state\S*", "STATE", line.strip()))
+
+    printed = {shape(line) for line in stack.up.stdout.splitlines()}
+    missing = [line for line in found.group(1).splitlines() if line.strip() and shape(line) not in printed]
+    assert not missing, f"README lines not printed by `make up`: {missing}\n{stack.up.stdout}"
+
+
+def test_a_new_user_follows_the_readme_on_the_make_up_stack(stack: Stack) -> None:
+    """The README's usage block, line by line as written, on the stack `make up` started
+    (demo data, one synthetic year: the 2025 bilan has figures)."""
+    lines = readme_usage.usage_block((REPO / "README.md").read_text(encoding="utf-8"))
+    targets = readme_usage.exports(lines)
+    kept = {path: path.read_bytes() for path in targets if path.exists()}
+    env = {**stack.env, "TEMPORAL_ADDRESS": f"127.0.0.1:{stack.env['ENTRAIDE_TEMPORAL_PORT']}"}
+    try:
+        ran = readme_usage.run_block(lines, env)
+        readme_usage.check(lines, ran)
+        for path in targets:
+            assert "dossiers" in path.read_text(encoding="utf-8").lower(), path
+    finally:
+        for path in targets:
+            if path in kept:
+                path.write_bytes(kept[path])
+            else:
+                path.unlink(missing_ok=True)
 
 
 def test_a_killed_service_is_restarted_by_supervisord(stack: Stack) -> None:
