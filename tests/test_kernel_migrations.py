@@ -207,6 +207,7 @@ async def test_migrate_service_creates_kernel_messaging_tables_before_the_servic
         assert applied == [
             f"{s}:kernel/001_messaging.sql",
             f"{s}:kernel/002_app_role.sql",
+            f"{s}:kernel/003_request_replies.sql",
             f"{s}/001_service.sql",
         ]
         assert await migrations.migrate_service(conn, s, sandbox.directory) == []
@@ -215,5 +216,5 @@ async def test_migrate_service_creates_kernel_messaging_tables_before_the_servic
             f"{s}:kernel",
             s,
         )
-    assert [r["component"] for r in order] == [f"{s}:kernel", f"{s}:kernel", s]
+    assert [r["component"] for r in order] == [f"{s}:kernel"] * 3 + [s]
     assert {"outbox", "inbox", "dead_letters", "dossiers", "pending"} <= await sandbox.tables()
