@@ -170,7 +170,8 @@ async def known_to_referral(w: World, dossier_id: str, motifs: int) -> None:
             )
         return int(found or 0)
 
-    await eventually(probe, lambda n: n == motifs)
+    # The read model follows intake's events; allow for a loaded CI machine.
+    await eventually(probe, lambda n: n == motifs, timeout=30)
 
 
 def create_request(dossier_id: str, **fields: Any) -> referral_pb2.CreateReferralRequest:
