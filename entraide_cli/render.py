@@ -19,7 +19,8 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from kernel import reference
-from workflows.labels import NOTE_KIND_LABELS, STAGE_LABELS
+from workflows import contracts
+from workflows.labels import NOTE_KIND_LABELS, REFERRAL_REASON_LABELS, REFERRAL_STATUS_LABELS, STAGE_LABELS
 
 PARIS = ZoneInfo("Europe/Paris")
 # Between thousands and before % or a unit: the narrow no-break space of French typography.
@@ -524,34 +525,10 @@ def _partners(message: referral_pb2.ListPartnersResponse) -> str:
 
 
 # ---- referrals (orientation) -----------------------------------------------------------
-REFERRAL_STATUSES = {
-    "requested": "demandée",
-    "received": "reçue",
-    "accepted": "acceptée",
-    "rejected": "refusée",
-    "in_progress": "en cours",
-    "completed": "terminée",
-    "failed": "échouée",
-    "cancelled": "annulée",
-    "expired": "expirée",
-}
-REFERRAL_REASONS = {
-    "person_refused": "refus de la personne",
-    "no_capacity": "pas de place",
-    "not_eligible": "non éligible",
-    "person_unreachable": "personne injoignable",
-    "partner_unreachable": "partenaire sans réponse",
-    "need_gone": "besoin disparu",
-    "redirected": "réorientée",
-    "other": "autre",
-}
-REFERRAL_OUTCOMES = {
-    "need_met": "besoin couvert",
-    "rights_opened": "droits ouverts",
-    "support_started": "accompagnement engagé",
-    "redirected": "réorientée",
-    "other": "autre",
-}
+# The vocabulary's French words are defined once (workflows.labels), for the timeline too.
+REFERRAL_STATUSES = REFERRAL_STATUS_LABELS
+REFERRAL_REASONS = {code: REFERRAL_REASON_LABELS[code] for code in contracts.REFERRAL_REASONS}
+REFERRAL_OUTCOMES = {code: REFERRAL_REASON_LABELS[code] for code in contracts.REFERRAL_OUTCOMES}
 DATA_SCOPES = {"motif": "motif", "identite": "identité", "contact": "coordonnées"}
 WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 

@@ -136,7 +136,10 @@ async def test_agent_orients_and_the_partner_closes_the_loop(stack: AppStack) ->
     assert field(shown, "Message") == "Dossier d'impayés de loyer à étudier"
 
     acknowledged = await partner_text(stack, "partenaire", "accuser", referral_id)
-    assert acknowledged.startswith("Réception accusée.\n") and field(acknowledged, "Statut") == "reçue"
+    assert (
+        acknowledged.startswith("Réception accusée.\n")
+        and field(acknowledged, "Statut") == "reçue par le partenaire"
+    )
     accepted = await partner_json(stack, "partner", "accept", referral_id)  # English alias, JSON
     assert accepted["status"] == "accepted"
     started = await partner_text(stack, "partenaire", "demarrer", referral_id)

@@ -94,28 +94,38 @@ def check(lines: list[str], ran: Ran) -> None:
     assert ran.finished and ran.returncode == 0, f"the block exits {ran.returncode}"
 
 
-async def test_the_readme_usage_block_runs_as_written(app_stack: AppStack) -> None:
+def follow_the_readme(env: dict[str, str]) -> tuple[list[str], Ran, dict[Path, bytes]]:
+    """Runs the usage block as written and checks every line ran; returns the lines,
+    what each printed and the files it wrote (removed again, or put back as they were)."""
     lines = usage_block(README.read_text(encoding="utf-8"))
-    written = notes_written(lines)
-    assert len(written) >= 3, "the usage block writes an interview, a contact and a closure note"
     targets = exports(lines)
     kept = {path: path.read_bytes() for path in targets if path.exists()}
+    written: dict[Path, bytes] = {}
     try:
-        ran = await asyncio.to_thread(run_block, lines, dict(app_stack.env))
+        ran = run_block(lines, env)
         check(lines, ran)
-        [timeline] = [ran.outputs[n] for n, line in enumerate(lines) if " chronologie " in line]
-        for note in written:
-            assert note in timeline, f"note {note!r} not in the timeline:\n{timeline}"
-        for head in ("Entretien — ", "Contact de suivi — ", "Note de clôture — "):
-            assert head in timeline, timeline
-        for path in targets:
-            assert path.is_file() and b"<html" in path.read_bytes()[:2000].lower(), path
+        written = {path: path.read_bytes() for path in targets if path.is_file()}
     finally:
         for path in targets:
             if path in kept:
                 path.write_bytes(kept[path])
             else:
                 path.unlink(missing_ok=True)
+    return lines, ran, written
+
+
+async def test_the_readme_usage_block_runs_as_written(app_stack: AppStack) -> None:
+    lines, ran, files = await asyncio.to_thread(follow_the_readme, dict(app_stack.env))
+    written = notes_written(lines)
+    assert len(written) >= 3, "the usage block writes an interview, a contact and a closure note"
+    [timeline] = [ran.outputs[n] for n, line in enumerate(lines) if " chronologie " in line]
+    for note in written:
+        assert note in timeline, f"note {note!r} not in the timeline:\n{timeline}"
+    for head in ("Entretien — ", "Contact de suivi — ", "Note de clôture — "):
+        assert head in timeline, timeline
+    assert files and set(files) == set(exports(lines))
+    for path, content in files.items():
+        assert b"<html" in content[:2000].lower(), path
 
 
 def test_a_line_that_does_not_run_fails_the_check(tmp_path: Path) -> None:

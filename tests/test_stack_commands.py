@@ -179,21 +179,11 @@ def test_the_readme_matches_what_make_up_prints(stack: Stack) -> None:
 def test_a_new_user_follows_the_readme_on_the_make_up_stack(stack: Stack) -> None:
     """The README's usage block, line by line as written, on the stack `make up` started
     (demo data, one synthetic year: the 2025 bilan has figures)."""
-    lines = readme_usage.usage_block((REPO / "README.md").read_text(encoding="utf-8"))
-    targets = readme_usage.exports(lines)
-    kept = {path: path.read_bytes() for path in targets if path.exists()}
     env = {**stack.env, "TEMPORAL_ADDRESS": f"127.0.0.1:{stack.env['ENTRAIDE_TEMPORAL_PORT']}"}
-    try:
-        ran = readme_usage.run_block(lines, env)
-        readme_usage.check(lines, ran)
-        for path in targets:
-            assert "dossiers" in path.read_text(encoding="utf-8").lower(), path
-    finally:
-        for path in targets:
-            if path in kept:
-                path.write_bytes(kept[path])
-            else:
-                path.unlink(missing_ok=True)
+    _, _, files = readme_usage.follow_the_readme(env)
+    assert files
+    for path, content in files.items():
+        assert "dossiers" in content.decode("utf-8").lower(), path
 
 
 def test_a_killed_service_is_restarted_by_supervisord(stack: Stack) -> None:
