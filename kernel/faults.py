@@ -23,6 +23,9 @@ _POSTGRES_DOWN: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.TooManyConnectionsError,
+    # What asyncpg raises on a connection whose server went away in the middle of its
+    # protocol ("cannot switch to state …"), seen while PostgreSQL restarts.
+    asyncpg.exceptions.InternalClientError,
 )
 _NATS_DOWN: tuple[type[BaseException], ...] = (
     nats.errors.ConnectionClosedError,
