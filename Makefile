@@ -2,12 +2,15 @@
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 PYTEST_ARGS ?=
+# `make faults`: dossiers driven, and more options (--seed N, --state-dir D, --keep, --faults a,b…).
+FAULTS_DOSSIERS ?= 200
+FAULTS_ARGS ?=
 LINT_PATHS := $(wildcard kernel services workflows devstack entraide_cli bench examples)
 # setuptools' editable install maps the top-level packages present at install time: reinstall
 # when a new one appears (e.g. gen/entraide after `make proto`).
 PACKAGE_MARKERS := $(wildcard */__init__.py gen/*/__init__.py)
 
-.PHONY: all venv up down status test lint proto clean-state
+.PHONY: all venv up down status test faults lint proto clean-state
 
 all: test
 
@@ -32,6 +35,10 @@ status: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+# The fault matrix on a stack of its own (devstack/faults): prints it, exits 1 on a loss or a double.
+faults: $(VENV)/.installed
+	$(PYTHON) -m devstack.faults --dossiers $(FAULTS_DOSSIERS) $(FAULTS_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check $(LINT_PATHS) tests

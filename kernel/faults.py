@@ -58,7 +58,10 @@ def deadline_exceeded(what: str = "the call") -> DeadlineExceeded:
 
 def classify(exc: BaseException) -> DomainError | None:
     """The domain error a dependency fault means for the caller, None for a bug."""
-    if isinstance(exc, _POSTGRES_DOWN):
+    if isinstance(exc, _POSTGRES_DOWN) or (
+        # asyncpg's word for a connection the server closed under it (a restart).
+        isinstance(exc, asyncpg.exceptions.InterfaceError) and "connection is closed" in str(exc)
+    ):
         return unavailable("postgres", "La base de données")
     if isinstance(exc, _NATS_DOWN):
         return unavailable("nats", "La messagerie")

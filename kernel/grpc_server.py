@@ -103,6 +103,9 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
             except grpc.aio.AbortError:
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED  # the caller went away (its deadline, a cancel)
+                raise
             except NotImplementedError:
                 # A generated base method the servicer does not override.
                 code = grpc.StatusCode.UNIMPLEMENTED
@@ -159,9 +162,9 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
             mutating = idempotency.FIELD in request.DESCRIPTOR.fields_by_name
             return await _with_retries(inner, request, context, retry=not mutating)
         caller = claims.subject if claims is not None else ""
-        claim = await self.replies.claim(
-            method, caller, request_id, idempotency.digest(request), remaining(context).total_seconds()
-        )
+        # A second less than the caller's deadline: a repeat told REQUEST_IN_FLIGHT in time.
+        wait_s = remaining(context).total_seconds() - 1.0
+        claim = await self.replies.claim(method, caller, request_id, idempotency.digest(request), wait_s)
         if claim.reply is not None:
             return idempotency.response_class(method).FromString(claim.reply)
         try:

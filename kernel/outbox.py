@@ -9,7 +9,9 @@ JetStream's PubAck: a crash between the two republishes the event, which JetStre
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import asyncpg
 import nats.errors
@@ -21,6 +23,44 @@ from kernel.events import Event
 from kernel.logs import get_logger
 
 log = get_logger("outbox")
+
+# --- fault-injection hook (devstack.faults, tests only; never set in production) -------------
+# ENTRAIDE_FAULT_RELAY_EXIT_AFTER_PUBLISH=N: the process exits at once (os._exit(1), no cleanup,
+# as in a crash) right after the PubAcks of the relay batch that holds its N-th PubAck, before
+# those rows are marked published, so they are published again after the restart. With
+# ENTRAIDE_FAULT_RELAY_EXIT_ARM_DIR also set, the hook is one-shot and per schema: it counts and
+# fires only while the file `<dir>/relay-exit-<schema>` exists and removes it when it fires, so
+# the process its supervisor starts again runs normally. Both are read once, at import.
+_FAULT_EXIT_AFTER_PUBLISH = int(os.environ.get("ENTRAIDE_FAULT_RELAY_EXIT_AFTER_PUBLISH") or 0)
+_FAULT_ARM_DIR = os.environ.get("ENTRAIDE_FAULT_RELAY_EXIT_ARM_DIR", "")
+
+
+class _FaultExitHook:
+    def __init__(self, after: int, arm_dir: str) -> None:
+        self.after = after
+        self.arm_dir = Path(arm_dir) if arm_dir else None
+        self.acked = 0
+
+    def published(self, schema: str, count: int) -> None:
+        """`count` PubAcks of `schema`'s relay just arrived; the rows are not marked yet."""
+        if self.after <= 0:
+            return
+        arm = self.arm_dir / f"relay-exit-{schema}" if self.arm_dir is not None else None
+        if arm is not None and not arm.exists():
+            return
+        self.acked += count
+        if self.acked < self.after:
+            return
+        if arm is not None:
+            arm.unlink(missing_ok=True)
+        log.error(
+            "fault injection: exiting between PubAck and mark",
+            extra={"component": f"{schema} relay", "count": count},
+        )
+        os._exit(1)
+
+
+_fault_exit = _FaultExitHook(_FAULT_EXIT_AFTER_PUBLISH, _FAULT_ARM_DIR)
 
 
 def _channel(schema: str) -> str:
@@ -125,6 +165,7 @@ class OutboxRelay:
                 for e in events
             ]
             await asyncio.wait_for(asyncio.gather(*acks), timeout=self.ack_timeout_s)
+            _fault_exit.published(self.schema, len(events))
             for event in events:
                 if self.after_publish is not None:
                     await self.after_publish(event)
