@@ -18,6 +18,7 @@ from temporalio.client import (
     WorkflowUpdateStage,
 )
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from kernel.codec import data_converter
 from kernel.errors import ERRORS_BY_KIND, DomainError, FailedPrecondition, Unavailable
@@ -60,7 +61,7 @@ def domain_error_from(exc: BaseException) -> DomainError | None:
 # A worker accepts (validates) an update within this, or none is running: the caller is
 # told at once instead of waiting its whole deadline. The update stays admitted; a
 # retry with the same request id (hence the same update id) attaches to it.
-ACCEPT_WITHIN = timedelta(seconds=4)
+ACCEPT_WITHIN = timedelta(seconds=2)
 
 
 def no_worker() -> Unavailable:
@@ -97,6 +98,10 @@ async def run_update(
         )
     except WorkflowUpdateRPCTimeoutOrCancelledError:
         raise no_worker() from None
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.DEADLINE_EXCEEDED:
+            raise no_worker() from None  # the same wait, reported by the server side
+        raise
     left = timeout - timedelta(seconds=time.monotonic() - started)
     return await pending.result(rpc_timeout=max(left, timedelta(seconds=1)))
 
