@@ -20,8 +20,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from devstack import ports
 from tests import test_readme_usage as readme_usage
-from tests.conftest import free_port, serving
+from tests.conftest import serving
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parent.parent
@@ -34,22 +35,8 @@ def stack_env(state: Path) -> dict[str, str]:
         if not k.startswith("ENTRAIDE_") and k not in {"DATABASE_URL", "NATS_URL", "TEMPORAL_ADDRESS"}
     }
     env["ENTRAIDE_STATE_DIR"] = str(state)
-    for name in (
-        "postgres",
-        "nats",
-        "nats_monitor",
-        "temporal",
-        "temporal_ui",
-        "intake",
-        "referral",
-        "reporting",
-        "intake_metrics",
-        "referral_metrics",
-        "reporting_metrics",
-        "workflows_metrics",
-        "codec",
-    ):
-        env[f"ENTRAIDE_{name.upper()}_PORT"] = str(free_port())
+    for name in ports.STACK_PORTS:
+        env[f"ENTRAIDE_{name.upper()}_PORT"] = str(ports.free_port())
     return env
 
 

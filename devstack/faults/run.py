@@ -18,7 +18,7 @@ from pathlib import Path
 import asyncpg
 from entraide.v1 import referral_pb2, referral_pb2_grpc
 
-from devstack import process_events, supervision
+from devstack import ports, process_events, supervision
 from devstack.faults import checks, report, stack
 from devstack.faults.client import Calls, Clock, channel
 from devstack.faults.context import Context, Fault, Window, until
@@ -117,7 +117,7 @@ class Started:
 async def run(args: argparse.Namespace, state: Path) -> int:
     """Stack up, the run, the stack down (unless --keep); the exit status."""
     started = Started(
-        args, state, time.monotonic(), time.time(), stack.free_port(), secrets.token_urlsafe(32), {}
+        args, state, time.monotonic(), time.time(), ports.free_port(), secrets.token_urlsafe(32), {}
     )
     stack.prepare_environment(state, started.webhook_secret)
     print(f"fault matrix: {args.dossiers} dossiers, seed {args.seed}, state dir {state}", flush=True)

@@ -8,10 +8,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -19,7 +17,7 @@ from pathlib import Path
 
 import psutil
 
-from devstack import cli, demo, processes, supervision
+from devstack import cli, demo, ports, processes, supervision
 from devstack.servers import (
     Endpoints,
     Ports,
@@ -52,43 +50,7 @@ TIMERS = {
     "ENTRAIDE_WEBHOOK_BACKOFF_CAP_S": "4",
     "ENTRAIDE_WEBHOOK_TIMEOUT_S": "5",
 }
-_SERVER_PORTS = ("postgres", "nats", "nats_monitor", "temporal", "temporal_ui")
-_APP_PORTS = (
-    "intake",
-    "referral",
-    "reporting",
-    "intake_metrics",
-    "referral_metrics",
-    "reporting_metrics",
-    "workflows_metrics",
-    "codec",
-)
 _SERVER_DATA = ("postgres", "postgres-run", "nats", "temporal.db", "temporal.db-shm", "temporal.db-wal")
-
-
-_taken: set[int] = set()
-
-
-def free_port() -> int:
-    """A free loopback port below the kernel's ephemeral range: a port the kernel hands out
-    (bind to port 0) may meanwhile become the source port of an outgoing connection, and a
-    server started on it later fails with "address already in use" (seen with Temporal)."""
-    low = 32768
-    with contextlib.suppress(OSError, ValueError):
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    rng = random.SystemRandom()
-    for _ in range(1000):
-        port = rng.randrange(max(1024, low - 12000), low)
-        if port in _taken:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _taken.add(port)
-        return port
-    raise RuntimeError("no free port found below the ephemeral range")
 
 
 @dataclass
@@ -179,7 +141,7 @@ def prepare_environment(state: Path, webhook_secret: str) -> None:
     os.environ.update(
         {
             "ENTRAIDE_STATE_DIR": str(state),
-            **{f"ENTRAIDE_{name.upper()}_PORT": str(free_port()) for name in _SERVER_PORTS + _APP_PORTS},
+            **{f"ENTRAIDE_{name.upper()}_PORT": str(ports.free_port()) for name in ports.STACK_PORTS},
             **TIMERS,
             webhooks.secret_env_name(WEBHOOK_PARTNER): webhook_secret,
             # The relay crash between PubAck and mark (kernel/outbox.py), armed per schema by a
