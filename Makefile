@@ -10,7 +10,7 @@ LINT_PATHS := $(wildcard kernel services workflows devstack entraide_cli bench e
 # when a new one appears (e.g. gen/entraide after `make proto`).
 PACKAGE_MARKERS := $(wildcard */__init__.py gen/*/__init__.py)
 
-.PHONY: all venv up down status test faults lint proto clean-state
+.PHONY: all venv oidc browser up down status test faults lint proto clean-state
 
 all: test
 
@@ -24,6 +24,20 @@ $(VENV)/.installed: pyproject.toml $(PACKAGE_MARKERS)
 	$(PYTHON) -m pip install -e '.[dev]'
 	touch $@
 
+# The OpenID provider of the console's tests (npm oidc-provider, from its lock file).
+OIDC_MODULES := devstack/oidc/node_modules/.installed
+oidc: $(OIDC_MODULES)
+
+$(OIDC_MODULES): devstack/oidc/package.json devstack/oidc/package-lock.json
+	cd devstack/oidc && npm ci --no-audit --no-fund
+	touch $@
+
+# Debian's Chromium for the console's browser tests (Playwright's own download is not used).
+browser:
+	@command -v /usr/bin/chromium >/dev/null 2>&1 || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y chromium || { $$SUDO apt-get update && $$SUDO apt-get install -y chromium; }; }
+
 up: $(VENV)/.installed
 	$(VENV)/bin/entraide-stack up
 
@@ -33,7 +47,7 @@ down: $(VENV)/.installed
 status: $(VENV)/.installed
 	$(VENV)/bin/entraide-stack status
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(OIDC_MODULES) browser
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 # The fault matrix on a stack of its own (devstack/faults): prints it, exits 1 on a loss or a double.

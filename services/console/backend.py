@@ -1,0 +1,89 @@
+"""The console's calls to the services, as the signed-in agent.
+
+One channel per service for the whole process; every call carries a bearer token
+minted for the agent of the session from the agents directory (so a change of role or
+communes applies at the next page, and a deactivated agent is out at once). The
+services verify it as any other token: roles, communes, RLS, consent and the access log
+apply unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import grpc
+from entraide.v1 import intake_pb2_grpc, referral_pb2_grpc, reporting_pb2_grpc
+
+from kernel import auth, client
+from kernel.settings import Settings
+from services.console.directory import Agent
+from services.console.settings import SERVICE_TOKEN_TTL_S
+
+# A page waits this long for one service call (then says the service is unavailable).
+CALL_TIMEOUT_S = 10.0
+
+
+class _Bound:
+    """A stub whose calls carry the agent's token and a deadline."""
+
+    def __init__(self, stub: Any, metadata: tuple[tuple[str, str], ...]) -> None:
+        self._stub = stub
+        self._metadata = metadata
+
+    def __getattr__(self, method: str) -> Callable[..., Awaitable[Any]]:
+        call = getattr(self._stub, method)
+
+        def invoke(request: Any) -> Awaitable[Any]:
+            return call(request, metadata=self._metadata, timeout=CALL_TIMEOUT_S)  # type: ignore[no-any-return]
+
+        return invoke
+
+
+class AgentCalls:
+    """The three services, as one agent."""
+
+    def __init__(self, backend: Backend, token: str) -> None:
+        metadata = (("authorization", f"Bearer {token}"),)
+        self.intake = _Bound(backend.intake, metadata)
+        self.referral = _Bound(backend.referral, metadata)
+        self.reporting = _Bound(backend.reporting, metadata)
+
+
+class Backend:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        settings = Settings.from_env(env)
+        secret = env.get("ENTRAIDE_JWT_SECRET", "")
+        if not secret:
+            raise RuntimeError("set ENTRAIDE_JWT_SECRET: the console mints the agents' bearer tokens")
+        self._secret = secret
+        self._issuer = env.get("ENTRAIDE_JWT_ISSUER", auth.ISSUER)
+        self._audience = env.get("ENTRAIDE_JWT_AUDIENCE", auth.AUDIENCE)
+        # token="" : no process-wide token, each call brings the agent's own.
+        self._channels: dict[str, grpc.aio.Channel] = {
+            name: client.aio_channel(settings.grpc_address(name), env, token="")
+            for name in ("intake", "referral", "reporting")
+        }
+        self.intake = intake_pb2_grpc.IntakeServiceStub(self._channels["intake"])
+        self.referral = referral_pb2_grpc.ReferralServiceStub(self._channels["referral"])
+        self.reporting = reporting_pb2_grpc.ReportingServiceStub(self._channels["reporting"])
+
+    def token_for(self, agent: Agent) -> str:
+        return auth.mint(
+            self._secret,
+            agent.agent_id,
+            agent.role,
+            agent.territories,
+            partner_id=agent.partner_id,
+            name=agent.display_name,
+            ttl_s=SERVICE_TOKEN_TTL_S,
+            issuer=self._issuer,
+            audience=self._audience,
+        )
+
+    def as_agent(self, agent: Agent) -> AgentCalls:
+        return AgentCalls(self, self.token_for(agent))
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close(None)

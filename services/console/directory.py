@@ -1,0 +1,139 @@
+"""The agents directory: who may sign in to the console, with which role and communes.
+
+Identity providers (ProConnect, a CCAS's Keycloak) say who a person is, not what they do
+in Entraide; the directory says that. A provider identity (issuer + subject) is bound
+to its agent at the first sign-in, found by e-mail; afterwards only that identity signs
+in as that agent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from kernel.auth import Role
+from kernel.db import Connection
+
+SCHEMA = "console"
+# People sign in; internal services never do.
+PERSON_ROLES = tuple(r for r in Role if r is not Role.SERVICE)
+
+
+@dataclass(frozen=True)
+class Agent:
+    agent_id: str
+    display_name: str
+    email: str
+    role: Role
+    territories: frozenset[str] = field(default_factory=frozenset)
+    site: str = ""
+    team: str = ""
+    partner_id: str = ""
+    active: bool = True
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record | Mapping[str, Any]) -> Agent:
+        return cls(
+            agent_id=row["agent_id"],
+            display_name=row["display_name"],
+            email=row["email"],
+            role=Role(row["role"]),
+            territories=frozenset(row["territories"]),
+            site=row["site"],
+            team=row["team"],
+            partner_id=row["partner_id"],
+            active=row["active"],
+        )
+
+
+def parse(entries: Iterable[Mapping[str, Any]]) -> list[Agent]:
+    """Directory entries from a deployment's file; a wrong entry is an error naming it."""
+    agents = []
+    for number, entry in enumerate(entries, start=1):
+        try:
+            role = Role(entry["role"])
+            if role not in PERSON_ROLES:
+                raise ValueError(f"role {role.value!r} is not a person's role")
+            agents.append(
+                Agent(
+                    agent_id=str(entry["agent_id"]),
+                    display_name=str(entry["display_name"]),
+                    email=str(entry["email"]).strip(),
+                    role=role,
+                    territories=frozenset(str(t) for t in entry.get("territories", [])),
+                    site=str(entry.get("site", "")),
+                    team=str(entry.get("team", "")),
+                    partner_id=str(entry.get("partner_id", "")),
+                    active=bool(entry.get("active", True)),
+                )
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ValueError(f"agents directory entry {number}: {exc}") from None
+    return agents
+
+
+def load_file(path: Path) -> list[Agent]:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    return parse(raw["agents"] if isinstance(raw, dict) else raw)
+
+
+async def upsert(conn: Connection, agents: Iterable[Agent]) -> int:
+    """Adds or updates agents (their bound identity is kept); returns how many."""
+    count = 0
+    for agent in agents:
+        await conn.execute(
+            f"""INSERT INTO {SCHEMA}.agents
+                    (agent_id, display_name, email, role, territories, site, team, partner_id, active)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                ON CONFLICT (agent_id) DO UPDATE
+                   SET display_name = EXCLUDED.display_name, email = EXCLUDED.email,
+                       role = EXCLUDED.role, territories = EXCLUDED.territories, site = EXCLUDED.site,
+                       team = EXCLUDED.team, partner_id = EXCLUDED.partner_id, active = EXCLUDED.active,
+                       updated_at = now()""",
+            agent.agent_id,
+            agent.display_name,
+            agent.email,
+            agent.role.value,
+            sorted(agent.territories),
+            agent.site,
+            agent.team,
+            agent.partner_id,
+            agent.active,
+        )
+        count += 1
+    return count
+
+
+async def get(conn: Connection, agent_id: str) -> Agent | None:
+    row = await conn.fetchrow(f"SELECT * FROM {SCHEMA}.agents WHERE agent_id = $1", agent_id)
+    return Agent.from_row(row) if row is not None else None
+
+
+async def active_agents(conn: Connection) -> list[Agent]:
+    rows = await conn.fetch(f"SELECT * FROM {SCHEMA}.agents WHERE active ORDER BY role, agent_id")
+    return [Agent.from_row(row) for row in rows]
+
+
+async def bind_identity(conn: Connection, issuer: str, subject: str, email: str) -> Agent | None:
+    """The active agent of this provider identity; at the first sign-in, the agent of
+    this e-mail not yet bound to another identity is bound to it."""
+    row = await conn.fetchrow(
+        f"SELECT * FROM {SCHEMA}.agents WHERE issuer = $1 AND subject = $2", issuer, subject
+    )
+    if row is None and email:
+        row = await conn.fetchrow(
+            f"""UPDATE {SCHEMA}.agents SET issuer = $1, subject = $2, updated_at = now()
+                 WHERE lower(email) = lower($3) AND issuer IS NULL
+             RETURNING *""",
+            issuer,
+            subject,
+            email.strip(),
+        )
+    if row is None or not row["active"]:
+        return None
+    return Agent.from_row(row)

@@ -1,0 +1,87 @@
+"""Sign-in through a real OpenID provider, the directory's mapping, sessions and sign-out."""
+
+from __future__ import annotations
+
+import httpx2 as httpx
+
+from devstack import oidc_provider
+from tests.console.conftest import AGENTS, STRANGER, Console
+
+
+def test_a_visitor_without_session_is_sent_to_sign_in(console: Console) -> None:
+    reply = httpx.get(f"{console.url}/", follow_redirects=False)
+    assert reply.status_code == 303
+    assert reply.headers["location"].startswith("/connexion?retour=")
+
+
+def test_the_code_flow_signs_an_agent_of_the_directory_in(console: Console) -> None:
+    http = console.sign_in(AGENTS["ts"])
+    home = http.get("/")
+    assert home.status_code == 303 and home.headers["location"] == "/mes-dossiers"
+    cookie = next(c for c in http.cookies.jar if c.name == "entraide_session")
+    assert cookie.has_nonstandard_attr("HttpOnly") or cookie._rest.get("HttpOnly") is not None  # type: ignore[attr-defined]
+
+
+def test_an_identity_outside_the_directory_is_refused_in_french(console: Console) -> None:
+    http = httpx.Client(base_url=console.url, timeout=15, follow_redirects=False)
+    start = http.get("/connexion/oidc")
+    with httpx.Client(timeout=15) as at_provider:
+        callback = oidc_provider.follow_authorization(
+            at_provider, start.headers["location"], STRANGER.email, f"{console.url}/connexion/retour"
+        )
+    reply = http.get(callback)
+    assert reply.status_code == 403
+    assert "annuaire des agents" in reply.text
+    assert "entraide_session" not in reply.headers.get("set-cookie", "")
+
+
+def test_a_callback_replayed_is_refused(console: Console) -> None:
+    http = httpx.Client(base_url=console.url, timeout=15, follow_redirects=False)
+    start = http.get("/connexion/oidc")
+    with httpx.Client(timeout=15) as at_provider:
+        callback = oidc_provider.follow_authorization(
+            at_provider, start.headers["location"], AGENTS["ts"].email, f"{console.url}/connexion/retour"
+        )
+    assert http.get(callback).status_code == 303
+    again = httpx.get(callback, follow_redirects=False)
+    assert again.status_code == 401
+    assert "expiré ou a déjà servi" in again.text
+
+
+def test_security_headers_on_every_page(console: Console) -> None:
+    reply = httpx.get(f"{console.url}/connexion")
+    csp = reply.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert reply.headers["x-frame-options"] == "DENY"
+    assert reply.headers["cache-control"] == "no-store"
+
+
+def test_the_development_sign_in_is_refused_without_its_flag(console: Console) -> None:
+    http = httpx.Client(base_url=console.url, timeout=15, follow_redirects=False)
+    page = http.get("/connexion")
+    assert "Comptes de démonstration" not in page.text
+    reply = http.post(
+        "/connexion/dev", data={"agent_id": AGENTS["responsable"].agent_id, "login_token": "x", "retour": "/"}
+    )
+    assert reply.status_code == 403
+    assert "entraide_session" not in reply.headers.get("set-cookie", "")
+
+
+def test_sign_out_ends_the_session(console: Console) -> None:
+    http = console.sign_in(AGENTS["accueil"])
+    assert http.get("/").status_code == 303
+    page = http.get("/deconnecte")
+    assert page.status_code == 200
+    csrf = http.get("/connexion")  # any page; the session's token is in signed-in pages
+    del csrf
+    token = _csrf_of(http)
+    out = http.post("/deconnexion", data={"csrf_token": token})
+    assert out.status_code == 303
+    assert http.get("/mes-dossiers").headers["location"].startswith("/connexion")
+
+
+def _csrf_of(http: httpx.Client) -> str:
+    page = http.get("/taches")
+    marker = 'name="csrf_token" value="'
+    start = page.text.index(marker) + len(marker)
+    return page.text[start : page.text.index('"', start)]
