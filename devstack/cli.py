@@ -10,6 +10,8 @@ import shlex
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,9 @@ from devstack.servers import (
 )
 from kernel import metrics, tls
 from kernel.codec import CODEC_PORT_VAR, DEFAULT_CODEC_PORT
+from services.console import directory
+from services.console.settings import CONSOLE_PORT_VAR
+from services.console.settings import DEFAULT_PORT as DEFAULT_CONSOLE_PORT
 
 log = logging.getLogger("devstack")
 
@@ -44,10 +49,17 @@ class App:
     port_var: str = ""
     default_port: int = 0
     addr_var: str = ""
+    # A web process (the console): its port setting and default; health at /sante.
+    web_port_var: str = ""
+    web_default_port: int = 0
 
     @property
     def is_grpc(self) -> bool:
         return bool(self.port_var)
+
+    @property
+    def is_web(self) -> bool:
+        return bool(self.web_port_var)
 
 
 APPS = (
@@ -57,7 +69,10 @@ APPS = (
     App("workflows", "workflows.worker"),
     # Shows encrypted Temporal payloads to ops/responsable (kernel.codec_server).
     App("codec", "kernel.codec_server"),
+    # The web console (services/console), with the development sign-in of the demo accounts.
+    App("console", "services.console", web_port_var=CONSOLE_PORT_VAR, web_default_port=DEFAULT_CONSOLE_PORT),
 )
+DEMO_AGENTS_FILE = REPO_ROOT / "devstack" / "demo_agents.json"
 
 
 def state_dir() -> Path:
@@ -82,6 +97,21 @@ def health(address: str, env: Mapping[str, str], timeout: float = 2.0) -> str:
     return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
 
 
+def web_url(app: App, env: Mapping[str, str]) -> str:
+    return f"http://127.0.0.1:{env.get(app.web_port_var) or app.web_default_port}"
+
+
+def web_health(url: str, timeout: float = 2.0) -> str:
+    """ "SERVING" when the process answers its /sante page with 200, else what it said."""
+    try:
+        with urllib.request.urlopen(f"{url}/sante", timeout=timeout) as reply:
+            return "SERVING" if reply.status == 200 else f"HTTP {reply.status}"
+    except urllib.error.HTTPError as exc:
+        return f"HTTP {exc.code}"
+    except OSError:
+        return "unreachable"
+
+
 def app_env(state: Path, endpoints: Endpoints) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -97,6 +127,11 @@ def app_env(state: Path, endpoints: Endpoints) -> dict[str, str]:
     for app in APPS:
         if app.is_grpc:
             env[app.port_var] = env.get(app.port_var) or str(app.default_port)
+        if app.is_web:
+            env[app.web_port_var] = env.get(app.web_port_var) or str(app.web_default_port)
+    # The local stack is a development stack: the console lists the demo accounts.
+    env.setdefault("ENTRAIDE_CONSOLE_DEV_SIGN_IN", "1")
+    env.setdefault("ENTRAIDE_CONSOLE_AGENTS_FILE", str(DEMO_AGENTS_FILE))
     return env
 
 
@@ -138,7 +173,7 @@ def cmd_up(state: Path) -> int:
             state_name = status.state if status is not None else "unknown to supervisord"
             print(f"{app.name}: {state_name}, see {processes.log_file(state, app.name)}")
     for app in APPS:
-        if app.is_grpc and not wait_serving(state, app, env):
+        if (app.is_grpc or app.is_web) and not wait_serving(state, app, env):
             return 1
     if not run_demo(env):
         return 1
@@ -174,12 +209,12 @@ def ensure_supervisor(state: Path, env: Mapping[str, str]) -> dict[str, supervis
 
 
 def wait_serving(state: Path, app: App, env: Mapping[str, str]) -> bool:
-    address = grpc_address(app, env)
+    address = grpc_address(app, env) if app.is_grpc else web_url(app, env)
     deadline = time.monotonic() + HEALTH_TIMEOUT
     status = "unreachable"
     supervisor = "still starting"
     while time.monotonic() < deadline:
-        status = health(address, env)
+        status = health(address, env) if app.is_grpc else web_health(address)
         if status == "SERVING":
             return True
         program = supervision.program_status(state, [app.name]).get(app.name)
@@ -235,7 +270,14 @@ def print_summary(state: Path, endpoints: Endpoints, env: Mapping[str, str]) -> 
     def origin(name: str) -> str:
         return "private" if name in private else "external"
 
-    lines = ["", "Entraide stack is up.", "", "gRPC services:"]
+    lines = ["", "Entraide stack is up.", ""]
+    console = next(app for app in APPS if app.is_web)
+    lines += [f"Web console: {web_url(console, env)}"]
+    if env.get("ENTRAIDE_CONSOLE_DEV_SIGN_IN") == "1":
+        lines += ["  development sign-in (ENTRAIDE_CONSOLE_DEV_SIGN_IN=1), demo accounts:"]
+        agents = directory.load_file(Path(env.get("ENTRAIDE_CONSOLE_AGENTS_FILE") or DEMO_AGENTS_FILE))
+        lines += [f"    {a.agent_id:<14} {a.role.value:<19} {a.display_name}" for a in agents if a.active]
+    lines += ["", "gRPC services:"]
     lines += [f"  {app.name:<10} {grpc_address(app, env)}" for app in APPS if app.is_grpc]
     lines += ["", "Metrics (Prometheus):"]
     lines += [f"  {name:<10} {metrics.url(name, env)}" for name in metrics.DEFAULT_METRICS_PORTS]
@@ -304,6 +346,10 @@ def cmd_status(state: Path) -> int:
         if app.is_grpc:
             answer = health(grpc_address(app, env), env)
             line += f", {grpc_address(app, env)} {answer}"
+            all_up &= answer == "SERVING"
+        if app.is_web:
+            answer = web_health(web_url(app, env))
+            line += f", {web_url(app, env)} {answer}"
             all_up &= answer == "SERVING"
         print(line)
     return 0 if all_up else 1

@@ -18,6 +18,7 @@ APP_PORTS = (
     "reporting_metrics",
     "workflows_metrics",
     "codec",
+    "console",
 )
 
 

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx2 as httpx
 import psutil
 import pytest
 
@@ -107,8 +108,8 @@ def test_up_open_count_status(stack: Stack) -> None:
 
     status = run(env, str(BIN / "entraide-stack"), "status")
     assert status.returncode == 0, status.stdout + status.stderr
-    assert status.stdout.count("SERVING") == 3
-    for name in ("intake", "referral", "reporting", "workflows", "codec"):
+    assert status.stdout.count("SERVING") == 4  # three gRPC services and the console
+    for name in ("intake", "referral", "reporting", "workflows", "codec", "console"):
         line = status_line(status.stdout, name)
         assert "RUNNING" in line and "uptime" in line and "restarts: 0" in line, status.stdout
 
@@ -142,7 +143,7 @@ def test_up_open_count_status(stack: Stack) -> None:
 
     again = run(env, str(BIN / "entraide-stack"), "up")
     assert again.returncode == 0, again.stdout + again.stderr
-    assert again.stdout.count("already running") == 5  # four services and the codec server
+    assert again.stdout.count("already running") == 6  # four services, the codec server, the console
     assert "supervisord: reused" in again.stdout
     assert "demo data: 0 people oriented to caf-meuse now, 3 already there" in again.stdout
     assert motif_count() == before + 1  # demo data not loaded twice, nothing reopened
@@ -161,6 +162,23 @@ def test_the_readme_matches_what_make_up_prints(stack: Stack) -> None:
     printed = {shape(line) for line in stack.up.stdout.splitlines()}
     missing = [line for line in found.group(1).splitlines() if line.strip() and shape(line) not in printed]
     assert not missing, f"README lines not printed by `make up`: {missing}\n{stack.up.stdout}"
+
+
+def test_the_console_lists_the_demo_accounts_and_signs_one_in(stack: Stack) -> None:
+    """`make up`'s console: its URL printed, the development sign-in listing the demo
+    accounts, one of them signed in and shown its caseload."""
+    url = f"http://127.0.0.1:{stack.env['ENTRAIDE_CONSOLE_PORT']}"
+    assert f"Web console: {url}" in stack.up.stdout
+    with httpx.Client(base_url=url, timeout=15, follow_redirects=False) as http:
+        page = http.get("/connexion")
+        assert page.status_code == 200 and "Comptes de démonstration" in page.text
+        assert "Claire Petit" in page.text and "Nadia Benali" in page.text
+        token = re.search(r'name="login_token" value="([^"]+)"', page.text)
+        assert token
+        signed = http.post("/connexion/dev", data={"agent_id": "ts.bar", "login_token": token.group(1)})
+        assert signed.status_code == 303, signed.text
+        caseload = http.get("/mes-dossiers")
+        assert caseload.status_code == 200 and "Claire Petit" in caseload.text
 
 
 def test_a_new_user_follows_the_readme_on_the_make_up_stack(stack: Stack) -> None:
@@ -200,7 +218,7 @@ def test_a_killed_service_is_restarted_by_supervisord(stack: Stack) -> None:
     assert "RUNNING" in line and "restarts: 1 (last unexpected exit" in line and "SERVING" in line, line
     assert supervised_pid(after.stdout, "intake") != pid
     assert supervised_pid(after.stdout, "supervisord") == supervisor
-    for name in ("referral", "reporting", "workflows", "codec"):
+    for name in ("referral", "reporting", "workflows", "codec", "console"):
         assert "restarts: 0" in status_line(after.stdout, name), after.stdout
 
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+CONSOLE_PORT_VAR = "ENTRAIDE_CONSOLE_PORT"
 DEFAULT_PORT = 58080
 DEFAULT_IDLE_TIMEOUT_S = 30 * 60
 # Lifetime of the bearer token minted for one page's gRPC calls: short, since it is
@@ -49,7 +50,7 @@ class ConsoleSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> ConsoleSettings:
         env = dict(os.environ if env is None else env)
         host = env.get("ENTRAIDE_CONSOLE_HOST", "127.0.0.1")
-        port = int(env.get("ENTRAIDE_CONSOLE_PORT", str(DEFAULT_PORT)))
+        port = int(env.get(CONSOLE_PORT_VAR, str(DEFAULT_PORT)))
         issuer = env.get("ENTRAIDE_OIDC_ISSUER", "")
         oidc = (
             OidcSettings(

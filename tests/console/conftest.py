@@ -17,7 +17,8 @@ import pytest
 
 from devstack import oidc_provider, processes
 from devstack.oidc_provider import Account, Client, Provider
-from tests.conftest import AppStack, free_port
+from devstack.ports import free_port
+from tests.conftest import AppStack
 
 CLIENT_ID = "entraide-console"
 # Two communes of the demo deployment.
