@@ -17,7 +17,7 @@ from services.console.directory import SCHEMA, Agent
 
 COOKIE = "entraide_session"
 # How often last_seen_at is written: not on every request, but well inside the timeout.
-TOUCH_EVERY = timedelta(seconds=30)
+TOUCH_EVERY_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ async def load(conn: Connection, token: str, idle_timeout_s: int) -> Session | N
     if not row["active"] or now - row["last_seen_at"] > timedelta(seconds=idle_timeout_s):
         await close(conn, token)
         return None
-    if now - row["last_seen_at"] > TOUCH_EVERY:
+    if now - row["last_seen_at"] > timedelta(seconds=min(TOUCH_EVERY_S, idle_timeout_s / 4)):
         await conn.execute(
             f"UPDATE {SCHEMA}.sessions SET last_seen_at = $2 WHERE token_hash = $1", _hash(token), now
         )

@@ -110,8 +110,14 @@ def new_request_id() -> str:
 
 
 def sign_in_redirect(request: Request) -> RedirectResponse:
+    """To the sign-in page, coming back here after; "expired" when a session cookie was
+    sent but its session is over (idle timeout, sign-out elsewhere, agent deactivated)."""
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/connexion?retour={quote(target, safe='')}", status_code=303)
+    expired = "&expire=1" if request.cookies.get(sessions.COOKIE) else ""
+    response = RedirectResponse(f"/connexion?retour={quote(target, safe='')}{expired}", status_code=303)
+    if expired:
+        response.delete_cookie(sessions.COOKIE, path="/")
+    return response
 
 
 async def _session_of(state: ConsoleState, request: Request) -> Session | None:
