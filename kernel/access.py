@@ -33,16 +33,21 @@ Resources = Callable[[Any, Any], Iterable[tuple[str, str]]]
 
 
 def _values(source: Any, parts: list[str]) -> list[str]:
+    """The non-empty strings at this path; a repeated field on the way is walked item by
+    item ("dossiers.dossier_id": the id of every dossier of a list)."""
+    found: list[Any] = [source]
     for part in parts:
-        source = getattr(source, part, None)
-        if source is None:
-            return []
-    if isinstance(source, str):
-        return [source] if source else []
-    try:
-        return [value for value in source if isinstance(value, str) and value]
-    except TypeError:
-        return []
+        step: list[Any] = []
+        for item in found:
+            value = getattr(item, part, None)
+            if value is None:
+                continue
+            if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+                step.append(value)
+            else:
+                step.extend(value)
+        found = step
+    return [value for value in found if isinstance(value, str) and value]
 
 
 def field_resources(kind: str, *paths: str) -> Resources:

@@ -92,6 +92,15 @@ async def test_missing_bad_or_expired_token_is_unauthenticated(app_stack: AppSta
         (Role.ACCUEIL, "MergePersons", intake_pb2.MergePersonsRequest, False),
         (Role.ACCUEIL, "GetDossier", intake_pb2.GetDossierRequest, True),
         (Role.TRAVAILLEUR_SOCIAL, "GetDossierTimeline", intake_pb2.GetDossierRequest, True),
+        (Role.ACCUEIL, "SearchPersons", intake_pb2.SearchPersonsRequest, True),
+        (Role.ELU, "SearchPersons", intake_pb2.SearchPersonsRequest, False),
+        (Role.PARTENAIRE, "FindPossibleDuplicates", intake_pb2.FindPossibleDuplicatesRequest, False),
+        (Role.ACCUEIL, "FindPossibleDuplicates", intake_pb2.FindPossibleDuplicatesRequest, True),
+        (Role.OPS, "ListDossiers", intake_pb2.ListDossiersRequest, False),
+        (Role.ACCUEIL, "ListTasks", intake_pb2.ListTasksRequest, False),
+        (Role.ELU, "ListTasks", intake_pb2.ListTasksRequest, False),
+        (Role.TRAVAILLEUR_SOCIAL, "ListTasks", intake_pb2.ListTasksRequest, True),
+        (Role.RESPONSABLE, "ListTasks", intake_pb2.ListTasksRequest, True),
     ],
 )
 async def test_each_role_calls_only_its_methods(
@@ -132,6 +141,12 @@ async def test_agents_see_only_their_territories_dossiers(app_stack: AppStack) -
         ("GetDossierTimeline", intake_pb2.GetDossierRequest(dossier_id=in_ligny)),
         ("RecordInterview", intake_pb2.RecordInterviewRequest(dossier_id=in_ligny)),
         ("ListDossiers", intake_pb2.ListDossiersRequest(territory=LIGNY)),
+        ("ListDossiers", intake_pb2.ListDossiersRequest(territories=[BAR_LE_DUC, LIGNY])),
+        ("ListTasks", intake_pb2.ListTasksRequest(territories=[LIGNY])),
+        (
+            "FindPossibleDuplicates",
+            intake_pb2.FindPossibleDuplicatesRequest(territory=LIGNY, phone="0612345678"),
+        ),
         (
             "OpenDossier",
             intake_pb2.OpenDossierRequest(
@@ -250,6 +265,49 @@ async def test_every_read_and_write_is_in_the_access_log(app_stack: AppStack, po
         ("agent-journal", "read", "GetDossierTimeline", "préparation RDV"),
         ("agent-ligny", "denied", "GetDossier", "consultation du dossier"),
     ]
+
+
+async def test_each_person_and_dossier_a_caseload_read_returns_is_in_the_access_log(
+    app_stack: AppStack, pool: Pool
+) -> None:
+    tag = uuid.uuid4().hex[:10]
+    token = app_stack.token(f"agent-{tag}", Role.TRAVAILLEUR_SOCIAL, [BAR_LE_DUC])
+    person = await call(
+        app_stack,
+        token,
+        "CreatePerson",
+        intake_pb2.CreatePersonRequest(
+            request_id=tag,
+            territory=BAR_LE_DUC,
+            first_name="Lise",
+            last_name=f"Journal{tag}",
+            birth_date="1980-01-01",
+        ),
+    )
+    person_id = person.person.person_id
+    dossier_id = await open_in(app_stack, BAR_LE_DUC, token)
+    await call(app_stack, token, "SearchPersons", intake_pb2.SearchPersonsRequest(name=f"journal{tag}"))
+    await call(
+        app_stack,
+        token,
+        "FindPossibleDuplicates",
+        intake_pb2.FindPossibleDuplicatesRequest(
+            territory=BAR_LE_DUC, first_name="Lise", last_name=f"Journal{tag}", birth_date="1980-01-01"
+        ),
+    )
+    await call(app_stack, token, "ListDossiers", intake_pb2.ListDossiersRequest(territory=BAR_LE_DUC))
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT method, resource_type, resource_id, action FROM audit.access_log"
+            " WHERE actor = $1 ORDER BY id",
+            f"agent-{tag}",
+        )
+    seen = {(r["method"].rsplit("/", 1)[-1], r["resource_type"], r["resource_id"], r["action"]) for r in rows}
+    assert {
+        ("SearchPersons", "person", person_id, "read"),
+        ("FindPossibleDuplicates", "person", person_id, "read"),
+        ("ListDossiers", "dossier", dossier_id, "read"),
+    } <= seen
 
 
 async def test_the_access_log_is_append_only(pool: Pool, app_stack: AppStack) -> None:

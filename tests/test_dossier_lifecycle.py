@@ -254,7 +254,7 @@ BAD_INPUT = [
     ("StartSuivi", {"agent": "a b"}, grpc.StatusCode.INVALID_ARGUMENT, "agent is the caller"),
     ("GetDossierTimeline", {"dossier_id": "nope"}, grpc.StatusCode.INVALID_ARGUMENT, "UUID"),
     ("GetDossierTimeline", {"dossier_id": str(uuid.uuid4())}, grpc.StatusCode.NOT_FOUND, "no dossier"),
-    ("ListDossiers", {"territory": ""}, grpc.StatusCode.INVALID_ARGUMENT, "territory"),
+    ("ListDossiers", {"territory": "99999"}, grpc.StatusCode.INVALID_ARGUMENT, "territory"),
     ("ListDossiers", {"territory": "55029", "stage": "limbo"}, grpc.StatusCode.INVALID_ARGUMENT, "stage"),
     ("ListDossiers", {"territory": "55029", "page_size": 500}, grpc.StatusCode.INVALID_ARGUMENT, "page_size"),
     (

@@ -61,6 +61,7 @@ INTERESTING_STRINGS = st.sampled_from(
         "1984-03-07",
         "2999-01-01",
         "06 12 34 56 78",
+        "durand cla",
         "x" * 20_001,
         "é" * 300,
         "\x00",

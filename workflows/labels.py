@@ -1,6 +1,6 @@
 """French words a person reads for the codes of the dossier's vocabulary (stages,
-note kinds, referral statuses and reasons), defined once for the timeline, the CLI
-and the error messages."""
+note kinds, referral statuses and reasons, kinds of task in an agent's inbox), defined
+once for the timeline, the CLI, the console and the error messages."""
 
 from __future__ import annotations
 
@@ -64,3 +64,36 @@ REFERRAL_REASON_LABELS: dict[str, str] = {
 
 def stage_label(code: str) -> str:
     return STAGE_LABELS.get(code, code)
+
+
+class TaskKind(StrEnum):
+    """What a dossier's workflow asks of an agent (an agent's inbox, ListTasks)."""
+
+    ESCALATED = "escalated"
+    SUIVI_REMINDER = "suivi_reminder"
+    CLOSURE_PROPOSED = "closure_proposed"
+    REFERRAL_REJECTED = "referral_rejected"
+    REFERRAL_FAILED = "referral_failed"
+    REFERRAL_EXPIRED = "referral_expired"
+
+
+# Timeline step kind (Transition.kind) → the task it gives.
+TASK_KIND_OF_STEP: dict[str, TaskKind] = {
+    "escalated": TaskKind.ESCALATED,
+    "reminder": TaskKind.SUIVI_REMINDER,
+    "closure_proposed": TaskKind.CLOSURE_PROPOSED,
+}
+# Status of a "referral" step (Transition.referral_status) → the task it gives.
+TASK_KIND_OF_REFERRAL_STATUS: dict[str, TaskKind] = {
+    "rejected": TaskKind.REFERRAL_REJECTED,
+    "failed": TaskKind.REFERRAL_FAILED,
+    "expired": TaskKind.REFERRAL_EXPIRED,
+}
+TASK_KIND_LABELS: dict[str, str] = {
+    TaskKind.ESCALATED: "Écoute urgente en attente",
+    TaskKind.SUIVI_REMINDER: "Relance de suivi",
+    TaskKind.CLOSURE_PROPOSED: "Clôture proposée",
+    TaskKind.REFERRAL_REJECTED: "Orientation refusée",
+    TaskKind.REFERRAL_FAILED: "Orientation en échec",
+    TaskKind.REFERRAL_EXPIRED: "Orientation expirée",
+}

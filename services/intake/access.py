@@ -30,9 +30,16 @@ RULES: dict[str, Rule] = {
     "ListDossiers": rule(
         *CASE,
         access="read",
-        resources=field_resources("dossier", "response.dossiers"),
+        resources=field_resources("dossier", "response.dossiers.dossier_id"),
         purpose="liste des dossiers",
         action="lister les dossiers d'une commune",
+    ),
+    "ListTasks": rule(
+        *FOLLOWING,
+        access="read",
+        resources=field_resources("dossier", "response.tasks.dossier_id"),
+        purpose="tâches à traiter",
+        action="consulter les tâches des dossiers à traiter",
     ),
     "GetDossierTimeline": rule(
         *FOLLOWING,
@@ -91,6 +98,20 @@ RULES: dict[str, Rule] = {
         resources=person,
         purpose="consultation de la personne",
         action="consulter la fiche d'une personne",
+    ),
+    "SearchPersons": rule(
+        *CASE,
+        access="read",
+        resources=field_resources("person", "response.persons.person_id"),
+        purpose="recherche d'une personne",
+        action="rechercher une personne",
+    ),
+    "FindPossibleDuplicates": rule(
+        *CASE,
+        access="read",
+        resources=field_resources("person", "response.duplicates.person_id"),
+        purpose="accueil",
+        action="chercher les doublons possibles d'une personne",
     ),
     "MergePersons": rule(
         *FOLLOWING,

@@ -84,6 +84,9 @@ class IntakeActivities:
                 t.actor,
                 at,
                 timeline.summary(t, self.reference.closure_outcomes),
+                referral_id=t.referral_id,
+                referral_status=t.referral_status,
+                partner_name=t.partner_name,
             )
             if not inserted:
                 return  # this step was already written by an earlier attempt

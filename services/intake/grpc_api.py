@@ -3,7 +3,7 @@ changes; read from intake's tables."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -21,17 +21,20 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from kernel import auth, idempotency
 from kernel.db import ScopedPool
-from kernel.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from kernel.errors import AlreadyExists, FailedPrecondition, NotFound
 from kernel.grpc_server import Context, remaining
 from kernel.reference import ReferenceData
 from kernel.temporal import ACCEPT_WITHIN, domain_error_from, no_worker, run_update, settle_start
-from services.intake import persons, repository, validation
+from services.intake import caseload, persons, repository, validation
 from services.intake.people_api import PeopleHandlers
 from services.intake.rights_api import RightsHandlers
 from services.intake.timeline import stamp
+from services.intake.validation import capitalised
 from workflows import search_attributes as sa
 from workflows.contracts import (
     DOSSIER_TASK_QUEUE,
+    REFERRAL_OUTCOMES,
+    REFERRAL_REASONS,
     AgentInput,
     AssignInput,
     CloseInput,
@@ -45,7 +48,14 @@ from workflows.contracts import (
     dossier_workflow_id,
 )
 from workflows.dossier import DossierWorkflow
-from workflows.labels import NoteKind, stage_label
+from workflows.labels import (
+    REFERRAL_REASON_LABELS,
+    TASK_KIND_LABELS,
+    TASK_KIND_OF_REFERRAL_STATUS,
+    TASK_KIND_OF_STEP,
+    NoteKind,
+    TaskKind,
+)
 
 
 def dossier_message(row: asyncpg.Record) -> intake_pb2.Dossier:
@@ -64,6 +74,32 @@ def dossier_message(row: asyncpg.Record) -> intake_pb2.Dossier:
         outcome=row["outcome"],
         updated_at=stamp(row["updated_at"]),
         cycle=row["cycle"],
+        escalated=row["escalated"],
+        reminded=row["reminded_at"] is not None,
+        closure_proposed=row["closure_proposed"],
+        next_due_at=stamp(row["next_due_at"]) if row["next_due_at"] is not None else None,
+        next_due_kind=row["next_due_kind"],
+        overdue=row["overdue"],
+    )
+
+
+def task_message(row: asyncpg.Record) -> intake_pb2.Task:
+    kind = (
+        TASK_KIND_OF_REFERRAL_STATUS[row["referral_status"]]
+        if row["step_kind"] == "referral"
+        else TASK_KIND_OF_STEP[row["step_kind"]]
+    )
+    return intake_pb2.Task(
+        dossier_id=str(row["dossier_id"]),
+        kind=kind.value,
+        at=stamp(row["at"]),
+        territory=row["territory"],
+        stage=row["stage"],
+        urgent=row["urgent"],
+        assigned_agent=row["assigned_agent"],
+        referral_id=str(row["referral_id"] or ""),
+        partner_name=row["partner_name"] or "",
+        step=row["step"],
     )
 
 
@@ -174,7 +210,7 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
         await self._authorise(dossier_id)
         reader = auth.acting_subject(request.agent)
         async with self.pool.acquire() as conn:
-            row = await repository.get_dossier(conn, dossier_id)
+            row = await repository.get_dossier_view(conn, dossier_id, self.timers, datetime.now(UTC))
             if row is None:
                 raise validation.dossier_not_found()
             entries = await repository.timeline_of(conn, dossier_id)
@@ -208,34 +244,38 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
     async def ListDossiers(
         self, request: intake_pb2.ListDossiersRequest, context: Context
     ) -> intake_pb2.ListDossiersResponse:
-        territory = validation.territory(request.territory, self.reference)
-        auth.current().require_territory(territory)
-        if request.stage and request.stage not in validation.STAGES:
-            raise validation.invalid(
-                "stage",
-                f"stage is one of {', '.join(validation.STAGES)}",
-                f"Étape inconnue : « {request.stage[:20]} ». Les étapes d'un dossier sont "
-                + ", ".join(stage_label(s) for s in validation.STAGES[:-1])
-                + f" et {stage_label(validation.STAGES[-1])}.",
-                "INVALID_CHOICE",
-            )
-        if not 0 <= request.page_size <= validation.MAX_PAGE_SIZE:
-            raise validation.invalid(
-                "page_size",
-                f"page_size is between 1 and {validation.MAX_PAGE_SIZE} (0 for 50)",
-                f"Le nombre de dossiers par page va de 1 à {validation.MAX_PAGE_SIZE} (0 pour 50).",
-                "OUT_OF_RANGE",
-            )
-        before = _parse_page_token(request.page_token)
-        limit = request.page_size or 50
+        listing = caseload.dossier_listing(request, self.reference)
+        territories = caseload.caller_territories(listing.territories)
+        page = caseload.parse_page_token(request.page_token, listing)
+        now = page.now if page is not None and page.now is not None else datetime.now(UTC)
+        query = repository.DossierQuery(
+            territories=territories,
+            limit=listing.page_size,
+            stage=listing.stage,
+            assigned_agent=listing.assigned_agent,
+            motif=listing.motif,
+            person_id=listing.person_id,
+            active_only=listing.active_only,
+            attention_first=listing.attention_first,
+            after=page.after if page is not None else None,
+        )
         async with self.pool.acquire() as conn:
-            rows = await repository.list_dossiers(conn, territory, request.stage or None, limit, before)
+            rows = await repository.list_dossiers(conn, query, self.timers, now)
         token = ""
-        if len(rows) == limit:
-            token = f"{rows[-1]['opened_at'].isoformat()}|{rows[-1]['dossier_id']}"
+        if len(rows) == listing.page_size:
+            token = caseload.page_token(listing, rows[-1], now)
         return intake_pb2.ListDossiersResponse(
             dossiers=[dossier_message(r) for r in rows], next_page_token=token
         )
+
+    async def ListTasks(
+        self, request: intake_pb2.ListTasksRequest, context: Context
+    ) -> intake_pb2.ListTasksResponse:
+        listing = caseload.task_listing(request, self.reference)
+        territories = caseload.caller_territories(listing.territories)
+        async with self.pool.acquire() as conn:
+            rows = await repository.open_tasks(conn, territories, listing.assigned_agent, listing.page_size)
+        return intake_pb2.ListTasksResponse(tasks=[task_message(r) for r in rows])
 
     async def ListReferenceData(
         self, request: intake_pb2.ListReferenceDataRequest, context: Context
@@ -248,6 +288,13 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
             arrival_channels=items(self.reference.arrival_channels),
             territories=items(self.reference.territories),
             closure_outcomes=items(self.reference.closure_outcomes),
+            referral_outcomes=items(
+                {code: capitalised(REFERRAL_REASON_LABELS[code]) for code in REFERRAL_OUTCOMES}
+            ),
+            referral_reasons=items(
+                {code: capitalised(REFERRAL_REASON_LABELS[code]) for code in REFERRAL_REASONS}
+            ),
+            task_kinds=items({kind.value: TASK_KIND_LABELS[kind] for kind in TaskKind}),
         )
 
     # ---- lifecycle steps (workflow updates) --------------------------------------------
@@ -322,7 +369,7 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
 
     async def _dossier_row(self, dossier_id: str) -> asyncpg.Record:
         async with self.pool.acquire() as conn:
-            row = await repository.get_dossier(conn, dossier_id)
+            row = await repository.get_dossier_view(conn, dossier_id, self.timers, datetime.now(UTC))
         if row is None:
             raise validation.dossier_not_found()
         return row
@@ -365,18 +412,3 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
             return []  # the workflow has ended: no deadline is pending
         assert isinstance(view, DossierView)
         return [intake_pb2.Deadline(kind=d.kind, due_at=stamp(d.due_at)) for d in view.deadlines]
-
-
-def _parse_page_token(token: str) -> tuple[datetime, str] | None:
-    if not token:
-        return None
-    try:
-        at, _, dossier_id = token.partition("|")
-        return datetime.fromisoformat(at), validation.parse_dossier_id(dossier_id)
-    except (ValueError, InvalidArgument):
-        raise validation.invalid(
-            "page_token",
-            "page_token is not one this server returned",
-            "Le jeton de page n'est pas valable : repartez de la première page de la liste.",
-            "INVALID_PAGE_TOKEN",
-        ) from None

@@ -16,7 +16,7 @@ from kernel.db import ScopedPool
 from kernel.errors import NotFound, PermissionDenied
 from kernel.grpc_server import Context
 from kernel.reference import ReferenceData
-from services.intake import people_validation, persons
+from services.intake import people_validation, person_search, persons
 
 
 def person_message(row: asyncpg.Record, household_ids: list[str] | None = None) -> intake_pb2.Person:
@@ -56,7 +56,8 @@ def consent_message(row: asyncpg.Record) -> intake_pb2.Consent:
 
 
 class PeopleHandlers:
-    """CreatePerson, GetPerson, MergePersons, CreateHousehold, RecordConsent, ListConsents."""
+    """CreatePerson, GetPerson, SearchPersons, FindPossibleDuplicates, MergePersons,
+    CreateHousehold, RecordConsent, ListConsents."""
 
     pool: ScopedPool
     reference: ReferenceData
@@ -106,6 +107,40 @@ class PeopleHandlers:
                 )
             households = await persons.household_ids(conn, person_id)
         return person_message(row, households)
+
+    async def SearchPersons(
+        self, request: intake_pb2.SearchPersonsRequest, context: Context
+    ) -> intake_pb2.SearchPersonsResponse:
+        search = person_search.person_search(request)
+        territories = sorted(auth.current().territories)
+        async with self.pool.acquire() as conn:
+            rows = await persons.search_persons(
+                conn,
+                territories,
+                search.words,
+                search.birth_date,
+                search.phone,
+                search.include_merged,
+                search.page_size + 1,
+            )
+        return intake_pb2.SearchPersonsResponse(
+            persons=[person_message(r) for r in rows[: search.page_size]],
+            truncated=len(rows) > search.page_size,
+        )
+
+    async def FindPossibleDuplicates(
+        self, request: intake_pb2.FindPossibleDuplicatesRequest, context: Context
+    ) -> intake_pb2.FindPossibleDuplicatesResponse:
+        probe = person_search.duplicate_probe(request, self.reference)
+        auth.current().require_territory(probe.territory)
+        async with self.pool.acquire() as conn:
+            found = await persons.duplicates_of(conn, probe.name_key, probe.birth_date, probe.phone)
+            elsewhere = await persons.duplicates_elsewhere(
+                conn, probe.name_key, probe.birth_date, probe.phone
+            )
+        return intake_pb2.FindPossibleDuplicatesResponse(
+            duplicates=[person_message(r) for r in found], elsewhere_count=elsewhere
+        )
 
     async def MergePersons(
         self, request: intake_pb2.MergePersonsRequest, context: Context

@@ -3,8 +3,10 @@
 Functions that change state take a connection inside the caller's transaction and
 write their outbox event in it. Events carry ids and codes only, never personal data.
 
-Duplicates are searched across the whole deployment: same last and first name (case,
-accents and punctuation ignored) with the same birth date, or the same phone number.
+Duplicates: same last and first name (case, accents and punctuation ignored) with the
+same birth date, or the same phone number (the rule is written once, as the database
+function `possible_duplicate`); those of the caller's communes are listed, those
+elsewhere only counted.
 A merged person stays readable (with `merged_into`) but takes no new household,
 consent or dossier; persons once merged into the duplicate follow it to the kept one,
 so `merged_into` always points at a person that is not merged.
@@ -15,7 +17,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import asyncpg
 from entraide.v1 import events_pb2
@@ -149,18 +151,78 @@ async def household_ids(conn: Connection, person_id: str) -> list[str]:
 
 async def possible_duplicates(conn: Connection, person: asyncpg.Record) -> list[asyncpg.Record]:
     """Other unmerged persons with the same name key and birth date, or the same phone."""
+    return await duplicates_of(
+        conn, person["name_key"], person["birth_date"], person["phone"], other_than=person["person_id"]
+    )
+
+
+async def duplicates_of(
+    conn: Connection,
+    key: str | None,
+    birth_date: date | None,
+    phone: str | None,
+    other_than: uuid.UUID | None = None,
+) -> list[asyncpg.Record]:
+    """The possible duplicates the caller may see (its communes, by row-level security)
+    of a person with this name key, birth date and phone: the rule is the database's
+    `possible_duplicate` (migration 006), CreatePerson's and FindPossibleDuplicates'."""
     return await conn.fetch(
         f"""SELECT *
-              FROM {SCHEMA}.persons
-             WHERE merged_into IS NULL
-               AND person_id <> $1
-               AND ((name_key = $2 AND birth_date = $3) OR phone = $4)
+              FROM {SCHEMA}.persons p
+             WHERE {SCHEMA}.possible_duplicate(p, $2, $3, $4)
+               AND p.person_id IS DISTINCT FROM $1
              ORDER BY created_at, person_id
              LIMIT {MAX_DUPLICATES}""",
-        person["person_id"],
-        person["name_key"],
-        person["birth_date"],
-        person["phone"],
+        other_than,
+        key,
+        birth_date,
+        phone,
+    )
+
+
+async def duplicates_elsewhere(
+    conn: Connection, key: str | None, birth_date: date | None, phone: str | None
+) -> int:
+    """How many possible duplicates (same rule) live outside the caller's communes: a
+    count only, through a SECURITY DEFINER function."""
+    count = await conn.fetchval(
+        f"SELECT {SCHEMA}.duplicates_elsewhere($1, $2, $3, NULL)", key, birth_date, phone
+    )
+    return int(count or 0)
+
+
+async def search_persons(
+    conn: Connection,
+    territories: list[str],
+    words: list[str],
+    birth_date: date | None,
+    phone: str | None,
+    include_merged: bool,
+    limit: int,
+) -> list[asyncpg.Record]:
+    """Persons of these communes matching every criterion given: each folded word begins
+    a word of the folded "last first" name (name_key is "last|first", words separated
+    by single spaces), same birth date, same normalised phone; never anonymised ones.
+    By name, then birth date; `limit` rows at most."""
+    return await conn.fetch(
+        f"""SELECT *
+              FROM {SCHEMA}.persons p
+             WHERE p.territory = ANY($1::text[])
+               AND p.anonymised_at IS NULL
+               AND ($5 OR p.merged_into IS NULL)
+               AND NOT EXISTS (
+                   SELECT 1 FROM unnest($2::text[]) w
+                    WHERE strpos(' ' || replace(p.name_key, '|', ' '), ' ' || w) = 0)
+               AND ($3::date IS NULL OR p.birth_date = $3)
+               AND ($4::text IS NULL OR p.phone = $4)
+             ORDER BY p.name_key, p.birth_date NULLS LAST, p.person_id
+             LIMIT $6""",
+        territories,
+        words,
+        birth_date,
+        phone,
+        include_merged,
+        limit,
     )
 
 

@@ -288,6 +288,12 @@ class Dossier(_message.Message):
     OUTCOME_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     CYCLE_FIELD_NUMBER: _builtins.int
+    ESCALATED_FIELD_NUMBER: _builtins.int
+    REMINDED_FIELD_NUMBER: _builtins.int
+    CLOSURE_PROPOSED_FIELD_NUMBER: _builtins.int
+    NEXT_DUE_AT_FIELD_NUMBER: _builtins.int
+    NEXT_DUE_KIND_FIELD_NUMBER: _builtins.int
+    OVERDUE_FIELD_NUMBER: _builtins.int
     dossier_id: _builtins.str
     territory: _builtins.str
     site: _builtins.str
@@ -302,12 +308,37 @@ class Dossier(_message.Message):
     """Closure outcome code when stage is cloture."""
     cycle: _builtins.int
     """Number of times the dossier was reopened."""
+    escalated: _builtins.bool
+    """What the dossier's workflow did on its own, projected from its steps as the
+    workflow keeps them. escalated: the urgent écoute deadline passed in this cycle
+    (kept, as in the workflow, until a reopening; `overdue` says whether it still
+    waits for an interview).
+    """
+    reminded: _builtins.bool
+    """A suivi reminder was sent and nobody has acted since (an interview, the end of the
+    écoute, a stage change, a follow-up, a new referral or a reopening clears it).
+    """
+    closure_proposed: _builtins.bool
+    """Closure proposed after the reminder, and nobody has acted since (cleared likewise)."""
+    next_due_kind: _builtins.str
+    """Its kind: "urgent_ecoute", "suivi_reminder" or "closure_proposal"; empty when none."""
+    overdue: _builtins.bool
+    """Not closed, and waiting for an agent: escalated and still not listened to,
+    reminded and no activity since, or a deadline already passed.
+    """
     @_builtins.property
     def motifs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def opened_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def next_due_at(self) -> _timestamp_pb2.Timestamp:
+        """The next deadline the workflow will act on, if any (from the dossier's own
+        lifecycle durations, ENTRAIDE_URGENT_ECOUTE_S, ENTRAIDE_SUIVI_REMINDER_S and
+        ENTRAIDE_CLOSURE_PROPOSAL_S when it was opened); unset when none is pending.
+        """
+
     def __init__(
         self,
         *,
@@ -325,10 +356,16 @@ class Dossier(_message.Message):
         outcome: _builtins.str = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
         cycle: _builtins.int = ...,
+        escalated: _builtins.bool = ...,
+        reminded: _builtins.bool = ...,
+        closure_proposed: _builtins.bool = ...,
+        next_due_at: _timestamp_pb2.Timestamp | None = ...,
+        next_due_kind: _builtins.str = ...,
+        overdue: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["opened_at", b"opened_at", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["next_due_at", b"next_due_at", "opened_at", b"opened_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrival_channel", b"arrival_channel", "assigned_agent", b"assigned_agent", "cycle", b"cycle", "dossier_id", b"dossier_id", "household_id", b"household_id", "motifs", b"motifs", "opened_at", b"opened_at", "outcome", b"outcome", "person_id", b"person_id", "site", b"site", "stage", b"stage", "territory", b"territory", "updated_at", b"updated_at", "urgent", b"urgent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrival_channel", b"arrival_channel", "assigned_agent", b"assigned_agent", "closure_proposed", b"closure_proposed", "cycle", b"cycle", "dossier_id", b"dossier_id", "escalated", b"escalated", "household_id", b"household_id", "motifs", b"motifs", "next_due_at", b"next_due_at", "next_due_kind", b"next_due_kind", "opened_at", b"opened_at", "outcome", b"outcome", "overdue", b"overdue", "person_id", b"person_id", "reminded", b"reminded", "site", b"site", "stage", b"stage", "territory", b"territory", "updated_at", b"updated_at", "urgent", b"urgent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -342,12 +379,43 @@ class ListDossiersRequest(_message.Message):
     STAGE_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    TERRITORIES_FIELD_NUMBER: _builtins.int
+    ASSIGNED_AGENT_FIELD_NUMBER: _builtins.int
+    MOTIF_FIELD_NUMBER: _builtins.int
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    ACTIVE_ONLY_FIELD_NUMBER: _builtins.int
+    ATTENTION_FIRST_FIELD_NUMBER: _builtins.int
     territory: _builtins.str
+    """A commune (INSEE code); merged with `territories`. Both empty: every commune of the
+    caller. Each one must be among the caller's communes (PERMISSION_DENIED otherwise).
+    """
     stage: _builtins.str
     """Optional stage filter."""
     page_size: _builtins.int
     """At most 200; default 50."""
     page_token: _builtins.str
+    """Opaque: the `next_page_token` of the previous page, asked with the same filters
+    and order (INVALID_ARGUMENT otherwise).
+    """
+    assigned_agent: _builtins.str
+    """Only the dossiers assigned to this agent (an agent's id); empty: any."""
+    motif: _builtins.str
+    """Only the dossiers with this motif code (see ListReferenceData); empty: any."""
+    person_id: _builtins.str
+    """Only this person's dossiers; empty: anyone's."""
+    active_only: _builtins.bool
+    """Only the dossiers not closed (stage other than cloture)."""
+    attention_first: _builtins.bool
+    """Order by attention instead of newest first: urgent and escalated (still not
+    listened to) first, then overdue (most overdue first), then the soonest next
+    deadline, then the rest; newest first within each. Paginated by keyset like the
+    default order: the first page fixes the time "overdue" is judged at, and the
+    following pages keep it, so no dossier is skipped or repeated as time passes.
+    """
+    @_builtins.property
+    def territories(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Several communes in one call (see `territory`)."""
+
     def __init__(
         self,
         *,
@@ -355,10 +423,16 @@ class ListDossiersRequest(_message.Message):
         stage: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        territories: _abc.Iterable[_builtins.str] | None = ...,
+        assigned_agent: _builtins.str = ...,
+        motif: _builtins.str = ...,
+        person_id: _builtins.str = ...,
+        active_only: _builtins.bool = ...,
+        attention_first: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "stage", b"stage", "territory", b"territory"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_only", b"active_only", "assigned_agent", b"assigned_agent", "attention_first", b"attention_first", "motif", b"motif", "page_size", b"page_size", "page_token", b"page_token", "person_id", b"person_id", "stage", b"stage", "territories", b"territories", "territory", b"territory"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -386,6 +460,122 @@ class ListDossiersResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListDossiersResponse: _TypeAlias = ListDossiersResponse  # noqa: Y015
+
+@_typing.final
+class ListTasksRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TERRITORIES_FIELD_NUMBER: _builtins.int
+    ASSIGNED_AGENT_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    assigned_agent: _builtins.str
+    """Only the tasks of dossiers assigned to this agent; empty: every agent's."""
+    page_size: _builtins.int
+    """At most 200; default 50."""
+    @_builtins.property
+    def territories(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Communes (INSEE codes); empty: every commune of the caller. Each one must be among
+        the caller's communes (PERMISSION_DENIED otherwise).
+        """
+
+    def __init__(
+        self,
+        *,
+        territories: _abc.Iterable[_builtins.str] | None = ...,
+        assigned_agent: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assigned_agent", b"assigned_agent", "page_size", b"page_size", "territories", b"territories"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTasksRequest: _TypeAlias = ListTasksRequest  # noqa: Y015
+
+@_typing.final
+class Task(_message.Message):
+    """Something a dossier's workflow asks of an agent. Open until an agent acts on the
+    dossier after it (an interview, the end of the écoute, a stage change, a follow-up, a
+    new referral, a reopening or a closure); closed dossiers have none.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOSSIER_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    STAGE_FIELD_NUMBER: _builtins.int
+    URGENT_FIELD_NUMBER: _builtins.int
+    ASSIGNED_AGENT_FIELD_NUMBER: _builtins.int
+    REFERRAL_ID_FIELD_NUMBER: _builtins.int
+    PARTNER_NAME_FIELD_NUMBER: _builtins.int
+    STEP_FIELD_NUMBER: _builtins.int
+    dossier_id: _builtins.str
+    kind: _builtins.str
+    """escalated, suivi_reminder, closure_proposed, referral_rejected, referral_failed,
+    referral_expired (French labels: ReferenceData.task_kinds).
+    """
+    territory: _builtins.str
+    stage: _builtins.str
+    """The dossier's stage now."""
+    urgent: _builtins.bool
+    assigned_agent: _builtins.str
+    """The dossier's agent now; empty when unassigned."""
+    referral_id: _builtins.str
+    """For the referral kinds: the referral."""
+    partner_name: _builtins.str
+    """For the referral kinds: the partner's directory name, if known; else empty."""
+    step: _builtins.int
+    """The timeline step the task comes from."""
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp:
+        """When the workflow asked (the timeline step's time)."""
+
+    def __init__(
+        self,
+        *,
+        dossier_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        territory: _builtins.str = ...,
+        stage: _builtins.str = ...,
+        urgent: _builtins.bool = ...,
+        assigned_agent: _builtins.str = ...,
+        referral_id: _builtins.str = ...,
+        partner_name: _builtins.str = ...,
+        step: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assigned_agent", b"assigned_agent", "at", b"at", "dossier_id", b"dossier_id", "kind", b"kind", "partner_name", b"partner_name", "referral_id", b"referral_id", "stage", b"stage", "step", b"step", "territory", b"territory", "urgent", b"urgent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Task: _TypeAlias = Task  # noqa: Y015
+
+@_typing.final
+class ListTasksResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASKS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def tasks(self) -> _containers.RepeatedCompositeFieldContainer[Global___Task]:
+        """Newest first."""
+
+    def __init__(
+        self,
+        *,
+        tasks: _abc.Iterable[Global___Task] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tasks", b"tasks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTasksResponse: _TypeAlias = ListTasksResponse  # noqa: Y015
 
 @_typing.final
 class TimelineEntry(_message.Message):
@@ -985,6 +1175,137 @@ class GetPersonRequest(_message.Message):
 Global___GetPersonRequest: _TypeAlias = GetPersonRequest  # noqa: Y015
 
 @_typing.final
+class SearchPersonsRequest(_message.Message):
+    """At least one of name, birth_date and phone; every criterion given must match."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    BIRTH_DATE_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    INCLUDE_MERGED_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Free text matched against the last and first names, case, accents and punctuation
+    ignored: every word must begin a word of the name ("dup jea" finds Jean Dupont).
+    At least 2 letters or digits.
+    """
+    birth_date: _builtins.str
+    """YYYY-MM-DD."""
+    phone: _builtins.str
+    """Normalised as CreatePerson stores it ("+33 6 12 34 56 78" finds "06.12.34.56.78")."""
+    page_size: _builtins.int
+    """At most 50; default 20."""
+    include_merged: _builtins.bool
+    """Also persons merged into another one (with `merged_into`); default: not."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        birth_date: _builtins.str = ...,
+        phone: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        include_merged: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "include_merged", b"include_merged", "name", b"name", "page_size", b"page_size", "phone", b"phone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SearchPersonsRequest: _TypeAlias = SearchPersonsRequest  # noqa: Y015
+
+@_typing.final
+class SearchPersonsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSONS_FIELD_NUMBER: _builtins.int
+    TRUNCATED_FIELD_NUMBER: _builtins.int
+    truncated: _builtins.bool
+    """More persons matched than page_size: narrow the search."""
+    @_builtins.property
+    def persons(self) -> _containers.RepeatedCompositeFieldContainer[Global___Person]:
+        """Persons of the caller's communes (anonymised ones never), by name then birth date."""
+
+    def __init__(
+        self,
+        *,
+        persons: _abc.Iterable[Global___Person] | None = ...,
+        truncated: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["persons", b"persons", "truncated", b"truncated"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SearchPersonsResponse: _TypeAlias = SearchPersonsResponse  # noqa: Y015
+
+@_typing.final
+class FindPossibleDuplicatesRequest(_message.Message):
+    """The fields of the person about to be created, as for CreatePerson. The rule is
+    CreatePerson's: same last and first name (case, accents and punctuation ignored) and
+    same birth date, or same phone; so give the names and the birth date, or the phone.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    FIRST_NAME_FIELD_NUMBER: _builtins.int
+    LAST_NAME_FIELD_NUMBER: _builtins.int
+    BIRTH_DATE_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    territory: _builtins.str
+    """The commune the person would be created in (one of the caller's)."""
+    first_name: _builtins.str
+    last_name: _builtins.str
+    birth_date: _builtins.str
+    """YYYY-MM-DD."""
+    phone: _builtins.str
+    def __init__(
+        self,
+        *,
+        territory: _builtins.str = ...,
+        first_name: _builtins.str = ...,
+        last_name: _builtins.str = ...,
+        birth_date: _builtins.str = ...,
+        phone: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "first_name", b"first_name", "last_name", b"last_name", "phone", b"phone", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FindPossibleDuplicatesRequest: _TypeAlias = FindPossibleDuplicatesRequest  # noqa: Y015
+
+@_typing.final
+class FindPossibleDuplicatesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DUPLICATES_FIELD_NUMBER: _builtins.int
+    ELSEWHERE_COUNT_FIELD_NUMBER: _builtins.int
+    elsewhere_count: _builtins.int
+    """Matching persons in other communes: only their number."""
+    @_builtins.property
+    def duplicates(self) -> _containers.RepeatedCompositeFieldContainer[Global___Person]:
+        """Matching persons of the caller's communes (not merged ones)."""
+
+    def __init__(
+        self,
+        *,
+        duplicates: _abc.Iterable[Global___Person] | None = ...,
+        elsewhere_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["duplicates", b"duplicates", "elsewhere_count", b"elsewhere_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FindPossibleDuplicatesResponse: _TypeAlias = FindPossibleDuplicatesResponse  # noqa: Y015
+
+@_typing.final
 class MergePersonsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -1259,6 +1580,9 @@ class ReferenceData(_message.Message):
     ARRIVAL_CHANNELS_FIELD_NUMBER: _builtins.int
     TERRITORIES_FIELD_NUMBER: _builtins.int
     CLOSURE_OUTCOMES_FIELD_NUMBER: _builtins.int
+    REFERRAL_OUTCOMES_FIELD_NUMBER: _builtins.int
+    REFERRAL_REASONS_FIELD_NUMBER: _builtins.int
+    TASK_KINDS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def motifs(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReferenceItem]: ...
     @_builtins.property
@@ -1269,6 +1593,20 @@ class ReferenceData(_message.Message):
 
     @_builtins.property
     def closure_outcomes(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReferenceItem]: ...
+    @_builtins.property
+    def referral_outcomes(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReferenceItem]:
+        """Outcomes a partner gives when completing a referral (CompleteReferral)."""
+
+    @_builtins.property
+    def referral_reasons(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReferenceItem]:
+        """Reasons a partner gives when rejecting or failing a referral (RejectReferral,
+        FailReferral).
+        """
+
+    @_builtins.property
+    def task_kinds(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReferenceItem]:
+        """Kinds of task in an agent's inbox (ListTasks)."""
+
     def __init__(
         self,
         *,
@@ -1276,10 +1614,13 @@ class ReferenceData(_message.Message):
         arrival_channels: _abc.Iterable[Global___ReferenceItem] | None = ...,
         territories: _abc.Iterable[Global___ReferenceItem] | None = ...,
         closure_outcomes: _abc.Iterable[Global___ReferenceItem] | None = ...,
+        referral_outcomes: _abc.Iterable[Global___ReferenceItem] | None = ...,
+        referral_reasons: _abc.Iterable[Global___ReferenceItem] | None = ...,
+        task_kinds: _abc.Iterable[Global___ReferenceItem] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrival_channels", b"arrival_channels", "closure_outcomes", b"closure_outcomes", "motifs", b"motifs", "territories", b"territories"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrival_channels", b"arrival_channels", "closure_outcomes", b"closure_outcomes", "motifs", b"motifs", "referral_outcomes", b"referral_outcomes", "referral_reasons", b"referral_reasons", "task_kinds", b"task_kinds", "territories", b"territories"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

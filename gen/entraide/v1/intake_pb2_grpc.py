@@ -56,6 +56,11 @@ class IntakeServiceStub:
                 request_serializer=entraide_dot_v1_dot_intake__pb2.ListDossiersRequest.SerializeToString,
                 response_deserializer=entraide_dot_v1_dot_intake__pb2.ListDossiersResponse.FromString,
                 _registered_method=True)
+        self.ListTasks = channel.unary_unary(
+                '/entraide.v1.IntakeService/ListTasks',
+                request_serializer=entraide_dot_v1_dot_intake__pb2.ListTasksRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_intake__pb2.ListTasksResponse.FromString,
+                _registered_method=True)
         self.GetDossierTimeline = channel.unary_unary(
                 '/entraide.v1.IntakeService/GetDossierTimeline',
                 request_serializer=entraide_dot_v1_dot_intake__pb2.GetDossierRequest.SerializeToString,
@@ -105,6 +110,16 @@ class IntakeServiceStub:
                 '/entraide.v1.IntakeService/GetPerson',
                 request_serializer=entraide_dot_v1_dot_intake__pb2.GetPersonRequest.SerializeToString,
                 response_deserializer=entraide_dot_v1_dot_intake__pb2.Person.FromString,
+                _registered_method=True)
+        self.SearchPersons = channel.unary_unary(
+                '/entraide.v1.IntakeService/SearchPersons',
+                request_serializer=entraide_dot_v1_dot_intake__pb2.SearchPersonsRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_intake__pb2.SearchPersonsResponse.FromString,
+                _registered_method=True)
+        self.FindPossibleDuplicates = channel.unary_unary(
+                '/entraide.v1.IntakeService/FindPossibleDuplicates',
+                request_serializer=entraide_dot_v1_dot_intake__pb2.FindPossibleDuplicatesRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_intake__pb2.FindPossibleDuplicatesResponse.FromString,
                 _registered_method=True)
         self.MergePersons = channel.unary_unary(
                 '/entraide.v1.IntakeService/MergePersons',
@@ -171,7 +186,17 @@ class IntakeServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListDossiers(self, request, context):
-        """Lists dossiers of a territory, newest first.
+        """Lists dossiers of one or several of the caller's communes, newest first or those
+        needing attention first (a caseload), with filters.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTasks(self, request, context):
+        """The agent's inbox: what the dossier workflows ask of an agent (an urgent écoute
+        escalated, a suivi reminder, a closure proposal, a referral rejected, failed or
+        expired), open until someone acts on the dossier; newest first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -249,6 +274,21 @@ class IntakeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SearchPersons(self, request, context):
+        """Finds persons of the caller's communes by name, birth date and/or phone.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FindPossibleDuplicates(self, request, context):
+        """The possible duplicates CreatePerson would report for these fields (same rule),
+        without creating anyone: asked by the reception form before creating a person.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def MergePersons(self, request, context):
         """Merges `duplicate_id` into `keep_id`: dossiers, household links and consents move over.
         """
@@ -321,6 +361,11 @@ def add_IntakeServiceServicer_to_server(servicer, server):
                     request_deserializer=entraide_dot_v1_dot_intake__pb2.ListDossiersRequest.FromString,
                     response_serializer=entraide_dot_v1_dot_intake__pb2.ListDossiersResponse.SerializeToString,
             ),
+            'ListTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTasks,
+                    request_deserializer=entraide_dot_v1_dot_intake__pb2.ListTasksRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_intake__pb2.ListTasksResponse.SerializeToString,
+            ),
             'GetDossierTimeline': grpc.unary_unary_rpc_method_handler(
                     servicer.GetDossierTimeline,
                     request_deserializer=entraide_dot_v1_dot_intake__pb2.GetDossierRequest.FromString,
@@ -370,6 +415,16 @@ def add_IntakeServiceServicer_to_server(servicer, server):
                     servicer.GetPerson,
                     request_deserializer=entraide_dot_v1_dot_intake__pb2.GetPersonRequest.FromString,
                     response_serializer=entraide_dot_v1_dot_intake__pb2.Person.SerializeToString,
+            ),
+            'SearchPersons': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchPersons,
+                    request_deserializer=entraide_dot_v1_dot_intake__pb2.SearchPersonsRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_intake__pb2.SearchPersonsResponse.SerializeToString,
+            ),
+            'FindPossibleDuplicates': grpc.unary_unary_rpc_method_handler(
+                    servicer.FindPossibleDuplicates,
+                    request_deserializer=entraide_dot_v1_dot_intake__pb2.FindPossibleDuplicatesRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_intake__pb2.FindPossibleDuplicatesResponse.SerializeToString,
             ),
             'MergePersons': grpc.unary_unary_rpc_method_handler(
                     servicer.MergePersons,
@@ -517,6 +572,33 @@ class IntakeService:
             '/entraide.v1.IntakeService/ListDossiers',
             entraide_dot_v1_dot_intake__pb2.ListDossiersRequest.SerializeToString,
             entraide_dot_v1_dot_intake__pb2.ListDossiersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.IntakeService/ListTasks',
+            entraide_dot_v1_dot_intake__pb2.ListTasksRequest.SerializeToString,
+            entraide_dot_v1_dot_intake__pb2.ListTasksResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -787,6 +869,60 @@ class IntakeService:
             '/entraide.v1.IntakeService/GetPerson',
             entraide_dot_v1_dot_intake__pb2.GetPersonRequest.SerializeToString,
             entraide_dot_v1_dot_intake__pb2.Person.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchPersons(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.IntakeService/SearchPersons',
+            entraide_dot_v1_dot_intake__pb2.SearchPersonsRequest.SerializeToString,
+            entraide_dot_v1_dot_intake__pb2.SearchPersonsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FindPossibleDuplicates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.IntakeService/FindPossibleDuplicates',
+            entraide_dot_v1_dot_intake__pb2.FindPossibleDuplicatesRequest.SerializeToString,
+            entraide_dot_v1_dot_intake__pb2.FindPossibleDuplicatesResponse.FromString,
             options,
             channel_credentials,
             insecure,

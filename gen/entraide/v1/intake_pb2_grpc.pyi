@@ -44,7 +44,14 @@ class IntakeServiceStub:
     ListReferenceData: _grpc.UnaryUnaryMultiCallable[_intake_pb2.ListReferenceDataRequest, _intake_pb2.ReferenceData]
     """Lists the reference data a caller needs to fill OpenDossier."""
     ListDossiers: _grpc.UnaryUnaryMultiCallable[_intake_pb2.ListDossiersRequest, _intake_pb2.ListDossiersResponse]
-    """Lists dossiers of a territory, newest first."""
+    """Lists dossiers of one or several of the caller's communes, newest first or those
+    needing attention first (a caseload), with filters.
+    """
+    ListTasks: _grpc.UnaryUnaryMultiCallable[_intake_pb2.ListTasksRequest, _intake_pb2.ListTasksResponse]
+    """The agent's inbox: what the dossier workflows ask of an agent (an urgent écoute
+    escalated, a suivi reminder, a closure proposal, a referral rejected, failed or
+    expired), open until someone acts on the dossier; newest first.
+    """
     GetDossierTimeline: _grpc.UnaryUnaryMultiCallable[_intake_pb2.GetDossierRequest, _intake_pb2.DossierTimeline]
     """Reads a dossier with its timeline, interviews and pending deadlines."""
     RecordInterview: _grpc.UnaryUnaryMultiCallable[_intake_pb2.RecordInterviewRequest, _intake_pb2.StepResponse]
@@ -69,6 +76,12 @@ class IntakeServiceStub:
     Creates a person; possible duplicates (same name and birth date, or same phone) are reported.
     """
     GetPerson: _grpc.UnaryUnaryMultiCallable[_intake_pb2.GetPersonRequest, _intake_pb2.Person]
+    SearchPersons: _grpc.UnaryUnaryMultiCallable[_intake_pb2.SearchPersonsRequest, _intake_pb2.SearchPersonsResponse]
+    """Finds persons of the caller's communes by name, birth date and/or phone."""
+    FindPossibleDuplicates: _grpc.UnaryUnaryMultiCallable[_intake_pb2.FindPossibleDuplicatesRequest, _intake_pb2.FindPossibleDuplicatesResponse]
+    """The possible duplicates CreatePerson would report for these fields (same rule),
+    without creating anyone: asked by the reception form before creating a person.
+    """
     MergePersons: _grpc.UnaryUnaryMultiCallable[_intake_pb2.MergePersonsRequest, _intake_pb2.Person]
     """Merges `duplicate_id` into `keep_id`: dossiers, household links and consents move over."""
     CreateHousehold: _grpc.UnaryUnaryMultiCallable[_intake_pb2.CreateHouseholdRequest, _intake_pb2.Household]
@@ -101,7 +114,14 @@ class IntakeServiceAsyncStub(IntakeServiceStub):
     ListReferenceData: _aio.UnaryUnaryMultiCallable[_intake_pb2.ListReferenceDataRequest, _intake_pb2.ReferenceData]  # type: ignore[assignment]
     """Lists the reference data a caller needs to fill OpenDossier."""
     ListDossiers: _aio.UnaryUnaryMultiCallable[_intake_pb2.ListDossiersRequest, _intake_pb2.ListDossiersResponse]  # type: ignore[assignment]
-    """Lists dossiers of a territory, newest first."""
+    """Lists dossiers of one or several of the caller's communes, newest first or those
+    needing attention first (a caseload), with filters.
+    """
+    ListTasks: _aio.UnaryUnaryMultiCallable[_intake_pb2.ListTasksRequest, _intake_pb2.ListTasksResponse]  # type: ignore[assignment]
+    """The agent's inbox: what the dossier workflows ask of an agent (an urgent écoute
+    escalated, a suivi reminder, a closure proposal, a referral rejected, failed or
+    expired), open until someone acts on the dossier; newest first.
+    """
     GetDossierTimeline: _aio.UnaryUnaryMultiCallable[_intake_pb2.GetDossierRequest, _intake_pb2.DossierTimeline]  # type: ignore[assignment]
     """Reads a dossier with its timeline, interviews and pending deadlines."""
     RecordInterview: _aio.UnaryUnaryMultiCallable[_intake_pb2.RecordInterviewRequest, _intake_pb2.StepResponse]  # type: ignore[assignment]
@@ -126,6 +146,12 @@ class IntakeServiceAsyncStub(IntakeServiceStub):
     Creates a person; possible duplicates (same name and birth date, or same phone) are reported.
     """
     GetPerson: _aio.UnaryUnaryMultiCallable[_intake_pb2.GetPersonRequest, _intake_pb2.Person]  # type: ignore[assignment]
+    SearchPersons: _aio.UnaryUnaryMultiCallable[_intake_pb2.SearchPersonsRequest, _intake_pb2.SearchPersonsResponse]  # type: ignore[assignment]
+    """Finds persons of the caller's communes by name, birth date and/or phone."""
+    FindPossibleDuplicates: _aio.UnaryUnaryMultiCallable[_intake_pb2.FindPossibleDuplicatesRequest, _intake_pb2.FindPossibleDuplicatesResponse]  # type: ignore[assignment]
+    """The possible duplicates CreatePerson would report for these fields (same rule),
+    without creating anyone: asked by the reception form before creating a person.
+    """
     MergePersons: _aio.UnaryUnaryMultiCallable[_intake_pb2.MergePersonsRequest, _intake_pb2.Person]  # type: ignore[assignment]
     """Merges `duplicate_id` into `keep_id`: dossiers, household links and consents move over."""
     CreateHousehold: _aio.UnaryUnaryMultiCallable[_intake_pb2.CreateHouseholdRequest, _intake_pb2.Household]  # type: ignore[assignment]
@@ -179,7 +205,20 @@ class IntakeServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _intake_pb2.ListDossiersRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_intake_pb2.ListDossiersResponse, _abc.Awaitable[_intake_pb2.ListDossiersResponse]]:
-        """Lists dossiers of a territory, newest first."""
+        """Lists dossiers of one or several of the caller's communes, newest first or those
+        needing attention first (a caseload), with filters.
+        """
+
+    @_abc_1.abstractmethod
+    def ListTasks(
+        self,
+        request: _intake_pb2.ListTasksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_pb2.ListTasksResponse, _abc.Awaitable[_intake_pb2.ListTasksResponse]]:
+        """The agent's inbox: what the dossier workflows ask of an agent (an urgent écoute
+        escalated, a suivi reminder, a closure proposal, a referral rejected, failed or
+        expired), open until someone acts on the dossier; newest first.
+        """
 
     @_abc_1.abstractmethod
     def GetDossierTimeline(
@@ -264,6 +303,24 @@ class IntakeServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _intake_pb2.GetPersonRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_intake_pb2.Person, _abc.Awaitable[_intake_pb2.Person]]: ...
+
+    @_abc_1.abstractmethod
+    def SearchPersons(
+        self,
+        request: _intake_pb2.SearchPersonsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_pb2.SearchPersonsResponse, _abc.Awaitable[_intake_pb2.SearchPersonsResponse]]:
+        """Finds persons of the caller's communes by name, birth date and/or phone."""
+
+    @_abc_1.abstractmethod
+    def FindPossibleDuplicates(
+        self,
+        request: _intake_pb2.FindPossibleDuplicatesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_pb2.FindPossibleDuplicatesResponse, _abc.Awaitable[_intake_pb2.FindPossibleDuplicatesResponse]]:
+        """The possible duplicates CreatePerson would report for these fields (same rule),
+        without creating anyone: asked by the reception form before creating a person.
+        """
 
     @_abc_1.abstractmethod
     def MergePersons(
