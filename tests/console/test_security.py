@@ -164,11 +164,11 @@ async def test_the_console_keeps_no_person_data(console: Console, signed_in: dic
         )
         await intake.RecordInterview(
             intake_pb2.RecordInterviewRequest(
-                dossier_id=opened.dossier_id, notes=marker_note, request_id=str(uuid.uuid4())
+                dossier_id=opened.dossier.dossier_id, notes=marker_note, request_id=str(uuid.uuid4())
             )
         )
     http = signed_in["ts"]
-    page = http.get(f"/dossiers/{opened.dossier_id}")
+    page = http.get(f"/dossiers/{opened.dossier.dossier_id}")
     assert page.status_code == 200 and marker_name in page.text and marker_note in page.text
     assert http.get(f"/personnes/{person.person.person_id}").status_code == 200
     conn = await asyncpg.connect(console.env["DATABASE_URL"])
