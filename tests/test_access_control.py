@@ -88,7 +88,7 @@ async def test_missing_bad_or_expired_token_is_unauthenticated(app_stack: AppSta
         (Role.PARTENAIRE, "GetDossier", intake_pb2.GetDossierRequest, False),
         (Role.PARTENAIRE, "CreatePerson", intake_pb2.CreatePersonRequest, False),
         (Role.ACCUEIL, "RecordInterview", intake_pb2.RecordInterviewRequest, False),
-        (Role.ACCUEIL, "GetDossierTimeline", intake_pb2.GetDossierRequest, False),
+        (Role.ACCUEIL, "GetDossierTimeline", intake_pb2.GetDossierRequest, True),
         (Role.ACCUEIL, "MergePersons", intake_pb2.MergePersonsRequest, False),
         (Role.ACCUEIL, "GetDossier", intake_pb2.GetDossierRequest, True),
         (Role.TRAVAILLEUR_SOCIAL, "GetDossierTimeline", intake_pb2.GetDossierRequest, True),
@@ -239,6 +239,40 @@ async def test_a_private_note_is_visible_to_nobody_else(app_stack: AppStack) -> 
 
 
 # ---- access log ----------------------------------------------------------------------------
+
+
+async def test_reception_reads_the_steps_of_a_dossier_but_no_note(app_stack: AppStack, pool: Pool) -> None:
+    dossier_id = await open_in(app_stack, BAR_LE_DUC)
+    author = app_stack.token("agent-a", Role.TRAVAILLEUR_SOCIAL, [BAR_LE_DUC])
+    await call(
+        app_stack,
+        author,
+        "RecordInterview",
+        intake_pb2.RecordInterviewRequest(
+            dossier_id=dossier_id, notes="ce qui a été confié", visibility="team"
+        ),
+    )
+    reception = app_stack.token("accueil-a", Role.ACCUEIL, [BAR_LE_DUC])
+    seen = await call(
+        app_stack, reception, "GetDossierTimeline", intake_pb2.GetDossierRequest(dossier_id=dossier_id)
+    )
+    assert [e.kind for e in seen.entries] == ["opened", "interview"]
+    assert not seen.notes and not seen.interviews and not any(e.HasField("note") for e in seen.entries)
+    # The database agrees: no note row is visible to the accueil role, even a team note.
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL ROLE entraide_app")
+        await conn.execute(
+            "SELECT set_config('entraide.territories', $1, true), "
+            " set_config('entraide.role', 'accueil', true),"
+            " set_config('entraide.subject', 'accueil-a', true)",
+            BAR_LE_DUC,
+        )
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM intake.notes WHERE dossier_id = $1", uuid.UUID(dossier_id)
+            )
+            == 0
+        )
 
 
 async def test_every_read_and_write_is_in_the_access_log(app_stack: AppStack, pool: Pool) -> None:

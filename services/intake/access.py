@@ -8,6 +8,8 @@ from kernel.auth import Role
 CASE = (Role.ACCUEIL, Role.TRAVAILLEUR_SOCIAL, Role.RESPONSABLE)
 # The écoute, notes and steps: the professionals who follow dossiers.
 FOLLOWING = (Role.TRAVAILLEUR_SOCIAL, Role.RESPONSABLE)
+# Who reads the notes written on a dossier (reception reads its steps without them).
+NOTE_READERS = frozenset(FOLLOWING)
 EVERYONE = tuple(Role)
 
 dossier = field_resources("dossier", "dossier_id", "response.dossier.dossier_id")
@@ -42,7 +44,7 @@ RULES: dict[str, Rule] = {
         action="consulter les tâches des dossiers à traiter",
     ),
     "GetDossierTimeline": rule(
-        *FOLLOWING,
+        *CASE,
         access="read",
         resources=dossier,
         purpose="suivi du dossier",

@@ -25,7 +25,7 @@ from kernel.errors import AlreadyExists, FailedPrecondition, NotFound
 from kernel.grpc_server import Context, remaining
 from kernel.reference import ReferenceData
 from kernel.temporal import ACCEPT_WITHIN, domain_error_from, no_worker, run_update, settle_start
-from services.intake import caseload, persons, repository, validation
+from services.intake import access, caseload, persons, repository, validation
 from services.intake.people_api import PeopleHandlers
 from services.intake.rights_api import RightsHandlers
 from services.intake.timeline import stamp
@@ -214,7 +214,12 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
             if row is None:
                 raise validation.dossier_not_found()
             entries = await repository.timeline_of(conn, dossier_id)
-            notes = await repository.notes_visible_to(conn, dossier_id, reader)
+            # Reception sees where the dossier stands, not what was confided (RLS agrees).
+            notes = (
+                await repository.notes_visible_to(conn, dossier_id, reader)
+                if auth.current().role in access.NOTE_READERS
+                else []
+            )
         by_step = {n["step"]: note_message(n) for n in notes}
         return intake_pb2.DossierTimeline(
             dossier=dossier_message(row),
