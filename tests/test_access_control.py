@@ -94,8 +94,8 @@ async def test_missing_bad_or_expired_token_is_unauthenticated(app_stack: AppSta
         (Role.TRAVAILLEUR_SOCIAL, "GetDossierTimeline", intake_pb2.GetDossierRequest, True),
         (Role.ACCUEIL, "SearchPersons", intake_pb2.SearchPersonsRequest, True),
         (Role.ELU, "SearchPersons", intake_pb2.SearchPersonsRequest, False),
-        (Role.PARTENAIRE, "FindPossibleDuplicates", intake_pb2.FindPossibleDuplicatesRequest, False),
-        (Role.ACCUEIL, "FindPossibleDuplicates", intake_pb2.FindPossibleDuplicatesRequest, True),
+        (Role.PARTENAIRE, "CheckPossibleDuplicates", intake_pb2.CheckPossibleDuplicatesRequest, False),
+        (Role.ACCUEIL, "CheckPossibleDuplicates", intake_pb2.CheckPossibleDuplicatesRequest, True),
         (Role.OPS, "ListDossiers", intake_pb2.ListDossiersRequest, False),
         (Role.ACCUEIL, "ListTasks", intake_pb2.ListTasksRequest, False),
         (Role.ELU, "ListTasks", intake_pb2.ListTasksRequest, False),
@@ -144,8 +144,8 @@ async def test_agents_see_only_their_territories_dossiers(app_stack: AppStack) -
         ("ListDossiers", intake_pb2.ListDossiersRequest(territories=[BAR_LE_DUC, LIGNY])),
         ("ListTasks", intake_pb2.ListTasksRequest(territories=[LIGNY])),
         (
-            "FindPossibleDuplicates",
-            intake_pb2.FindPossibleDuplicatesRequest(territory=LIGNY, phone="0612345678"),
+            "CheckPossibleDuplicates",
+            intake_pb2.CheckPossibleDuplicatesRequest(territory=LIGNY, phone="0612345678"),
         ),
         (
             "OpenDossier",
@@ -324,8 +324,8 @@ async def test_each_person_and_dossier_a_caseload_read_returns_is_in_the_access_
     await call(
         app_stack,
         token,
-        "FindPossibleDuplicates",
-        intake_pb2.FindPossibleDuplicatesRequest(
+        "CheckPossibleDuplicates",
+        intake_pb2.CheckPossibleDuplicatesRequest(
             territory=BAR_LE_DUC, first_name="Lise", last_name=f"Journal{tag}", birth_date="1980-01-01"
         ),
     )
@@ -339,7 +339,7 @@ async def test_each_person_and_dossier_a_caseload_read_returns_is_in_the_access_
     seen = {(r["method"].rsplit("/", 1)[-1], r["resource_type"], r["resource_id"], r["action"]) for r in rows}
     assert {
         ("SearchPersons", "person", person_id, "read"),
-        ("FindPossibleDuplicates", "person", person_id, "read"),
+        ("CheckPossibleDuplicates", "person", person_id, "read"),
         ("ListDossiers", "dossier", dossier_id, "read"),
     } <= seen
 

@@ -1,4 +1,4 @@
-"""SearchPersons and FindPossibleDuplicates on the real intake process: folded name
+"""SearchPersons and CheckPossibleDuplicates on the real intake process: folded name
 prefixes, birth date and phone as CreatePerson normalises them, the caller's communes
 only (row-level security), merged persons on request, the access log (one row per
 person returned), and the duplicate rule shared with CreatePerson."""
@@ -199,7 +199,9 @@ async def test_possible_duplicates_follow_create_persons_rule(intake: Stub) -> N
         "first_name": "zoe",
         "birth_date": "1970-01-02",
     }
-    found = await intake.FindPossibleDuplicates(intake_pb2.FindPossibleDuplicatesRequest(**probe), timeout=10)
+    found = await intake.CheckPossibleDuplicates(
+        intake_pb2.CheckPossibleDuplicatesRequest(**probe), timeout=10
+    )
     assert [p.person_id for p in found.duplicates] == [first.person_id]
     assert found.elsewhere_count == 0
     # The same fields given to CreatePerson report the same persons.
@@ -207,11 +209,11 @@ async def test_possible_duplicates_follow_create_persons_rule(intake: Stub) -> N
     assert [p.person_id for p in created.possible_duplicates] == [first.person_id]
     # Another birth date: not a duplicate by name; the phone alone is one.
     other_date = {**probe, "birth_date": "1970-01-03"}
-    found = await intake.FindPossibleDuplicates(intake_pb2.FindPossibleDuplicatesRequest(**other_date))
+    found = await intake.CheckPossibleDuplicates(intake_pb2.CheckPossibleDuplicatesRequest(**other_date))
     assert list(found.duplicates) == []
     spaced = f"+33 {phone[1]} {phone[2:]}"
-    found = await intake.FindPossibleDuplicates(
-        intake_pb2.FindPossibleDuplicatesRequest(territory=BAR_LE_DUC, phone=spaced)
+    found = await intake.CheckPossibleDuplicates(
+        intake_pb2.CheckPossibleDuplicatesRequest(territory=BAR_LE_DUC, phone=spaced)
     )
     assert [p.person_id for p in found.duplicates] == [by_phone.person_id]
 
@@ -225,16 +227,16 @@ async def test_duplicates_elsewhere_are_only_counted(app_stack: AppStack) -> Non
     token = app_stack.token("accueil-ligny", Role.ACCUEIL, [LIGNY])
     async with app_stack.channel("intake", token) as channel:
         ligny = intake_pb2_grpc.IntakeServiceStub(channel)
-        found = await ligny.FindPossibleDuplicates(
-            intake_pb2.FindPossibleDuplicatesRequest(
+        found = await ligny.CheckPossibleDuplicates(
+            intake_pb2.CheckPossibleDuplicatesRequest(
                 territory=LIGNY, last_name=f"Garnier{tag}", first_name="Claire", birth_date="1984-03-27"
             ),
             timeout=10,
         )
         assert (list(found.duplicates), found.elsewhere_count) == ([], 1)
         code, reason, _ = await refusal(
-            ligny.FindPossibleDuplicates,
-            intake_pb2.FindPossibleDuplicatesRequest(territory=BAR_LE_DUC, phone="0612345678"),
+            ligny.CheckPossibleDuplicates,
+            intake_pb2.CheckPossibleDuplicatesRequest(territory=BAR_LE_DUC, phone="0612345678"),
         )
         assert (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, "TERRITORY_NOT_ASSIGNED")
 
@@ -254,7 +256,7 @@ async def test_possible_duplicates_need_what_the_rule_reads(intake: Stub) -> Non
     ]
     for fields, field, reason in cases:
         code, got_reason, fields_at_fault = await refusal(
-            intake.FindPossibleDuplicates, intake_pb2.FindPossibleDuplicatesRequest(**fields)
+            intake.CheckPossibleDuplicates, intake_pb2.CheckPossibleDuplicatesRequest(**fields)
         )
         assert (code, got_reason, fields_at_fault) == (grpc.StatusCode.INVALID_ARGUMENT, reason, [field]), (
             fields

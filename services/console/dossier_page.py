@@ -39,6 +39,7 @@ from services.console.web import (
     page_route,
     query,
 )
+from services.intake.access import FOLLOWING
 from workflows.contracts import REFERRAL_TERMINAL
 
 DEADLINE_LABELS = {
@@ -227,15 +228,22 @@ def _anchors(refusal: Refusal) -> dict[str, str]:
     }
 
 
+async def _nothing() -> list[Any]:
+    return []
+
+
 async def render_dossier(page: Page, dossier_id: str, refusal: Refusal | None = None) -> Response:
     timeline = await _timeline(page, dossier_id)
     dossier = timeline.dossier
+    # Reception sees where the dossier stands; the écoute, consents and referrals are the
+    # work of those who follow it (the services refuse reception those calls).
+    follows = page.session.agent.role in FOLLOWING
     suggestions, referrals, partners, person, consents, agents = await asyncio.gather(
-        _suggestions(page, dossier_id),
-        _referrals(page, dossier_id),
+        _suggestions(page, dossier_id) if follows else _nothing(),
+        _referrals(page, dossier_id) if follows else _nothing(),
         _partners(page, dossier.territory),
         _person(page, dossier.person_id),
-        _consents(page, dossier.person_id),
+        _consents(page, dossier.person_id) if follows else _nothing(),
         _agents(page),
     )
     reference = page.state.jinja.globals["reference"]
@@ -292,6 +300,7 @@ async def render_dossier(page: Page, dossier_id: str, refusal: Refusal | None = 
         request_ids=request_ids,
         refusal=refusal,
         done=done,
+        follows=follows,
         deadline_labels=DEADLINE_LABELS,
         consent_kinds=CONSENT_KINDS,
         consent_channels=CONSENT_CHANNELS,

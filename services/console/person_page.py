@@ -91,8 +91,8 @@ async def possible_duplicates(page: Page, person: Any) -> list[Any]:
     if page.session.agent.role is not Role.RESPONSABLE or person.merged_into:
         return []
     try:
-        reply = await page.calls.intake.FindPossibleDuplicates(
-            intake_pb2.FindPossibleDuplicatesRequest(
+        reply = await page.calls.intake.CheckPossibleDuplicates(
+            intake_pb2.CheckPossibleDuplicatesRequest(
                 territory=person.territory,
                 first_name=person.first_name,
                 last_name=person.last_name,

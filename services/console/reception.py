@@ -174,8 +174,8 @@ async def create_person(page: Page) -> Response:
     request_id = page.field("request_id") or new_request_id()
     if page.field("doublons_vus") != "1":
         try:
-            found = await page.calls.intake.FindPossibleDuplicates(
-                intake_pb2.FindPossibleDuplicatesRequest(
+            found = await page.calls.intake.CheckPossibleDuplicates(
+                intake_pb2.CheckPossibleDuplicatesRequest(
                     territory=values["territory"],
                     first_name=values["first_name"],
                     last_name=values["last_name"],

@@ -108,7 +108,7 @@ RULES: dict[str, Rule] = {
         purpose="recherche d'une personne",
         action="rechercher une personne",
     ),
-    "FindPossibleDuplicates": rule(
+    "CheckPossibleDuplicates": rule(
         *CASE,
         access="read",
         resources=field_resources("person", "response.duplicates.person_id"),

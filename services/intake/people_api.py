@@ -56,7 +56,7 @@ def consent_message(row: asyncpg.Record) -> intake_pb2.Consent:
 
 
 class PeopleHandlers:
-    """CreatePerson, GetPerson, SearchPersons, FindPossibleDuplicates, MergePersons,
+    """CreatePerson, GetPerson, SearchPersons, CheckPossibleDuplicates, MergePersons,
     CreateHousehold, RecordConsent, ListConsents."""
 
     pool: ScopedPool
@@ -128,9 +128,9 @@ class PeopleHandlers:
             truncated=len(rows) > search.page_size,
         )
 
-    async def FindPossibleDuplicates(
-        self, request: intake_pb2.FindPossibleDuplicatesRequest, context: Context
-    ) -> intake_pb2.FindPossibleDuplicatesResponse:
+    async def CheckPossibleDuplicates(
+        self, request: intake_pb2.CheckPossibleDuplicatesRequest, context: Context
+    ) -> intake_pb2.CheckPossibleDuplicatesResponse:
         probe = person_search.duplicate_probe(request, self.reference)
         auth.current().require_territory(probe.territory)
         async with self.pool.acquire() as conn:
@@ -138,7 +138,7 @@ class PeopleHandlers:
             elsewhere = await persons.duplicates_elsewhere(
                 conn, probe.name_key, probe.birth_date, probe.phone
             )
-        return intake_pb2.FindPossibleDuplicatesResponse(
+        return intake_pb2.CheckPossibleDuplicatesResponse(
             duplicates=[person_message(r) for r in found], elsewhere_count=elsewhere
         )
 

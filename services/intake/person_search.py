@@ -1,4 +1,4 @@
-"""Checks on SearchPersons and FindPossibleDuplicates requests: what the reception form
+"""Checks on SearchPersons and CheckPossibleDuplicates requests: what the reception form
 and the console send to find a person before creating one.
 
 As for the other person requests, messages never quote what the caller sent for
@@ -141,7 +141,7 @@ def _optional_name(problems: list[Violation], field: str, value: str) -> str | N
 
 
 def duplicate_probe(
-    request: intake_pb2.FindPossibleDuplicatesRequest, reference: ReferenceData
+    request: intake_pb2.CheckPossibleDuplicatesRequest, reference: ReferenceData
 ) -> DuplicateProbe:
     """The fields CreatePerson's duplicate rule reads, checked as CreatePerson checks them;
     enough of them for the rule to match anyone (the names and the birth date, or the

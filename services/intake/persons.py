@@ -165,7 +165,7 @@ async def duplicates_of(
 ) -> list[asyncpg.Record]:
     """The possible duplicates the caller may see (its communes, by row-level security)
     of a person with this name key, birth date and phone: the rule is the database's
-    `possible_duplicate` (migration 006), CreatePerson's and FindPossibleDuplicates'."""
+    `possible_duplicate` (migration 006), CreatePerson's and CheckPossibleDuplicates'."""
     return await conn.fetch(
         f"""SELECT *
               FROM {SCHEMA}.persons p

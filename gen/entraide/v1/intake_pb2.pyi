@@ -1242,7 +1242,7 @@ class SearchPersonsResponse(_message.Message):
 Global___SearchPersonsResponse: _TypeAlias = SearchPersonsResponse  # noqa: Y015
 
 @_typing.final
-class FindPossibleDuplicatesRequest(_message.Message):
+class CheckPossibleDuplicatesRequest(_message.Message):
     """The fields of the person about to be created, as for CreatePerson. The rule is
     CreatePerson's: same last and first name (case, accents and punctuation ignored) and
     same birth date, or same phone; so give the names and the birth date, or the phone.
@@ -1277,10 +1277,10 @@ class FindPossibleDuplicatesRequest(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___FindPossibleDuplicatesRequest: _TypeAlias = FindPossibleDuplicatesRequest  # noqa: Y015
+Global___CheckPossibleDuplicatesRequest: _TypeAlias = CheckPossibleDuplicatesRequest  # noqa: Y015
 
 @_typing.final
-class FindPossibleDuplicatesResponse(_message.Message):
+class CheckPossibleDuplicatesResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     DUPLICATES_FIELD_NUMBER: _builtins.int
@@ -1303,7 +1303,7 @@ class FindPossibleDuplicatesResponse(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___FindPossibleDuplicatesResponse: _TypeAlias = FindPossibleDuplicatesResponse  # noqa: Y015
+Global___CheckPossibleDuplicatesResponse: _TypeAlias = CheckPossibleDuplicatesResponse  # noqa: Y015
 
 @_typing.final
 class MergePersonsRequest(_message.Message):

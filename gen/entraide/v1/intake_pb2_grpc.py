@@ -116,10 +116,10 @@ class IntakeServiceStub:
                 request_serializer=entraide_dot_v1_dot_intake__pb2.SearchPersonsRequest.SerializeToString,
                 response_deserializer=entraide_dot_v1_dot_intake__pb2.SearchPersonsResponse.FromString,
                 _registered_method=True)
-        self.FindPossibleDuplicates = channel.unary_unary(
-                '/entraide.v1.IntakeService/FindPossibleDuplicates',
-                request_serializer=entraide_dot_v1_dot_intake__pb2.FindPossibleDuplicatesRequest.SerializeToString,
-                response_deserializer=entraide_dot_v1_dot_intake__pb2.FindPossibleDuplicatesResponse.FromString,
+        self.CheckPossibleDuplicates = channel.unary_unary(
+                '/entraide.v1.IntakeService/CheckPossibleDuplicates',
+                request_serializer=entraide_dot_v1_dot_intake__pb2.CheckPossibleDuplicatesRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_intake__pb2.CheckPossibleDuplicatesResponse.FromString,
                 _registered_method=True)
         self.MergePersons = channel.unary_unary(
                 '/entraide.v1.IntakeService/MergePersons',
@@ -281,7 +281,7 @@ class IntakeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def FindPossibleDuplicates(self, request, context):
+    def CheckPossibleDuplicates(self, request, context):
         """The possible duplicates CreatePerson would report for these fields (same rule),
         without creating anyone: asked by the reception form before creating a person.
         """
@@ -421,10 +421,10 @@ def add_IntakeServiceServicer_to_server(servicer, server):
                     request_deserializer=entraide_dot_v1_dot_intake__pb2.SearchPersonsRequest.FromString,
                     response_serializer=entraide_dot_v1_dot_intake__pb2.SearchPersonsResponse.SerializeToString,
             ),
-            'FindPossibleDuplicates': grpc.unary_unary_rpc_method_handler(
-                    servicer.FindPossibleDuplicates,
-                    request_deserializer=entraide_dot_v1_dot_intake__pb2.FindPossibleDuplicatesRequest.FromString,
-                    response_serializer=entraide_dot_v1_dot_intake__pb2.FindPossibleDuplicatesResponse.SerializeToString,
+            'CheckPossibleDuplicates': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckPossibleDuplicates,
+                    request_deserializer=entraide_dot_v1_dot_intake__pb2.CheckPossibleDuplicatesRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_intake__pb2.CheckPossibleDuplicatesResponse.SerializeToString,
             ),
             'MergePersons': grpc.unary_unary_rpc_method_handler(
                     servicer.MergePersons,
@@ -907,7 +907,7 @@ class IntakeService:
             _registered_method=True)
 
     @staticmethod
-    def FindPossibleDuplicates(request,
+    def CheckPossibleDuplicates(request,
             target,
             options=(),
             channel_credentials=None,
@@ -920,9 +920,9 @@ class IntakeService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/entraide.v1.IntakeService/FindPossibleDuplicates',
-            entraide_dot_v1_dot_intake__pb2.FindPossibleDuplicatesRequest.SerializeToString,
-            entraide_dot_v1_dot_intake__pb2.FindPossibleDuplicatesResponse.FromString,
+            '/entraide.v1.IntakeService/CheckPossibleDuplicates',
+            entraide_dot_v1_dot_intake__pb2.CheckPossibleDuplicatesRequest.SerializeToString,
+            entraide_dot_v1_dot_intake__pb2.CheckPossibleDuplicatesResponse.FromString,
             options,
             channel_credentials,
             insecure,

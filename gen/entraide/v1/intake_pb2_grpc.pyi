@@ -78,7 +78,7 @@ class IntakeServiceStub:
     GetPerson: _grpc.UnaryUnaryMultiCallable[_intake_pb2.GetPersonRequest, _intake_pb2.Person]
     SearchPersons: _grpc.UnaryUnaryMultiCallable[_intake_pb2.SearchPersonsRequest, _intake_pb2.SearchPersonsResponse]
     """Finds persons of the caller's communes by name, birth date and/or phone."""
-    FindPossibleDuplicates: _grpc.UnaryUnaryMultiCallable[_intake_pb2.FindPossibleDuplicatesRequest, _intake_pb2.FindPossibleDuplicatesResponse]
+    CheckPossibleDuplicates: _grpc.UnaryUnaryMultiCallable[_intake_pb2.CheckPossibleDuplicatesRequest, _intake_pb2.CheckPossibleDuplicatesResponse]
     """The possible duplicates CreatePerson would report for these fields (same rule),
     without creating anyone: asked by the reception form before creating a person.
     """
@@ -148,7 +148,7 @@ class IntakeServiceAsyncStub(IntakeServiceStub):
     GetPerson: _aio.UnaryUnaryMultiCallable[_intake_pb2.GetPersonRequest, _intake_pb2.Person]  # type: ignore[assignment]
     SearchPersons: _aio.UnaryUnaryMultiCallable[_intake_pb2.SearchPersonsRequest, _intake_pb2.SearchPersonsResponse]  # type: ignore[assignment]
     """Finds persons of the caller's communes by name, birth date and/or phone."""
-    FindPossibleDuplicates: _aio.UnaryUnaryMultiCallable[_intake_pb2.FindPossibleDuplicatesRequest, _intake_pb2.FindPossibleDuplicatesResponse]  # type: ignore[assignment]
+    CheckPossibleDuplicates: _aio.UnaryUnaryMultiCallable[_intake_pb2.CheckPossibleDuplicatesRequest, _intake_pb2.CheckPossibleDuplicatesResponse]  # type: ignore[assignment]
     """The possible duplicates CreatePerson would report for these fields (same rule),
     without creating anyone: asked by the reception form before creating a person.
     """
@@ -313,11 +313,11 @@ class IntakeServiceServicer(metaclass=_abc_1.ABCMeta):
         """Finds persons of the caller's communes by name, birth date and/or phone."""
 
     @_abc_1.abstractmethod
-    def FindPossibleDuplicates(
+    def CheckPossibleDuplicates(
         self,
-        request: _intake_pb2.FindPossibleDuplicatesRequest,
+        request: _intake_pb2.CheckPossibleDuplicatesRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_intake_pb2.FindPossibleDuplicatesResponse, _abc.Awaitable[_intake_pb2.FindPossibleDuplicatesResponse]]:
+    ) -> _typing.Union[_intake_pb2.CheckPossibleDuplicatesResponse, _abc.Awaitable[_intake_pb2.CheckPossibleDuplicatesResponse]]:
         """The possible duplicates CreatePerson would report for these fields (same rule),
         without creating anyone: asked by the reception form before creating a person.
         """
