@@ -146,17 +146,17 @@ async def test_a_role_refusal_names_the_roles_that_may(app_stack: AppStack, inta
     token = app_stack.token("accueil-lea", Role.ACCUEIL)
     async with app_stack.channel("intake", token) as channel:
         seen = await refusal(
-            intake_pb2_grpc.IntakeServiceStub(channel).GetDossierTimeline(
-                intake_pb2.GetDossierRequest(dossier_id=opened.dossier.dossier_id), timeout=15
+            intake_pb2_grpc.IntakeServiceStub(channel).RecordInterview(
+                intake_pb2.RecordInterviewRequest(dossier_id=opened.dossier.dossier_id), timeout=15
             )
         )
     assert seen.code == grpc.StatusCode.PERMISSION_DENIED
     assert seen.reason == "ROLE_NOT_ALLOWED"
     assert seen.fr == (
-        "Le rôle « accueil » ne permet pas de lire la chronologie d'un dossier :"
+        "Le rôle « accueil » ne permet pas d'enregistrer un entretien d'écoute :"
         " il faut un rôle travailleur social ou responsable."
     )
-    assert "GetDossierTimeline" not in seen.fr and "GetDossierTimeline" in seen.message
+    assert "RecordInterview" not in seen.fr and "RecordInterview" in seen.message
 
 
 async def test_the_agent_is_the_caller_says_whose_id_would_do(intake: Intake) -> None:

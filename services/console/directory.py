@@ -35,6 +35,8 @@ class Agent:
     team: str = ""
     partner_id: str = ""
     active: bool = True
+    # The organisation's SIRET the provider must give for this agent (empty: not checked).
+    siret: str = ""
 
     @classmethod
     def from_row(cls, row: asyncpg.Record | Mapping[str, Any]) -> Agent:
@@ -48,6 +50,7 @@ class Agent:
             team=row["team"],
             partner_id=row["partner_id"],
             active=row["active"],
+            siret=row["siret"],
         )
 
 
@@ -70,6 +73,7 @@ def parse(entries: Iterable[Mapping[str, Any]]) -> list[Agent]:
                     team=str(entry.get("team", "")),
                     partner_id=str(entry.get("partner_id", "")),
                     active=bool(entry.get("active", True)),
+                    siret=str(entry.get("siret", "")),
                 )
             )
         except (KeyError, ValueError, TypeError) as exc:
@@ -88,13 +92,13 @@ async def upsert(conn: Connection, agents: Iterable[Agent]) -> int:
     for agent in agents:
         await conn.execute(
             f"""INSERT INTO {SCHEMA}.agents
-                    (agent_id, display_name, email, role, territories, site, team, partner_id, active)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                    (agent_id, display_name, email, role, territories, site, team, partner_id, active, siret)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                 ON CONFLICT (agent_id) DO UPDATE
                    SET display_name = EXCLUDED.display_name, email = EXCLUDED.email,
                        role = EXCLUDED.role, territories = EXCLUDED.territories, site = EXCLUDED.site,
                        team = EXCLUDED.team, partner_id = EXCLUDED.partner_id, active = EXCLUDED.active,
-                       updated_at = now()""",
+                       siret = EXCLUDED.siret, updated_at = now()""",
             agent.agent_id,
             agent.display_name,
             agent.email,
@@ -104,6 +108,7 @@ async def upsert(conn: Connection, agents: Iterable[Agent]) -> int:
             agent.team,
             agent.partner_id,
             agent.active,
+            agent.siret,
         )
         count += 1
     return count
@@ -119,21 +124,32 @@ async def active_agents(conn: Connection) -> list[Agent]:
     return [Agent.from_row(row) for row in rows]
 
 
-async def bind_identity(conn: Connection, issuer: str, subject: str, email: str) -> Agent | None:
+async def bind_identity(conn: Connection, issuer: str, subject: str, email: str, siret: str) -> Agent | None:
     """The active agent of this provider identity; at the first sign-in, the agent of
-    this e-mail not yet bound to another identity is bound to it."""
+    this e-mail not yet bound to another identity is bound to it. None when no active
+    agent matches, or the agent's organisation (SIRET) is not the identity's."""
     row = await conn.fetchrow(
         f"SELECT * FROM {SCHEMA}.agents WHERE issuer = $1 AND subject = $2", issuer, subject
     )
     if row is None and email:
         row = await conn.fetchrow(
-            f"""UPDATE {SCHEMA}.agents SET issuer = $1, subject = $2, updated_at = now()
-                 WHERE lower(email) = lower($3) AND issuer IS NULL
-             RETURNING *""",
-            issuer,
-            subject,
+            f"SELECT * FROM {SCHEMA}.agents WHERE lower(email) = lower($1) AND issuer IS NULL FOR UPDATE",
             email.strip(),
         )
-    if row is None or not row["active"]:
+        if row is not None and (not row["active"] or not _same_organisation(row["siret"], siret)):
+            return None
+        if row is not None:
+            row = await conn.fetchrow(
+                f"""UPDATE {SCHEMA}.agents SET issuer = $2, subject = $3, updated_at = now()
+                     WHERE agent_id = $1 RETURNING *""",
+                row["agent_id"],
+                issuer,
+                subject,
+            )
+    if row is None or not row["active"] or not _same_organisation(row["siret"], siret):
         return None
     return Agent.from_row(row)
+
+
+def _same_organisation(expected: str, given: str) -> bool:
+    return not expected or expected == given

@@ -25,7 +25,7 @@ from kernel.errors import Unauthenticated
 from services.console.directory import SCHEMA
 from services.console.settings import OidcSettings
 
-JWKS_REFRESH_MIN_S = 10.0
+JWKS_REFRESH_MIN_S = 2.0
 SIGN_IN_MAX_AGE_S = 600
 HTTP_TIMEOUT_S = 10.0
 ID_TOKEN_ALGORITHMS = ["RS256", "ES256", "PS256"]

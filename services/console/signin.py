@@ -112,7 +112,9 @@ async def oidc_callback(request: Request) -> Response:
         except Unauthenticated as refused:
             log.warning("sign-in refused", extra={"reason": refused.reason})
             return failure_page(state, request, PageFailure(401, "Connexion refusée", refused.fr), None)
-        agent = await directory.bind_identity(conn, identity.issuer, identity.subject, identity.email)
+        agent = await directory.bind_identity(
+            conn, identity.issuer, identity.subject, identity.email, identity.siret
+        )
         if agent is None:
             log.warning(
                 "sign-in refused: no active agent for this identity", extra={"reason": "AGENT_UNKNOWN"}

@@ -21,8 +21,9 @@ from devstack.ports import free_port
 from tests.conftest import AppStack
 
 CLIENT_ID = "entraide-console"
-# Two communes of the demo deployment.
-BAR, LIGNY = "55029", "55291"
+REPO = Path(__file__).resolve().parent.parent.parent
+# Communes of the demo deployment (Tronville: the browser journey's own, nothing else there).
+BAR, LIGNY, TRONVILLE = "55029", "55291", "55519"
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class Person:
     territories: tuple[str, ...]
     given_name: str
     usual_name: str
+    # The SIRET the directory expects for this agent (empty: none checked).
+    directory_siret: str = ""
 
     @property
     def email(self) -> str:
@@ -49,6 +52,7 @@ class Person:
             "territories": list(self.territories),
             "site": "ccas-bar-le-duc",
             "team": "accueil" if self.role == "accueil" else "action-sociale",
+            "siret": self.directory_siret,
         }
 
     def account(self) -> Account:
@@ -69,9 +73,16 @@ AGENTS = {
     "ts2": Person("ts2.bar", "marc.henry", "travailleur_social", (BAR,), "Marc", "Henry"),
     "ts_ligny": Person("ts.ligny", "lea.roux", "travailleur_social", (LIGNY,), "Léa", "Roux"),
     "responsable": Person("resp.bar", "nadia.benali", "responsable", (BAR, LIGNY), "Nadia", "Benali"),
+    "accueil_tronville": Person(
+        "accueil.tronville", "ines.garnier", "accueil", (TRONVILLE,), "Inès", "Garnier"
+    ),
+    "ts_tronville": Person("ts.tronville", "omar.fall", "travailleur_social", (TRONVILLE,), "Omar", "Fall"),
+    "ts2_tronville": Person("ts2.tronville", "eva.blanc", "travailleur_social", (TRONVILLE,), "Éva", "Blanc"),
 }
 # A provider account that the directory does not know.
 STRANGER = Person("nobody", "jean.inconnu", "accueil", (BAR,), "Jean", "Inconnu")
+# In the directory for another organisation than the one the provider now says (SIRET).
+MOVED = Person("ts.parti", "paul.parti", "travailleur_social", (BAR,), "Paul", "Parti", "21540395400011")
 
 
 @dataclass
@@ -138,9 +149,8 @@ def start_console(stack: AppStack, directory: Path, extra_env: dict[str, str], n
 @pytest.fixture(scope="session")
 def console_directory(state_dir: Path) -> Path:
     path = state_dir / "console-agents.json"
-    path.write_text(
-        json.dumps({"agents": [p.directory_entry() for p in AGENTS.values()]}, ensure_ascii=False)
-    )
+    entries = [p.directory_entry() for p in (*AGENTS.values(), MOVED)]
+    path.write_text(json.dumps({"agents": entries}, ensure_ascii=False))
     return path
 
 
@@ -153,10 +163,11 @@ async def console(app_stack: AppStack, state_dir: Path, console_directory: Path)
         state_dir / "oidc",
         free_port(),
         [client],
-        [p.account() for p in (*AGENTS.values(), STRANGER)],
+        [p.account() for p in (*AGENTS.values(), STRANGER, MOVED)],
         test_admin=True,
     )
-    artefacts = Path(os.environ.get("ENTRAIDE_TEST_ARTEFACTS", state_dir / "artefacts")) / "console"
+    # Screenshots of the browser tests, kept after the run (ENTRAIDE_TEST_ARTEFACTS moves them).
+    artefacts = Path(os.environ.get("ENTRAIDE_TEST_ARTEFACTS", REPO / "test-artefacts")) / "console"
     artefacts.mkdir(parents=True, exist_ok=True)
     try:
         start_console(

@@ -27,7 +27,7 @@ from kernel import temporal as temporal_kernel
 from kernel.auth import Role
 from tests.conftest import AppStack
 from tests.console import browser
-from tests.console.conftest import AGENTS, BAR, Console, Person
+from tests.console.conftest import AGENTS, TRONVILLE, Console, Person
 from tests.console.test_inbox import escalating_dossier
 from tests.test_referrals import World
 from tests.test_referrals import world as world  # the fixture: the partner directory imported
@@ -54,12 +54,17 @@ def test_reception_then_social_worker_through_the_whole_dossier(
 ) -> None:
     suffix = "".join(random.choices(string.ascii_lowercase, k=6))
     last_name, first_name, birth = f"Lefèvre-{suffix}", "Inès", "1984-03-12"
-    ts_token = app_stack.token(AGENTS["ts"].agent_id, Role.TRAVAILLEUR_SOCIAL, [BAR])
+    reception, worker, colleague = (
+        AGENTS["accueil_tronville"],
+        AGENTS["ts_tronville"],
+        AGENTS["ts2_tronville"],
+    )
+    ts_token = app_stack.token(worker.agent_id, Role.TRAVAILLEUR_SOCIAL, [TRONVILLE])
     with client.sync_channel(app_stack.address("intake"), app_stack.env, ts_token) as channel:
         intake_pb2_grpc.IntakeServiceStub(channel).CreatePerson(
             intake_pb2.CreatePersonRequest(
                 request_id=str(uuid.uuid4()),
-                territory=BAR,
+                territory=TRONVILLE,
                 first_name=first_name,
                 last_name=last_name,
                 birth_date=birth,
@@ -73,7 +78,7 @@ def test_reception_then_social_worker_through_the_whole_dossier(
             page.set_default_timeout(TIMEOUT_MS)
             page.goto(f"{console.url}/accueil")
             checked.accessible(page, "connexion")
-            sign_in(page, console, AGENTS["accueil"], "/accueil")
+            sign_in(page, console, reception, "/accueil")
             checked.accessible(page, "accueil du public")
 
             page.get_by_label("Nom ou prénom").fill(f"lefevre-{suffix}")
@@ -95,6 +100,7 @@ def test_reception_then_social_worker_through_the_whole_dossier(
             page.get_by_label("Logement / hébergement").check()
             page.get_by_label("Visite spontanée").check()
             page.get_by_label("Situation urgente").check()
+            page.get_by_label("Agent qui prend le dossier").fill(worker.agent_id)
             page.get_by_role("button", name="Ouvrir le dossier").click()
             page.wait_for_url(re.compile(r"/dossiers/[0-9a-f-]{36}\?fait=dossier_ouvert"))
             dossier_id = re.search(r"/dossiers/([0-9a-f-]{36})", page.url).group(1)  # type: ignore[union-attr]
@@ -104,16 +110,15 @@ def test_reception_then_social_worker_through_the_whole_dossier(
         # ---- the social worker ------------------------------------------------------------
         with browser.browsing(chromium, console.artefacts / "journey-travailleur-social") as (page, checked):
             page.set_default_timeout(TIMEOUT_MS)
-            sign_in(page, console, AGENTS["ts"], "/mes-dossiers")
-            page.get_by_label("Agent").select_option(label="Tous les agents")
-            page.get_by_role("button", name="Filtrer").click()
-            # In the first stage's table (accueil), after urgent dossiers only: urgent first.
-            rows = page.locator("#resultats table").first.locator("tbody tr")
-            hrefs = [rows.nth(i).locator("a").last.get_attribute("href") or "" for i in range(rows.count())]
-            ours = next(i for i, href in enumerate(hrefs) if dossier_id in href)
-            assert all("Urgent" in rows.nth(i).inner_text() for i in range(ours + 1))
+            sign_in(page, console, worker, "/mes-dossiers")
+            # Her own caseload, as it opens: the urgent dossier reception gave her comes first.
+            first = page.locator("#resultats table").first.locator("tbody tr").first
+            expect(first).to_contain_text("Urgent")
+            assert dossier_id in (
+                first.get_by_role("link", name=re.compile("Ouvrir le dossier")).get_attribute("href") or ""
+            )
             checked.accessible(page, "mes dossiers")
-            rows.nth(ours).get_by_role("link", name=re.compile("Ouvrir le dossier")).click()
+            first.get_by_role("link", name=re.compile("Ouvrir le dossier")).click()
             page.wait_for_url(f"{console.url}/dossiers/{dossier_id}")
             checked.accessible(page, "dossier")
 
@@ -186,7 +191,7 @@ def test_reception_then_social_worker_through_the_whole_dossier(
             # ---- the inbox: an urgent écoute escalated by a one-second timer --------------
             async def escalate() -> str:
                 temporal = await temporal_kernel.connect(app_stack.settings)
-                return await escalating_dossier(temporal, AGENTS["ts"].agent_id)
+                return await escalating_dossier(temporal, worker.agent_id, TRONVILLE)
 
             escalated = in_thread(escalate())
             page.goto(f"{console.url}/taches")
@@ -208,7 +213,7 @@ def test_reception_then_social_worker_through_the_whole_dossier(
         # ---- a colleague of the same commune never reads the private note ------------------
         with browser.browsing(chromium, console.artefacts / "journey-collegue") as (page, checked):
             page.set_default_timeout(TIMEOUT_MS)
-            sign_in(page, console, AGENTS["ts2"], f"/dossiers/{dossier_id}")
+            sign_in(page, console, colleague, f"/dossiers/{dossier_id}")
             expect(page.locator("#chronologie")).to_contain_text("Entretien")
             assert suffix + " ne veut pas" not in page.content()
             checked.accessible(page, "dossier vu d'un collègue")

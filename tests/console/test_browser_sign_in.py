@@ -7,7 +7,10 @@ from tests.console.conftest import AGENTS, Console
 
 
 def test_a_reception_agent_signs_in_and_out_in_chromium(console: Console) -> None:
-    with browser.chromium() as chromium, browser.browsing(chromium, console.artefacts / "sign-in") as (page, checked):
+    with (
+        browser.chromium() as chromium,
+        browser.browsing(chromium, console.artefacts / "sign-in") as (page, checked),
+    ):
         page.goto(f"{console.url}/")
         assert "/connexion" in page.url
         checked.accessible(page, "connexion")

@@ -50,12 +50,12 @@ async def intake(app_stack: AppStack) -> AsyncIterator[Stub]:
 
 
 async def dossier_with_timers(
-    temporal: Client, agent: str, timers: LifecycleTimers, urgent: bool = False
+    temporal: Client, agent: str, timers: LifecycleTimers, urgent: bool = False, territory: str = BAR
 ) -> str:
     """A dossier opened as intake opens one, its workflow running with these durations."""
     dossier_id = str(uuid.uuid4())
     spec = DossierSpec(
-        dossier_id, BAR, "", ["logement"], "telephone", urgent, assigned_agent=agent, timers=timers
+        dossier_id, territory, "", ["logement"], "telephone", urgent, assigned_agent=agent, timers=timers
     )
     start = WithStartWorkflowOperation(
         DossierWorkflow.run,
@@ -63,15 +63,17 @@ async def dossier_with_timers(
         id=dossier_workflow_id(dossier_id),
         task_queue=DOSSIER_TASK_QUEUE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        search_attributes=sa.initial(BAR, urgent),
+        search_attributes=sa.initial(territory, urgent),
     )
     await temporal.execute_update_with_start_workflow(DossierWorkflow.open, start_workflow_operation=start)
     return dossier_id
 
 
-async def escalating_dossier(temporal: Client, agent: str) -> str:
+async def escalating_dossier(temporal: Client, agent: str, territory: str = BAR) -> str:
     """An urgent dossier whose écoute deadline is one second away."""
-    return await dossier_with_timers(temporal, agent, LifecycleTimers(urgent_ecoute_s=1.0), urgent=True)
+    return await dossier_with_timers(
+        temporal, agent, LifecycleTimers(urgent_ecoute_s=1.0), urgent=True, territory=territory
+    )
 
 
 async def tasks_of(intake: Stub, dossier_id: str) -> list[intake_pb2.Task]:
