@@ -97,3 +97,16 @@ TASK_KIND_LABELS: dict[str, str] = {
     TaskKind.REFERRAL_FAILED: "Orientation en échec",
     TaskKind.REFERRAL_EXPIRED: "Orientation expirée",
 }
+# Deadlines a dossier's workflow acts on (Deadline.kind, Dossier.next_due_kind).
+DEADLINE_LABELS: dict[str, str] = {
+    "urgent_ecoute": "écoute urgente à mener",
+    "suivi_reminder": "relance de suivi",
+    "closure_proposal": "proposition de clôture",
+    "reopen_limit": "fin du délai de réouverture",
+}
+# Consents (RecordConsentRequest.kind and .channel).
+CONSENT_KIND_LABELS: dict[str, str] = {
+    "consent": "consentement de la personne",
+    "legal_basis": "base légale (partage prévu par la loi)",
+}
+CONSENT_CHANNEL_LABELS: dict[str, str] = {"oral": "oral", "written": "écrit", "electronic": "électronique"}

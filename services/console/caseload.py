@@ -18,16 +18,10 @@ from kernel import rich_status
 from kernel.auth import Role
 from services.console import directory
 from services.console.web import FORM_CODES, FormErrors, Page, form_errors, page_route, query
-from workflows.labels import STAGE_LABELS
+from workflows.labels import DEADLINE_LABELS, STAGE_LABELS
 
 # The active stages, in lifecycle order (a table each).
 ACTIVE_STAGES = tuple(code for code in STAGE_LABELS if code != "cloture")
-# The kinds of deadline a dossier's workflow acts on (Dossier.next_due_kind).
-DEADLINE_KIND_LABELS = {
-    "urgent_ecoute": "écoute urgente",
-    "suivi_reminder": "relance de suivi",
-    "closure_proposal": "proposition de clôture",
-}
 MINE, EVERYONE = "moi", "tous"
 MAX_TOKEN = 2000
 AGENT_CHOICES = {MINE: "Mes dossiers", EVERYONE: "Tous les agents"}
@@ -158,7 +152,7 @@ async def caseload(page: Page) -> Response:
         "communes": sorted(page.session.agent.territories),
         "stages": ACTIVE_STAGES,
         "agent_choices": AGENT_CHOICES,
-        "deadline_kinds": DEADLINE_KIND_LABELS,
+        "deadline_kinds": DEADLINE_LABELS,
         "badges_of": badges_of,
     }
     if partial and errors:

@@ -40,19 +40,12 @@ from services.console.web import (
     query,
 )
 from services.intake.access import FOLLOWING
+from workflows import labels
 from workflows.contracts import REFERRAL_TERMINAL
 
-DEADLINE_LABELS = {
-    "urgent_ecoute": "Écoute urgente à mener",
-    "suivi_reminder": "Relance de suivi",
-    "closure_proposal": "Proposition de clôture",
-    "reopen_limit": "Fin du délai de réouverture",
-}
-CONSENT_KINDS = {
-    "consent": "Consentement de la personne",
-    "legal_basis": "Base légale (partage prévu par la loi)",
-}
-CONSENT_CHANNELS = {"oral": "oral", "written": "écrit", "electronic": "électronique"}
+DEADLINE_LABELS = {code: label.capitalize() for code, label in labels.DEADLINE_LABELS.items()}
+CONSENT_KINDS = {code: label.capitalize() for code, label in labels.CONSENT_KIND_LABELS.items()}
+CONSENT_CHANNELS = labels.CONSENT_CHANNEL_LABELS
 VISIBILITIES = {"team": "Équipe", "author": "Privée — visible de moi seul"}
 NEXT_STAGES = {"orientation": "Orientation vers un partenaire", "suivi": "Suivi par le CCAS"}
 # Form fields that carry several values (checkboxes).

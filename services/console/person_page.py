@@ -18,23 +18,16 @@ from kernel import rich_status
 from kernel.auth import Role
 from services.console import web
 from services.console.web import FORM_CODES, FormErrors, Page, form_errors, new_request_id, page_route
+from services.intake.rights import RECTIFIABLE
+from workflows import labels
 
 DONE = {
     "rectifiee": "Les données de la personne ont été rectifiées.",
     "fusionnee": "Les deux fiches ont été fusionnées : dossiers, foyers et consentements"
     " sont sur cette fiche.",
 }
-CONSENT_KINDS = {"consent": "Consentement de la personne", "legal_basis": "Base légale"}
-CONSENT_CHANNELS = {"oral": "Oral", "written": "Écrit", "electronic": "Électronique"}
-RECTIFIABLE = (
-    "first_name",
-    "last_name",
-    "birth_date",
-    "phone",
-    "email",
-    "address_commune",
-    "address_line",
-)
+CONSENT_KINDS = {code: label.capitalize() for code, label in labels.CONSENT_KIND_LABELS.items()}
+CONSENT_CHANNELS = labels.CONSENT_CHANNEL_LABELS
 ROLE_REFUSAL = "ROLE_NOT_ALLOWED"
 
 

@@ -16,6 +16,7 @@ from services.console.state import ConsoleState
 from services.console.web import PageFailure, failure_page
 
 log = get_logger("console")
+NO_PROVIDER = PageFailure(404, "Page introuvable", "Aucun fournisseur d'identité n'est configuré.")
 # The sign-in page's own CSRF guard (no session yet): a cookie and the same value in the form.
 LOGIN_COOKIE = "entraide_login"
 
@@ -73,12 +74,7 @@ async def sign_in_page(request: Request) -> Response:
 async def begin_oidc(request: Request) -> Response:
     state = _state(request)
     if state.oidc is None:
-        return failure_page(
-            state,
-            request,
-            PageFailure(404, "Page introuvable", "Aucun fournisseur d'identité n'est configuré."),
-            None,
-        )
+        return failure_page(state, request, NO_PROVIDER, None)
     return_to = safe_return_to(request.query_params.get("retour", "/"))
     async with state.pool.acquire() as conn:
         url = await state.oidc.begin(conn, return_to)
@@ -88,12 +84,7 @@ async def begin_oidc(request: Request) -> Response:
 async def oidc_callback(request: Request) -> Response:
     state = _state(request)
     if state.oidc is None:
-        return failure_page(
-            state,
-            request,
-            PageFailure(404, "Page introuvable", "Aucun fournisseur d'identité n'est configuré."),
-            None,
-        )
+        return failure_page(state, request, NO_PROVIDER, None)
     if request.query_params.get("error"):
         return failure_page(
             state,

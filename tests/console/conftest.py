@@ -101,16 +101,20 @@ class Console:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def sign_in(self, person: Person) -> httpx.Client:
-        """An HTTP client signed in as `person` through the whole OpenID code flow."""
-        http = httpx.Client(base_url=self.url, timeout=15, follow_redirects=False)
+    def callback_for(self, http: httpx.Client, person: Person) -> str:
+        """Starts a sign-in with `http` (the console's side) and logs `person` in at the
+        provider: the callback URL the provider sends the browser back to."""
         start = http.get("/connexion/oidc")
         assert start.status_code == 303, start.text
         with httpx.Client(timeout=15) as browser_at_provider:
-            callback = oidc_provider.follow_authorization(
+            return oidc_provider.follow_authorization(
                 browser_at_provider, start.headers["location"], person.email, f"{self.url}/connexion/retour"
             )
-        done = http.get(callback)
+
+    def sign_in(self, person: Person) -> httpx.Client:
+        """An HTTP client signed in as `person` through the whole OpenID code flow."""
+        http = httpx.Client(base_url=self.url, timeout=15, follow_redirects=False)
+        done = http.get(self.callback_for(http, person))
         assert done.status_code == 303, done.text
         return http
 

@@ -7,7 +7,6 @@ import time
 
 import httpx2 as httpx
 
-from devstack import oidc_provider
 from services.console.oidc import JWKS_REFRESH_MIN_S
 from tests.console.conftest import AGENTS, MOVED, STRANGER, Console
 
@@ -26,11 +25,7 @@ def test_the_code_flow_signs_an_agent_of_the_directory_in(console: Console) -> N
 
 def test_an_identity_outside_the_directory_is_refused_in_french(console: Console) -> None:
     http = httpx.Client(base_url=console.url, timeout=15, follow_redirects=False)
-    start = http.get("/connexion/oidc")
-    with httpx.Client(timeout=15) as at_provider:
-        callback = oidc_provider.follow_authorization(
-            at_provider, start.headers["location"], STRANGER.email, f"{console.url}/connexion/retour"
-        )
+    callback = console.callback_for(http, STRANGER)
     reply = http.get(callback)
     assert reply.status_code == 403
     assert "annuaire des agents" in reply.text
@@ -39,11 +34,7 @@ def test_an_identity_outside_the_directory_is_refused_in_french(console: Console
 
 def test_a_callback_replayed_is_refused(console: Console) -> None:
     http = httpx.Client(base_url=console.url, timeout=15, follow_redirects=False)
-    start = http.get("/connexion/oidc")
-    with httpx.Client(timeout=15) as at_provider:
-        callback = oidc_provider.follow_authorization(
-            at_provider, start.headers["location"], AGENTS["ts"].email, f"{console.url}/connexion/retour"
-        )
+    callback = console.callback_for(http, AGENTS["ts"])
     assert http.get(callback).status_code == 303
     again = httpx.get(callback, follow_redirects=False)
     assert again.status_code == 401
@@ -101,11 +92,7 @@ def test_a_sign_in_after_the_provider_rotated_its_keys(console: Console) -> None
 
 def test_session_cookie_attributes(console: Console) -> None:
     http = httpx.Client(base_url=console.url, timeout=15, follow_redirects=False)
-    start = http.get("/connexion/oidc")
-    with httpx.Client(timeout=15) as at_provider:
-        callback = oidc_provider.follow_authorization(
-            at_provider, start.headers["location"], AGENTS["ts"].email, f"{console.url}/connexion/retour"
-        )
+    callback = console.callback_for(http, AGENTS["ts"])
     done = http.get(callback)
     cookie = next(
         v for k, v in done.headers.multi_items() if k == "set-cookie" and v.startswith("entraide_session=")
@@ -120,10 +107,6 @@ def test_session_cookie_attributes(console: Console) -> None:
 def test_an_agent_whose_organisation_changed_is_refused(console: Console) -> None:
     """ProConnect's siret claim: the directory expects another organisation."""
     http = httpx.Client(base_url=console.url, timeout=15, follow_redirects=False)
-    start = http.get("/connexion/oidc")
-    with httpx.Client(timeout=15) as at_provider:
-        callback = oidc_provider.follow_authorization(
-            at_provider, start.headers["location"], MOVED.email, f"{console.url}/connexion/retour"
-        )
+    callback = console.callback_for(http, MOVED)
     refused = http.get(callback)
     assert refused.status_code == 403 and "annuaire des agents" in refused.text
