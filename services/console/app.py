@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from kernel import db, migrations
-from kernel.logs import get_logger
+from kernel.logs import configure_logging, get_logger
 from kernel.settings import Settings
 from services.console import directory, pages, sessions, signin
 from services.console.backend import Backend
@@ -88,6 +88,13 @@ async def server_error(request: Request, exc: Exception) -> Response:
         500, "Erreur interne", "Une erreur est survenue : les exploitants ont été prévenus."
     )
     return failure_page(state, request, failure, None)
+
+
+def app_from_env() -> Starlette:
+    """The app of one worker process (uvicorn's factory when it runs several)."""
+    settings = ConsoleSettings.from_env()
+    configure_logging("console", settings.env.get("ENTRAIDE_LOG_LEVEL", "INFO"))
+    return create_app(settings)
 
 
 def create_app(settings: ConsoleSettings) -> Starlette:

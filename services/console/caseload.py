@@ -16,7 +16,6 @@ from starlette.responses import Response
 
 from kernel import rich_status
 from kernel.auth import Role
-from services.console import directory
 from services.console.web import FORM_CODES, FormErrors, Page, form_errors, page_route, query
 from workflows.labels import DEADLINE_LABELS, STAGE_LABELS
 
@@ -101,8 +100,7 @@ def grouped(dossiers: list[intake_pb2.Dossier]) -> list[StageGroup]:
 
 async def agent_names(page: Page) -> dict[str, str]:
     """Agents' display names from the console's directory (an unknown id shows as such)."""
-    async with page.state.pool.acquire() as conn:
-        return {agent.agent_id: agent.display_name for agent in await directory.active_agents(conn)}
+    return {agent.agent_id: agent.display_name for agent in await page.state.agents()}
 
 
 def relabelled(errors: FormErrors) -> FormErrors:

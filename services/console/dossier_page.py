@@ -179,8 +179,7 @@ async def _consents(page: Page, person_id: str) -> list[intake_pb2.Consent]:
 
 
 async def _agents(page: Page) -> list[directory.Agent]:
-    async with page.state.pool.acquire() as conn:
-        return await directory.active_agents(conn)
+    return await page.state.agents()
 
 
 async def _timeline(page: Page, dossier_id: str) -> intake_pb2.DossierTimeline:

@@ -41,6 +41,8 @@ class ConsoleSettings:
     # The address people type (https://… behind TLS); redirect URIs derive from it.
     public_url: str
     idle_timeout_s: int
+    # uvicorn worker processes on this machine.
+    workers: int
     dev_sign_in: bool
     oidc: OidcSettings | None
     theme: Theme
@@ -68,6 +70,7 @@ class ConsoleSettings:
             port=port,
             public_url=env.get("ENTRAIDE_CONSOLE_URL", f"http://{host}:{port}").rstrip("/"),
             idle_timeout_s=int(env.get("ENTRAIDE_CONSOLE_IDLE_TIMEOUT_S", str(DEFAULT_IDLE_TIMEOUT_S))),
+            workers=max(1, int(env.get("ENTRAIDE_CONSOLE_WORKERS", "1"))),
             dev_sign_in=env.get("ENTRAIDE_CONSOLE_DEV_SIGN_IN", "") == "1",
             oidc=oidc,
             theme=Theme(
