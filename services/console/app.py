@@ -126,6 +126,7 @@ def create_app(settings: ConsoleSettings) -> Starlette:
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         *signin.ROUTES,
         *pages.ROUTES,
+        *pages.PUBLIC_ROUTES,
     ]
     app = Starlette(
         routes=routes,

@@ -11,15 +11,14 @@ START_PAGES = {
     Role.ACCUEIL: "/accueil",
     Role.TRAVAILLEUR_SOCIAL: "/mes-dossiers",
     Role.RESPONSABLE: "/mes-dossiers",
+    Role.PARTENAIRE: "/partenaire",
+    Role.ELU: "/bilan",
+    Role.OPS: "/exploitation",
 }
 
 
 async def home(page: Page) -> Response:
-    start = START_PAGES.get(page.session.agent.role)
-    if start is not None:
-        return page.redirect(start)
-    # Partners, élus and ops have their own tools until their pages come (console part 2).
-    return page.render("other_roles.html", title="Votre espace")
+    return page.redirect(START_PAGES[page.session.agent.role])
 
 
 ROUTES = [page_route("/", home)]

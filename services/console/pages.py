@@ -1,8 +1,21 @@
-"""Every page module's routes, in one list (each module owns its paths)."""
+"""Every page module's routes, in one list (each module owns its paths; reception's
+fixed paths such as /personnes/nouvelle come before the pages with an id in the path)."""
 
 from __future__ import annotations
 
-from services.console import caseload, dossier_page, home, inbox, person_page, reception
+from services.console import (
+    administration,
+    bilan,
+    caseload,
+    dossier_page,
+    home,
+    inbox,
+    ops,
+    partner,
+    partner_link,
+    person_page,
+    reception,
+)
 
 ROUTES = [
     *home.ROUTES,
@@ -11,4 +24,10 @@ ROUTES = [
     *dossier_page.ROUTES,
     *person_page.ROUTES,
     *inbox.ROUTES,
+    *partner.ROUTES,
+    *bilan.ROUTES,
+    *ops.ROUTES,
+    *administration.ROUTES,
 ]
+# Pages reached without a session (a partner's signed link): outside page_route.
+PUBLIC_ROUTES = [*partner_link.ROUTES]

@@ -38,6 +38,8 @@ class Person:
     usual_name: str
     # The SIRET the directory expects for this agent (empty: none checked).
     directory_siret: str = ""
+    # For a partner organisation's agent (role partenaire).
+    partner_id: str = ""
 
     @property
     def email(self) -> str:
@@ -53,6 +55,7 @@ class Person:
             "site": "ccas-bar-le-duc",
             "team": "accueil" if self.role == "accueil" else "action-sociale",
             "siret": self.directory_siret,
+            "partner_id": self.partner_id,
         }
 
     def account(self) -> Account:
@@ -77,6 +80,14 @@ AGENTS = {
         "accueil.tronville", "ines.garnier", "accueil", (TRONVILLE,), "Inès", "Garnier"
     ),
     "ts_tronville": Person("ts.tronville", "omar.fall", "travailleur_social", (TRONVILLE,), "Omar", "Fall"),
+    "partenaire": Person(
+        "caf.julie", "julie.morel", "partenaire", (), "Julie", "Morel", partner_id="caf-meuse"
+    ),
+    "partenaire_cresus": Person(
+        "cresus.yann", "yann.leroy", "partenaire", (), "Yann", "Leroy", partner_id="cresus-grand-est"
+    ),
+    "elu": Person("elu.bar", "paul.girard", "elu", (BAR,), "Paul", "Girard"),
+    "ops": Person("ops.cias", "samir.haddad", "ops", (BAR, LIGNY, TRONVILLE), "Samir", "Haddad"),
     "ts2_tronville": Person("ts2.tronville", "eva.blanc", "travailleur_social", (TRONVILLE,), "Éva", "Blanc"),
 }
 # A provider account that the directory does not know.
