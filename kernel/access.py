@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from kernel.auth import NO_TOKEN_FR, ROLE_LABELS, Claims, Role, TokenVerifier
-from kernel.db import Pool
+from kernel.db import Connection, Pool
 from kernel.errors import PermissionDenied, Unauthenticated
 from kernel.logs import get_logger
 
@@ -177,15 +177,44 @@ class AccessPolicy:
         purpose = unquote(metadata.get(PURPOSE_HEADER, ""))
         if not _PURPOSE.match(purpose):
             purpose = rule.purpose or method.rsplit("/", 1)[-1]
-        resources = list(dict.fromkeys(rule.resources(request, response))) or [("", "")]
         action = "denied" if denied else rule.access
         async with self.pool.acquire() as conn:
-            await conn.executemany(
-                """INSERT INTO audit.access_log
-                       (service, actor, role, action, method, resource_type, resource_id, purpose)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-                [
-                    (self.service, claims.subject, claims.role.value, action, method, kind, rid, purpose)
-                    for kind, rid in resources
-                ],
+            await write_access_log(
+                conn,
+                service=self.service,
+                actor=claims.subject,
+                role=claims.role.value,
+                action=action,
+                method=method,
+                resources=rule.resources(request, response),
+                purpose=purpose,
             )
+
+
+ACCESS_ACTIONS = ("read", "write", "denied")
+
+
+async def write_access_log(
+    conn: Connection,
+    *,
+    service: str,
+    actor: str,
+    role: str,
+    action: str,
+    method: str,
+    resources: Iterable[tuple[str, str]],
+    purpose: str,
+) -> None:
+    """The one writer of the access log (audit.access_log, append-only): one row per
+    (resource type, resource id), or one row without resource. The services' calls
+    (AccessPolicy.record) and the console's changes to its agents directory go through
+    it; the application role may insert. No personal data in any column: ids only."""
+    if action not in ACCESS_ACTIONS:
+        raise ValueError(f"access log action is read, write or denied: {action}")
+    rows = list(dict.fromkeys(resources)) or [("", "")]
+    await conn.executemany(
+        """INSERT INTO audit.access_log
+               (service, actor, role, action, method, resource_type, resource_id, purpose)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+        [(service, actor, role, action, method, kind, rid, purpose) for kind, rid in rows],
+    )

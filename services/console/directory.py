@@ -153,3 +153,84 @@ async def bind_identity(conn: Connection, issuer: str, subject: str, email: str,
 
 def _same_organisation(expected: str, given: str) -> bool:
     return not expected or expected == given
+
+
+# ---- administration (a responsable's page; the role and commune checks are the page's) ----
+
+
+@dataclass(frozen=True)
+class Listed:
+    """An agent of the directory as the administration lists it: whether a provider
+    identity is bound, never the identity itself."""
+
+    agent: Agent
+    identity_bound: bool
+
+
+async def all_agents(conn: Connection) -> list[Listed]:
+    """Every agent, active or not, by name."""
+    rows = await conn.fetch(
+        f"""SELECT *, issuer IS NOT NULL AS identity_bound FROM {SCHEMA}.agents
+             ORDER BY active DESC, lower(display_name), agent_id"""
+    )
+    return [Listed(Agent.from_row(row), row["identity_bound"]) for row in rows]
+
+
+async def add(conn: Connection, agent: Agent) -> bool:
+    """Adds a new agent (their identity is bound at the first sign-in, by e-mail); False
+    when the agent id or the e-mail is already in the directory."""
+    added = await conn.fetchval(
+        f"""INSERT INTO {SCHEMA}.agents
+                (agent_id, display_name, email, role, territories, site, team, partner_id, active)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, true)
+            ON CONFLICT DO NOTHING RETURNING agent_id""",
+        agent.agent_id,
+        agent.display_name,
+        agent.email,
+        agent.role.value,
+        sorted(agent.territories),
+        agent.site,
+        agent.team,
+        agent.partner_id,
+    )
+    return added is not None
+
+
+async def email_taken(conn: Connection, email: str) -> bool:
+    return bool(
+        await conn.fetchval(f"SELECT true FROM {SCHEMA}.agents WHERE lower(email) = lower($1)", email.strip())
+    )
+
+
+async def assign(
+    conn: Connection,
+    agent_id: str,
+    role: Role,
+    territories: Iterable[str],
+    site: str,
+    team: str,
+    partner_id: str,
+) -> bool:
+    """Changes what an agent does (role, communes, site, team, partner); applies at
+    their next page. False when there is no such agent."""
+    status = await conn.execute(
+        f"""UPDATE {SCHEMA}.agents
+               SET role = $2, territories = $3, site = $4, team = $5, partner_id = $6, updated_at = now()
+             WHERE agent_id = $1""",
+        agent_id,
+        role.value,
+        sorted(territories),
+        site,
+        team,
+        partner_id,
+    )
+    return status.split()[-1] != "0"
+
+
+async def set_active(conn: Connection, agent_id: str, active: bool) -> bool:
+    """Deactivates (their sessions end at their next request, sign-in is refused) or
+    reactivates an agent; False when there is no such agent."""
+    status = await conn.execute(
+        f"UPDATE {SCHEMA}.agents SET active = $2, updated_at = now() WHERE agent_id = $1", agent_id, active
+    )
+    return status.split()[-1] != "0"
