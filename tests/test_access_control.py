@@ -11,7 +11,14 @@ from urllib.parse import quote
 import asyncpg
 import grpc
 import pytest
-from entraide.v1 import intake_pb2, intake_pb2_grpc, reporting_pb2, reporting_pb2_grpc
+from entraide.v1 import (
+    intake_pb2,
+    intake_pb2_grpc,
+    referral_pb2,
+    referral_pb2_grpc,
+    reporting_pb2,
+    reporting_pb2_grpc,
+)
 
 from kernel.auth import Role, mint
 from kernel.db import Pool
@@ -39,6 +46,7 @@ async def call(stack: AppStack, token: str | None, method: str, request: Any, se
     stubs = {
         "intake": intake_pb2_grpc.IntakeServiceStub,
         "reporting": reporting_pb2_grpc.ReportingServiceStub,
+        "referral": referral_pb2_grpc.ReferralServiceStub,
     }
     async with stack.channel(service, token if token is not None else "") as channel:
         return await getattr(stubs[service](channel), method)(request, timeout=15)
@@ -113,6 +121,59 @@ async def test_each_role_calls_only_its_methods(
     fields = {"dossier_id": dossier_id} if "dossier_id" in request_type.DESCRIPTOR.fields_by_name else {}
     code = await code_of(app_stack, token, method, request_type(**fields))
     assert (code != grpc.StatusCode.PERMISSION_DENIED) is allowed, code
+
+
+LINK_TOKEN = f"{uuid.uuid4().hex}.{uuid.uuid4().hex}.4102444800.{'A' * 43}"
+
+
+@pytest.mark.parametrize(
+    ("role", "method", "message", "allowed"),
+    [
+        # A partner's signed link is presented by the console only (role service).
+        (role, method, message, role is Role.SERVICE)
+        for role in Role
+        for method, message in [
+            ("ReadReferralByLink", referral_pb2.ReadReferralByLinkRequest(link_token=LINK_TOKEN)),
+            (
+                "AnswerReferralByLink",
+                referral_pb2.AnswerReferralByLinkRequest(link_token=LINK_TOKEN, action="accept"),
+            ),
+        ]
+    ]
+    + [
+        # Links are made by the referring agents and the platform, revoked by the agents.
+        (role, "CreateReferralLink", referral_pb2.CreateReferralLinkRequest(), allowed)
+        for role, allowed in [
+            (Role.TRAVAILLEUR_SOCIAL, True),
+            (Role.RESPONSABLE, True),
+            (Role.SERVICE, True),
+            (Role.ACCUEIL, False),
+            (Role.PARTENAIRE, False),
+            (Role.ELU, False),
+            (Role.OPS, False),
+        ]
+    ]
+    + [
+        (role, "RevokeReferralLink", referral_pb2.RevokeReferralLinkRequest(), allowed)
+        for role, allowed in [
+            (Role.TRAVAILLEUR_SOCIAL, True),
+            (Role.RESPONSABLE, True),
+            (Role.SERVICE, False),
+            (Role.PARTENAIRE, False),
+        ]
+    ],
+    ids=lambda value: value.value if isinstance(value, Role) else None,
+)
+async def test_each_role_calls_only_its_referral_link_methods(
+    app_stack: AppStack, role: Role, method: str, message: Any, allowed: bool
+) -> None:
+    token = app_stack.token(
+        "someone", role, [BAR_LE_DUC], partner_id="caf-meuse" if role is Role.PARTENAIRE else ""
+    )
+    code = await code_of(app_stack, token, method, message, "referral")
+    assert (code != grpc.StatusCode.PERMISSION_DENIED) is allowed, code
+    if allowed and method.endswith("ByLink"):
+        assert code == grpc.StatusCode.NOT_FOUND  # an unsigned token: LINK_INVALID
 
 
 async def test_elus_see_aggregates_of_their_territories_only(app_stack: AppStack) -> None:

@@ -68,6 +68,10 @@ INTERESTING_STRINGS = st.sampled_from(
         "'; DROP TABLE intake.dossiers; --",
         "csv",
         "html",
+        # Referral links: actions, and a well-formed token no deployment signed.
+        "acknowledge",
+        "complete",
+        f"{uuid.uuid4().hex}.{uuid.uuid4().hex}.4102444800.{'A' * 43}",
     ]
 )
 TEXT = st.one_of(INTERESTING_STRINGS, st.text(max_size=40))
@@ -199,5 +203,43 @@ def test_generated_messages_never_break_a_method(
             assert code == grpc.StatusCode.UNAUTHENTICATED, (method, kind, code)
         elif not allowed:
             assert code == grpc.StatusCode.PERMISSION_DENIED, (method, value, code)
+
+    check()
+
+
+# The link RPCs admit only the platform (role service: the console presenting a
+# partner's link): fuzzed as that caller too, so their handlers are reached.
+LINK_METHODS = ["CreateReferralLink", "RevokeReferralLink", "ReadReferralByLink", "AnswerReferralByLink"]
+
+
+@pytest.mark.parametrize("method", LINK_METHODS)
+def test_generated_messages_never_break_a_link_method_as_the_console(
+    app_stack: AppStack, channels: dict[str, grpc.Channel], method: str
+) -> None:
+    descriptor, rules = SERVICES["referral"]
+    method_desc = descriptor.methods_by_name[method]
+    request_cls = message_factory.GetMessageClass(method_desc.input_type)
+    response_cls = message_factory.GetMessageClass(method_desc.output_type)
+    call = channels["referral"].unary_unary(
+        f"/{descriptor.full_name}/{method}",
+        request_serializer=request_cls.SerializeToString,
+        response_deserializer=response_cls.FromString,
+    )
+    token = mint(app_stack.env["ENTRAIDE_JWT_SECRET"], "console", Role.SERVICE)
+    allowed = Role.SERVICE in rules[method].roles
+
+    @seed(20261202)
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(request=message_strategy(method_desc.input_type))
+    def check(request: Message) -> None:
+        try:
+            call(request, metadata=[("authorization", f"Bearer {token}")], timeout=20)
+            return
+        except grpc.RpcError as error:
+            code = error.code()  # type: ignore[attr-defined]
+            reason, fr = rich_details(error)
+        assert code not in FORBIDDEN, (method, request)
+        assert reason and fr, (method, code)
+        assert (code != grpc.StatusCode.PERMISSION_DENIED or reason != "ROLE_NOT_ALLOWED") is allowed
 
     check()

@@ -13,6 +13,10 @@ PARTNER = (Role.PARTENAIRE,)
 dossier = field_resources("dossier", "dossier_id")
 referral = field_resources("referral", "referral_id", "response.referral_id")
 referrals = field_resources("referral", "response.referrals.referral_id")
+# A link's use names the referral it reached (read from the link's row, in the answer).
+linked = field_resources("referral", "response.referral_id")
+# The console presenting a partner's signed link (services/console/partner_link.py).
+CONSOLE = (Role.SERVICE,)
 
 RULES: dict[str, Rule] = {
     # The directory is public information about organisations.
@@ -98,5 +102,35 @@ RULES: dict[str, Rule] = {
         resources=referral,
         purpose="réponse du partenaire",
         action="déclarer une orientation en échec",
+    ),
+    "CreateReferralLink": rule(
+        *FOLLOWING,
+        Role.SERVICE,
+        access="write",
+        resources=referral,
+        purpose="lien de réponse du partenaire",
+        action="créer un lien de réponse à une orientation",
+    ),
+    "RevokeReferralLink": rule(
+        *FOLLOWING,
+        access="write",
+        resources=linked,
+        purpose="lien de réponse du partenaire",
+        action="désactiver un lien de réponse à une orientation",
+    ),
+    # Refused uses of a link are logged by the handler (services/referral/grpc_api.py).
+    "ReadReferralByLink": rule(
+        *CONSOLE,
+        access="read",
+        resources=linked,
+        purpose="réponse du partenaire par lien",
+        action="consulter une orientation par un lien de réponse",
+    ),
+    "AnswerReferralByLink": rule(
+        *CONSOLE,
+        access="write",
+        resources=linked,
+        purpose="réponse du partenaire par lien",
+        action="répondre à une orientation par un lien de réponse",
     ),
 }

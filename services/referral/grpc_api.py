@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from entraide.v1 import referral_pb2, referral_pb2_grpc
@@ -20,17 +20,18 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from kernel import auth, idempotency
-from kernel.auth import Role
-from kernel.db import Pool, ScopedPool
-from kernel.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from kernel.auth import Claims, Role
+from kernel.db import Pool, ScopedPool, system_scope
+from kernel.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from kernel.grpc_server import Context, remaining
 from kernel.reference import ReferenceData
 from kernel.temporal import domain_error_from, run_update
-from services.referral import directory, referrals
+from services.referral import directory, links, referrals
 from workflows.contracts import (
     REFERRAL_OUTCOMES,
     REFERRAL_REASONS,
     REFERRAL_STATUSES,
+    REFERRAL_TERMINAL,
     OrientInput,
     ReferralAction,
     ReferralTimers,
@@ -45,6 +46,12 @@ MAX_MESSAGE = 2000
 MAX_COMMENT = 500
 _REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,100}$")
 REFERRAL_ID_NAMESPACE = uuid.UUID("5d2b8f0e-8c57-4f0b-9d7c-1f3e2a4b6c88")
+SERVICE_NAME = "entraide.v1.ReferralService"
+T = TypeVar("T")
+# The partner actions a link may perform (each as the partner's own RPC).
+LINK_ACTIONS = ("acknowledge", "accept", "reject", "start", "complete", "fail")
+# An answer under way holds its link this long at most (then a retry may take it over).
+LINK_ANSWER_STALE_S = 45.0
 
 
 def _dossier_gone() -> FailedPrecondition:
@@ -202,13 +209,19 @@ def referral_message(
 
 class ReferralServicer(referral_pb2_grpc.ReferralServiceServicer):
     def __init__(
-        self, pool: Pool, temporal: Client, reference: ReferenceData, timers: ReferralTimers
+        self,
+        pool: Pool,
+        temporal: Client,
+        reference: ReferenceData,
+        timers: ReferralTimers,
+        link_config: links.LinkConfig | None = None,
     ) -> None:
         self.pool = pool  # the directory: public data, no row-level security
         self.scoped = ScopedPool(pool)
         self.temporal = temporal
         self.reference = reference
         self.timers = timers
+        self.links = link_config or links.LinkConfig(None)
 
     # ---- directory ---------------------------------------------------------------------
     async def ListPartners(
@@ -471,6 +484,200 @@ class ReferralServicer(referral_pb2_grpc.ReferralServiceServicer):
         self, request: referral_pb2.ReferralActionRequest, context: Context
     ) -> referral_pb2.Referral:
         return await self._partner_act("fail", request, context)
+
+    # ---- answering without an account: signed single-referral links --------------------
+    async def CreateReferralLink(
+        self, request: referral_pb2.CreateReferralLinkRequest, context: Context
+    ) -> referral_pb2.ReferralLink:
+        claims = auth.current()
+        referral_id = uuid.UUID(_uuid(request.referral_id, "referral_id"))
+        ttl_s = request.ttl_s or self.links.ttl_s
+        if not links.MIN_TTL_S <= ttl_s <= links.MAX_TTL_S:
+            raise _invalid(
+                "ttl_s",
+                f"ttl_s is {links.MIN_TTL_S} to {links.MAX_TTL_S} seconds (0: the deployment's default)",
+                "La durée de validité du lien va d'une minute à 30 jours (0 : la durée par défaut).",
+                "OUT_OF_RANGE",
+            )
+        key = self._link_key()
+        if claims.role is Role.SERVICE:
+            async with self.pool.acquire() as conn:
+                found = await links.target(conn, referral_id)
+            if found is None:
+                raise NotFound(
+                    "no referral with this id",
+                    fr="Aucune orientation ne porte cet identifiant.",
+                    reason="REFERRAL_NOT_FOUND",
+                    field="referral_id",
+                )
+            partner_id, territory, status = found["partner_id"], found["territory"], found["status"]
+        else:  # an agent: only a referral of their communes (row-level security)
+            view = await self._referral_view(str(referral_id), for_partner=False)
+            partner_id, territory, status = view.partner_id, view.territory, view.status
+        if status in REFERRAL_TERMINAL:
+            raise FailedPrecondition(
+                f"this referral is {status}: there is nothing left to answer",
+                fr=f"Cette orientation est {REFERRAL_STATUS_LABELS.get(status, status)} :"
+                " le partenaire n'a plus rien à y répondre, aucun lien n'est créé.",
+                reason="REFERRAL_OVER",
+                field="referral_id",
+            )
+        request_key = idempotency.key_of(request, "CreateReferralLink")
+        link_id = uuid.uuid5(links.REQUEST_NAMESPACE, request_key) if request_key else uuid.uuid4()
+        expires_at = links.expiry(datetime.now(UTC), int(ttl_s))
+        async with system_scope(self.pool, [territory]) as conn:
+            row = await links.insert(
+                conn, link_id, referral_id, partner_id, territory, expires_at, claims.subject
+            )
+        token = links.sign(key, row["link_id"], row["referral_id"], row["expires_at"])
+        return referral_pb2.ReferralLink(
+            link_token=token,
+            expires_at=referrals.stamp(row["expires_at"]),
+            link_id=str(row["link_id"]),
+            referral_id=str(row["referral_id"]),
+            url=self.links.url(token),
+        )
+
+    async def RevokeReferralLink(
+        self, request: referral_pb2.RevokeReferralLinkRequest, context: Context
+    ) -> referral_pb2.RevokeReferralLinkResponse:
+        if request.link_token and request.link_id:
+            raise _invalid(
+                "link_id",
+                "give link_token or link_id, not both",
+                "Indiquez le lien ou son identifiant, pas les deux.",
+                "UNEXPECTED_FIELD",
+            )
+        if request.link_token:
+            parsed = links.verify(self.links.key, request.link_token)
+            if parsed is None:
+                raise links.invalid()
+            link_id = parsed.link_id
+        else:
+            link_id = uuid.UUID(_uuid(request.link_id, "link_id"))
+        async with self.scoped.acquire() as conn:  # only the links of the caller's communes
+            row = await links.revoke(conn, link_id)
+        if row is None:
+            raise NotFound(
+                "no link with this id among your communes' referrals",
+                fr="Aucun lien de réponse ne porte cet identifiant parmi les orientations de vos communes.",
+                reason="LINK_NOT_FOUND",
+                field="link_token" if request.link_token else "link_id",
+            )
+        return referral_pb2.RevokeReferralLinkResponse(
+            link_id=str(row["link_id"]),
+            referral_id=str(row["referral_id"]),
+            revoked_at=referrals.stamp(row["revoked_at"]),
+        )
+
+    async def ReadReferralByLink(
+        self, request: referral_pb2.ReadReferralByLinkRequest, context: Context
+    ) -> referral_pb2.Referral:
+        found: list[str] = []
+        try:
+            token, row = await self._good_link(request.link_token, found)
+            return await self._as_link(row, lambda: self._referral_view(str(token.referral_id), True))
+        except DomainError as refusal:
+            await self._log_refused_link_use("ReadReferralByLink", refusal, found)
+            raise
+
+    async def AnswerReferralByLink(
+        self, request: referral_pb2.AnswerReferralByLinkRequest, context: Context
+    ) -> referral_pb2.Referral:
+        found: list[str] = []
+        try:
+            return await self._answer_by_link(request, context, found)
+        except DomainError as refusal:
+            await self._log_refused_link_use("AnswerReferralByLink", refusal, found)
+            raise
+
+    async def _answer_by_link(
+        self, request: referral_pb2.AnswerReferralByLinkRequest, context: Context, found: list[str]
+    ) -> referral_pb2.Referral:
+        if request.action not in LINK_ACTIONS:
+            raise _invalid(
+                "action",
+                f"action is one of {', '.join(LINK_ACTIONS)}",
+                "Réponse inconnue : choisissez accuser réception, accepter, refuser, commencer"
+                " l'accompagnement, terminer ou déclarer en échec.",
+                "INVALID_CHOICE" if request.action else "FIELD_REQUIRED",
+            )
+        # A retry of this answer (same request id) is recognised by its key.
+        answer_key = idempotency.key_of(request, "AnswerReferralByLink") or uuid.uuid4().hex
+        token, row = await self._good_link(request.link_token, found, answer_key)
+        action = referral_pb2.ReferralActionRequest(
+            referral_id=str(token.referral_id),
+            reason=request.reason,
+            outcome=request.outcome,
+            comment=request.comment,
+            request_id=request.request_id,
+        )
+        if row["used_at"] is not None:  # recorded by this very answer, then interrupted
+            return await self._as_link(row, lambda: self._referral_view(str(token.referral_id), True))
+        async with system_scope(self.pool, [row["territory"]]) as conn:
+            if not await links.begin_answer(conn, token.link_id, answer_key, LINK_ANSWER_STALE_S):
+                raise links.used()  # another answer through this link is under way
+        recorded = False
+        try:
+            view = await self._as_link(row, lambda: self._partner_act(request.action, action, context))
+            recorded = True
+        finally:
+            async with system_scope(self.pool, [row["territory"]]) as conn:
+                await links.end_answer(conn, token.link_id, answer_key, recorded)
+        return view
+
+    def _link_key(self) -> bytes:
+        if self.links.key is None:
+            raise FailedPrecondition(
+                "referral links need ENTRAIDE_LINK_SECRET or ENTRAIDE_JWT_SECRET in the referral service",
+                fr="Les liens de réponse ne sont pas configurés sur ce déploiement : signalez-le à"
+                " l'exploitation.",
+                reason="LINKS_NOT_CONFIGURED",
+            )
+        return self.links.key
+
+    async def _good_link(
+        self, raw: str, found: list[str], answer_key: str = ""
+    ) -> tuple[links.Token, asyncpg.Record]:
+        """The checked token and its link row; the link's refusal otherwise. `found`
+        receives the referral id once the link is known (for the access log)."""
+        token = links.verify(self.links.key, raw)
+        if token is None:
+            raise links.invalid()
+        async with self.pool.acquire() as conn:
+            row = await links.find(conn, token.link_id)
+        if row is not None and row["referral_id"] == token.referral_id:
+            found.append(str(token.referral_id))
+        links.check(row, token, datetime.now(UTC), answer_key)
+        assert row is not None, "links.check refuses an unknown link"
+        return token, row
+
+    async def _as_link(self, row: asyncpg.Record, call: Callable[[], Awaitable[T]]) -> T:
+        """Runs `call` as the link's partner: a partner's scope (row-level security by
+        partner id), its view of the referral, its actions; the actor is the link."""
+        partner = Claims(f"link:{row['link_id']}", Role.PARTENAIRE, frozenset(), row["partner_id"])
+        token = auth.set_current(partner)
+        try:
+            return await call()
+        finally:
+            auth.reset_current(token)
+
+    async def _log_refused_link_use(self, method: str, refusal: DomainError, found: list[str]) -> None:
+        """A refused use of a link, in the access log like the rule's successful ones
+        (a role refusal never reaches the handler: the gRPC layer logs it)."""
+        claims = auth.current()
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                """INSERT INTO audit.access_log
+                       (service, actor, role, action, method, resource_type, resource_id, purpose)
+                   VALUES ('referral', $1, $2, 'denied', $3, $4, $5, $6)""",
+                claims.subject,
+                claims.role.value,
+                f"/{SERVICE_NAME}/{method}",
+                "referral" if found else "",
+                found[0] if found else "",
+                f"réponse du partenaire par lien ({refusal.reason})",
+            )
 
     # ---- plumbing ----------------------------------------------------------------------
     async def _partner_act(

@@ -31,6 +31,7 @@ import random
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 import aiohttp
@@ -47,7 +48,7 @@ from kernel.events import Event
 from kernel.logs import get_logger
 from kernel.runtime import ServiceContext
 from kernel.settings import Settings
-from services.referral import partner_messages, webhooks
+from services.referral import links, partner_messages, webhooks
 from services.referral.directory import SCHEMA
 
 log = get_logger("partner-notifier")
@@ -60,6 +61,8 @@ PARTNER_DUPLICATE_WINDOW_S = 3600.0
 CHANNELS_CHANGED = "channels"
 # last_error_type of the rows of a webhook the directory no longer has.
 WEBHOOK_REMOVED = "WebhookRemoved"
+# created_by of the answer links the notifier gives out.
+NOTIFIER_ACTOR = "entraide-notifier"
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,8 @@ class NotifierConfig:
     consumer_batch_size: int = 200
     consumer_ack_wait_s: float = 30.0
     env: Mapping[str, str] | None = None  # where webhook secrets are read
+    # Signed answer links in the messages (ENTRAIDE_CONSOLE_URL set and a link key): None, none.
+    link_config: links.LinkConfig | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, schema: str) -> NotifierConfig:
@@ -103,7 +108,13 @@ class NotifierConfig:
             channel_check_s=settings.seconds("webhook_channel_check", 60.0),
             consumer_max_deliveries=settings.consumer_max_deliveries,
             env=env,
+            link_config=links.LinkConfig.from_env(env),
         )
+
+    @property
+    def answer_links(self) -> bool:
+        found = self.link_config
+        return found is not None and found.key is not None and bool(found.console_url)
 
     @property
     def notify_channel(self) -> str:
@@ -149,11 +160,15 @@ def _status_change(event: Event) -> events_pb2.ReferralStatusChanged | None:
 
 
 def _delivery_rows(
-    config: NotifierConfig, event: Event, data: events_pb2.ReferralStatusChanged, wanted: list[str]
+    config: NotifierConfig,
+    event: Event,
+    data: events_pb2.ReferralStatusChanged,
+    wanted: list[str],
+    answer_url: str = "",
 ) -> list[DeliveryRow]:
     if not wanted:
         return []
-    payload = json.dumps(partner_messages.build(event, data, config.source))
+    payload = json.dumps(partner_messages.build(event, data, config.source, answer_url))
     subject = partner_messages.partner_subject(config.partner_subject_root, data.partner_id, data.status)
     return [
         (partner_messages.delivery_id(event.id, ch), event.id, data.partner_id, ch, subject, payload)
@@ -170,6 +185,40 @@ async def _insert_rows(conn: Connection, config: NotifierConfig, rows: list[Deli
     await conn.execute("SELECT pg_notify($1, '')", config.notify_channel)
 
 
+async def _answer_links(
+    conn: Connection, config: NotifierConfig, changes: list[tuple[Event, events_pb2.ReferralStatusChanged]]
+) -> dict[uuid.UUID, str]:
+    """One signed link per change that leaves the partner something to answer (event id →
+    its URL), written in the consumer's transaction: a redelivered event, whose link id
+    derives from its id, gives the same link. With the platform's own rights (role
+    service, the changes' communes, for this transaction only)."""
+    found = config.link_config
+    if not config.answer_links or found is None or found.key is None:
+        return {}
+    answerable = [(e, d) for e, d in changes if d.status in links.ANSWERABLE and d.territory]
+    if not answerable:
+        return {}
+    await conn.execute(
+        "SELECT set_config('entraide.territories', $1, true), set_config('entraide.role', 'service', true)",
+        ",".join(sorted({d.territory for _, d in answerable})),
+    )
+    urls: dict[uuid.UUID, str] = {}
+    for event, data in answerable:
+        at = data.at.ToDatetime(tzinfo=UTC) if data.at.seconds else event.time
+        row = await links.insert(
+            conn,
+            uuid.uuid5(links.NOTIFIER_NAMESPACE, str(event.id)),
+            uuid.UUID(data.referral_id),
+            data.partner_id,
+            data.territory,
+            links.expiry(at, found.ttl_s),
+            NOTIFIER_ACTOR,
+        )
+        token = links.sign(found.key, row["link_id"], row["referral_id"], row["expires_at"])
+        urls[event.id] = found.url(token)
+    return urls
+
+
 def enqueue_handler(config: NotifierConfig) -> Handler:
     schema = config.schema
 
@@ -180,7 +229,9 @@ def enqueue_handler(config: NotifierConfig) -> Handler:
         settings = await conn.fetchrow(
             f"SELECT nats, webhook_url FROM {schema}.partner_channels WHERE partner_id = $1", data.partner_id
         )
-        await _insert_rows(conn, config, _delivery_rows(config, event, data, _channels(settings)))
+        wanted = _channels(settings)
+        urls = await _answer_links(conn, config, [(event, data)]) if wanted else {}
+        await _insert_rows(conn, config, _delivery_rows(config, event, data, wanted, urls.get(event.id, "")))
 
     return handle
 
@@ -202,9 +253,12 @@ def enqueue_batch_handler(config: NotifierConfig) -> BatchHandler:
             partners,
         )
         by_partner = {row["partner_id"]: row for row in found}
+        notified = [(e, d) for e, d in changes if _channels(by_partner.get(d.partner_id))]
+        urls = await _answer_links(conn, config, notified)
         rows: list[DeliveryRow] = []
-        for event, data in changes:
-            rows.extend(_delivery_rows(config, event, data, _channels(by_partner.get(data.partner_id))))
+        for event, data in notified:
+            wanted = _channels(by_partner.get(data.partner_id))
+            rows.extend(_delivery_rows(config, event, data, wanted, urls.get(event.id, "")))
         await _insert_rows(conn, config, rows)
 
     return handle_batch

@@ -44,10 +44,14 @@ def _iso(stamp: Any) -> str | None:
     return str(stamp.ToDatetime(tzinfo=UTC).isoformat().replace("+00:00", "Z"))
 
 
-def build(event: Event, data: events_pb2.ReferralStatusChanged, source: str) -> dict[str, Any]:
-    """The CloudEvents document sent to the partner (same on every channel)."""
+def build(
+    event: Event, data: events_pb2.ReferralStatusChanged, source: str, answer_url: str = ""
+) -> dict[str, Any]:
+    """The CloudEvents document sent to the partner (same on every channel). `answer_url`:
+    the signed single-referral link to answer without an account (services.referral.links),
+    given while the referral waits for the partner and the console's address is configured."""
     at = _iso(data.at) or event.time.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    return {
+    message: dict[str, Any] = {
         "specversion": "1.0",
         "id": str(event.id),
         "type": MESSAGE_TYPE,
@@ -66,8 +70,10 @@ def build(event: Event, data: events_pb2.ReferralStatusChanged, source: str) -> 
             "outcome": data.outcome or None,
             "at": at,
             "sequence": data.sequence,
+            "answer_url": answer_url or None,
         },
     }
+    return message
 
 
 def encode(message: dict[str, Any]) -> bytes:

@@ -12,7 +12,7 @@ from kernel.consumer import ConsumerSpec
 from kernel.grpc_server import ServiceBinding
 from kernel.runtime import ServiceContext, ServiceSpec
 from kernel.settings import Settings
-from services.referral import notifier, projector
+from services.referral import links, notifier, projector
 from services.referral.access import RULES
 from services.referral.directory import SCHEMA
 from services.referral.grpc_api import ReferralServicer
@@ -31,7 +31,11 @@ def timers(settings: Settings) -> ReferralTimers:
 
 def _bindings(ctx: ServiceContext) -> list[ServiceBinding]:
     servicer = ReferralServicer(
-        ctx.pool, ctx.temporal, reference.load(ctx.settings.env), timers(ctx.settings)
+        ctx.pool,
+        ctx.temporal,
+        reference.load(ctx.settings.env),
+        timers(ctx.settings),
+        links.LinkConfig.from_env(ctx.settings.env),
     )
     return [
         ServiceBinding(

@@ -795,3 +795,189 @@ class ListReferralsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListReferralsResponse: _TypeAlias = ListReferralsResponse  # noqa: Y015
+
+@_typing.final
+class CreateReferralLinkRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERRAL_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TTL_S_FIELD_NUMBER: _builtins.int
+    referral_id: _builtins.str
+    request_id: _builtins.str
+    """Optional client request id (1 to 100 printable characters; a UUID is best): the same
+    id again returns the first call's answer and creates no second link (docs/retries.md).
+    """
+    ttl_s: _builtins.int
+    """The link's lifetime in seconds, 60 to 2,592,000 (30 days); 0: the deployment's
+    ENTRAIDE_REFERRAL_LINK_TTL_S (8 days by default).
+    """
+    def __init__(
+        self,
+        *,
+        referral_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        ttl_s: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["referral_id", b"referral_id", "request_id", b"request_id", "ttl_s", b"ttl_s"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateReferralLinkRequest: _TypeAlias = CreateReferralLinkRequest  # noqa: Y015
+
+@_typing.final
+class ReferralLink(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINK_TOKEN_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    LINK_ID_FIELD_NUMBER: _builtins.int
+    REFERRAL_ID_FIELD_NUMBER: _builtins.int
+    URL_FIELD_NUMBER: _builtins.int
+    link_token: _builtins.str
+    """What the partner's link carries (a credential: send it to the partner only)."""
+    link_id: _builtins.str
+    referral_id: _builtins.str
+    url: _builtins.str
+    """`<ENTRAIDE_CONSOLE_URL>/lien/<link_token>`; empty when the console's address is not configured."""
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        link_token: _builtins.str = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        link_id: _builtins.str = ...,
+        referral_id: _builtins.str = ...,
+        url: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "link_id", b"link_id", "link_token", b"link_token", "referral_id", b"referral_id", "url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReferralLink: _TypeAlias = ReferralLink  # noqa: Y015
+
+@_typing.final
+class RevokeReferralLinkRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINK_TOKEN_FIELD_NUMBER: _builtins.int
+    LINK_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    link_token: _builtins.str
+    """The link's token, or its id (one of the two)."""
+    link_id: _builtins.str
+    request_id: _builtins.str
+    """Optional client request id (1 to 100 printable characters; a UUID is best): the same
+    id again returns the first call's answer and changes nothing (docs/retries.md).
+    """
+    def __init__(
+        self,
+        *,
+        link_token: _builtins.str = ...,
+        link_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["link_id", b"link_id", "link_token", b"link_token", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeReferralLinkRequest: _TypeAlias = RevokeReferralLinkRequest  # noqa: Y015
+
+@_typing.final
+class RevokeReferralLinkResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINK_ID_FIELD_NUMBER: _builtins.int
+    REFERRAL_ID_FIELD_NUMBER: _builtins.int
+    REVOKED_AT_FIELD_NUMBER: _builtins.int
+    link_id: _builtins.str
+    referral_id: _builtins.str
+    @_builtins.property
+    def revoked_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        link_id: _builtins.str = ...,
+        referral_id: _builtins.str = ...,
+        revoked_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["revoked_at", b"revoked_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["link_id", b"link_id", "referral_id", b"referral_id", "revoked_at", b"revoked_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeReferralLinkResponse: _TypeAlias = RevokeReferralLinkResponse  # noqa: Y015
+
+@_typing.final
+class ReadReferralByLinkRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINK_TOKEN_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    link_token: _builtins.str
+    request_id: _builtins.str
+    """Optional: reading a link is a use of it (logged; refused once the link has served).
+    With a request id, a repeat gets the first answer (docs/retries.md); the console sends none.
+    """
+    def __init__(
+        self,
+        *,
+        link_token: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["link_token", b"link_token", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReadReferralByLinkRequest: _TypeAlias = ReadReferralByLinkRequest  # noqa: Y015
+
+@_typing.final
+class AnswerReferralByLinkRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINK_TOKEN_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    link_token: _builtins.str
+    action: _builtins.str
+    """acknowledge, accept, reject, start, complete or fail (as the partner's own RPCs)."""
+    reason: _builtins.str
+    """Reject / fail: the reason code (see ReferralActionRequest.reason)."""
+    outcome: _builtins.str
+    """Complete: the outcome code (see ReferralActionRequest.outcome)."""
+    comment: _builtins.str
+    """Free text with "other" (at most 500 characters)."""
+    request_id: _builtins.str
+    """Optional client request id (1 to 100 printable characters; a UUID is best): the same
+    id again returns the first call's answer, even after the link is used (docs/retries.md).
+    """
+    def __init__(
+        self,
+        *,
+        link_token: _builtins.str = ...,
+        action: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+        comment: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "comment", b"comment", "link_token", b"link_token", "outcome", b"outcome", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AnswerReferralByLinkRequest: _TypeAlias = AnswerReferralByLinkRequest  # noqa: Y015

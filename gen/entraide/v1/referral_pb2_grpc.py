@@ -120,6 +120,26 @@ class ReferralServiceStub:
                 request_serializer=entraide_dot_v1_dot_referral__pb2.ReferralActionRequest.SerializeToString,
                 response_deserializer=entraide_dot_v1_dot_referral__pb2.Referral.FromString,
                 _registered_method=True)
+        self.CreateReferralLink = channel.unary_unary(
+                '/entraide.v1.ReferralService/CreateReferralLink',
+                request_serializer=entraide_dot_v1_dot_referral__pb2.CreateReferralLinkRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_referral__pb2.ReferralLink.FromString,
+                _registered_method=True)
+        self.RevokeReferralLink = channel.unary_unary(
+                '/entraide.v1.ReferralService/RevokeReferralLink',
+                request_serializer=entraide_dot_v1_dot_referral__pb2.RevokeReferralLinkRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_referral__pb2.RevokeReferralLinkResponse.FromString,
+                _registered_method=True)
+        self.ReadReferralByLink = channel.unary_unary(
+                '/entraide.v1.ReferralService/ReadReferralByLink',
+                request_serializer=entraide_dot_v1_dot_referral__pb2.ReadReferralByLinkRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_referral__pb2.Referral.FromString,
+                _registered_method=True)
+        self.AnswerReferralByLink = channel.unary_unary(
+                '/entraide.v1.ReferralService/AnswerReferralByLink',
+                request_serializer=entraide_dot_v1_dot_referral__pb2.AnswerReferralByLinkRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_referral__pb2.Referral.FromString,
+                _registered_method=True)
 
 
 class ReferralServiceServicer:
@@ -242,6 +262,43 @@ class ReferralServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateReferralLink(self, request, context):
+        """---- answering without an account: a signed link to one referral ----
+        A link lets the partner read and answer ONE referral, once, through the web console
+        (`<ENTRAIDE_CONSOLE_URL>/lien/<link_token>`), without an account. Token:
+        `<link_id hex>.<referral_id hex>.<expires Unix s>.<base64url HMAC-SHA256>`.
+        Agents (travailleur_social, responsable) of the referral's commune, and the platform
+        (role service: the partner notifier), create one for a referral still open.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeReferralLink(self, request, context):
+        """Agents of the referral's commune disable a link given out (by its token or its id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReadReferralByLink(self, request, context):
+        """Role service only (the console presenting a partner's link): the referral as its
+        partner sees it (no dossier id, no referrer). Refused, with reason LINK_INVALID
+        (NOT_FOUND), LINK_REVOKED, LINK_USED or LINK_EXPIRED (FAILED_PRECONDITION), when
+        the link is no longer good. Every use, refused ones too, is in the access log.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AnswerReferralByLink(self, request, context):
+        """Role service only: what the partner's own Acknowledge/Accept/Reject/Start/Complete/
+        FailReferral does, as the link's partner; the link is then used (refused afterwards).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReferralServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -323,6 +380,26 @@ def add_ReferralServiceServicer_to_server(servicer, server):
             'FailReferral': grpc.unary_unary_rpc_method_handler(
                     servicer.FailReferral,
                     request_deserializer=entraide_dot_v1_dot_referral__pb2.ReferralActionRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_referral__pb2.Referral.SerializeToString,
+            ),
+            'CreateReferralLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateReferralLink,
+                    request_deserializer=entraide_dot_v1_dot_referral__pb2.CreateReferralLinkRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_referral__pb2.ReferralLink.SerializeToString,
+            ),
+            'RevokeReferralLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeReferralLink,
+                    request_deserializer=entraide_dot_v1_dot_referral__pb2.RevokeReferralLinkRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_referral__pb2.RevokeReferralLinkResponse.SerializeToString,
+            ),
+            'ReadReferralByLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReadReferralByLink,
+                    request_deserializer=entraide_dot_v1_dot_referral__pb2.ReadReferralByLinkRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_referral__pb2.Referral.SerializeToString,
+            ),
+            'AnswerReferralByLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.AnswerReferralByLink,
+                    request_deserializer=entraide_dot_v1_dot_referral__pb2.AnswerReferralByLinkRequest.FromString,
                     response_serializer=entraide_dot_v1_dot_referral__pb2.Referral.SerializeToString,
             ),
     }
@@ -763,6 +840,114 @@ class ReferralService:
             target,
             '/entraide.v1.ReferralService/FailReferral',
             entraide_dot_v1_dot_referral__pb2.ReferralActionRequest.SerializeToString,
+            entraide_dot_v1_dot_referral__pb2.Referral.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateReferralLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.ReferralService/CreateReferralLink',
+            entraide_dot_v1_dot_referral__pb2.CreateReferralLinkRequest.SerializeToString,
+            entraide_dot_v1_dot_referral__pb2.ReferralLink.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeReferralLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.ReferralService/RevokeReferralLink',
+            entraide_dot_v1_dot_referral__pb2.RevokeReferralLinkRequest.SerializeToString,
+            entraide_dot_v1_dot_referral__pb2.RevokeReferralLinkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadReferralByLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.ReferralService/ReadReferralByLink',
+            entraide_dot_v1_dot_referral__pb2.ReadReferralByLinkRequest.SerializeToString,
+            entraide_dot_v1_dot_referral__pb2.Referral.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AnswerReferralByLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.ReferralService/AnswerReferralByLink',
+            entraide_dot_v1_dot_referral__pb2.AnswerReferralByLinkRequest.SerializeToString,
             entraide_dot_v1_dot_referral__pb2.Referral.FromString,
             options,
             channel_credentials,

@@ -72,6 +72,26 @@ class ReferralServiceStub:
     """in_progress → completed (outcome)"""
     FailReferral: _grpc.UnaryUnaryMultiCallable[_referral_pb2.ReferralActionRequest, _referral_pb2.Referral]
     """accepted | in_progress → failed (reason)"""
+    CreateReferralLink: _grpc.UnaryUnaryMultiCallable[_referral_pb2.CreateReferralLinkRequest, _referral_pb2.ReferralLink]
+    """---- answering without an account: a signed link to one referral ----
+    A link lets the partner read and answer ONE referral, once, through the web console
+    (`<ENTRAIDE_CONSOLE_URL>/lien/<link_token>`), without an account. Token:
+    `<link_id hex>.<referral_id hex>.<expires Unix s>.<base64url HMAC-SHA256>`.
+    Agents (travailleur_social, responsable) of the referral's commune, and the platform
+    (role service: the partner notifier), create one for a referral still open.
+    """
+    RevokeReferralLink: _grpc.UnaryUnaryMultiCallable[_referral_pb2.RevokeReferralLinkRequest, _referral_pb2.RevokeReferralLinkResponse]
+    """Agents of the referral's commune disable a link given out (by its token or its id)."""
+    ReadReferralByLink: _grpc.UnaryUnaryMultiCallable[_referral_pb2.ReadReferralByLinkRequest, _referral_pb2.Referral]
+    """Role service only (the console presenting a partner's link): the referral as its
+    partner sees it (no dossier id, no referrer). Refused, with reason LINK_INVALID
+    (NOT_FOUND), LINK_REVOKED, LINK_USED or LINK_EXPIRED (FAILED_PRECONDITION), when
+    the link is no longer good. Every use, refused ones too, is in the access log.
+    """
+    AnswerReferralByLink: _grpc.UnaryUnaryMultiCallable[_referral_pb2.AnswerReferralByLinkRequest, _referral_pb2.Referral]
+    """Role service only: what the partner's own Acknowledge/Accept/Reject/Start/Complete/
+    FailReferral does, as the link's partner; the link is then used (refused afterwards).
+    """
 
 @_typing.type_check_only
 class ReferralServiceAsyncStub(ReferralServiceStub):
@@ -117,6 +137,26 @@ class ReferralServiceAsyncStub(ReferralServiceStub):
     """in_progress → completed (outcome)"""
     FailReferral: _aio.UnaryUnaryMultiCallable[_referral_pb2.ReferralActionRequest, _referral_pb2.Referral]  # type: ignore[assignment]
     """accepted | in_progress → failed (reason)"""
+    CreateReferralLink: _aio.UnaryUnaryMultiCallable[_referral_pb2.CreateReferralLinkRequest, _referral_pb2.ReferralLink]  # type: ignore[assignment]
+    """---- answering without an account: a signed link to one referral ----
+    A link lets the partner read and answer ONE referral, once, through the web console
+    (`<ENTRAIDE_CONSOLE_URL>/lien/<link_token>`), without an account. Token:
+    `<link_id hex>.<referral_id hex>.<expires Unix s>.<base64url HMAC-SHA256>`.
+    Agents (travailleur_social, responsable) of the referral's commune, and the platform
+    (role service: the partner notifier), create one for a referral still open.
+    """
+    RevokeReferralLink: _aio.UnaryUnaryMultiCallable[_referral_pb2.RevokeReferralLinkRequest, _referral_pb2.RevokeReferralLinkResponse]  # type: ignore[assignment]
+    """Agents of the referral's commune disable a link given out (by its token or its id)."""
+    ReadReferralByLink: _aio.UnaryUnaryMultiCallable[_referral_pb2.ReadReferralByLinkRequest, _referral_pb2.Referral]  # type: ignore[assignment]
+    """Role service only (the console presenting a partner's link): the referral as its
+    partner sees it (no dossier id, no referrer). Refused, with reason LINK_INVALID
+    (NOT_FOUND), LINK_REVOKED, LINK_USED or LINK_EXPIRED (FAILED_PRECONDITION), when
+    the link is no longer good. Every use, refused ones too, is in the access log.
+    """
+    AnswerReferralByLink: _aio.UnaryUnaryMultiCallable[_referral_pb2.AnswerReferralByLinkRequest, _referral_pb2.Referral]  # type: ignore[assignment]
+    """Role service only: what the partner's own Acknowledge/Accept/Reject/Start/Complete/
+    FailReferral does, as the link's partner; the link is then used (refused afterwards).
+    """
 
 class ReferralServiceServicer(metaclass=_abc_1.ABCMeta):
     """Referral: the partner directory (Open Referral HSDS-like) and the referrals' closed loop.
@@ -255,5 +295,49 @@ class ReferralServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_referral_pb2.Referral, _abc.Awaitable[_referral_pb2.Referral]]:
         """accepted | in_progress → failed (reason)"""
+
+    @_abc_1.abstractmethod
+    def CreateReferralLink(
+        self,
+        request: _referral_pb2.CreateReferralLinkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_referral_pb2.ReferralLink, _abc.Awaitable[_referral_pb2.ReferralLink]]:
+        """---- answering without an account: a signed link to one referral ----
+        A link lets the partner read and answer ONE referral, once, through the web console
+        (`<ENTRAIDE_CONSOLE_URL>/lien/<link_token>`), without an account. Token:
+        `<link_id hex>.<referral_id hex>.<expires Unix s>.<base64url HMAC-SHA256>`.
+        Agents (travailleur_social, responsable) of the referral's commune, and the platform
+        (role service: the partner notifier), create one for a referral still open.
+        """
+
+    @_abc_1.abstractmethod
+    def RevokeReferralLink(
+        self,
+        request: _referral_pb2.RevokeReferralLinkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_referral_pb2.RevokeReferralLinkResponse, _abc.Awaitable[_referral_pb2.RevokeReferralLinkResponse]]:
+        """Agents of the referral's commune disable a link given out (by its token or its id)."""
+
+    @_abc_1.abstractmethod
+    def ReadReferralByLink(
+        self,
+        request: _referral_pb2.ReadReferralByLinkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_referral_pb2.Referral, _abc.Awaitable[_referral_pb2.Referral]]:
+        """Role service only (the console presenting a partner's link): the referral as its
+        partner sees it (no dossier id, no referrer). Refused, with reason LINK_INVALID
+        (NOT_FOUND), LINK_REVOKED, LINK_USED or LINK_EXPIRED (FAILED_PRECONDITION), when
+        the link is no longer good. Every use, refused ones too, is in the access log.
+        """
+
+    @_abc_1.abstractmethod
+    def AnswerReferralByLink(
+        self,
+        request: _referral_pb2.AnswerReferralByLinkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_referral_pb2.Referral, _abc.Awaitable[_referral_pb2.Referral]]:
+        """Role service only: what the partner's own Acknowledge/Accept/Reject/Start/Complete/
+        FailReferral does, as the link's partner; the link is then used (refused afterwards).
+        """
 
 def add_ReferralServiceServicer_to_server(servicer: ReferralServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
