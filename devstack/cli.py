@@ -131,6 +131,9 @@ def app_env(state: Path, endpoints: Endpoints) -> dict[str, str]:
             env[app.web_port_var] = env.get(app.web_port_var) or str(app.web_default_port)
     # The local stack is a development stack: the console lists the demo accounts.
     env.setdefault("ENTRAIDE_CONSOLE_DEV_SIGN_IN", "1")
+    # The console's address: partner notifications carry answer links to it.
+    console = next(app for app in APPS if app.is_web)
+    env.setdefault("ENTRAIDE_CONSOLE_URL", web_url(console, env))
     env.setdefault("ENTRAIDE_CONSOLE_AGENTS_FILE", str(DEMO_AGENTS_FILE))
     return env
 
