@@ -20,7 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from kernel import auth, faults, idempotency, metrics, rich_status
+from kernel import auth, faults, idempotency, metrics, rich_status, text_input
 from kernel.access import AccessPolicy
 from kernel.auth import Claims
 from kernel.errors import DomainError
@@ -85,6 +85,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
                 if policy is not None:
                     claims = policy.admit(method, metadata)
                     auth.set_current(claims)
+                text_input.require_storable_text(request)
                 response = await self._answer(method, inner, request, context, claims)
                 if policy is not None and claims is not None:
                     await policy.record(method, claims, metadata, request, response)

@@ -25,6 +25,8 @@ FORMATS = {
     "csv": ("text/csv; charset=utf-8", "csv", render_csv.render),
     "html": ("text/html; charset=utf-8", "html", render_html.render),
 }
+# Longer than any dossier lives: beyond it the cut-off date would leave the calendar.
+MAX_STUCK_AFTER_DAYS = 3650
 
 
 def _bound(message: Message, field: Literal["from", "to"]) -> datetime | None:
@@ -209,6 +211,13 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
                 "stuck_after_days and limit are positive",
                 "Le nombre de jours sans avancée et le nombre de dossiers listés"
                 " ne peuvent pas être négatifs.",
+                "OUT_OF_RANGE",
+            )
+        if request.stuck_after_days > MAX_STUCK_AFTER_DAYS:
+            raise _invalid(
+                "stuck_after_days",
+                f"stuck_after_days is at most {MAX_STUCK_AFTER_DAYS}",
+                f"Le nombre de jours sans avancée ne peut pas dépasser {MAX_STUCK_AFTER_DAYS} (dix ans).",
                 "OUT_OF_RANGE",
             )
         days = request.stuck_after_days or 30
