@@ -43,7 +43,7 @@ def require_storable_text(message: Message) -> None:
             [
                 Violation(
                     path,
-                    f"{path} contains a NUL character, which text fields cannot hold",
+                    f"{path} contains control characters (NUL), which text fields cannot hold",
                     f"Le champ « {path} » contient un caractère nul (\\0), qu'aucun texte ne peut contenir :"
                     " retirez-le, puis réessayez.",
                     REASON,
