@@ -20,6 +20,8 @@ from kernel.settings import Settings
 from services.console.directory import Agent
 from services.console.settings import SERVICE_TOKEN_TTL_S
 
+# The console's own subject, when it calls for a partner's answer link.
+CONSOLE_SUBJECT = "console"
 # A page waits this long for one service call (then says the service is unavailable).
 CALL_TIMEOUT_S = 10.0
 
@@ -68,21 +70,34 @@ class Backend:
         self.referral = referral_pb2_grpc.ReferralServiceStub(self._channels["referral"])
         self.reporting = reporting_pb2_grpc.ReportingServiceStub(self._channels["reporting"])
 
-    def token_for(self, agent: Agent) -> str:
+    def _mint(
+        self, subject: str, role: auth.Role, territories: frozenset[str], partner_id: str, name: str
+    ) -> str:
         return auth.mint(
             self._secret,
-            agent.agent_id,
-            agent.role,
-            agent.territories,
-            partner_id=agent.partner_id,
-            name=agent.display_name,
+            subject,
+            role,
+            territories,
+            partner_id=partner_id,
+            name=name,
             ttl_s=SERVICE_TOKEN_TTL_S,
             issuer=self._issuer,
             audience=self._audience,
         )
 
+    def token_for(self, agent: Agent) -> str:
+        return self._mint(agent.agent_id, agent.role, agent.territories, agent.partner_id, agent.display_name)
+
     def as_agent(self, agent: Agent) -> AgentCalls:
         return AgentCalls(self, self.token_for(agent))
+
+    def as_console(self) -> AgentCalls:
+        """The services as the console itself (role service): only for what no agent
+        signs in for (a partner's answer link)."""
+        token = self._mint(
+            CONSOLE_SUBJECT, auth.Role.SERVICE, frozenset(), "", "Console web (liens des partenaires)"
+        )
+        return AgentCalls(self, token)
 
     async def close(self) -> None:
         for channel in self._channels.values():

@@ -86,29 +86,38 @@ def load_file(path: Path) -> list[Agent]:
     return parse(raw["agents"] if isinstance(raw, dict) else raw)
 
 
+# The directory entry's columns, written by upsert and add alike.
+_COLUMNS = "agent_id, display_name, email, role, territories, site, team, partner_id, active, siret"
+_PLACEHOLDERS = ", ".join(f"${n}" for n in range(1, 11))
+
+
+def _values(agent: Agent) -> tuple[object, ...]:
+    return (
+        agent.agent_id,
+        agent.display_name,
+        agent.email,
+        agent.role.value,
+        sorted(agent.territories),
+        agent.site,
+        agent.team,
+        agent.partner_id,
+        agent.active,
+        agent.siret,
+    )
+
+
 async def upsert(conn: Connection, agents: Iterable[Agent]) -> int:
     """Adds or updates agents (their bound identity is kept); returns how many."""
     count = 0
     for agent in agents:
         await conn.execute(
-            f"""INSERT INTO {SCHEMA}.agents
-                    (agent_id, display_name, email, role, territories, site, team, partner_id, active, siret)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            f"""INSERT INTO {SCHEMA}.agents ({_COLUMNS}) VALUES ({_PLACEHOLDERS})
                 ON CONFLICT (agent_id) DO UPDATE
                    SET display_name = EXCLUDED.display_name, email = EXCLUDED.email,
                        role = EXCLUDED.role, territories = EXCLUDED.territories, site = EXCLUDED.site,
                        team = EXCLUDED.team, partner_id = EXCLUDED.partner_id, active = EXCLUDED.active,
                        siret = EXCLUDED.siret, updated_at = now()""",
-            agent.agent_id,
-            agent.display_name,
-            agent.email,
-            agent.role.value,
-            sorted(agent.territories),
-            agent.site,
-            agent.team,
-            agent.partner_id,
-            agent.active,
-            agent.siret,
+            *_values(agent),
         )
         count += 1
     return count
@@ -180,18 +189,9 @@ async def add(conn: Connection, agent: Agent) -> bool:
     """Adds a new agent (their identity is bound at the first sign-in, by e-mail); False
     when the agent id or the e-mail is already in the directory."""
     added = await conn.fetchval(
-        f"""INSERT INTO {SCHEMA}.agents
-                (agent_id, display_name, email, role, territories, site, team, partner_id, active)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, true)
+        f"""INSERT INTO {SCHEMA}.agents ({_COLUMNS}) VALUES ({_PLACEHOLDERS})
             ON CONFLICT DO NOTHING RETURNING agent_id""",
-        agent.agent_id,
-        agent.display_name,
-        agent.email,
-        agent.role.value,
-        sorted(agent.territories),
-        agent.site,
-        agent.team,
-        agent.partner_id,
+        *_values(agent),
     )
     return added is not None
 

@@ -23,7 +23,6 @@ from entraide.v1 import intake_pb2, referral_pb2
 from starlette.responses import Response
 from starlette.routing import Route
 
-from kernel import rich_status
 from kernel.auth import Role
 from kernel.reference import ReferenceData
 from services.console import directory
@@ -33,11 +32,12 @@ from services.console.web import (
     FORM_CODES,
     FormErrors,
     Page,
+    code_of,
     form_errors,
     new_request_id,
-    not_found,
     page_route,
     query,
+    read_by_path_id,
 )
 from services.intake.access import FOLLOWING
 from workflows import labels
@@ -88,10 +88,6 @@ class Refusal:
     anchors: dict[str, str] = field(default_factory=dict)
 
 
-def _code(error: grpc.RpcError) -> grpc.StatusCode:
-    return rich_status.describe(error).code
-
-
 def _posted(page: Page) -> Values:
     values: Values = {}
     if page.form is None:
@@ -128,7 +124,7 @@ async def _suggestions(page: Page, dossier_id: str) -> list[referral_pb2.Suggest
             referral_pb2.SuggestPartnersRequest(dossier_id=dossier_id)
         )
     except grpc.RpcError as error:
-        if _code(error) in NOT_YET:
+        if code_of(error) in NOT_YET:
             return []
         raise
     return list(reply.suggestions)
@@ -141,7 +137,7 @@ async def _referrals(page: Page, dossier_id: str) -> list[referral_pb2.Referral]
             referral_pb2.ListDossierReferralsRequest(dossier_id=dossier_id)
         )
     except grpc.RpcError as error:
-        if _code(error) in NOT_YET:
+        if code_of(error) in NOT_YET:
             return None
         raise
     return list(reply.referrals)
@@ -160,7 +156,7 @@ async def _person(page: Page, person_id: str) -> intake_pb2.Person | None:
             intake_pb2.GetPersonRequest(person_id=person_id)
         )
     except grpc.RpcError as error:
-        if _code(error) in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED):
+        if code_of(error) in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED):
             return None
         raise
     return person
@@ -172,7 +168,7 @@ async def _consents(page: Page, person_id: str) -> list[intake_pb2.Consent]:
     try:
         reply = await page.calls.intake.ListConsents(intake_pb2.ListConsentsRequest(person_id=person_id))
     except grpc.RpcError as error:
-        if _code(error) in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED):
+        if code_of(error) in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED):
             return []
         raise
     return list(reply.consents)
@@ -183,14 +179,9 @@ async def _agents(page: Page) -> list[directory.Agent]:
 
 
 async def _timeline(page: Page, dossier_id: str) -> intake_pb2.DossierTimeline:
-    try:
-        timeline: intake_pb2.DossierTimeline = await page.calls.intake.GetDossierTimeline(
-            intake_pb2.GetDossierRequest(dossier_id=dossier_id)
-        )
-    except grpc.RpcError as error:
-        if _code(error) is grpc.StatusCode.INVALID_ARGUMENT:
-            raise not_found() from None  # not a dossier id: no such page
-        raise
+    timeline: intake_pb2.DossierTimeline = await read_by_path_id(
+        page.calls.intake.GetDossierTimeline(intake_pb2.GetDossierRequest(dossier_id=dossier_id))
+    )
     return timeline
 
 
@@ -324,7 +315,7 @@ def action_route(action: Action) -> Route:
         try:
             done = await action.run(page)
         except grpc.RpcError as error:
-            if _code(error) not in FORM_CODES:
+            if code_of(error) not in FORM_CODES:
                 raise
             refusal = Refusal(
                 action.form_key(page), form_errors(error), _posted(page), page.field("request_id")

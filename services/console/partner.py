@@ -20,19 +20,20 @@ from entraide.v1 import intake_pb2, referral_pb2
 from starlette.responses import Response
 from starlette.routing import Route
 
-from kernel import rich_status
 from kernel.auth import Role
 from services.console.templating import date_fr
 from services.console.web import (
     FORM_CODES,
     FormErrors,
     Page,
+    code_of,
     form_errors,
     messages,
     new_request_id,
     not_found,
     page_route,
     query,
+    read_by_path_id,
 )
 from workflows.contracts import REFERRAL_ACTIONS, REFERRAL_STATUSES, REFERRAL_TERMINAL
 
@@ -145,10 +146,6 @@ class Choices:
     outcomes: list[tuple[str, str]]
 
 
-def _code(error: grpc.RpcError) -> grpc.StatusCode:
-    return rich_status.describe(error).code
-
-
 def _partners_only(page: Page) -> None:
     """The portal is the partners' (an agent reads referrals on the dossier page)."""
     if page.session.agent.role is not Role.PARTENAIRE:
@@ -169,7 +166,7 @@ async def received(page: Page) -> Response:
         reply = await page.calls.referral.ListMyReferrals(referral_pb2.ListMyReferralsRequest(status=status))
         referrals = sorted(reply.referrals, key=lambda r: r.created_at.ToNanoseconds(), reverse=True)
     except grpc.RpcError as error:
-        if _code(error) not in FORM_CODES:
+        if code_of(error) not in FORM_CODES:
             raise
         errors = form_errors(error)
         if "status" in errors.fields:  # the filter's field on this page
@@ -196,14 +193,9 @@ def _referral_id(page: Page) -> str:
 
 
 async def _referral(page: Page, referral_id: str) -> referral_pb2.Referral:
-    try:
-        referral: referral_pb2.Referral = await page.calls.referral.GetReferral(
-            referral_pb2.GetReferralRequest(referral_id=referral_id)
-        )
-    except grpc.RpcError as error:
-        if _code(error) is grpc.StatusCode.INVALID_ARGUMENT:
-            raise not_found() from None  # not a referral id: no such page
-        raise
+    referral: referral_pb2.Referral = await read_by_path_id(
+        page.calls.referral.GetReferral(referral_pb2.GetReferralRequest(referral_id=referral_id))
+    )
     return referral
 
 
@@ -281,10 +273,10 @@ def action_route(action: PartnerAction) -> Route:
         try:
             await getattr(page.calls.referral, action.rpc)(request)
         except grpc.RpcError as error:
-            if _code(error) not in FORM_CODES:
+            if code_of(error) not in FORM_CODES:
                 raise
             if (
-                _code(error) is grpc.StatusCode.INVALID_ARGUMENT
+                code_of(error) is grpc.StatusCode.INVALID_ARGUMENT
                 and "referral_id" in form_errors(error).fields
             ):
                 raise not_found() from None

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -25,11 +24,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from kernel import auth, rich_status
-from kernel.auth import Role
+from kernel import rich_status
 from kernel.logs import get_logger
 from services.console.backend import AgentCalls
-from services.console.settings import SERVICE_TOKEN_TTL_S
 from services.console.state import ConsoleState
 from services.console.web import (
     FORM_CODES,
@@ -45,8 +42,6 @@ log = get_logger("console")
 COOKIE = "entraide_lien"
 COOKIE_PATH = "/lien"
 CSRF_FIELD = "link_csrf"
-# The console's own subject when it presents a partner's link to the referral service.
-CONSOLE_SUBJECT = "console"
 _COOKIE_VALUE = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 _TOKEN = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 # The link's refusals: the page a person reads, its status (gone, or never existed).
@@ -118,19 +113,8 @@ def _state(request: Request) -> ConsoleState:
 
 
 def service_calls(state: ConsoleState) -> AgentCalls:
-    """The services as the console itself (role service), for the link RPCs only: a
-    short-lived token minted with the deployment's key, like the agents' tokens."""
-    env: Mapping[str, str] = state.settings.env
-    token = auth.mint(
-        env.get("ENTRAIDE_JWT_SECRET", ""),
-        CONSOLE_SUBJECT,
-        Role.SERVICE,
-        name="Console web (liens des partenaires)",
-        ttl_s=SERVICE_TOKEN_TTL_S,
-        issuer=env.get("ENTRAIDE_JWT_ISSUER", auth.ISSUER),
-        audience=env.get("ENTRAIDE_JWT_AUDIENCE", auth.AUDIENCE),
-    )
-    return AgentCalls(state.backend, token)
+    """The services as the console itself, for the link RPCs only."""
+    return state.backend.as_console()
 
 
 def link_url(token: str, suffix: str = "") -> str:

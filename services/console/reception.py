@@ -18,6 +18,7 @@ from starlette.responses import Response
 from services.console import web
 from services.console.templating import PARIS
 from services.console.web import FORM_CODES, FormErrors, Page, form_errors, new_request_id, page_route
+from services.intake.rights import RECTIFIABLE
 
 DONE = {
     "personne_creee": "La personne a été enregistrée : vous pouvez maintenant lui ouvrir un dossier.",
@@ -27,16 +28,8 @@ MAX_TODAY_PAGES = 10
 TODAY_PAGE_SIZE = 100
 # The search's query parameters (French, in the address bar) and the proto fields.
 SEARCH_FIELDS = {"nom": "name", "naissance": "birth_date", "telephone": "phone"}
-PERSON_FIELDS = (
-    "first_name",
-    "last_name",
-    "birth_date",
-    "phone",
-    "email",
-    "address_commune",
-    "address_line",
-    "territory",
-)
+# A person's fields as the create form posts them: those a person may rectify, and the commune.
+PERSON_FIELDS = (*RECTIFIABLE, "territory")
 # A household's request id is derived from the person form's: a replay creates one household.
 HOUSEHOLD_NAMESPACE = uuid.UUID("5b0e7f0a-3c1d-4e8b-9a57-0f3c2d6e1a94")
 

@@ -13,7 +13,7 @@ import secrets
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import grpc
@@ -30,6 +30,7 @@ from services.console.sessions import Session
 from services.console.state import ConsoleState
 
 log = get_logger("console")
+T = TypeVar("T")
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 # A person may act only on forms posted with these codes; others are this console's bugs.
@@ -73,6 +74,21 @@ class PageFailure(Exception):
 
 def not_found() -> PageFailure:
     return PageFailure(404, "Page introuvable", "Cette page n'existe pas, ou vous n'y avez pas accès.")
+
+
+def code_of(error: grpc.RpcError) -> grpc.StatusCode:
+    return rich_status.describe(error).code
+
+
+async def read_by_path_id(call: Awaitable[T]) -> T:
+    """A read of the record a URL names: an id the service refuses as malformed
+    (INVALID_ARGUMENT) is no such page, as an unknown one is."""
+    try:
+        return await call
+    except grpc.RpcError as error:
+        if code_of(error) is grpc.StatusCode.INVALID_ARGUMENT:
+            raise not_found() from None
+        raise
 
 
 @dataclass

@@ -41,12 +41,6 @@ GET_ROUTES = [r for r in PAGE_ROUTES if "GET" in (r.methods or set())]
 POST_ROUTES = [r for r in PAGE_ROUTES if "POST" in (r.methods or set())]
 
 
-def csrf_of(http: httpx.Client) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', http.get("/taches").text)
-    assert found
-    return found.group(1)
-
-
 @pytest.mark.parametrize("route", GET_ROUTES, ids=route_ids)
 def test_every_page_refuses_a_visitor_without_session(console: Console, route: Route) -> None:
     reply = httpx.get(f"{console.url}{concrete(route.path)}", follow_redirects=False)

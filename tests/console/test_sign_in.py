@@ -9,6 +9,7 @@ import httpx2 as httpx
 
 from services.console.oidc import JWKS_REFRESH_MIN_S
 from tests.console.conftest import AGENTS, MOVED, STRANGER, Console
+from tests.console.helpers import csrf_of
 
 
 def test_a_visitor_without_session_is_sent_to_sign_in(console: Console) -> None:
@@ -65,19 +66,10 @@ def test_sign_out_ends_the_session(console: Console) -> None:
     assert http.get("/").status_code == 303
     page = http.get("/deconnecte")
     assert page.status_code == 200
-    csrf = http.get("/connexion")  # any page; the session's token is in signed-in pages
-    del csrf
-    token = _csrf_of(http)
+    token = csrf_of(http.get("/taches"))
     out = http.post("/deconnexion", data={"csrf_token": token})
     assert out.status_code == 303
     assert http.get("/mes-dossiers").headers["location"].startswith("/connexion")
-
-
-def _csrf_of(http: httpx.Client) -> str:
-    page = http.get("/taches")
-    marker = 'name="csrf_token" value="'
-    start = page.text.index(marker) + len(marker)
-    return page.text[start : page.text.index('"', start)]
 
 
 def test_a_sign_in_after_the_provider_rotated_its_keys(console: Console) -> None:
