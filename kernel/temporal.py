@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio.client import (
     Client,
@@ -62,6 +62,7 @@ def domain_error_from(exc: BaseException) -> DomainError | None:
 # told at once instead of waiting its whole deadline. The update stays admitted; a
 # retry with the same request id (hence the same update id) attaches to it.
 ACCEPT_WITHIN = timedelta(seconds=2)
+T = TypeVar("T")
 
 
 def no_worker() -> Unavailable:
@@ -73,6 +74,16 @@ def no_worker() -> Unavailable:
         ),
         reason="WORKER_UNAVAILABLE",
     )
+
+
+async def accepted_within(wait: Awaitable[T], limit: timedelta = ACCEPT_WITHIN) -> T:
+    """The wait for a worker to accept an update, cut at `limit` in all: the SDK polls
+    again when the server answers before acceptance, so its per-call rpc_timeout alone
+    can add up to several times the limit."""
+    try:
+        return await asyncio.wait_for(wait, timeout=limit.total_seconds())
+    except TimeoutError:
+        raise no_worker() from None
 
 
 async def run_update(
@@ -88,13 +99,16 @@ async def run_update(
     within ACCEPT_WITHIN (no worker polls the queue, or it is restarting)."""
     started = time.monotonic()
     try:
-        pending = await handle.start_update(
-            update,
-            arg,
-            id=update_id,
-            wait_for_stage=WorkflowUpdateStage.ACCEPTED,
-            result_type=result_type,
-            rpc_timeout=min(ACCEPT_WITHIN, timeout),
+        pending = await accepted_within(
+            handle.start_update(
+                update,
+                arg,
+                id=update_id,
+                wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+                result_type=result_type,
+                rpc_timeout=min(ACCEPT_WITHIN, timeout),
+            ),
+            min(ACCEPT_WITHIN, timeout),
         )
     except WorkflowUpdateRPCTimeoutOrCancelledError:
         raise no_worker() from None

@@ -24,7 +24,14 @@ from kernel.db import ScopedPool
 from kernel.errors import AlreadyExists, FailedPrecondition, NotFound
 from kernel.grpc_server import Context, remaining
 from kernel.reference import ReferenceData
-from kernel.temporal import ACCEPT_WITHIN, domain_error_from, no_worker, run_update, settle_start
+from kernel.temporal import (
+    ACCEPT_WITHIN,
+    accepted_within,
+    domain_error_from,
+    no_worker,
+    run_update,
+    settle_start,
+)
 from services.intake import access, caseload, persons, repository, validation
 from services.intake.people_api import PeopleHandlers
 from services.intake.rights_api import RightsHandlers
@@ -169,12 +176,15 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
         created = False
         deadline = remaining(context)
         try:
-            pending = await self.temporal.start_update_with_start_workflow(
-                DossierWorkflow.open,
-                start_workflow_operation=start,
-                wait_for_stage=WorkflowUpdateStage.ACCEPTED,
-                id=idempotency.key_of(request, "open") or None,
-                rpc_timeout=min(ACCEPT_WITHIN, deadline),
+            pending = await accepted_within(
+                self.temporal.start_update_with_start_workflow(
+                    DossierWorkflow.open,
+                    start_workflow_operation=start,
+                    wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+                    id=idempotency.key_of(request, "open") or None,
+                    rpc_timeout=min(ACCEPT_WITHIN, deadline),
+                ),
+                min(ACCEPT_WITHIN, deadline),
             )
             opened = await pending.result(rpc_timeout=deadline)
             created = opened.created
