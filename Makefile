@@ -5,7 +5,7 @@ PYTEST_ARGS ?=
 # `make faults`: dossiers driven, and more options (--seed N, --state-dir D, --keep, --faults a,b…).
 FAULTS_DOSSIERS ?= 200
 FAULTS_ARGS ?=
-LINT_PATHS := $(wildcard kernel services workflows devstack entraide_cli bench examples)
+LINT_PATHS := $(wildcard domain kernel services workflows devstack entraide_cli bench examples)
 # setuptools' editable install maps the top-level packages present at install time: reinstall
 # when a new one appears (e.g. gen/entraide after `make proto`).
 PACKAGE_MARKERS := $(wildcard */__init__.py gen/*/__init__.py)

@@ -25,11 +25,11 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
+from domain.vocabulary import REFERRAL_OUTCOMES, REFERRAL_REASONS, REFERRAL_STATUSES
 from entraide_cli import commands, errors, i18n, render
 from entraide_cli.commands import Command
 from entraide_cli.render import render_text
 from kernel.settings import Settings
-from workflows.contracts import REFERRAL_OUTCOMES, REFERRAL_REASONS, REFERRAL_STATUSES
 
 Subparsers = Any  # argparse's _SubParsersAction is private
 

@@ -1,7 +1,7 @@
 """French text for people: one renderer per reply message type.
 
 Times are shown in Europe/Paris time (JJ/MM/AAAA HH:MM), numbers the French way
-(1 234, 47,4 %), stages and codes with their French names (workflows.labels and the
+(1 234, 47,4 %), stages and codes with their French names (domain.labels_fr and the
 deployment's reference data); scripts use --json instead.
 """
 
@@ -18,9 +18,14 @@ from entraide.v1 import intake_pb2, referral_pb2, reporting_pb2
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from domain.labels_fr import (
+    NOTE_KIND_LABELS,
+    REFERRAL_OUTCOME_LABELS,
+    REFERRAL_REASON_ONLY_LABELS,
+    REFERRAL_STATUS_LABELS,
+    STAGE_LABELS,
+)
 from kernel import reference
-from workflows import contracts
-from workflows.labels import NOTE_KIND_LABELS, REFERRAL_REASON_LABELS, REFERRAL_STATUS_LABELS, STAGE_LABELS
 
 PARIS = ZoneInfo("Europe/Paris")
 # Between thousands and before % or a unit: the narrow no-break space of French typography.
@@ -525,10 +530,10 @@ def _partners(message: referral_pb2.ListPartnersResponse) -> str:
 
 
 # ---- referrals (orientation) -----------------------------------------------------------
-# The vocabulary's French words are defined once (workflows.labels), for the timeline too.
+# The vocabulary's French words are defined once (domain.labels_fr), for the timeline too.
 REFERRAL_STATUSES = REFERRAL_STATUS_LABELS
-REFERRAL_REASONS = {code: REFERRAL_REASON_LABELS[code] for code in contracts.REFERRAL_REASONS}
-REFERRAL_OUTCOMES = {code: REFERRAL_REASON_LABELS[code] for code in contracts.REFERRAL_OUTCOMES}
+REFERRAL_REASONS = REFERRAL_REASON_ONLY_LABELS
+REFERRAL_OUTCOMES = REFERRAL_OUTCOME_LABELS
 DATA_SCOPES = {"motif": "motif", "identite": "identité", "contact": "coordonnées"}
 WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 

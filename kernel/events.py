@@ -16,9 +16,10 @@ from typing import TypeVar
 
 from google.protobuf.message import Message
 
+from domain.events import TYPE_PREFIX, spec_of
+
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/protobuf"
-TYPE_PREFIX = "entraide."
 # Namespace for event ids derived from a workflow step: a retried activity re-derives
 # the same id, so the outbox keeps one row and JetStream deduplicates the publish.
 EVENT_ID_NAMESPACE = uuid.UUID("6f1d9c52-8a4e-4d0b-9a57-2f4f1e0b7c11")
@@ -65,6 +66,14 @@ class Event:
         message.ParseFromString(self.data)
         return message
 
+    def payload(self) -> Message:
+        """The data as the catalogue's message for this type (ValueError when unknown)."""
+        try:
+            message_type = spec_of(self.type).message
+        except ValueError:
+            raise ValueError(f"event type {self.type} is not in the catalogue") from None
+        return self.parse(message_type)
+
     @classmethod
     def from_headers(cls, headers: dict[str, str], data: bytes) -> Event:
         """Rebuilds an event from a NATS message; raises ValueError when malformed."""
@@ -91,8 +100,12 @@ def new_event(
     event_id: uuid.UUID | None = None,
     time: datetime | None = None,
 ) -> Event:
-    if not event_type.startswith(TYPE_PREFIX):
-        raise ValueError(f"event types start with {TYPE_PREFIX!r}: {event_type}")
+    """An event of a catalogued type (domain.events), its data the catalogue's message."""
+    expected = spec_of(event_type).message
+    if type(data) is not expected:
+        raise ValueError(
+            f"event {event_type} carries {expected.DESCRIPTOR.full_name}, not {data.DESCRIPTOR.full_name}"
+        )
     return Event(
         id=event_id or uuid.uuid4(),
         type=event_type,

@@ -61,9 +61,8 @@ class ServiceSpec:
     # Who may call each RPC (method name → rule); a method without a rule is refused.
     access_rules: Mapping[str, Rule] = field(default_factory=dict)
 
-    @property
-    def task_queue(self) -> str:
-        return self.name
+    # The task queue its activities are served on (workflows.contracts' constant).
+    task_queue: str = ""
 
 
 async def run_service(
@@ -87,6 +86,8 @@ async def run_service(
             await spec.on_start(ctx)
         activities = list(spec.activities(ctx))
         if activities:
+            if not spec.task_queue:
+                raise ValueError(f"service {spec.name} serves activities but names no task queue")
             worker = Worker(client, task_queue=spec.task_queue, activities=activities)
             tasks.append(asyncio.create_task(worker.run()))
         tasks.append(asyncio.create_task(OutboxRelay(pool, spec.schema, js, settings.subject_root).run(stop)))

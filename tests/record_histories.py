@@ -39,6 +39,7 @@ from workflows.contracts import (
     DOSSIER_TASK_QUEUE,
     INTAKE_TASK_QUEUE,
     REFERRAL_TASK_QUEUE,
+    ActInput,
     AgentInput,
     AssignInput,
     CloseInput,
@@ -48,7 +49,6 @@ from workflows.contracts import (
     InterviewInput,
     LifecycleTimers,
     OrientInput,
-    ReferralAction,
     ReopenInput,
     dossier_workflow_id,
     referral_workflow_id,
@@ -159,10 +159,10 @@ async def referral_closed_loop(client: Client) -> dict[str, WorkflowHandle[Any, 
     )
     referral = client.get_workflow_handle_for(ReferralWorkflow.run, referral_workflow_id(referral_id))
     for action in (
-        ReferralAction("acknowledge", "caf-agent"),
-        ReferralAction("accept", "caf-agent"),
-        ReferralAction("start", "caf-agent"),
-        ReferralAction("complete", "caf-agent", outcome="rights_opened", comment="dossier fictif"),
+        ActInput("acknowledge", "caf-agent"),
+        ActInput("accept", "caf-agent"),
+        ActInput("start", "caf-agent"),
+        ActInput("complete", "caf-agent", outcome="rights_opened", comment="dossier fictif"),
     ):
         await referral.execute_update(ReferralWorkflow.act, action)
     assert await referral.result() == "completed"

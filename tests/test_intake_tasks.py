@@ -13,6 +13,8 @@ import pytest
 from entraide.v1 import intake_pb2, intake_pb2_grpc, referral_pb2
 from temporalio.client import Client
 
+from domain.labels_fr import TASK_KIND_LABELS
+from domain.vocabulary import TaskKind
 from kernel import temporal as temporal_kernel
 from kernel.auth import Role
 from kernel.rich_status import describe
@@ -22,7 +24,6 @@ from tests.test_intake_caseload import open_with_timers
 from tests.test_referrals import World, create_request, oriented_dossier
 from tests.test_referrals import world as world  # the fixture
 from workflows.contracts import LifecycleTimers
-from workflows.labels import TASK_KIND_LABELS, TaskKind
 
 BAR_LE_DUC = "55029"
 LIGNY = "55291"

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
-from entraide.v1 import reporting_pb2, reporting_pb2_grpc
+from entraide.v1 import events_pb2, reporting_pb2, reporting_pb2_grpc
 
+from domain.events import EventType
 from kernel import outbox
 from kernel.auth import Role
 from kernel.db import Pool
@@ -36,7 +37,9 @@ async def test_ops_overview(app_stack: AppStack, settings: Settings, pool: Pool)
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("CREATE SCHEMA IF NOT EXISTS opsprobe")
         await conn.execute("CREATE TABLE IF NOT EXISTS opsprobe.outbox (LIKE intake.outbox INCLUDING ALL)")
-        probe = new_event("entraide.probe.noted", "tests/ops", "x", reporting_pb2.StageCount(stage="x"))
+        probe = new_event(
+            EventType.DOSSIER_OPENED, "tests/ops", "x", events_pb2.DossierOpened(dossier_id="x")
+        )
         await outbox.write(conn, "opsprobe", probe)
         await conn.execute(
             """INSERT INTO reporting.dead_letters (consumer, stream_seq, subject, headers, data, deliveries,

@@ -37,11 +37,11 @@ from workflows.contracts import (
     DOSSIER_TASK_QUEUE,
     INTAKE_TASK_QUEUE,
     REFERRAL_TASK_QUEUE,
+    ActInput,
     CompleteEcouteInput,
     DossierSpec,
     InterviewInput,
     OrientInput,
-    ReferralAction,
     ReferralTimers,
     dossier_workflow_id,
     referral_workflow_id,
@@ -634,7 +634,7 @@ async def test_acknowledged_referral_neither_reminded_nor_expired(
     dossier_id, rid = await orient_in_time_world(env, person_id)
     await env.sleep(timedelta(days=3))
     referral = env.client.get_workflow_handle(referral_workflow_id(rid))
-    await referral.execute_update(ReferralWorkflow.act, ReferralAction("acknowledge", "user-caf"))
+    await referral.execute_update(ReferralWorkflow.act, ActInput("acknowledge", "user-caf"))
     await env.sleep(timedelta(days=40))
     assert (await referral.query(ReferralWorkflow.view)).status == "received"
     summaries = await kinds_and_summaries(pool, dossier_id)

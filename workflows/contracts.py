@@ -7,10 +7,45 @@ Times are ISO 8601 strings (UTC) so that every payload stays plain JSON.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
+from domain.vocabulary import Stage, Visibility
+
+# Task queues: the workflows worker's, and each service's activity worker's.
 DOSSIER_TASK_QUEUE = "dossiers"
 INTAKE_TASK_QUEUE = "intake"
-STAGES = ("reception", "ecoute", "orientation", "suivi", "cloture")
+REFERRAL_TASK_QUEUE = "referral"
+
+
+class WorkflowName(StrEnum):
+    """Workflow type names, as registered (`@workflow.defn(name=...)`) and started."""
+
+    DOSSIER = "DossierWorkflow"
+    REFERRAL = "ReferralWorkflow"
+    RETENTION = "RetentionWorkflow"
+
+
+# The signal a referral's workflow sends its dossier's (DossierWorkflow.referral_changed).
+REFERRAL_CHANGED_SIGNAL = "referral_changed"
+
+
+class ActivityName(StrEnum):
+    """Activity names, as registered (`@activity.defn(name=...)`) and called: both ends
+    reference these, so a rename cannot silently break a workflow."""
+
+    RECORD_DOSSIER_OPENED = "intake.record_dossier_opened"
+    RECORD_TRANSITION = "intake.record_transition"
+    CHECK_REFERRAL_CONSENT = "intake.check_referral_consent"
+    ANONYMISE_INACTIVE = "intake.anonymise_inactive"
+    PURGE_ACCESS_LOG = "intake.purge_access_log"
+    RECORD_REFERRAL_STATUS = "referral.record_status"
+    RECORD_REFERRAL_REMINDER = "referral.record_reminder"
+
+
+# The task queue each activity is served on (its service's).
+ACTIVITY_QUEUE: dict[ActivityName, str] = {
+    name: INTAKE_TASK_QUEUE if name.startswith("intake.") else REFERRAL_TASK_QUEUE for name in ActivityName
+}
 
 
 def dossier_workflow_id(dossier_id: str) -> str:
@@ -46,7 +81,7 @@ class DossierState:
     territory: str
     motifs: list[str]
     urgent: bool
-    stage: str = "reception"
+    stage: str = Stage.RECEPTION.value
     cycle: int = 0
     assigned_agent: str = ""
     opened_at: str | None = None
@@ -105,7 +140,7 @@ class RecordOpened:
 class InterviewInput:
     agent: str
     notes: str = ""
-    visibility: str = "team"
+    visibility: str = Visibility.TEAM.value
     # Derived from the client's request id (kernel.idempotency.derived_id): a repeat is
     # answered with the first step, never applied twice, even after continue-as-new.
     request_key: str = ""
@@ -133,7 +168,7 @@ class AgentInput:
 class FollowUpInput:
     agent: str
     notes: str = ""
-    visibility: str = "team"
+    visibility: str = Visibility.TEAM.value
     # Derived from the client's request id (kernel.idempotency.derived_id): a repeat is
     # answered with the first step, never applied twice, even after continue-as-new.
     request_key: str = ""
@@ -193,7 +228,7 @@ class Transition:
     assigned_agent: str | None = None
     outcome: str | None = None
     notes: str = ""
-    visibility: str = "team"
+    visibility: str = Visibility.TEAM.value
     due_at: str | None = None
     last_activity_at: str | None = None
     # kind "referral": one referral's change, shown in the dossier's timeline.
@@ -218,43 +253,6 @@ class DossierView:
 
 
 # ---- referrals (orientation) -----------------------------------------------------------
-REFERRAL_TASK_QUEUE = "referral"
-REFERRAL_STATUSES = (
-    "requested",
-    "received",
-    "accepted",
-    "rejected",
-    "in_progress",
-    "completed",
-    "failed",
-    "cancelled",
-    "expired",
-)
-REFERRAL_TERMINAL = frozenset({"rejected", "completed", "failed", "cancelled", "expired"})
-# action → (statuses it applies to, status it leads to)
-REFERRAL_ACTIONS: dict[str, tuple[frozenset[str], str]] = {
-    "acknowledge": (frozenset({"requested"}), "received"),
-    "accept": (frozenset({"received"}), "accepted"),
-    "reject": (frozenset({"requested", "received"}), "rejected"),
-    "start": (frozenset({"accepted"}), "in_progress"),
-    "complete": (frozenset({"in_progress"}), "completed"),
-    "fail": (frozenset({"accepted", "in_progress"}), "failed"),
-    "cancel": (frozenset({"requested", "received", "accepted", "in_progress"}), "cancelled"),
-}
-REFERRAL_REASONS = (
-    "person_refused",
-    "no_capacity",
-    "not_eligible",
-    "person_unreachable",
-    "partner_unreachable",
-    "need_gone",
-    "redirected",
-    "other",
-)
-REFERRAL_OUTCOMES = ("need_met", "rights_opened", "support_started", "redirected", "other")
-REFERRAL_SYSTEM_ACTOR = "entraide-system"
-
-
 def referral_workflow_id(referral_id: str) -> str:
     return f"referral-{referral_id}"
 
@@ -322,7 +320,7 @@ class ReferralSpec:
 
 
 @dataclass
-class ReferralAction:
+class ActInput:
     """Update input of ReferralWorkflow.act: a partner's or the referrer's action."""
 
     action: str

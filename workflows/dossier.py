@@ -18,11 +18,15 @@ from temporalio.exceptions import ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from domain.dossier import Action, Facts, Refusal, guard, target_stage
+    from domain.vocabulary import REFERRAL_REMINDER, DeadlineKind, Stage, StepKind
     from kernel.errors import FailedPrecondition
     from kernel.temporal import application_error
     from workflows import search_attributes as sa
     from workflows.contracts import (
-        INTAKE_TASK_QUEUE,
+        ACTIVITY_QUEUE,
+        REFERRAL_CHANGED_SIGNAL,
+        ActivityName,
         AgentInput,
         AssignInput,
         CloseInput,
@@ -45,9 +49,9 @@ with workflow.unsafe.imports_passed_through():
         ReopenInput,
         StepResult,
         Transition,
+        WorkflowName,
         referral_workflow_id,
     )
-    from workflows.labels import stage_label
 
 ACTIVITY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -64,22 +68,12 @@ PATCH_LIFECYCLE = "lifecycle-v2"
 PATCH_REFERRALS = "referrals-v1"
 
 
-def refuse(message: str, fr: str, reason: str) -> ApplicationError:
-    """An invalid transition: FAILED_PRECONDITION for the caller, nothing written;
-    `fr` is what a person reads, `reason` the stable code integrators branch on."""
-    return application_error(FailedPrecondition(message, fr=fr, reason=reason))
+def refuse(refusal: Refusal) -> ApplicationError:
+    """An invalid transition: FAILED_PRECONDITION for the caller, nothing written."""
+    return application_error(FailedPrecondition(refusal.message, fr=refusal.fr, reason=refusal.reason))
 
 
-def _de(infinitive: str) -> str:
-    """« de » before a French infinitive, elided before a vowel (« d'orienter »)."""
-    return ("d'" if infinitive[:1] in "aeéèêiîoôuy" else "de ") + infinitive
-
-
-def _stage(code: str) -> str:
-    return f"« {stage_label(code)} »"
-
-
-@workflow.defn(name="DossierWorkflow")
+@workflow.defn(name=WorkflowName.DOSSIER)
 class DossierWorkflow:
     @workflow.init
     def __init__(self, spec: DossierSpec) -> None:
@@ -106,19 +100,19 @@ class DossierWorkflow:
     async def run(self, spec: DossierSpec) -> str:
         if spec.carried is None:
             self.state.opened_at = await workflow.execute_activity(
-                "intake.record_dossier_opened",
+                ActivityName.RECORD_DOSSIER_OPENED,
                 RecordOpened(spec=spec, workflow_id=workflow.info().workflow_id),
                 result_type=str,
-                task_queue=INTAKE_TASK_QUEUE,
+                task_queue=ACTIVITY_QUEUE[ActivityName.RECORD_DOSSIER_OPENED],
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=ACTIVITY_RETRY,
             )
             self.state.last_activity_at = self.state.opened_at
-            self.state.history.append(HistoryEntry(0, "opened", "reception", self.state.opened_at))
+            self.state.history.append(HistoryEntry(0, StepKind.OPENED, Stage.RECEPTION, self.state.opened_at))
             sa.upsert(sa.STAGE.value_set(self.stage))
         if not workflow.patched(PATCH_LIFECYCLE):
             # Histories recorded before timers existed (v1) only waited for closure.
-            await workflow.wait_condition(lambda: self.stage == "cloture")
+            await workflow.wait_condition(lambda: self.stage == Stage.CLOTURE)
             return self.stage
         return await self._lifecycle()
 
@@ -146,7 +140,7 @@ class DossierWorkflow:
             async with self.lock:
                 if self._next_deadline() != deadline:
                     continue  # a person acted just as the timer fired
-                if deadline.kind == "reopen_limit":
+                if deadline.kind == DeadlineKind.REOPEN_LIMIT:
                     self.finished = True
                     await workflow.wait_condition(workflow.all_handlers_finished)
                     return self.stage
@@ -175,15 +169,19 @@ class DossierWorkflow:
         found: list[Deadline] = []
         if s.opened_at is None:
             return found
-        if s.urgent and s.stage == "reception" and not s.escalated:
-            found.append(Deadline("urgent_ecoute", _plus(s.opened_at, t.urgent_ecoute_s)))
-        if s.stage == "suivi" and s.last_activity_at:
+        if s.urgent and s.stage == Stage.RECEPTION and not s.escalated:
+            found.append(Deadline(DeadlineKind.URGENT_ECOUTE, _plus(s.opened_at, t.urgent_ecoute_s)))
+        if s.stage == Stage.SUIVI and s.last_activity_at:
             if s.reminded_at is None:
-                found.append(Deadline("suivi_reminder", _plus(s.last_activity_at, t.suivi_reminder_s)))
+                found.append(
+                    Deadline(DeadlineKind.SUIVI_REMINDER, _plus(s.last_activity_at, t.suivi_reminder_s))
+                )
             elif not s.closure_proposed:
-                found.append(Deadline("closure_proposal", _plus(s.reminded_at, t.closure_proposal_s)))
-        if s.stage == "cloture" and s.closed_at:
-            found.append(Deadline("reopen_limit", _plus(s.closed_at, t.reopen_delay_s)))
+                found.append(
+                    Deadline(DeadlineKind.CLOSURE_PROPOSAL, _plus(s.reminded_at, t.closure_proposal_s))
+                )
+        if s.stage == Stage.CLOTURE and s.closed_at:
+            found.append(Deadline(DeadlineKind.REOPEN_LIMIT, _plus(s.closed_at, t.reopen_delay_s)))
         return found
 
     def _next_deadline(self) -> Deadline | None:
@@ -196,16 +194,18 @@ class DossierWorkflow:
 
     async def _on_deadline(self, deadline: Deadline) -> None:
         s = self.state
-        if deadline.kind == "urgent_ecoute":
-            await self._step("escalated", due_at=deadline.due_at)
+        if deadline.kind == DeadlineKind.URGENT_ECOUTE:
+            await self._step(StepKind.ESCALATED, due_at=deadline.due_at)
             s.escalated = True
             sa.upsert(sa.OVERDUE.value_set(True))
-        elif deadline.kind == "suivi_reminder":
-            await self._step("reminder", due_at=deadline.due_at, last_activity_at=s.last_activity_at)
+        elif deadline.kind == DeadlineKind.SUIVI_REMINDER:
+            await self._step(StepKind.REMINDER, due_at=deadline.due_at, last_activity_at=s.last_activity_at)
             s.reminded_at = self._now()
             sa.upsert(sa.OVERDUE.value_set(True))
-        elif deadline.kind == "closure_proposal":
-            await self._step("closure_proposed", due_at=deadline.due_at, last_activity_at=s.last_activity_at)
+        elif deadline.kind == DeadlineKind.CLOSURE_PROPOSAL:
+            await self._step(
+                StepKind.CLOSURE_PROPOSED, due_at=deadline.due_at, last_activity_at=s.last_activity_at
+            )
             s.closure_proposed = True
 
     # ---- the one way a step is written ------------------------------------------
@@ -239,9 +239,9 @@ class DossierWorkflow:
             **fields,  # type: ignore[arg-type]
         )
         await workflow.execute_activity(
-            "intake.record_transition",
+            ActivityName.RECORD_TRANSITION,
             transition,
-            task_queue=INTAKE_TASK_QUEUE,
+            task_queue=ACTIVITY_QUEUE[ActivityName.RECORD_TRANSITION],
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=ACTIVITY_RETRY,
         )
@@ -272,21 +272,15 @@ class DossierWorkflow:
         step = self.state.requests.get(request_key) if request_key else None
         return None if step is None else StepResult(self.state.dossier_id, self.stage, step)
 
-    def _require_open(self, action: str, action_fr: str) -> None:
-        if self.finished:
-            raise refuse(
-                f"cannot {action}: this dossier's reopen delay has passed",
-                f"Impossible {_de(action_fr)} : ce dossier est clôturé et son délai de réouverture"
-                " est passé. Ouvrez un nouveau dossier.",
-                "REOPEN_DELAY_PASSED",
-            )
-        if self.stage == "cloture":
-            raise refuse(
-                f"cannot {action}: the dossier is closed (reopen it first)",
-                f"Impossible {_de(action_fr)} : le dossier est clôturé."
-                " Rouvrez-le d'abord (commande `entraide rouvrir`).",
-                "DOSSIER_CLOSED",
-            )
+    def _facts(self) -> Facts:
+        s = self.state
+        return Facts(s.stage, self.finished, s.assigned_agent, s.motifs)
+
+    def _check(self, action: Action, **args: str) -> None:
+        """Refuses the action when the dossier's rules (domain.dossier) do."""
+        refusal = guard(action, self._facts(), **args)
+        if refusal is not None:
+            raise refuse(refusal)
 
     # ---- updates (human steps) ---------------------------------------------------
     @workflow.update
@@ -304,11 +298,10 @@ class DossierWorkflow:
             if (done := self._repeat(command.request_key)) is not None:
                 return done
             self.validate_interview(command)
-            to_stage = "ecoute" if self.stage == "reception" else self.stage
             await self._step(
-                "interview",
+                StepKind.INTERVIEW,
                 request_key=command.request_key,
-                to_stage=to_stage,
+                to_stage=target_stage(Action.RECORD_INTERVIEW, self.stage),
                 actor=command.agent,
                 notes=command.notes,
                 visibility=command.visibility,
@@ -319,9 +312,8 @@ class DossierWorkflow:
 
     @record_interview.validator
     def validate_interview(self, command: InterviewInput) -> None:
-        if command.request_key in self.state.requests:
-            return  # a repeat: answered with the step it applied
-        self._require_open("record an interview", "enregistrer un entretien")
+        if command.request_key not in self.state.requests:  # a repeat is answered, not refused
+            self._check(Action.RECORD_INTERVIEW)
 
     @workflow.update
     async def complete_ecoute(self, command: CompleteEcouteInput) -> StepResult:
@@ -331,7 +323,7 @@ class DossierWorkflow:
             self.validate_complete_ecoute(command)
             motifs = command.motifs or self.state.motifs
             await self._step(
-                "ecoute_completed",
+                StepKind.ECOUTE_COMPLETED,
                 request_key=command.request_key,
                 to_stage=command.next_stage,
                 actor=command.agent,
@@ -343,24 +335,8 @@ class DossierWorkflow:
 
     @complete_ecoute.validator
     def validate_complete_ecoute(self, command: CompleteEcouteInput) -> None:
-        if command.request_key in self.state.requests:
-            return  # a repeat: answered with the step it applied
-        self._require_open("complete the écoute", "terminer l'écoute")
-        if self.stage != "ecoute":
-            raise refuse(
-                f"cannot complete the écoute: the dossier is in stage {self.stage!r}, not 'ecoute'"
-                + (" (record an interview first)" if self.stage == "reception" else ""),
-                f"Impossible de terminer l'écoute : le dossier est à l'étape {_stage(self.stage)},"
-                f" pas {_stage('ecoute')}"
-                + (" ; enregistrez d'abord un entretien." if self.stage == "reception" else "."),
-                "WRONG_STAGE",
-            )
-        if command.next_stage not in ("orientation", "suivi"):
-            raise refuse(
-                "after the écoute the dossier goes to 'orientation' or 'suivi'",
-                "Après l'écoute, le dossier passe en « orientation » ou en « suivi ».",
-                "INVALID_NEXT_STAGE",
-            )
+        if command.request_key not in self.state.requests:
+            self._check(Action.COMPLETE_ECOUTE, next_stage=command.next_stage)
 
     @workflow.update
     async def start_suivi(self, command: AgentInput) -> StepResult:
@@ -369,23 +345,18 @@ class DossierWorkflow:
                 return done
             self.validate_start_suivi(command)
             await self._step(
-                "stage_changed", request_key=command.request_key, to_stage="suivi", actor=command.agent
+                StepKind.STAGE_CHANGED,
+                request_key=command.request_key,
+                to_stage=target_stage(Action.START_SUIVI, self.stage),
+                actor=command.agent,
             )
             self._touch()
             return self._result()
 
     @start_suivi.validator
     def validate_start_suivi(self, command: AgentInput) -> None:
-        if command.request_key in self.state.requests:
-            return  # a repeat: answered with the step it applied
-        self._require_open("start the suivi", "commencer le suivi")
-        if self.stage != "orientation":
-            raise refuse(
-                f"cannot start the suivi: the dossier is in stage {self.stage!r}, not 'orientation'",
-                f"Impossible de commencer le suivi : le dossier est à l'étape {_stage(self.stage)},"
-                f" pas {_stage('orientation')}.",
-                "WRONG_STAGE",
-            )
+        if command.request_key not in self.state.requests:
+            self._check(Action.START_SUIVI)
 
     @workflow.update
     async def record_follow_up(self, command: FollowUpInput) -> StepResult:
@@ -394,7 +365,7 @@ class DossierWorkflow:
                 return done
             self.validate_follow_up(command)
             await self._step(
-                "follow_up",
+                StepKind.FOLLOW_UP,
                 request_key=command.request_key,
                 actor=command.agent,
                 notes=command.notes,
@@ -405,16 +376,8 @@ class DossierWorkflow:
 
     @record_follow_up.validator
     def validate_follow_up(self, command: FollowUpInput) -> None:
-        if command.request_key in self.state.requests:
-            return  # a repeat: answered with the step it applied
-        self._require_open("record a follow-up", "enregistrer un contact de suivi")
-        if self.stage not in ("orientation", "suivi"):
-            raise refuse(
-                f"a follow-up is recorded in orientation or suivi; the dossier is in {self.stage!r}",
-                "Un contact de suivi s'enregistre à l'étape orientation ou suivi ;"
-                f" le dossier est à l'étape {_stage(self.stage)}.",
-                "WRONG_STAGE",
-            )
+        if command.request_key not in self.state.requests:
+            self._check(Action.RECORD_FOLLOW_UP)
 
     @workflow.update
     async def assign(self, command: AssignInput) -> StepResult:
@@ -423,7 +386,7 @@ class DossierWorkflow:
                 return done
             self.validate_assign(command)
             await self._step(
-                "assigned",
+                StepKind.ASSIGNED,
                 request_key=command.request_key,
                 actor=command.agent,
                 assigned_agent=command.assignee,
@@ -433,15 +396,8 @@ class DossierWorkflow:
 
     @assign.validator
     def validate_assign(self, command: AssignInput) -> None:
-        if command.request_key in self.state.requests:
-            return  # a repeat: answered with the step it applied
-        self._require_open("assign the dossier", "attribuer le dossier")
-        if command.assignee == self.state.assigned_agent:
-            raise refuse(
-                "the dossier is already assigned to this agent",
-                f"Le dossier est déjà attribué à « {command.assignee[:100]} ».",
-                "ALREADY_ASSIGNED",
-            )
+        if command.request_key not in self.state.requests:
+            self._check(Action.ASSIGN, assignee=command.assignee)
 
     @workflow.update
     async def close(self, command: CloseInput) -> StepResult:
@@ -450,9 +406,9 @@ class DossierWorkflow:
                 return done
             self.validate_close(command)
             await self._step(
-                "closed",
+                StepKind.CLOSED,
                 request_key=command.request_key,
-                to_stage="cloture",
+                to_stage=target_stage(Action.CLOSE, self.stage),
                 actor=command.agent,
                 outcome=command.outcome,
                 notes=command.notes,
@@ -464,9 +420,8 @@ class DossierWorkflow:
 
     @close.validator
     def validate_close(self, command: CloseInput) -> None:
-        if command.request_key in self.state.requests:
-            return  # a repeat: answered with the step it applied
-        self._require_open("close the dossier", "clôturer le dossier")
+        if command.request_key not in self.state.requests:
+            self._check(Action.CLOSE)
 
     @workflow.update
     async def reopen(self, command: ReopenInput) -> StepResult:
@@ -476,9 +431,9 @@ class DossierWorkflow:
             self.validate_reopen(command)
             cycle = self.state.cycle + 1
             await self._step(
-                "reopened",
+                StepKind.REOPENED,
                 request_key=command.request_key,
-                to_stage="ecoute",
+                to_stage=target_stage(Action.REOPEN, self.stage),
                 actor=command.agent,
                 notes=command.reason,
                 cycle=cycle,
@@ -492,20 +447,8 @@ class DossierWorkflow:
 
     @reopen.validator
     def validate_reopen(self, command: ReopenInput) -> None:
-        if command.request_key in self.state.requests:
-            return  # a repeat: answered with the step it applied
-        if self.finished:
-            raise refuse(
-                "the reopen delay has passed: open a new dossier",
-                "Le délai de réouverture de ce dossier est passé : ouvrez un nouveau dossier.",
-                "REOPEN_DELAY_PASSED",
-            )
-        if self.stage != "cloture":
-            raise refuse(
-                f"only a closed dossier can be reopened; this one is in stage {self.stage!r}",
-                f"Seul un dossier clôturé peut être rouvert ; celui-ci est à l'étape {_stage(self.stage)}.",
-                "DOSSIER_NOT_CLOSED",
-            )
+        if command.request_key not in self.state.requests:
+            self._check(Action.REOPEN)
 
     # ---- referrals (orientation) ------------------------------------------------------
     @workflow.update
@@ -518,18 +461,18 @@ class DossierWorkflow:
                 self.validate_orient(command)
                 workflow.patched(PATCH_REFERRALS)
                 person = await workflow.execute_activity(
-                    "intake.check_referral_consent",
+                    ActivityName.CHECK_REFERRAL_CONSENT,
                     ConsentCheck(
                         self.state.dossier_id, self.state.territory, command.partner_id, command.data_scope
                     ),
                     result_type=PersonShare,
-                    task_queue=INTAKE_TASK_QUEUE,
+                    task_queue=ACTIVITY_QUEUE[ActivityName.CHECK_REFERRAL_CONSENT],
                     start_to_close_timeout=ACTIVITY_TIMEOUT,
                     retry_policy=ACTIVITY_RETRY,
                 )
                 self.state.referrals[rid] = ""
                 await workflow.start_child_workflow(
-                    "ReferralWorkflow",
+                    WorkflowName.REFERRAL,
                     ReferralSpec(
                         referral_id=rid,
                         dossier_id=self.state.dossier_id,
@@ -554,36 +497,19 @@ class DossierWorkflow:
 
     @orient.validator
     def validate_orient(self, command: OrientInput) -> None:
-        if command.referral_id in self.state.referrals:
-            return  # a retried request: answered with the referral's current status
-        self._require_open("orient the person", "orienter la personne")
-        if self.stage not in ("orientation", "suivi"):
-            raise refuse(
-                f"a referral is made in stage orientation or suivi; the dossier is in {self.stage!r}"
-                + (" (complete the écoute first)" if self.stage in ("reception", "ecoute") else ""),
-                "Une orientation se fait à l'étape orientation ou suivi ;"
-                f" le dossier est à l'étape {_stage(self.stage)}"
-                + (" : terminez d'abord l'écoute." if self.stage in ("reception", "ecoute") else "."),
-                "WRONG_STAGE",
-            )
-        if command.motif not in self.state.motifs:
-            raise refuse(
-                "the referral's motif must be one of the dossier's motifs",
-                f"Le motif de l'orientation (« {command.motif[:40]} ») doit être l'un des motifs du dossier :"
-                f" {', '.join(f'« {m} »' for m in self.state.motifs)}.",
-                "MOTIF_NOT_IN_DOSSIER",
-            )
+        if command.referral_id not in self.state.referrals:  # a retry is answered with its status
+            self._check(Action.ORIENT, motif=command.motif)
 
-    @workflow.signal
+    @workflow.signal(name=REFERRAL_CHANGED_SIGNAL)
     async def referral_changed(self, change: ReferralChanged) -> None:
         """A referral's workflow reports a change: recorded in the dossier's timeline."""
         async with self.lock:
             await self._step(
-                "referral",
+                StepKind.REFERRAL,
                 actor=change.actor,
                 referral_id=change.referral_id,
                 partner_name=change.partner_name,
-                referral_status="reminder" if change.kind == "reminder" else change.status,
+                referral_status=REFERRAL_REMINDER if change.kind == REFERRAL_REMINDER else change.status,
                 reason=change.reason or change.outcome or None,
             )
             if change.kind == "status":

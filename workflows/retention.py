@@ -15,13 +15,11 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.contracts import INTAKE_TASK_QUEUE
+    from workflows.contracts import ACTIVITY_QUEUE, ActivityName, WorkflowName
 
 RETENTION_SCHEDULE_ID = "entraide-retention"
 # The schedule appends the scheduled time to this id for each run.
 RETENTION_WORKFLOW_ID = "entraide-retention"
-ANONYMISE_ACTIVITY = "intake.anonymise_inactive"
-PURGE_ACTIVITY = "intake.purge_access_log"
 DEFAULT_RETENTION_DAYS = 730
 DEFAULT_ACCESS_LOG_RETENTION_DAYS = 365
 
@@ -47,23 +45,23 @@ class RetentionResult:
     access_log_purged: int
 
 
-@workflow.defn(name="RetentionWorkflow")
+@workflow.defn(name=WorkflowName.RETENTION)
 class RetentionWorkflow:
     @workflow.run
     async def run(self, params: RetentionInput) -> RetentionResult:
         dossiers: int = await workflow.execute_activity(
-            ANONYMISE_ACTIVITY,
+            ActivityName.ANONYMISE_INACTIVE,
             params.retention_days,
-            task_queue=INTAKE_TASK_QUEUE,
+            task_queue=ACTIVITY_QUEUE[ActivityName.ANONYMISE_INACTIVE],
             start_to_close_timeout=timedelta(hours=2),
             heartbeat_timeout=timedelta(minutes=2),
             retry_policy=ACTIVITY_RETRY,
             result_type=int,
         )
         purged: int = await workflow.execute_activity(
-            PURGE_ACTIVITY,
+            ActivityName.PURGE_ACCESS_LOG,
             params.access_log_retention_days,
-            task_queue=INTAKE_TASK_QUEUE,
+            task_queue=ACTIVITY_QUEUE[ActivityName.PURGE_ACCESS_LOG],
             start_to_close_timeout=timedelta(minutes=30),
             retry_policy=ACTIVITY_RETRY,
             result_type=int,

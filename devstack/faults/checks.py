@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from entraide.v1 import reporting_pb2, reporting_pb2_grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -30,9 +29,10 @@ from devstack.faults.context import CONSUMERS, Context
 from devstack.faults.driver import DossierRun
 from devstack.faults.messages import dead_letters
 from devstack.faults.stack import NATS_PARTNER, WEBHOOK_PARTNER, Stack
+from domain.labels_fr import REFERRAL_STATUS_LABELS
 from kernel import reference
 from kernel.auth import Role
-from workflows.labels import REFERRAL_STATUS_LABELS
+from kernel.timestamps import to_timestamp
 
 # Longest label first: « reçue par le partenaire » before a shorter one it starts with.
 _STATUS_BY_LABEL = sorted(
@@ -119,20 +119,14 @@ async def settled(ctx: Context) -> bool:
     return True
 
 
-def _stamp(at: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(at)
-    return stamp
-
-
 async def bilan(stack: Stack, calls: Calls, start: datetime, end: datetime) -> reporting_pb2.Bilan:
     token = stack.token("faults.responsable", Role.RESPONSABLE)
     async with channel(stack.address("reporting"), stack.env) as ch:
         stub = reporting_pb2_grpc.ReportingServiceStub(ch)
         request = reporting_pb2.GetBilanRequest(
             territories=sorted(reference.load(stack.env).territories),
-            to=_stamp(end),
-            **{"from": _stamp(start)},  # a Python keyword
+            to=to_timestamp(end),
+            **{"from": to_timestamp(start)},  # a Python keyword
         )
         answer: reporting_pb2.Bilan = await calls.call("GetBilan", stub.GetBilan, request, token=token)
         return answer

@@ -25,6 +25,7 @@ from markupsafe import Markup
 from starlette.responses import Response
 
 from kernel import rich_status
+from kernel.timestamps import to_timestamp
 from services.console.charts import Bar, labelled_bar_chart
 from services.console.web import FORM_CODES, FormErrors, Page, form_errors, page_route, query
 from services.reporting.render_html import _days, _number, _percent, partner_label
@@ -120,9 +121,7 @@ def parse_day(text: str) -> date | None:
 
 def _stamp(day: date) -> Timestamp:
     """Midnight starting `day` in Paris: the day of the agents and of the bilan's readers."""
-    stamp = Timestamp()
-    stamp.FromDatetime(datetime.combine(day, time(), PARIS))
-    return stamp
+    return to_timestamp(datetime.combine(day, time(), PARIS))
 
 
 def bilan_request(filters: Filters) -> tuple[reporting_pb2.GetBilanRequest, FormErrors]:

@@ -14,10 +14,10 @@ import grpc
 from entraide.v1 import intake_pb2
 from starlette.responses import Response
 
+from domain.labels_fr import DEADLINE_LABELS, STAGE_LABELS
 from kernel import rich_status
 from kernel.auth import Role
 from services.console.web import FORM_CODES, FormErrors, Page, form_errors, page_route, query
-from workflows.labels import DEADLINE_LABELS, STAGE_LABELS
 
 # The active stages, in lifecycle order (a table each).
 ACTIVE_STAGES = tuple(code for code in STAGE_LABELS if code != "cloture")

@@ -23,6 +23,8 @@ from entraide.v1 import intake_pb2, referral_pb2
 from starlette.responses import Response
 from starlette.routing import Route
 
+from domain import labels_fr as labels
+from domain.vocabulary import REFERRAL_TERMINAL
 from kernel.auth import Role
 from kernel.reference import ReferenceData
 from services.console import directory
@@ -40,8 +42,6 @@ from services.console.web import (
     read_by_path_id,
 )
 from services.intake.access import FOLLOWING
-from workflows import labels
-from workflows.contracts import REFERRAL_TERMINAL
 
 DEADLINE_LABELS = {code: label.capitalize() for code, label in labels.DEADLINE_LABELS.items()}
 CONSENT_KINDS = {code: label.capitalize() for code, label in labels.CONSENT_KIND_LABELS.items()}

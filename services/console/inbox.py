@@ -3,7 +3,7 @@ not held in time, a suivi reminder, a proposed closure, a referral refused, fail
 expired), each with one link to the part of the dossier page where the agent acts.
 
 The tasks and their rules (when one opens, when an agent's step closes it) are the
-intake service's (ListTasks); their French names are the domain's (workflows.labels).
+intake service's (ListTasks); their French names are the domain's (domain.labels_fr).
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from entraide.v1 import intake_pb2
 from starlette.responses import Response
 
+from domain.labels_fr import TASK_KIND_LABELS
+from domain.vocabulary import TaskKind
 from kernel.auth import Role
 from services.console.caseload import agent_names
 from services.console.web import Page, page_route, query
-from workflows.labels import TASK_KIND_LABELS, TaskKind
 
 # ListTasks answers at most this many (the newest first).
 PAGE_SIZE = 200

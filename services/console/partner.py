@@ -20,6 +20,8 @@ from entraide.v1 import intake_pb2, referral_pb2
 from starlette.responses import Response
 from starlette.routing import Route
 
+from domain.referral import TRANSITIONS as REFERRAL_ACTIONS
+from domain.vocabulary import REFERRAL_STATUSES, REFERRAL_TERMINAL
 from kernel.auth import Role
 from services.console.templating import date_fr
 from services.console.web import (
@@ -35,7 +37,6 @@ from services.console.web import (
     query,
     read_by_path_id,
 )
-from workflows.contracts import REFERRAL_ACTIONS, REFERRAL_STATUSES, REFERRAL_TERMINAL
 
 LIST_URL = "/partenaire"
 # The fields a partner's form may carry (named as ReferralActionRequest's fields).

@@ -14,12 +14,12 @@ import grpc
 from entraide.v1 import intake_pb2, referral_pb2
 from starlette.responses import Response
 
+from domain import labels_fr as labels
 from kernel import rich_status
 from kernel.auth import Role
 from services.console import web
 from services.console.web import FORM_CODES, FormErrors, Page, form_errors, new_request_id, page_route
 from services.intake.rights import RECTIFIABLE
-from workflows import labels
 
 DONE = {
     "rectifiee": "Les données de la personne ont été rectifiées.",

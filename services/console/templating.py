@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 from google.protobuf.timestamp_pb2 import Timestamp
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from domain import labels_fr as labels
 from kernel import reference
 from kernel.auth import ROLE_LABELS, Role
-from workflows import labels
 
 PARIS = ZoneInfo("Europe/Paris")
 TEMPLATES = Path(__file__).parent / "templates"

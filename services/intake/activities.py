@@ -8,13 +8,15 @@ from datetime import UTC, datetime
 from entraide.v1 import events_pb2
 from temporalio import activity
 
+from domain.vocabulary import NOTE_KIND_OF_STEP
 from kernel import outbox
 from kernel.db import Pool, system_scope
 from kernel.events import new_event, step_event_id
 from kernel.reference import ReferenceData
+from kernel.timestamps import to_timestamp
 from services.intake import repository, timeline
-from workflows.contracts import RecordOpened, Transition
-from workflows.labels import NOTE_KIND_OF_STEP
+from services.intake.schema import SCHEMA
+from workflows.contracts import ActivityName, RecordOpened, Transition
 
 SOURCE = "entraide/intake"
 
@@ -24,7 +26,7 @@ class IntakeActivities:
         self.pool = pool
         self.reference = reference
 
-    @activity.defn(name="intake.record_dossier_opened")
+    @activity.defn(name=ActivityName.RECORD_DOSSIER_OPENED)
     async def record_dossier_opened(self, command: RecordOpened) -> str:
         spec = command.spec
         async with system_scope(self.pool, [spec.territory]) as conn, conn.transaction():
@@ -53,7 +55,7 @@ class IntakeActivities:
                 motifs=spec.motifs,
                 arrival_channel=spec.arrival_channel,
                 urgent=spec.urgent,
-                opened_at=timeline.stamp(opened_at),
+                opened_at=to_timestamp(opened_at),
                 person_id=spec.person_id,
             )
             event = new_event(
@@ -64,10 +66,10 @@ class IntakeActivities:
                 event_id=step_event_id(command.workflow_id, "opened"),
                 time=opened_at,
             )
-            await outbox.write(conn, repository.SCHEMA, event)
+            await outbox.write(conn, SCHEMA, event)
             return opened_at.isoformat()
 
-    @activity.defn(name="intake.record_transition")
+    @activity.defn(name=ActivityName.RECORD_TRANSITION)
     async def record_transition(self, t: Transition) -> None:
         at = datetime.fromisoformat(t.at)
         # all_notes: the platform writes author-only notes too (INSERT … ON CONFLICT
@@ -110,4 +112,4 @@ class IntakeActivities:
                     event_id=step_event_id(t.workflow_id, f"{t.step}/{event_type}"),
                     time=at,
                 )
-                await outbox.write(conn, repository.SCHEMA, event)
+                await outbox.write(conn, SCHEMA, event)

@@ -23,11 +23,11 @@ from typing import Any
 import asyncpg
 from entraide.v1 import intake_pb2
 
+from domain.labels_fr import stage_label
 from kernel import auth
 from kernel.errors import InvalidArgument, Violation
 from kernel.reference import ReferenceData
 from services.intake import validation
-from workflows.labels import stage_label
 
 DEFAULT_PAGE_SIZE = 50
 _AGENT = re.compile(r"^[\x21-\x7e]{1,100}$")

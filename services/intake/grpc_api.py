@@ -19,6 +19,15 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.labels_fr import REFERRAL_REASON_LABELS, TASK_KIND_LABELS
+from domain.vocabulary import (
+    REFERRAL_OUTCOMES,
+    REFERRAL_REASONS,
+    TASK_KIND_OF_REFERRAL_STATUS,
+    TASK_KIND_OF_STEP,
+    NoteKind,
+    TaskKind,
+)
 from kernel import auth, idempotency
 from kernel.db import ScopedPool
 from kernel.errors import AlreadyExists, FailedPrecondition, NotFound
@@ -32,16 +41,14 @@ from kernel.temporal import (
     run_update,
     settle_start,
 )
+from kernel.timestamps import to_timestamp
 from services.intake import access, caseload, persons, repository, validation
 from services.intake.people_api import PeopleHandlers
 from services.intake.rights_api import RightsHandlers
-from services.intake.timeline import stamp
 from services.intake.validation import capitalised
 from workflows import search_attributes as sa
 from workflows.contracts import (
     DOSSIER_TASK_QUEUE,
-    REFERRAL_OUTCOMES,
-    REFERRAL_REASONS,
     AgentInput,
     AssignInput,
     CloseInput,
@@ -55,14 +62,6 @@ from workflows.contracts import (
     dossier_workflow_id,
 )
 from workflows.dossier import DossierWorkflow
-from workflows.labels import (
-    REFERRAL_REASON_LABELS,
-    TASK_KIND_LABELS,
-    TASK_KIND_OF_REFERRAL_STATUS,
-    TASK_KIND_OF_STEP,
-    NoteKind,
-    TaskKind,
-)
 
 
 def dossier_message(row: asyncpg.Record) -> intake_pb2.Dossier:
@@ -74,17 +73,17 @@ def dossier_message(row: asyncpg.Record) -> intake_pb2.Dossier:
         arrival_channel=row["arrival_channel"],
         urgent=row["urgent"],
         stage=row["stage"],
-        opened_at=stamp(row["opened_at"]),
+        opened_at=to_timestamp(row["opened_at"]),
         person_id=str(row["person_id"] or ""),
         household_id=str(row["household_id"] or ""),
         assigned_agent=row["assigned_agent"],
         outcome=row["outcome"],
-        updated_at=stamp(row["updated_at"]),
+        updated_at=to_timestamp(row["updated_at"]),
         cycle=row["cycle"],
         escalated=row["escalated"],
         reminded=row["reminded_at"] is not None,
         closure_proposed=row["closure_proposed"],
-        next_due_at=stamp(row["next_due_at"]) if row["next_due_at"] is not None else None,
+        next_due_at=to_timestamp(row["next_due_at"]) if row["next_due_at"] is not None else None,
         next_due_kind=row["next_due_kind"],
         overdue=row["overdue"],
     )
@@ -99,7 +98,7 @@ def task_message(row: asyncpg.Record) -> intake_pb2.Task:
     return intake_pb2.Task(
         dossier_id=str(row["dossier_id"]),
         kind=kind.value,
-        at=stamp(row["at"]),
+        at=to_timestamp(row["at"]),
         territory=row["territory"],
         stage=row["stage"],
         urgent=row["urgent"],
@@ -115,11 +114,11 @@ def note_message(row: asyncpg.Record) -> intake_pb2.Note:
         note_id=str(row["note_id"]),
         kind=row["kind"],
         author=row["author"],
-        at=stamp(row["at"]),
+        at=to_timestamp(row["at"]),
         text=row["body"],
         visibility=row["visibility"],
         step=row["step"],
-        erased_at=stamp(row["erased_at"]) if row["erased_at"] is not None else None,
+        erased_at=to_timestamp(row["erased_at"]) if row["erased_at"] is not None else None,
     )
 
 
@@ -235,7 +234,7 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
             dossier=dossier_message(row),
             entries=[
                 intake_pb2.TimelineEntry(
-                    at=stamp(e["at"]),
+                    at=to_timestamp(e["at"]),
                     kind=e["kind"],
                     stage=e["stage"],
                     actor=e["actor"],
@@ -426,4 +425,4 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
         except RPCError:
             return []  # the workflow has ended: no deadline is pending
         assert isinstance(view, DossierView)
-        return [intake_pb2.Deadline(kind=d.kind, due_at=stamp(d.due_at)) for d in view.deadlines]
+        return [intake_pb2.Deadline(kind=d.kind, due_at=to_timestamp(d.due_at)) for d in view.deadlines]

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncpg
 from entraide.v1 import intake_pb2
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from kernel import auth
 from kernel.db import ScopedPool
 from kernel.errors import NotFound, PermissionDenied
 from kernel.grpc_server import Context
 from kernel.reference import ReferenceData
+from kernel.timestamps import to_timestamp
 from services.intake import people_validation, person_search, persons
 
 
@@ -36,8 +36,7 @@ def person_message(row: asyncpg.Record, household_ids: list[str] | None = None) 
 
 
 def consent_message(row: asyncpg.Record) -> intake_pb2.Consent:
-    recorded_at = Timestamp()
-    recorded_at.FromDatetime(row["recorded_at"])
+    recorded_at = to_timestamp(row["recorded_at"])
     message = intake_pb2.Consent(
         consent_id=str(row["consent_id"]),
         person_id=str(row["person_id"]),

@@ -21,15 +21,15 @@ from datetime import UTC, date, datetime
 
 import asyncpg
 from entraide.v1 import events_pb2
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from kernel import outbox
 from kernel.db import Connection
 from kernel.errors import AlreadyExists, FailedPrecondition, NotFound
 from kernel.events import new_event
+from kernel.timestamps import to_timestamp
 from services.intake.people_validation import Merge, NewConsent, NewHousehold, NewPerson
+from services.intake.schema import SCHEMA
 
-SCHEMA = "intake"
 SOURCE = "entraide/intake"
 MAX_DUPLICATES = 20
 
@@ -59,12 +59,6 @@ def _uuid_or_none(raw: str) -> uuid.UUID | None:
         return uuid.UUID(raw)
     except (ValueError, TypeError, AttributeError):
         return None
-
-
-def _timestamp(at: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(at)
-    return stamp
 
 
 # ---------------------------------------------------------------- lookups used by other code
@@ -293,7 +287,7 @@ async def create_person(conn: Connection, new: NewPerson) -> tuple[asyncpg.Recor
             )
         return existing, False
     person_id = str(row["person_id"])
-    payload = events_pb2.PersonCreated(person_id=person_id, territory=new.territory, at=_timestamp(now))
+    payload = events_pb2.PersonCreated(person_id=person_id, territory=new.territory, at=to_timestamp(now))
     await outbox.write(
         conn, SCHEMA, new_event("entraide.person.created", SOURCE, person_id, payload, time=now)
     )
@@ -380,7 +374,7 @@ async def merge_persons(conn: Connection, merge: Merge) -> asyncpg.Record:
     )
     assert kept is not None
     payload = events_pb2.PersonsMerged(
-        keep_id=str(keep_id), merged_id=str(duplicate_id), territory=keep["territory"], at=_timestamp(now)
+        keep_id=str(keep_id), merged_id=str(duplicate_id), territory=keep["territory"], at=to_timestamp(now)
     )
     await outbox.write(
         conn, SCHEMA, new_event("entraide.person.merged", SOURCE, str(keep_id), payload, time=now)
@@ -498,7 +492,7 @@ async def record_consent(conn: Connection, new: NewConsent) -> asyncpg.Record:
         person_id=new.person_id,
         partner_id=new.partner_id,
         kind=new.kind,
-        at=_timestamp(now),
+        at=to_timestamp(now),
     )
     await outbox.write(
         conn, SCHEMA, new_event("entraide.consent.recorded", SOURCE, new.person_id, payload, time=now)

@@ -11,14 +11,14 @@ from kernel.db import Pool, system_scope
 from kernel.errors import FailedPrecondition, NotFound
 from kernel.temporal import application_error
 from services.intake import persons, repository
-from workflows.contracts import ConsentCheck, PersonShare
+from workflows.contracts import ActivityName, ConsentCheck, PersonShare
 
 
 class ReferralGate:
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
-    @activity.defn(name="intake.check_referral_consent")
+    @activity.defn(name=ActivityName.CHECK_REFERRAL_CONSENT)
     async def check_referral_consent(self, check: ConsentCheck) -> PersonShare:
         async with system_scope(self.pool, [check.territory]) as conn:
             dossier = await repository.get_dossier(conn, check.dossier_id)

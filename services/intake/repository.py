@@ -9,11 +9,11 @@ from typing import Any
 
 import asyncpg
 
+from domain.vocabulary import TASK_KIND_OF_REFERRAL_STATUS, TASK_KIND_OF_STEP
 from kernel.db import Connection
+from services.intake.schema import SCHEMA
 from workflows.contracts import DossierSpec, LifecycleTimers, Transition
-from workflows.labels import TASK_KIND_OF_REFERRAL_STATUS, TASK_KIND_OF_STEP
 
-SCHEMA = "intake"
 # Kinds of step that count as activity on the dossier (suivi inactivity clock).
 ACTIVITY_KINDS = frozenset({"interview", "ecoute_completed", "stage_changed", "follow_up", "reopened"})
 # Steps by which an agent acts on a dossier: what the workflow asked of them (a task) is
@@ -285,7 +285,7 @@ async def notes_visible_to(conn: Connection, dossier_id: str, reader: str) -> li
 async def open_tasks(
     conn: Connection, territories: list[str], assigned_agent: str | None, limit: int
 ) -> list[asyncpg.Record]:
-    """The steps that ask something of an agent (workflows.labels.TASK_KIND_OF_STEP and
+    """The steps that ask something of an agent (domain.vocabulary.TASK_KIND_OF_STEP and
     TASK_KIND_OF_REFERRAL_STATUS) with no acting step after them on their dossier
     (ACTING_KINDS, a new referral), on dossiers not closed; newest first."""
     return await conn.fetch(

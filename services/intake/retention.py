@@ -42,12 +42,11 @@ from kernel.reference import ReferenceData
 from kernel.runtime import ServiceContext
 from kernel.temporal import application_error
 from services.intake import rights
-from workflows.contracts import DOSSIER_TASK_QUEUE
+from services.intake.schema import SCHEMA
+from workflows.contracts import DOSSIER_TASK_QUEUE, ActivityName
 from workflows.retention import (
-    ANONYMISE_ACTIVITY,
     DEFAULT_ACCESS_LOG_RETENTION_DAYS,
     DEFAULT_RETENTION_DAYS,
-    PURGE_ACTIVITY,
     RETENTION_SCHEDULE_ID,
     RETENTION_WORKFLOW_ID,
     RetentionInput,
@@ -55,7 +54,6 @@ from workflows.retention import (
 )
 
 log = get_logger("retention")
-SCHEMA = "intake"
 BATCH_SIZE = 200
 DEFAULT_CRON = "0 3 * * *"
 # The CNIL's floor for access logs (audit.purge refuses less): 6 months.
@@ -199,7 +197,7 @@ class RetentionActivities:
         self.territories = sorted(reference_data.territories)
         self.batch_size = batch_size
 
-    @activity.defn(name=ANONYMISE_ACTIVITY)
+    @activity.defn(name=ActivityName.ANONYMISE_INACTIVE)
     async def anonymise_inactive(self, cutoff_days: int) -> int:
         """Returns the number of dossiers anonymised (persons with no dossier are only
         counted in the log)."""
@@ -235,7 +233,7 @@ class RetentionActivities:
         log.info("retention: persons with no dossier anonymised", extra={"count": persons})
         return dossiers
 
-    @activity.defn(name=PURGE_ACTIVITY)
+    @activity.defn(name=ActivityName.PURGE_ACCESS_LOG)
     async def purge_access_log(self, retention_days: int) -> int:
         """Deletes access-log entries older than `retention_days`; returns how many."""
         if retention_days < 1:

@@ -30,13 +30,13 @@ from typing import Any
 
 import asyncpg
 from entraide.v1 import events_pb2, intake_pb2
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from kernel import outbox
 from kernel.db import Connection
 from kernel.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Violation
 from kernel.events import new_event
 from kernel.reference import ReferenceData
+from kernel.timestamps import to_timestamp
 from services.intake import people_validation, persons
 
 # The field checks of CreatePerson, shared so that a rectified person passes the same
@@ -48,8 +48,8 @@ from services.intake.people_validation import (
     _check_phone,
     _check_text,
 )
+from services.intake.schema import SCHEMA
 
-SCHEMA = "intake"
 SOURCE = "entraide/intake"
 EXPORT_FORMAT = "entraide.person-export/1"
 ANONYMOUS_NAME = "ANONYME"
@@ -130,12 +130,6 @@ def anonymisation_request(request: intake_pb2.AnonymisePersonRequest) -> str:
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _timestamp(at: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(at)
-    return stamp
 
 
 def _plain(value: Any) -> Any:
@@ -299,7 +293,7 @@ async def rectify_person(conn: Connection, rectification: Rectification) -> asyn
     )
     assert updated is not None
     payload = events_pb2.PersonRectified(
-        person_id=str(row["person_id"]), territory=row["territory"], at=_timestamp(now)
+        person_id=str(row["person_id"]), territory=row["territory"], at=to_timestamp(now)
     )
     await outbox.write(
         conn,
@@ -375,7 +369,7 @@ async def anonymise_person(conn: Connection, person_id: str, *, at: datetime | N
         payload = events_pb2.PersonAnonymised(
             person_id=str(canonical["person_id"]),
             territory=canonical["territory"],
-            at=_timestamp(now),
+            at=to_timestamp(now),
             dossiers=[str(d) for d in dossier_ids],
         )
         await outbox.write(

@@ -15,10 +15,10 @@ from services.intake.access import RULES
 from services.intake.activities import IntakeActivities
 from services.intake.grpc_api import IntakeServicer
 from services.intake.referral_gate import ReferralGate
-from services.intake.repository import SCHEMA
 from services.intake.retention import activities as retention_activities
 from services.intake.retention import ensure_retention_schedule
-from workflows.contracts import LifecycleTimers
+from services.intake.schema import SCHEMA
+from workflows.contracts import INTAKE_TASK_QUEUE, LifecycleTimers
 
 
 def _bindings(ctx: ServiceContext) -> list[ServiceBinding]:
@@ -58,6 +58,7 @@ def _activities(ctx: ServiceContext) -> list[object]:
 
 
 SPEC = ServiceSpec(
+    task_queue=INTAKE_TASK_QUEUE,
     name="intake",
     schema=SCHEMA,
     migrations_dir=Path(__file__).parent / "migrations",

@@ -12,8 +12,8 @@ from entraide.v1 import events_pb2
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from domain.labels_fr import REFERRAL_REASON_LABELS, REFERRAL_STATUS_LABELS, STAGE_LABELS
 from workflows.contracts import Transition
-from workflows.labels import REFERRAL_REASON_LABELS, REFERRAL_STATUS_LABELS, STAGE_LABELS
 
 NOTE_ID_NAMESPACE = uuid.UUID("3c0f8a51-52b8-4f4a-8c8e-2c1d1e4b9f70")
 

@@ -18,8 +18,8 @@ import asyncpg
 from kernel.db import Connection
 from kernel.errors import InvalidArgument
 from kernel.reference import ReferenceData
+from services.referral.schema import SCHEMA
 
-SCHEMA = "referral"
 PARIS = ZoneInfo("Europe/Paris")
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}$")

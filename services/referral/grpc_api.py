@@ -19,6 +19,8 @@ from entraide.v1 import referral_pb2, referral_pb2_grpc
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.labels_fr import REFERRAL_ACTION_VERBS, REFERRAL_REASON_LABELS, REFERRAL_STATUS_LABELS
+from domain.vocabulary import REFERRAL_OUTCOMES, REFERRAL_REASONS, REFERRAL_STATUSES, REFERRAL_TERMINAL
 from kernel import auth, idempotency
 from kernel.auth import Claims, Role
 from kernel.db import Pool, ScopedPool, system_scope
@@ -26,21 +28,18 @@ from kernel.errors import DomainError, FailedPrecondition, InvalidArgument, NotF
 from kernel.grpc_server import Context, remaining
 from kernel.reference import ReferenceData
 from kernel.temporal import domain_error_from, run_update
+from kernel.timestamps import to_timestamp
 from services.referral import directory, links, referrals
+from services.referral.schema import SCHEMA
 from workflows.contracts import (
-    REFERRAL_OUTCOMES,
-    REFERRAL_REASONS,
-    REFERRAL_STATUSES,
-    REFERRAL_TERMINAL,
+    ActInput,
     OrientInput,
-    ReferralAction,
     ReferralTimers,
     dossier_workflow_id,
     referral_workflow_id,
 )
 from workflows.dossier import DossierWorkflow
-from workflows.labels import REFERRAL_REASON_LABELS, REFERRAL_STATUS_LABELS
-from workflows.referral import ACTION_VERBS, ReferralWorkflow
+from workflows.referral import ReferralWorkflow
 
 MAX_MESSAGE = 2000
 MAX_COMMENT = 500
@@ -164,8 +163,8 @@ def _permanence(found: directory.NextPermanence | None) -> referral_pb2.Permanen
     if found is None:
         return None
     return referral_pb2.Permanence(
-        starts_at=referrals.stamp(found.starts_at),
-        ends_at=referrals.stamp(found.ends_at),
+        starts_at=to_timestamp(found.starts_at),
+        ends_at=to_timestamp(found.ends_at),
         location=_location(found.location),
     )
 
@@ -187,8 +186,8 @@ def referral_message(
         status=row["status"],
         reason=row["reason"],
         outcome=row["outcome"],
-        created_at=referrals.stamp(row["created_at"]),
-        updated_at=referrals.stamp(row["updated_at"]),
+        created_at=to_timestamp(row["created_at"]),
+        updated_at=to_timestamp(row["updated_at"]),
         person=referral_pb2.PersonSnapshot(**person) if person else None,
         sequence=row["sequence"],
         history=[
@@ -198,7 +197,7 @@ def referral_message(
                 reason=c["reason"],
                 outcome=c["outcome"],
                 actor="" if for_partner and c["actor"] != auth.current().subject else c["actor"],
-                at=referrals.stamp(c["at"]),
+                at=to_timestamp(c["at"]),
             )
             for c in changes
         ],
@@ -306,7 +305,7 @@ class ReferralServicer(referral_pb2_grpc.ReferralServiceServicer):
         territory, motifs = dossier["territory"], list(dossier["motifs"])
         async with self.pool.acquire() as conn:
             services = await conn.fetch(
-                f"""SELECT partner_id, service_id, motifs FROM {directory.SCHEMA}.partner_services
+                f"""SELECT partner_id, service_id, motifs FROM {SCHEMA}.partner_services
                      WHERE motifs && $1 AND $2 = ANY(communes)""",
                 motifs,
                 territory,
@@ -405,7 +404,7 @@ class ReferralServicer(referral_pb2_grpc.ReferralServiceServicer):
                 "TOO_LONG",
             )
         await self._referral_view(referral_id, for_partner=False)  # NOT_FOUND outside the territories
-        action = ReferralAction("cancel", agent, comment=request.reason.strip())
+        action = ActInput("cancel", agent, comment=request.reason.strip())
         handle = self.temporal.get_workflow_handle(referral_workflow_id(referral_id))
         await self._update(handle, ReferralWorkflow.act, action, context, _referral_gone, request)
         return await self._referral_view(referral_id, for_partner=False)
@@ -532,7 +531,7 @@ class ReferralServicer(referral_pb2_grpc.ReferralServiceServicer):
         token = links.sign(key, row["link_id"], row["referral_id"], row["expires_at"])
         return referral_pb2.ReferralLink(
             link_token=token,
-            expires_at=referrals.stamp(row["expires_at"]),
+            expires_at=to_timestamp(row["expires_at"]),
             link_id=str(row["link_id"]),
             referral_id=str(row["referral_id"]),
             url=self.links.url(token),
@@ -567,7 +566,7 @@ class ReferralServicer(referral_pb2_grpc.ReferralServiceServicer):
         return referral_pb2.RevokeReferralLinkResponse(
             link_id=str(row["link_id"]),
             referral_id=str(row["referral_id"]),
-            revoked_at=referrals.stamp(row["revoked_at"]),
+            revoked_at=to_timestamp(row["revoked_at"]),
         )
 
     async def ReadReferralByLink(
@@ -686,7 +685,7 @@ class ReferralServicer(referral_pb2_grpc.ReferralServiceServicer):
         claims = auth.current()
         referral_id = _uuid(request.referral_id, "referral_id")
         reason = outcome = ""
-        verb = ACTION_VERBS.get(action, action)
+        verb = REFERRAL_ACTION_VERBS.get(action, action)
         if action in ("reject", "fail"):
             if request.reason not in REFERRAL_REASONS:
                 raise _invalid(
@@ -738,7 +737,7 @@ class ReferralServicer(referral_pb2_grpc.ReferralServiceServicer):
             )
         await self._referral_view(referral_id, for_partner=True)  # NOT_FOUND unless the caller's
         handle = self.temporal.get_workflow_handle(referral_workflow_id(referral_id))
-        command = ReferralAction(action, claims.subject, reason=reason, outcome=outcome, comment=comment)
+        command = ActInput(action, claims.subject, reason=reason, outcome=outcome, comment=comment)
         await self._update(handle, ReferralWorkflow.act, command, context, _referral_gone, request)
         return await self._referral_view(referral_id, for_partner=True)
 

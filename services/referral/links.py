@@ -24,8 +24,8 @@ import asyncpg
 
 from kernel.db import Connection
 from kernel.errors import FailedPrecondition, NotFound
+from services.referral.schema import SCHEMA
 
-SCHEMA = "referral"
 DEFAULT_TTL_S = 8 * 86400
 MIN_TTL_S = 60
 MAX_TTL_S = 30 * 86400

@@ -49,7 +49,7 @@ from kernel.logs import get_logger
 from kernel.runtime import ServiceContext
 from kernel.settings import Settings
 from services.referral import links, partner_messages, webhooks
-from services.referral.directory import SCHEMA
+from services.referral.schema import SCHEMA
 
 log = get_logger("partner-notifier")
 CONSUMER = "referral-partner-notifier"

@@ -9,8 +9,8 @@ from entraide.v1 import events_pb2
 
 from kernel.db import Connection
 from kernel.events import Event
+from services.referral.schema import SCHEMA
 
-SCHEMA = "referral"
 CONSUMER = "referral-dossiers"
 
 

@@ -12,23 +12,17 @@ from datetime import datetime
 
 import asyncpg
 from entraide.v1 import events_pb2
-from google.protobuf.timestamp_pb2 import Timestamp
 from temporalio import activity
 
 from kernel import outbox
 from kernel.db import Connection, Pool, system_scope
 from kernel.events import new_event, step_event_id
-from workflows.contracts import RecordReferralStatus, ReferralReminder
+from kernel.timestamps import to_timestamp
+from services.referral.schema import SCHEMA
+from workflows.contracts import ActivityName, RecordReferralStatus, ReferralReminder
 
-SCHEMA = "referral"
 SOURCE = "entraide/referral"
 EVENT_TYPE = "entraide.referral.status_changed"
-
-
-def stamp(value: datetime | str) -> Timestamp:
-    result = Timestamp()
-    result.FromDatetime(datetime.fromisoformat(value) if isinstance(value, str) else value)
-    return result
 
 
 async def get_referral(conn: Connection, referral_id: str) -> asyncpg.Record | None:
@@ -71,7 +65,7 @@ class ReferralActivities:
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
-    @activity.defn(name="referral.record_status")
+    @activity.defn(name=ActivityName.RECORD_REFERRAL_STATUS)
     async def record_status(self, r: RecordReferralStatus) -> None:
         spec = r.spec
         at = datetime.fromisoformat(r.at)
@@ -137,7 +131,7 @@ class ReferralActivities:
                 previous_status=r.previous_status,
                 reason=r.reason,
                 outcome=r.outcome,
-                at=stamp(at),
+                at=to_timestamp(at),
                 actor=r.actor,
                 sequence=r.sequence,
             )
@@ -151,7 +145,7 @@ class ReferralActivities:
             )
             await outbox.write(conn, SCHEMA, event)
 
-    @activity.defn(name="referral.record_reminder")
+    @activity.defn(name=ActivityName.RECORD_REFERRAL_REMINDER)
     async def record_reminder(self, r: ReferralReminder) -> None:
         async with system_scope(self.pool, [r.territory]) as conn:
             await conn.execute(

@@ -14,10 +14,10 @@ from kernel.runtime import ServiceContext, ServiceSpec
 from kernel.settings import Settings
 from services.referral import links, notifier, projector
 from services.referral.access import RULES
-from services.referral.directory import SCHEMA
 from services.referral.grpc_api import ReferralServicer
 from services.referral.referrals import ReferralActivities
-from workflows.contracts import ReferralTimers
+from services.referral.schema import SCHEMA
+from workflows.contracts import REFERRAL_TASK_QUEUE, ReferralTimers
 
 
 def timers(settings: Settings) -> ReferralTimers:
@@ -63,6 +63,7 @@ def dossiers_spec(ctx: ServiceContext) -> ConsumerSpec:
 
 
 SPEC = ServiceSpec(
+    task_queue=REFERRAL_TASK_QUEUE,
     name="referral",
     schema=SCHEMA,
     migrations_dir=Path(__file__).parent / "migrations",

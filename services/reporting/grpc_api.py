@@ -16,7 +16,7 @@ from kernel.db import Pool, acquire_spare
 from kernel.errors import InvalidArgument
 from kernel.grpc_server import Context
 from kernel.reference import ReferenceData
-from kernel.timestamps import optional_datetime
+from kernel.timestamps import optional_datetime, to_timestamp
 from services.reporting import bilan, ops, queries, render_csv, render_html
 from services.reporting.labels import Labels
 
@@ -49,9 +49,7 @@ def _period_reversed() -> InvalidArgument:
 def _stamp(value: datetime | None) -> Timestamp | None:
     if value is None:
         return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
+    return to_timestamp(value)
 
 
 class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):

@@ -22,16 +22,16 @@ from datetime import UTC, datetime
 from entraide.v1 import events_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from domain.vocabulary import REFERRAL_STATUSES, STAGES
 from kernel.db import Connection
 from kernel.events import Event
 from services.reporting import people
-from workflows.contracts import REFERRAL_STATUSES, STAGES
 
 SCHEMA = "reporting"
 CONSUMER = "reporting-projector"
 # Taken shared by every projector transaction, exclusive by the rebuild's cut-over.
 PROJECTION_LOCK = 0x52657072  # "Repr"
-STAGE_RANK = {stage: rank for rank, stage in enumerate(STAGES)}
+STAGE_RANK: dict[str, int] = {stage: rank for rank, stage in enumerate(STAGES)}
 FIRST_TIME_COLUMNS = {"ecoute": "ecoute_at", "orientation": "orientation_at", "suivi": "suivi_at"}
 DOSSIER_TYPES = frozenset(
     {

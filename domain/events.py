@@ -1,0 +1,92 @@
+"""The event catalogue: every domain event's CloudEvents type, the protobuf message
+its data carries and what its subject is, declared once. Producers build events
+through `kernel.events.new_event` (which checks the pairing), consumers read them
+with `Event.payload()`; nobody spells a ce-type by hand. The proto file's comments
+say what each message means (proto/entraide/v1/events.proto)."""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass
+from enum import StrEnum
+
+from entraide.v1 import events_pb2
+from google.protobuf.message import Message
+
+TYPE_PREFIX = "entraide."
+
+
+class EventType(StrEnum):
+    DOSSIER_OPENED = "entraide.dossier.opened"
+    DOSSIER_STAGE_CHANGED = "entraide.dossier.stage_changed"
+    ECOUTE_COMPLETED = "entraide.dossier.ecoute_completed"
+    INTERVIEW_RECORDED = "entraide.dossier.interview_recorded"
+    FOLLOW_UP_RECORDED = "entraide.dossier.follow_up_recorded"
+    DOSSIER_ESCALATED = "entraide.dossier.escalated"
+    SUIVI_REMINDER = "entraide.dossier.reminder"
+    CLOSURE_PROPOSED = "entraide.dossier.closure_proposed"
+    DOSSIER_CLOSED = "entraide.dossier.closed"
+    DOSSIER_REOPENED = "entraide.dossier.reopened"
+    DOSSIER_ASSIGNED = "entraide.dossier.assigned"
+    PERSON_CREATED = "entraide.person.created"
+    PERSONS_MERGED = "entraide.person.merged"
+    PERSON_RECTIFIED = "entraide.person.rectified"
+    PERSON_ANONYMISED = "entraide.person.anonymised"
+    CONSENT_RECORDED = "entraide.consent.recorded"
+    REFERRAL_STATUS_CHANGED = "entraide.referral.status_changed"
+
+
+class Subject(StrEnum):
+    """What the CloudEvents `subject` (the aggregate id) of an event is."""
+
+    DOSSIER = "dossier"
+    PERSON = "person"
+    REFERRAL = "referral"
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    type: EventType
+    message: builtins.type[Message]
+    subject: Subject
+
+
+def _spec(event_type: EventType, message: type[Message], subject: Subject) -> tuple[EventType, EventSpec]:
+    return event_type, EventSpec(event_type, message, subject)
+
+
+_E, _S = EventType, Subject
+CATALOGUE: dict[EventType, EventSpec] = dict(
+    [
+        _spec(_E.DOSSIER_OPENED, events_pb2.DossierOpened, _S.DOSSIER),
+        _spec(_E.DOSSIER_STAGE_CHANGED, events_pb2.DossierStageChanged, _S.DOSSIER),
+        _spec(_E.ECOUTE_COMPLETED, events_pb2.EcouteCompleted, _S.DOSSIER),
+        _spec(_E.INTERVIEW_RECORDED, events_pb2.InterviewRecorded, _S.DOSSIER),
+        _spec(_E.FOLLOW_UP_RECORDED, events_pb2.FollowUpRecorded, _S.DOSSIER),
+        _spec(_E.DOSSIER_ESCALATED, events_pb2.DossierEscalated, _S.DOSSIER),
+        _spec(_E.SUIVI_REMINDER, events_pb2.SuiviReminder, _S.DOSSIER),
+        _spec(_E.CLOSURE_PROPOSED, events_pb2.ClosureProposed, _S.DOSSIER),
+        _spec(_E.DOSSIER_CLOSED, events_pb2.DossierClosed, _S.DOSSIER),
+        _spec(_E.DOSSIER_REOPENED, events_pb2.DossierReopened, _S.DOSSIER),
+        _spec(_E.DOSSIER_ASSIGNED, events_pb2.DossierAssigned, _S.DOSSIER),
+        _spec(_E.PERSON_CREATED, events_pb2.PersonCreated, _S.PERSON),
+        _spec(_E.PERSONS_MERGED, events_pb2.PersonsMerged, _S.PERSON),
+        _spec(_E.PERSON_RECTIFIED, events_pb2.PersonRectified, _S.PERSON),
+        _spec(_E.PERSON_ANONYMISED, events_pb2.PersonAnonymised, _S.PERSON),
+        _spec(_E.CONSENT_RECORDED, events_pb2.ConsentRecorded, _S.PERSON),
+        _spec(_E.REFERRAL_STATUS_CHANGED, events_pb2.ReferralStatusChanged, _S.REFERRAL),
+    ]
+)
+DOSSIER_EVENTS = frozenset(t for t, spec in CATALOGUE.items() if spec.subject is Subject.DOSSIER)
+# The ce-type → message pairing as JetStream consumers and partners see it.
+BY_MESSAGE: dict[str, EventType] = {spec.message.DESCRIPTOR.full_name: t for t, spec in CATALOGUE.items()}
+
+
+def spec_of(event_type: str) -> EventSpec:
+    """The catalogue entry of a ce-type; KeyError for a type it does not know."""
+    return CATALOGUE[EventType(event_type)]
+
+
+def short_name(event_type: str) -> str:
+    """The type without its prefix: the NATS subject's tail (`dossier.opened`)."""
+    return event_type.removeprefix(TYPE_PREFIX)

@@ -1,0 +1,108 @@
+"""French words a person reads for the codes of the dossier's vocabulary (stages,
+note kinds, referral statuses and reasons, kinds of task in an agent's inbox),
+defined once for the timeline, the CLI, the console and the error messages."""
+
+from __future__ import annotations
+
+from domain.vocabulary import (
+    ConsentChannel,
+    ConsentKind,
+    DeadlineKind,
+    NoteKind,
+    ReferralAction,
+    ReferralOutcome,
+    ReferralReason,
+    ReferralStatus,
+    Stage,
+    TaskKind,
+)
+
+NOTE_KIND_LABELS: dict[str, str] = {
+    NoteKind.INTERVIEW: "Entretien",
+    NoteKind.FOLLOW_UP: "Contact de suivi",
+    NoteKind.CLOSURE: "Note de clôture",
+    NoteKind.REOPEN: "Motif de réouverture",
+}
+STAGE_LABELS: dict[str, str] = {
+    Stage.RECEPTION: "accueil",
+    Stage.ECOUTE: "écoute",
+    Stage.ORIENTATION: "orientation",
+    Stage.SUIVI: "suivi",
+    Stage.CLOTURE: "clôture",
+}
+REFERRAL_STATUS_LABELS: dict[str, str] = {
+    ReferralStatus.REQUESTED: "demandée",
+    ReferralStatus.RECEIVED: "reçue par le partenaire",
+    ReferralStatus.ACCEPTED: "acceptée",
+    ReferralStatus.REJECTED: "refusée",
+    ReferralStatus.IN_PROGRESS: "en cours",
+    ReferralStatus.COMPLETED: "terminée",
+    ReferralStatus.FAILED: "échouée",
+    ReferralStatus.CANCELLED: "annulée",
+    ReferralStatus.EXPIRED: "expirée sans réponse du partenaire",
+}
+REFERRAL_REASON_ONLY_LABELS: dict[str, str] = {
+    ReferralReason.PERSON_REFUSED: "la personne a refusé",
+    ReferralReason.NO_CAPACITY: "pas de place",
+    ReferralReason.NOT_ELIGIBLE: "non éligible",
+    ReferralReason.PERSON_UNREACHABLE: "personne injoignable",
+    ReferralReason.PARTNER_UNREACHABLE: "partenaire injoignable",
+    ReferralReason.NEED_GONE: "besoin disparu",
+    ReferralReason.REDIRECTED: "réorientée ailleurs",
+    ReferralReason.OTHER: "autre",
+}
+REFERRAL_OUTCOME_LABELS: dict[str, str] = {
+    ReferralOutcome.NEED_MET: "besoin satisfait",
+    ReferralOutcome.RIGHTS_OPENED: "droits ouverts",
+    ReferralOutcome.SUPPORT_STARTED: "accompagnement engagé",
+    ReferralOutcome.REDIRECTED: "réorientée ailleurs",
+    ReferralOutcome.OTHER: "autre",
+}
+# A "referral" timeline step carries a reason or an outcome in one field.
+REFERRAL_REASON_LABELS: dict[str, str] = {**REFERRAL_OUTCOME_LABELS, **REFERRAL_REASON_ONLY_LABELS}
+# Each action as a French verb (« Impossible d'accepter cette orientation »).
+REFERRAL_ACTION_VERBS: dict[str, str] = {
+    ReferralAction.ACKNOWLEDGE: "accuser réception de",
+    ReferralAction.ACCEPT: "accepter",
+    ReferralAction.REJECT: "refuser",
+    ReferralAction.START: "commencer l'accompagnement de",
+    ReferralAction.COMPLETE: "terminer",
+    ReferralAction.FAIL: "déclarer en échec",
+    ReferralAction.CANCEL: "annuler",
+}
+TASK_KIND_LABELS: dict[str, str] = {
+    TaskKind.ESCALATED: "Écoute urgente en attente",
+    TaskKind.SUIVI_REMINDER: "Relance de suivi",
+    TaskKind.CLOSURE_PROPOSED: "Clôture proposée",
+    TaskKind.REFERRAL_REJECTED: "Orientation refusée",
+    TaskKind.REFERRAL_FAILED: "Orientation en échec",
+    TaskKind.REFERRAL_EXPIRED: "Orientation expirée",
+}
+DEADLINE_LABELS: dict[str, str] = {
+    DeadlineKind.URGENT_ECOUTE: "écoute urgente à mener",
+    DeadlineKind.SUIVI_REMINDER: "relance de suivi",
+    DeadlineKind.CLOSURE_PROPOSAL: "proposition de clôture",
+    DeadlineKind.REOPEN_LIMIT: "fin du délai de réouverture",
+}
+CONSENT_KIND_LABELS: dict[str, str] = {
+    ConsentKind.CONSENT: "consentement de la personne",
+    ConsentKind.LEGAL_BASIS: "base légale (partage prévu par la loi)",
+}
+CONSENT_CHANNEL_LABELS: dict[str, str] = {
+    ConsentChannel.ORAL: "oral",
+    ConsentChannel.WRITTEN: "écrit",
+    ConsentChannel.ELECTRONIC: "électronique",
+}
+
+
+def stage_label(code: str) -> str:
+    return STAGE_LABELS.get(code, code)
+
+
+def de(infinitive: str) -> str:
+    """« de » before a French infinitive, elided before a vowel (« d'orienter »)."""
+    return ("d'" if infinitive[:1] in "aeéèêiîoôuy" else "de ") + infinitive
+
+
+def quoted_stage(code: str) -> str:
+    return f"« {stage_label(code)} »"

@@ -1,0 +1,3 @@
+"""The PostgreSQL schema this service owns (its tables, outbox and migrations), named once."""
+
+SCHEMA = "intake"
