@@ -36,6 +36,7 @@ from entraide.v1 import events_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from devstack.servers import ensure_servers, free_ports, stop_servers
+from domain.events import EventType
 from kernel import messaging, migrations, outbox
 from kernel.consumer import Consumer
 from kernel.events import Event, new_event
@@ -71,7 +72,7 @@ def status_event(i: int) -> Event:
         actor="agent-bench",
         sequence=1,
     )
-    return new_event("entraide.referral.status_changed", "entraide/referral", referral, data)
+    return new_event(EventType.REFERRAL_STATUS_CHANGED, "entraide/referral", referral, data)
 
 
 async def measure_entraide(pool: asyncpg.Pool, nats_url: str, tag: str, n: int) -> float:

@@ -7,6 +7,7 @@ requests' `agent` fields are left empty, the servers take it from the token."""
 from __future__ import annotations
 
 import argparse
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,7 @@ from entraide.v1 import (
 )
 from google.protobuf.message import Message
 
+from domain.labels_fr import STAGE_LABELS
 from entraide_cli.retries import RetryUnavailable, action_id
 from kernel import client
 from kernel.settings import Settings
@@ -32,15 +34,18 @@ Command = Callable[[argparse.Namespace, Settings], Message]
 # French values typed by people → the API's codes.
 CONSENT_KINDS = {"consentement": "consent", "base_legale": "legal_basis"}
 CONSENT_CHANNELS = {"oral": "oral", "ecrit": "written", "electronique": "electronic"}
+
+
+def _plain(word: str) -> str:
+    """Without accents: people type « ecoute » as often as « écoute »."""
+    return unicodedata.normalize("NFKD", word).encode("ascii", "ignore").decode()
+
+
+# A stage typed by its code or its French name, with or without accents.
 STAGE_CODES = {
-    "accueil": "reception",
-    "reception": "reception",
-    "ecoute": "ecoute",
-    "écoute": "ecoute",
-    "orientation": "orientation",
-    "suivi": "suivi",
-    "cloture": "cloture",
-    "clôture": "cloture",
+    str(spelled): str(code)
+    for code, label in STAGE_LABELS.items()
+    for spelled in {code, label, _plain(label)}
 }
 
 

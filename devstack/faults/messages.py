@@ -14,6 +14,7 @@ import asyncpg
 
 from devstack.faults.context import Context, Window, open_probes, recovered, until
 from devstack.faults.stack import WEBHOOK_PARTNER
+from domain.events import EventType, short_name
 from kernel import metrics
 
 # --- messages on the events stream ---------------------------------------------------------------
@@ -25,13 +26,13 @@ async def poison(ctx: Context, window: Window) -> None:
     root, stream = ctx.settings.subject_root, ctx.settings.events_stream
     event_id = str(uuid.uuid4())
     first = await ctx.js.publish(
-        f"{root}.dossier.opened",
+        f"{root}.{short_name(EventType.DOSSIER_OPENED)}",
         b"\xff\xff\xff\xff not protobuf",
         headers={
             "Nats-Msg-Id": event_id,
             "ce-specversion": "1.0",
             "ce-id": event_id,
-            "ce-type": "entraide.dossier.opened",
+            "ce-type": EventType.DOSSIER_OPENED,
             "ce-source": "/faults",
             "ce-subject": str(uuid.uuid4()),
             "ce-time": datetime.now(UTC).isoformat(),
@@ -40,7 +41,9 @@ async def poison(ctx: Context, window: Window) -> None:
         },
         stream=stream,
     )
-    second = await ctx.js.publish(f"{root}.referral.status_changed", b"{not an event", stream=stream)
+    second = await ctx.js.publish(
+        f"{root}.{short_name(EventType.REFERRAL_STATUS_CHANGED)}", b"{not an event", stream=stream
+    )
     ctx.poison = [
         {
             "seq": first.seq,

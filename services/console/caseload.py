@@ -15,12 +15,13 @@ from entraide.v1 import intake_pb2
 from starlette.responses import Response
 
 from domain.labels_fr import DEADLINE_LABELS, STAGE_LABELS
+from domain.vocabulary import Stage
 from kernel import rich_status
 from kernel.auth import Role
 from services.console.web import FORM_CODES, FormErrors, Page, form_errors, page_route, query
 
 # The active stages, in lifecycle order (a table each).
-ACTIVE_STAGES = tuple(code for code in STAGE_LABELS if code != "cloture")
+ACTIVE_STAGES = tuple(code for code in STAGE_LABELS if code != Stage.CLOTURE)
 MINE, EVERYONE = "moi", "tous"
 MAX_TOKEN = 2000
 AGENT_CHOICES = {MINE: "Mes dossiers", EVERYONE: "Tous les agents"}

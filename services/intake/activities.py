@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from entraide.v1 import events_pb2
 from temporalio import activity
 
-from domain.vocabulary import NOTE_KIND_OF_STEP
+from domain.events import EventType
+from domain.vocabulary import NOTE_KIND_OF_STEP, NoteKind, Stage, StepKind, Visibility
 from kernel import outbox
 from kernel.db import Pool, system_scope
 from kernel.events import new_event, step_event_id
@@ -19,6 +20,10 @@ from services.intake.schema import SCHEMA
 from workflows.contracts import ActivityName, RecordOpened, Transition
 
 SOURCE = "entraide/intake"
+
+
+# Notes whose author chooses who reads them (the others are the team's).
+CHOSEN_VISIBILITY = frozenset({NoteKind.INTERVIEW, NoteKind.FOLLOW_UP})
 
 
 class IntakeActivities:
@@ -41,8 +46,8 @@ class IntakeActivities:
                 spec.dossier_id,
                 0,
                 spec.territory,
-                "opened",
-                "reception",
+                StepKind.OPENED,
+                Stage.RECEPTION,
                 0,
                 spec.assigned_agent,
                 opened_at,
@@ -59,11 +64,11 @@ class IntakeActivities:
                 person_id=spec.person_id,
             )
             event = new_event(
-                "entraide.dossier.opened",
+                EventType.DOSSIER_OPENED,
                 SOURCE,
                 spec.dossier_id,
                 payload,
-                event_id=step_event_id(command.workflow_id, "opened"),
+                event_id=step_event_id(command.workflow_id, StepKind.OPENED),
                 time=opened_at,
             )
             await outbox.write(conn, SCHEMA, event)
@@ -101,7 +106,9 @@ class IntakeActivities:
                     t,
                     note_kind,
                     at,
-                    visibility=t.visibility if note_kind in ("interview", "follow_up") else "team",
+                    visibility=t.visibility
+                    if note_kind in (NoteKind.INTERVIEW, NoteKind.FOLLOW_UP)
+                    else Visibility.TEAM,
                 )
             for event_type, payload in timeline.events(t):
                 event = new_event(

@@ -24,6 +24,7 @@ import asyncpg
 from entraide.v1 import intake_pb2
 
 from domain.labels_fr import stage_label
+from domain.vocabulary import STAGES
 from kernel import auth
 from kernel.errors import InvalidArgument, Violation
 from kernel.reference import ReferenceData
@@ -122,14 +123,14 @@ def _agent(problems: list[Violation], raw: str) -> str | None:
 def dossier_listing(request: intake_pb2.ListDossiersRequest, reference: ReferenceData) -> DossierListing:
     problems: list[Violation] = []
     territories = _territories(problems, request.territory, request.territories, reference)
-    if request.stage and request.stage not in validation.STAGES:
+    if request.stage and request.stage not in STAGES:
         problems.append(
             Violation(
                 "stage",
-                f"stage is one of {', '.join(validation.STAGES)}",
+                f"stage is one of {', '.join(STAGES)}",
                 f"Étape inconnue : « {request.stage[:20]} ». Les étapes d'un dossier sont "
-                + ", ".join(stage_label(s) for s in validation.STAGES[:-1])
-                + f" et {stage_label(validation.STAGES[-1])}.",
+                + ", ".join(stage_label(s) for s in STAGES[:-1])
+                + f" et {stage_label(STAGES[-1])}.",
                 "INVALID_CHOICE",
             )
         )

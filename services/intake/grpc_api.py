@@ -26,6 +26,7 @@ from domain.vocabulary import (
     TASK_KIND_OF_REFERRAL_STATUS,
     TASK_KIND_OF_STEP,
     NoteKind,
+    StepKind,
     TaskKind,
 )
 from kernel import auth, idempotency
@@ -92,7 +93,7 @@ def dossier_message(row: asyncpg.Record) -> intake_pb2.Dossier:
 def task_message(row: asyncpg.Record) -> intake_pb2.Task:
     kind = (
         TASK_KIND_OF_REFERRAL_STATUS[row["referral_status"]]
-        if row["step_kind"] == "referral"
+        if row["step_kind"] == StepKind.REFERRAL
         else TASK_KIND_OF_STEP[row["step_kind"]]
     )
     return intake_pb2.Task(

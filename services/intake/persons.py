@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime
 import asyncpg
 from entraide.v1 import events_pb2
 
+from domain.events import EventType
 from kernel import outbox
 from kernel.db import Connection
 from kernel.errors import AlreadyExists, FailedPrecondition, NotFound
@@ -289,7 +290,7 @@ async def create_person(conn: Connection, new: NewPerson) -> tuple[asyncpg.Recor
     person_id = str(row["person_id"])
     payload = events_pb2.PersonCreated(person_id=person_id, territory=new.territory, at=to_timestamp(now))
     await outbox.write(
-        conn, SCHEMA, new_event("entraide.person.created", SOURCE, person_id, payload, time=now)
+        conn, SCHEMA, new_event(EventType.PERSON_CREATED, SOURCE, person_id, payload, time=now)
     )
     return row, True
 
@@ -377,7 +378,7 @@ async def merge_persons(conn: Connection, merge: Merge) -> asyncpg.Record:
         keep_id=str(keep_id), merged_id=str(duplicate_id), territory=keep["territory"], at=to_timestamp(now)
     )
     await outbox.write(
-        conn, SCHEMA, new_event("entraide.person.merged", SOURCE, str(keep_id), payload, time=now)
+        conn, SCHEMA, new_event(EventType.PERSONS_MERGED, SOURCE, str(keep_id), payload, time=now)
     )
     return kept
 
@@ -495,7 +496,7 @@ async def record_consent(conn: Connection, new: NewConsent) -> asyncpg.Record:
         at=to_timestamp(now),
     )
     await outbox.write(
-        conn, SCHEMA, new_event("entraide.consent.recorded", SOURCE, new.person_id, payload, time=now)
+        conn, SCHEMA, new_event(EventType.CONSENT_RECORDED, SOURCE, new.person_id, payload, time=now)
     )
     return row
 

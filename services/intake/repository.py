@@ -9,16 +9,24 @@ from typing import Any
 
 import asyncpg
 
-from domain.vocabulary import TASK_KIND_OF_REFERRAL_STATUS, TASK_KIND_OF_STEP
+from domain.vocabulary import TASK_KIND_OF_REFERRAL_STATUS, TASK_KIND_OF_STEP, ReferralStatus, StepKind
 from kernel.db import Connection
 from services.intake.schema import SCHEMA
 from workflows.contracts import DossierSpec, LifecycleTimers, Transition
 
 # Kinds of step that count as activity on the dossier (suivi inactivity clock).
-ACTIVITY_KINDS = frozenset({"interview", "ecoute_completed", "stage_changed", "follow_up", "reopened"})
+ACTIVITY_KINDS: frozenset[str] = frozenset(
+    {
+        StepKind.INTERVIEW,
+        StepKind.ECOUTE_COMPLETED,
+        StepKind.STAGE_CHANGED,
+        StepKind.FOLLOW_UP,
+        StepKind.REOPENED,
+    }
+)
 # Steps by which an agent acts on a dossier: what the workflow asked of them (a task) is
 # answered. The activity kinds, a closure, and a new referral (see `touches`).
-ACTING_KINDS = ACTIVITY_KINDS | {"closed"}
+ACTING_KINDS = ACTIVITY_KINDS | {StepKind.CLOSED}
 
 
 def touches(t: Transition) -> bool:
@@ -26,7 +34,9 @@ def touches(t: Transition) -> bool:
     its reminder and closure proposal are cleared): the activity kinds, and a new
     referral, whose first step is its "requested" status (the orient update touches the
     dossier just before it)."""
-    return t.kind in ACTIVITY_KINDS or (t.kind == "referral" and t.referral_status == "requested")
+    return t.kind in ACTIVITY_KINDS or (
+        t.kind == StepKind.REFERRAL and t.referral_status == ReferralStatus.REQUESTED
+    )
 
 
 async def insert_dossier(conn: Connection, spec: DossierSpec, opened_at: datetime) -> bool:

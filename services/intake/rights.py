@@ -31,6 +31,7 @@ from typing import Any
 import asyncpg
 from entraide.v1 import events_pb2, intake_pb2
 
+from domain.events import EventType
 from kernel import outbox
 from kernel.db import Connection
 from kernel.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Violation
@@ -298,7 +299,7 @@ async def rectify_person(conn: Connection, rectification: Rectification) -> asyn
     await outbox.write(
         conn,
         SCHEMA,
-        new_event("entraide.person.rectified", SOURCE, str(row["person_id"]), payload, time=now),
+        new_event(EventType.PERSON_RECTIFIED, SOURCE, str(row["person_id"]), payload, time=now),
     )
     return updated
 
@@ -375,6 +376,6 @@ async def anonymise_person(conn: Connection, person_id: str, *, at: datetime | N
         await outbox.write(
             conn,
             SCHEMA,
-            new_event("entraide.person.anonymised", SOURCE, str(canonical["person_id"]), payload, time=now),
+            new_event(EventType.PERSON_ANONYMISED, SOURCE, str(canonical["person_id"]), payload, time=now),
         )
     return Anonymised(person_id=str(canonical["person_id"]), dossiers=len(dossier_ids), notes=notes)

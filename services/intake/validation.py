@@ -7,6 +7,7 @@ import uuid
 
 from entraide.v1 import intake_pb2
 
+from domain.vocabulary import AFTER_ECOUTE, Visibility
 from kernel.errors import InvalidArgument, NotFound, Violation
 from kernel.reference import ReferenceData
 from workflows.contracts import DossierSpec, LifecycleTimers
@@ -26,7 +27,6 @@ def dossier_id_for(territory: str, request_id: str) -> str:
 
 # Where a person finds the codes of the deployment (motifs, channels, communes, outcomes).
 REFERENTIEL = "`entraide referentiel`"
-STAGES = ("reception", "ecoute", "orientation", "suivi", "cloture")
 
 
 def quoted(values: list[str]) -> str:
@@ -258,10 +258,10 @@ def notes(raw: str, field: str = "notes") -> str:
 
 
 def visibility(raw: str) -> str:
-    if raw in ("", "team"):
-        return "team"
-    if raw == "author":
-        return "author"
+    if raw in ("", Visibility.TEAM):
+        return Visibility.TEAM
+    if raw == Visibility.AUTHOR:
+        return Visibility.AUTHOR
     raise invalid(
         "visibility",
         "visibility is 'team' (the dossier team) or 'author' (author only)",
@@ -281,7 +281,7 @@ def motifs(raw: list[str], reference: ReferenceData, *, required: bool) -> list[
 
 
 def next_stage(raw: str) -> str:
-    if raw not in ("orientation", "suivi"):
+    if raw not in AFTER_ECOUTE:
         raise invalid(
             "next_stage",
             "next_stage is 'orientation' (a partner is needed) or 'suivi'",
