@@ -1,4 +1,4 @@
-"""Retention (DOMAIN.md rules 3 and 4): the activities that anonymise dossiers whose last
+"""Retention (docs/domain.md rules 3 and 4): the activities that anonymise dossiers whose last
 contact is older than the retention period and purge the old access log, the
 RetentionWorkflow run by the real workflow worker, and the daily Temporal Schedule
 that intake creates at start-up."""

@@ -1,4 +1,4 @@
-"""Rights of the person (DOMAIN.md rule 5) end to end, through intake's gRPC API on the
+"""Rights of the person (docs/domain.md rule 5) end to end, through intake's gRPC API on the
 real processes: export everything (private notes of another agent included), rectify,
 anonymise on request (the bilan's figures do not move), and who may do it."""
 

@@ -1,4 +1,4 @@
-"""RetentionWorkflow: the daily retention run (DOMAIN.md rules 3 and 4), started by the
+"""RetentionWorkflow: the daily retention run (docs/domain.md rules 3 and 4), started by the
 Temporal Schedule `entraide-retention` (created at intake's start-up).
 
 Two intake activities, on the `intake` task queue: anonymise the dossiers (and then

@@ -1,4 +1,4 @@
-"""The consent gate of referrals (DOMAIN rule 1), an intake activity run by the dossier's
+"""The consent gate of referrals (docs/domain.md rule 1), an intake activity run by the dossier's
 workflow before a referral leaves: the dossier's person must have a recorded consent,
 or a legal basis recorded by a named agent, covering that partner and every data
 category sent. Returns only those categories of the person, for the partner."""

@@ -1,4 +1,4 @@
-"""Retention (DOMAIN.md rule 3, and rule 4 for the access log): intake's activities run
+"""Retention (docs/domain.md rule 3, and rule 4 for the access log): intake's activities run
 by RetentionWorkflow, and the Temporal Schedule that starts it every day.
 
 - `intake.anonymise_inactive(cutoff_days)`: dossiers of every territory whose last

@@ -35,7 +35,7 @@ def _bindings(ctx: ServiceContext) -> list[ServiceBinding]:
 
 
 def timers(settings: Settings) -> LifecycleTimers:
-    """The deployment's lifecycle durations (ENTRAIDE_<NAME>_S), defaults from DOMAIN.md."""
+    """The deployment's lifecycle durations (ENTRAIDE_<NAME>_S), defaults in docs/domain.md."""
     defaults = LifecycleTimers()
     return LifecycleTimers(
         urgent_ecoute_s=settings.seconds("urgent_ecoute", defaults.urgent_ecoute_s),

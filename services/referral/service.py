@@ -21,7 +21,7 @@ from workflows.contracts import REFERRAL_TASK_QUEUE, ReferralTimers
 
 
 def timers(settings: Settings) -> ReferralTimers:
-    """ENTRAIDE_REFERRAL_REMINDER_S / ENTRAIDE_REFERRAL_EXPIRY_S, defaults from DOMAIN.md."""
+    """ENTRAIDE_REFERRAL_REMINDER_S / ENTRAIDE_REFERRAL_EXPIRY_S, defaults in docs/domain.md."""
     defaults = ReferralTimers()
     return ReferralTimers(
         reminder_s=settings.seconds("referral_reminder", defaults.reminder_s),
