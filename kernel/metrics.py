@@ -10,7 +10,8 @@ schema names and result codes only: never an id, never personal data.
   ENTRAIDE_METRICS_REFRESH_S seconds by `refresh_loop`;
 - `entraide_consumer_events_total{consumer,result}` (applied, duplicate, retried,
   dead_lettered; kernel.consumer) and `entraide_outbox_published_total{schema}`
-  (kernel.outbox).
+  (`outbox_published`, which kernel.runtime gives its kernel.outbox relay as the
+  relay's `on_published`: the outbox does not import this module).
 
 The port is ENTRAIDE_<SERVICE>_METRICS_PORT (defaults below), the address
 ENTRAIDE_METRICS_HOST (127.0.0.1).
@@ -37,6 +38,7 @@ from prometheus_client import (
     start_http_server,
 )
 
+from kernel import outbox
 from kernel.db import Pool
 from kernel.logs import get_logger
 
@@ -109,6 +111,7 @@ def consumer_event(consumer: str, result: str) -> None:
 
 
 def outbox_published(schema: str, count: int) -> None:
+    """`count` rows of `schema`'s outbox were published (and marked, committed)."""
     OUTBOX_PUBLISHED.labels(schema).inc(count)
 
 
@@ -154,8 +157,6 @@ async def refresh_loop(
     """Refreshes the consumer lag gauges ((stream, durable) pairs) and the outbox
     backlog gauges of `outbox_schemas` until `stop`; never raises (a failed refresh
     leaves the last values and is logged)."""
-    from kernel import outbox  # kernel.outbox counts its publishes here
-
     for _, durable in consumers:
         declare_consumer(durable)
     while not stop.is_set():

@@ -1,7 +1,19 @@
 """Transactional outbox: events are written with the state change, published later.
 
-`write` runs inside the caller's transaction. `OutboxRelay` publishes unpublished
-rows in order with `Nats-Msg-Id = event id`, and marks a row published only after
+The table, `<schema>.outbox` (kernel/sql/001_messaging.sql, in every service schema):
+- `seq` (bigserial, taken at insert): the publishing order;
+- `event_id` (uuid, unique), `ce_type`, `ce_source`, `ce_subject`, `ce_time`,
+  `data_schema`, `data` (bytea): the event's CloudEvents envelope and protobuf data,
+  filled by the writer (`COLUMNS`, values from `values(event)`);
+- `created_at` (now() at insert) and `published_at` (NULL until the row's PubAck).
+
+Writers insert inside their own transaction (`write` does, for one event) and then
+notify the channel `channel(schema)`, `<schema>_outbox` (`wake`), so that the relay
+wakes at commit rather than at its next poll. A writer inserting rows by other means
+(e.g. COPY) uses `COLUMNS` and `values`, skips known event ids and calls `wake`.
+
+`OutboxRelay` (a kernel.relay loop on that channel) publishes unpublished rows in
+`seq` order with `Nats-Msg-Id = event id`, and marks a row published only after
 JetStream's PubAck: a crash between the two republishes the event, which JetStream
 (duplicate window) and the consumers' inbox (forever) both discard.
 """
@@ -10,14 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 
 import asyncpg
-import nats.errors
 from nats.js import JetStreamContext
 
-from kernel import metrics
+from kernel import relay
 from kernel.db import Connection, Pool
 from kernel.events import Event
 from kernel.logs import get_logger
@@ -63,40 +76,51 @@ class _FaultExitHook:
 _fault_exit = _FaultExitHook(_FAULT_EXIT_AFTER_PUBLISH, _FAULT_ARM_DIR)
 
 
-def _channel(schema: str) -> str:
+# The columns a writer fills, in the order of `values`; the others have defaults.
+COLUMNS = ("event_id", "ce_type", "ce_source", "ce_subject", "ce_time", "data_schema", "data")
+_COLUMN_LIST = ", ".join(COLUMNS)
+_PLACEHOLDERS = ", ".join(f"${n}" for n in range(1, len(COLUMNS) + 1))
+
+
+def channel(schema: str) -> str:
+    """The notification channel of `schema`'s outbox, on which its relay listens."""
     return f"{schema}_outbox"
 
 
+def values(event: Event) -> tuple[uuid.UUID, str, str, str, datetime, str, bytes]:
+    """An event's outbox row, in `COLUMNS` order."""
+    return (event.id, event.type, event.source, event.subject, event.time, event.data_schema, event.data)
+
+
+async def wake(conn: Connection, schema: str) -> None:
+    """Wakes `schema`'s relay when the caller's transaction commits."""
+    await relay.notify(conn, channel(schema))
+
+
 async def write(conn: Connection, schema: str, event: Event) -> bool:
-    """Adds an event to the outbox; False when this event id is already there."""
+    """Adds one event to `schema`'s outbox inside the caller's transaction (published
+    only if it commits) and wakes the relay; False when this event id is already there."""
     status = await conn.execute(
-        f"""INSERT INTO {schema}.outbox
-                (event_id, ce_type, ce_source, ce_subject, ce_time, data_schema, data)
-            VALUES ($1, $2, $3, $4, $5, $6, $7)
+        f"""INSERT INTO {schema}.outbox ({_COLUMN_LIST}) VALUES ({_PLACEHOLDERS})
             ON CONFLICT (event_id) DO NOTHING""",
-        event.id,
-        event.type,
-        event.source,
-        event.subject,
-        event.time,
-        event.data_schema,
-        event.data,
+        *values(event),
     )
     if status.endswith(" 1"):
-        # Delivered at commit: wakes the relay without polling delay.
-        await conn.execute("SELECT pg_notify($1, '')", _channel(schema))
+        await wake(conn, schema)
         return True
     return False
 
 
 async def backlog(conn: Connection, schema: str) -> int:
+    """How many rows of `schema`'s outbox are not published yet."""
     value = await conn.fetchval(f"SELECT count(*) FROM {schema}.outbox WHERE published_at IS NULL")
     return int(value)
 
 
 class OutboxRelay:
     """Publishes a schema's outbox to JetStream. Several relays may run: rows are
-    claimed with FOR UPDATE SKIP LOCKED."""
+    claimed with FOR UPDATE SKIP LOCKED. `on_published(schema, count)` is told of
+    every committed batch (the runtime counts them in kernel.metrics)."""
 
     def __init__(
         self,
@@ -109,6 +133,7 @@ class OutboxRelay:
         idle_poll_s: float = 1.0,
         ack_timeout_s: float = 10.0,
         after_publish: Callable[[Event], Awaitable[None]] | None = None,
+        on_published: Callable[[str, int], None] | None = None,
     ) -> None:
         self.pool = pool
         self.schema = schema
@@ -119,29 +144,19 @@ class OutboxRelay:
         self.ack_timeout_s = ack_timeout_s
         # Test seam: runs between the PubAck and the mark (crash simulation).
         self.after_publish = after_publish
-        self._wakeup = asyncio.Event()
+        self.on_published = on_published
 
     async def run(self, stop: asyncio.Event) -> None:
-        async with self.pool.acquire() as listener:
-            await listener.add_listener(_channel(self.schema), self._on_notify)
-            while not stop.is_set():
-                # Cleared before reading: a notify that lands during the batch is kept.
-                self._wakeup.clear()
-                try:
-                    published = await self.publish_batch()
-                except (TimeoutError, OSError, asyncpg.PostgresError, nats.errors.Error) as exc:
-                    log.warning("outbox relay retrying", extra={"error_type": type(exc).__name__})
-                    await asyncio.sleep(self.idle_poll_s)
-                    continue
-                if published < self.batch_size:
-                    waiters = [asyncio.create_task(self._wakeup.wait()), asyncio.create_task(stop.wait())]
-                    await asyncio.wait(waiters, timeout=self.idle_poll_s, return_when=asyncio.FIRST_COMPLETED)
-                    for waiter in waiters:
-                        waiter.cancel()
-            await listener.remove_listener(_channel(self.schema), self._on_notify)
-
-    def _on_notify(self, *_: object) -> None:
-        self._wakeup.set()
+        loop = relay.BatchRelay(
+            self.pool,
+            channel(self.schema),
+            self.publish_batch,
+            batch_size=self.batch_size,
+            idle_poll_s=self.idle_poll_s,
+            name="outbox relay",
+            log=log,
+        )
+        await loop.run(stop)
 
     async def publish_batch(self) -> int:
         """Publishes up to one batch; returns how many rows were published."""
@@ -174,7 +189,8 @@ class OutboxRelay:
                 [row["seq"] for row in rows],
             )
             log.debug("outbox published", extra={"count": len(rows)})
-        metrics.outbox_published(self.schema, len(rows))  # committed
+        if self.on_published is not None:
+            self.on_published(self.schema, len(rows))  # committed
         return len(rows)
 
 

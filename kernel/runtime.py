@@ -90,7 +90,10 @@ async def run_service(
                 raise ValueError(f"service {spec.name} serves activities but names no task queue")
             worker = Worker(client, task_queue=spec.task_queue, activities=activities)
             tasks.append(asyncio.create_task(worker.run()))
-        tasks.append(asyncio.create_task(OutboxRelay(pool, spec.schema, js, settings.subject_root).run(stop)))
+        relay = OutboxRelay(
+            pool, spec.schema, js, settings.subject_root, on_published=metrics.outbox_published
+        )
+        tasks.append(asyncio.create_task(relay.run(stop)))
         consumer_specs = list(spec.consumers(ctx))
         for consumer_spec in consumer_specs:
             tasks.append(asyncio.create_task(Consumer(pool, js, consumer_spec).run(stop)))

@@ -217,3 +217,43 @@ async def test_consumer_restarted_mid_stream_loses_and_doubles_nothing(world: Me
         stop.set()
         await task
     assert await counted(world) == dict.fromkeys(ids, 1)
+
+
+async def test_outbox_columns_are_the_ones_a_writer_fills(world: MessagingWorld) -> None:
+    async with world.pool.acquire() as conn:
+        found = await conn.fetch(
+            """SELECT column_name FROM information_schema.columns
+                WHERE table_schema = $1 AND table_name = 'outbox' ORDER BY ordinal_position""",
+            world.schema,
+        )
+    defaulted = {"seq", "created_at", "published_at"}
+    assert [r["column_name"] for r in found if r["column_name"] not in defaulted] == list(outbox.COLUMNS)
+    event = opened_event("d-columns")
+    assert dict(zip(outbox.COLUMNS, outbox.values(event), strict=True))["event_id"] == event.id
+    assert outbox.channel(world.schema) == f"{world.schema}_outbox"
+
+
+async def test_running_relay_publishes_at_commit_not_at_its_next_poll(world: MessagingWorld) -> None:
+    counted_batches: list[tuple[str, int]] = []
+    relay = OutboxRelay(
+        world.pool,
+        world.schema,
+        world.js,
+        world.subject_root,
+        idle_poll_s=30.0,
+        on_published=lambda schema, n: counted_batches.append((schema, n)),
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        await asyncio.sleep(0.3)  # listening, idle
+        await write_events(world, [opened_event(f"woken{i}") for i in range(3)])
+        await run_until(lambda: _stored(world, 3), timeout=5)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+    assert counted_batches == [(world.schema, 3)]
+
+
+async def _stored(world: MessagingWorld, n: int) -> bool:
+    return await stream_messages(world) >= n

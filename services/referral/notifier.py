@@ -7,7 +7,8 @@ Two halves, linked by a table (an outbox for partners):
    partners, one multi-row insert; per event when a batch fails) it writes one
    `partner_deliveries` row per channel of the partner (delivery id = uuid5(event
    id, channel)), so an event is turned into deliveries exactly once.
-2. A delivery loop. NATS rows are published (pipelined) to the partner stream on
+2. A delivery loop (kernel.relay's loop, woken on `<schema>_partner_deliveries`). NATS
+   rows are published (pipelined) to the partner stream on
    `partners.<partner_id>.referrals.<status>` with `Nats-Msg-Id = delivery id` and
    marked delivered only after the PubAck (a crash in between republishes; JetStream
    drops the duplicate). Webhook rows are leased, POSTed signed, then marked delivered,
@@ -36,12 +37,13 @@ from typing import Any
 
 import aiohttp
 import asyncpg
-import nats.errors
 from entraide.v1 import events_pb2
 from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
+from domain.events import EventType, short_name
+from kernel import relay
 from kernel.consumer import BatchHandler, ConsumerSpec, Handler
 from kernel.db import Connection, Pool
 from kernel.events import Event
@@ -151,7 +153,7 @@ def _channels(settings: asyncpg.Record | None) -> list[str]:
 
 
 def _status_change(event: Event) -> events_pb2.ReferralStatusChanged | None:
-    if event.type != partner_messages.EVENT_TYPE:
+    if event.type != EventType.REFERRAL_STATUS_CHANGED:
         return None
     data = event.parse(events_pb2.ReferralStatusChanged)
     if not data.referral_id or not data.partner_id or not data.status:
@@ -182,7 +184,7 @@ async def _insert_rows(conn: Connection, config: NotifierConfig, rows: list[Deli
         return
     columns = list(zip(*rows, strict=True))
     await conn.execute(_INSERT_ROWS.format(schema=config.schema), *(list(c) for c in columns))
-    await conn.execute("SELECT pg_notify($1, '')", config.notify_channel)
+    await relay.notify(conn, config.notify_channel)
 
 
 async def _answer_links(
@@ -269,7 +271,7 @@ def consumer_spec(config: NotifierConfig) -> ConsumerSpec:
         schema=config.schema,
         stream=config.events_stream,
         durable=CONSUMER,
-        filter_subject=f"{config.subject_root}.referral.status_changed",
+        filter_subject=f"{config.subject_root}.{short_name(EventType.REFERRAL_STATUS_CHANGED)}",
         handler=enqueue_handler(config),
         batch_handler=enqueue_batch_handler(config),
         batch_size=config.consumer_batch_size,
@@ -317,7 +319,6 @@ class DeliveryLoop:
         self.config = config
         # Test seam: runs between the PubAck and the mark (crash simulation).
         self.after_publish = after_publish
-        self._wakeup = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
         # Webhook channels held by this loop (partner id → reason code), each reported once.
         self._held: dict[str, str] = {}
@@ -327,38 +328,25 @@ class DeliveryLoop:
     async def run(self, stop: asyncio.Event) -> None:
         await ensure_partner_stream(self.js, self.config)
         self._session = aiohttp.ClientSession()
+        loop = relay.BatchRelay(
+            self.pool,
+            self.config.notify_channel,
+            self.deliver_once,
+            batch_size=self.config.batch_size,
+            idle_poll_s=self.config.idle_poll_s,
+            name="partner delivery",
+            log=log,
+            on_notify=self._on_notify,
+        )
         try:
-            async with self.pool.acquire() as listener:
-                await listener.add_listener(self.config.notify_channel, self._on_notify)
-                try:
-                    await self._loop(stop)
-                finally:
-                    await listener.remove_listener(self.config.notify_channel, self._on_notify)
+            await loop.run(stop)
         finally:
             await self._session.close()
 
-    async def _loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            self._wakeup.clear()  # before reading: a notify during the batch is kept
-            try:
-                done = await self.deliver_once()
-            except (TimeoutError, OSError, asyncpg.PostgresError, nats.errors.Error) as exc:
-                log.warning("partner delivery retrying", extra={"error_type": type(exc).__name__})
-                await asyncio.sleep(self.config.idle_poll_s)
-                continue
-            if done < self.config.batch_size:
-                waiters = [asyncio.create_task(self._wakeup.wait()), asyncio.create_task(stop.wait())]
-                await asyncio.wait(
-                    waiters, timeout=self.config.idle_poll_s, return_when=asyncio.FIRST_COMPLETED
-                )
-                for waiter in waiters:
-                    waiter.cancel()
-
-    def _on_notify(self, *args: object) -> None:
-        # asyncpg calls back with (connection, pid, channel, payload).
-        if args and args[-1] == CHANNELS_CHANGED:
+    def _on_notify(self, payload: str) -> None:
+        # Rows to deliver (no payload) or, from partner_channels' trigger, a directory change.
+        if payload == CHANNELS_CHANGED:
             self._check_due = True
-        self._wakeup.set()
 
     async def deliver_once(self) -> int:
         """The channels' check when due, then one NATS batch and one webhook batch;

@@ -18,7 +18,6 @@ from entraide.v1 import events_pb2
 
 from kernel.events import Event
 
-EVENT_TYPE = "entraide.referral.status_changed"
 MESSAGE_TYPE = "fr.entraide.referral.status_changed.v1"
 DATA_SCHEMA = "https://entraide.fr/schemas/partners/referral-status.v1.schema.json"
 CHANNELS = ("nats", "webhook")

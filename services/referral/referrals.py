@@ -14,6 +14,7 @@ import asyncpg
 from entraide.v1 import events_pb2
 from temporalio import activity
 
+from domain.events import EventType
 from kernel import outbox
 from kernel.db import Connection, Pool, system_scope
 from kernel.events import new_event, step_event_id
@@ -22,7 +23,6 @@ from services.referral.schema import SCHEMA
 from workflows.contracts import ActivityName, RecordReferralStatus, ReferralReminder
 
 SOURCE = "entraide/referral"
-EVENT_TYPE = "entraide.referral.status_changed"
 
 
 async def get_referral(conn: Connection, referral_id: str) -> asyncpg.Record | None:
@@ -136,7 +136,7 @@ class ReferralActivities:
                 sequence=r.sequence,
             )
             event = new_event(
-                EVENT_TYPE,
+                EventType.REFERRAL_STATUS_CHANGED,
                 SOURCE,
                 spec.referral_id,
                 payload,
