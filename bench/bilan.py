@@ -6,7 +6,7 @@ A fresh database with reporting's migrations; N dossier fact rows over two years
 the deployment's communes (motif, channel, outcome and stage times drawn at random; a
 fifth of the dossiers are a person's return, mostly within months, one in a hundred of
 them in another commune), then the projector's people links and pre-aggregates of
-those rows (`projector.refresh_cells`: the same as the projector maintains); then
+those rows (`cells.refresh_cells`: the same as the projector maintains); then
 `bilan.compute` (the whole GetBilan query set: current and previous period, people,
 shares, stage durations, partners) over the year for every commune, `--runs` times,
 with a second connection as GetBilan has (half the queries on it, same snapshot) and on
@@ -35,7 +35,8 @@ from bench.projector import MIGRATIONS
 from devstack.scratch import create_database, drop_database
 from kernel import migrations, reference
 from kernel.settings import Settings
-from services.reporting import bilan, projector
+from services.reporting import bilan
+from services.reporting.projection import cells
 
 MOTIFS = ["logement", "acces_aux_droits", "difficultes_financieres", "emploi", "sante", "famille"]
 CHANNELS = ["visite_spontanee", "telephone", "rendez_vous", "permanence_maire"]
@@ -114,7 +115,7 @@ async def run(count: int, runs: int) -> dict[str, float | int | bool]:
                 "person_key",
             ],
         )
-        await projector.refresh_cells(conn)  # the projector's pre-aggregates of these rows
+        await cells.refresh_cells(conn)  # the projector's pre-aggregates of these rows
         # As autovacuum leaves a table at rest (visibility map set, statistics fresh).
         await conn.execute("VACUUM ANALYZE")
         load_s = time.perf_counter() - started
@@ -190,7 +191,7 @@ async def _worst_duration_error(
             ", ".join(
                 f"percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM {expr})) AS {stage}_median, "
                 f"percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM {expr})) AS {stage}_p90"
-                for stage, expr in projector.STAGE_SECONDS
+                for stage, expr in cells.STAGE_SECONDS
             )
         } FROM reporting.dossier_facts f
             WHERE f.territory = ANY($1::text[]) AND f.opened_at >= $2 AND f.opened_at < $3""",

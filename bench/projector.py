@@ -2,7 +2,7 @@
 
     python -m bench.projector [--events 100000] [--batch 1000] [--json]
 
-Events: synthetic CIAS years (devstack.synthetic.generate_year) published to a fresh
+Events: synthetic CIAS years (devstack.synthetic.generator.generate_year) published to a fresh
 stream. Baseline: a durable pull consumer fetching batches, COPY of (event id, type,
 data) into a table, acks: the floor of any JetStream → PostgreSQL consumer. Projector:
 the kernel Consumer with reporting's spec (batch handler: one transaction per batch,
@@ -25,13 +25,15 @@ import nats
 import nats.errors
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from devstack import synthetic
 from devstack.scratch import create_database, drop_database
+from devstack.synthetic.generator import generate_year
+from devstack.synthetic.publish import publish
 from kernel import migrations
 from kernel import settings as settings_module
 from kernel.consumer import Consumer, ConsumerSpec
 from kernel.events import Event
-from services.reporting.projector import CONSUMER, PROJECTION_LOCK, project, project_batch
+from services.reporting.projection.apply import project, project_batch
+from services.reporting.projection.tables import CONSUMER, PROJECTION_LOCK
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "services" / "reporting" / "migrations"
 
@@ -40,7 +42,7 @@ def make_events(count: int) -> list[Event]:
     events: list[Event] = []
     seed = 0
     while len(events) < count:
-        events += synthetic.generate_year(seed, year=2000 + seed % 50, dossiers=2000, people=1700)
+        events += generate_year(seed, year=2000 + seed % 50, dossiers=2000, people=1700)
         seed += 1
     return events[:count]
 
@@ -127,7 +129,7 @@ async def run(count: int, batch: int) -> dict[str, float | int]:
 
         await ensure_events_stream(js, stream, root)
         print("publishing…", file=sys.stderr)
-        await synthetic.publish(js, root, events)
+        await publish(js, root, events)
         base_s = await baseline(js, pool, stream, root, len(events), batch)
         print(f"baseline: {len(events) / base_s:.0f} events/s", file=sys.stderr)
         proj_s = await projector(js, pool, stream, root, batch)

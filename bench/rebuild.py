@@ -2,7 +2,7 @@
 
     python -m bench.rebuild [--events 1000000] [--batch 2000] [--json]
 
-Events: synthetic CIAS years (devstack.synthetic.generate_year, 2,000 dossiers by 1,700 people each,
+Events: synthetic CIAS years (devstack.synthetic.generator.generate_year, 2,000 dossiers by 1,700 people each,
 distinct seeds) published, a year at a time, into a scratch stream (unique name and
 subject root). PostgreSQL and NATS: DATABASE_URL / NATS_URL when set and answering,
 else private servers in a temporary directory (devstack.servers.ensure_servers), with
@@ -32,9 +32,10 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from bench.projector import MIGRATIONS
-from devstack import synthetic
 from devstack.scratch import create_database, drop_database
 from devstack.servers import ensure_servers, free_ports, stop_servers
+from devstack.synthetic.generator import generate_year
+from devstack.synthetic.publish import publish
 from kernel import migrations
 from kernel.messaging import ensure_events_stream
 from kernel.settings import Settings
@@ -45,9 +46,9 @@ async def publish_events(js: JetStreamContext, root: str, count: int) -> int:
     """Publishes synthetic years until `count` events, one year in memory at a time."""
     published, seed = 0, 0
     while published < count:
-        year = synthetic.generate_year(1000 + seed, year=2000 + seed % 50, dossiers=2000, people=1700)
+        year = generate_year(1000 + seed, year=2000 + seed % 50, dossiers=2000, people=1700)
         chunk = year[: count - published]
-        await synthetic.publish(js, root, chunk)
+        await publish(js, root, chunk)
         published += len(chunk)
         seed += 1
         print(f"  published {published}/{count}", file=sys.stderr, end="\r")

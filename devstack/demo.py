@@ -18,7 +18,8 @@ from pathlib import Path
 import grpc
 from entraide.v1 import intake_pb2, intake_pb2_grpc, referral_pb2, referral_pb2_grpc
 
-from devstack import synthetic, tokens
+from devstack import tokens
+from devstack.synthetic.publish import demo_year
 from kernel import client, reference
 from kernel.auth import Role, mint
 from kernel.settings import Settings
@@ -320,7 +321,7 @@ async def main_async() -> None:
         f" {len(DEMO_PEOPLE) - referred} already there"
     )
     # One synthetic year for the bilan (ENTRAIDE_DEMO_SYNTHETIC_YEAR, see devstack.synthetic).
-    print(f"demo data: {await synthetic.demo_year(settings.env)}")
+    print(f"demo data: {await demo_year(settings.env)}")
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from kernel.events import Event, new_event
 from kernel.settings import Settings
-from services.reporting.projector import CONSUMER
+from services.reporting.projection.tables import CONSUMER
 
 CHANNELS = ("visite_spontanee", "telephone", "rendez_vous", "permanence_maire")
 

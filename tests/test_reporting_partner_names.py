@@ -16,8 +16,9 @@ from entraide.v1 import events_pb2, reporting_pb2, reporting_pb2_grpc
 from kernel.auth import Role
 from kernel.db import Pool
 from kernel.events import Event
-from services.reporting import projector
-from services.reporting.projector import Tables
+from services.reporting.projection.apply import project_batch
+from services.reporting.projection.fold import fold
+from services.reporting.projection.tables import Tables
 from tests.conftest import AppStack
 from tests.helpers import eventually
 from tests.reporting_events import Dossier, referral_events
@@ -78,7 +79,7 @@ def test_fold_keeps_the_latest_name_in_any_order() -> None:
     rng = random.Random(5)
     for _ in range(50):
         shuffled = rng.sample(events, len(events))
-        folded = projector.fold(shuffled)
+        folded = fold(shuffled)
         assert {p: v[2] for p, v in folded.partner_names.items()} == expected
 
 
@@ -109,7 +110,7 @@ async def test_projection_keeps_the_latest_name_for_any_order_and_batch_split(
             cuts = sorted(rng.sample(range(1, len(shuffled)), rng.randint(1, 6)))
             for a, b in zip([0, *cuts], [*cuts, len(shuffled)], strict=True):
                 async with conn.transaction():
-                    await projector.project_batch(conn, shuffled[a:b], scratch)
+                    await project_batch(conn, shuffled[a:b], scratch)
             rows = await conn.fetch(f"SELECT partner_id, name FROM {scratch.partner_names}")
             assert {r["partner_id"]: r["name"] for r in rows} == expected
 

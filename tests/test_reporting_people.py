@@ -15,13 +15,15 @@ import asyncpg
 import pytest
 from entraide.v1 import intake_pb2, intake_pb2_grpc, reporting_pb2, reporting_pb2_grpc
 
-from devstack import synthetic
 from devstack.scratch import fresh_database
+from devstack.synthetic import generator, oracle
 from kernel import migrations
 from kernel.auth import Role
 from kernel.events import Event
 from kernel.settings import Settings
-from services.reporting import bilan, projector
+from services.reporting import bilan
+from services.reporting.projection import cells
+from services.reporting.projection.apply import project_batch
 from tests.conftest import AppStack
 from tests.helpers import eventually
 from tests.reporting_events import Dossier, persons_merged
@@ -102,7 +104,7 @@ async def project_in_batches(conn: asyncpg.Connection, events: list[Event], seed
         size = rng.randint(1, 60)
         batch, shuffled = shuffled[:size], shuffled[size:]
         async with conn.transaction():
-            await projector.project_batch(conn, batch)
+            await project_batch(conn, batch)
 
 
 async def snapshot(conn: asyncpg.Connection) -> dict[str, list[tuple[object, ...]]]:
@@ -165,7 +167,7 @@ async def test_order_and_batching_give_the_same_links_and_cells(conn: asyncpg.Co
     await project_in_batches(conn, activity.events, seed=6)
     assert await snapshot(conn) == first
     # And the same as relinking every person and recomputing every cell from the facts.
-    await projector.refresh_cells(conn)
+    await cells.refresh_cells(conn)
     assert await snapshot(conn) == first
     merged_keys = await conn.fetchval(
         """SELECT count(*) FROM reporting.dossier_facts
@@ -201,7 +203,7 @@ async def test_concurrent_projectors_give_the_same_links_and_cells(
     async def apply(c: asyncpg.Connection, mine: list[list[Event]]) -> None:
         for batch in mine:
             async with c.transaction():
-                await projector.project_batch(c, batch)
+                await project_batch(c, batch)
 
     try:
         await asyncio.gather(*(apply(c, batches[i::3]) for i, c in enumerate(connections)))
@@ -212,8 +214,8 @@ async def test_concurrent_projectors_give_the_same_links_and_cells(
 
 
 async def test_a_generated_year_reports_its_people_exactly(conn: asyncpg.Connection) -> None:
-    events = synthetic.generate_year(21, year=2022, dossiers=900, people=750)
-    expected = synthetic.figures(events)
+    events = generator.generate_year(21, year=2022, dossiers=900, people=750)
+    expected = oracle.figures(events)
     assert (expected.dossiers, expected.people) == (900, 750)
     await project_in_batches(conn, events, seed=7)
     territories = sorted(expected.by_territory)

@@ -7,8 +7,13 @@ import math
 import random
 from datetime import UTC, datetime
 
-from services.reporting.bilan import _day_ceil, _day_floor, _month_ceil, _month_floor, percentile, split
-from services.reporting.projector import DURATION_LOG_BASE
+from services.reporting.bilan_periods import day_ceil as _day_ceil
+from services.reporting.bilan_periods import day_floor as _day_floor
+from services.reporting.bilan_periods import month_ceil as _month_ceil
+from services.reporting.bilan_periods import month_floor as _month_floor
+from services.reporting.bilan_periods import split
+from services.reporting.percentiles import percentile
+from services.reporting.projection.cells import DURATION_LOG_BASE
 
 
 def exact(values: list[float], p: float) -> float:

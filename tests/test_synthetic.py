@@ -21,7 +21,10 @@ from entraide.v1 import events_pb2
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from devstack import synthetic
+from devstack.synthetic import generator, mixes, oracle
+from devstack.synthetic.publish import demo_year, publish, publish_new, stored_event_ids, write_outbox
+from domain.events import CATALOGUE, EventType
+from domain.vocabulary import REFERRAL_OUTCOMES, REFERRAL_REASONS
 from kernel import messaging
 from kernel.events import Event
 from kernel.outbox import OutboxRelay
@@ -31,19 +34,22 @@ from tests.kernel_fixtures import MessagingWorld, open_world
 ROOT = Path(__file__).resolve().parent.parent
 PARIS = ZoneInfo("Europe/Paris")
 TYPES: dict[str, type[Message]] = {
-    "entraide.person.created": events_pb2.PersonCreated,
-    "entraide.dossier.opened": events_pb2.DossierOpened,
-    "entraide.dossier.stage_changed": events_pb2.DossierStageChanged,
-    "entraide.dossier.interview_recorded": events_pb2.InterviewRecorded,
-    "entraide.dossier.ecoute_completed": events_pb2.EcouteCompleted,
-    "entraide.dossier.follow_up_recorded": events_pb2.FollowUpRecorded,
-    "entraide.dossier.escalated": events_pb2.DossierEscalated,
-    "entraide.dossier.closed": events_pb2.DossierClosed,
-    "entraide.referral.status_changed": events_pb2.ReferralStatusChanged,
+    t: CATALOGUE[t].message
+    for t in (
+        EventType.PERSON_CREATED,
+        EventType.DOSSIER_OPENED,
+        EventType.DOSSIER_STAGE_CHANGED,
+        EventType.INTERVIEW_RECORDED,
+        EventType.ECOUTE_COMPLETED,
+        EventType.FOLLOW_UP_RECORDED,
+        EventType.DOSSIER_ESCALATED,
+        EventType.DOSSIER_CLOSED,
+        EventType.REFERRAL_STATUS_CHANGED,
+    )
 }
 CODE = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-SITES = {s for sites in synthetic.SITES.values() for s in sites} | set(synthetic.DEFAULT_SITES)
+SITES = {s for sites in mixes.SITES.values() for s in sites} | set(mixes.DEFAULT_SITES)
 REFERRAL_NEXT = {
     "": {"requested"},
     "requested": {"received", "reminder", "cancelled"},
@@ -56,7 +62,7 @@ REFERRAL_NEXT = {
 
 @pytest.fixture(scope="module")
 def year() -> list[Event]:
-    return synthetic.generate_year(7, year=2026, dossiers=750)
+    return generator.generate_year(7, year=2026, dossiers=750)
 
 
 def parsed(event: Event) -> Message:
@@ -70,27 +76,27 @@ def stamps(message: Message) -> Iterator[datetime]:
 
 
 def test_same_seed_same_events_other_seed_other_events() -> None:
-    first = synthetic.generate_year(3, dossiers=200)
-    assert first == synthetic.generate_year(3, dossiers=200)  # ids, times and payloads
-    other = synthetic.generate_year(4, dossiers=200)
+    first = generator.generate_year(3, dossiers=200)
+    assert first == generator.generate_year(3, dossiers=200)  # ids, times and payloads
+    other = generator.generate_year(4, dossiers=200)
     assert {e.id for e in first}.isdisjoint({e.id for e in other})
     # Other parameters, other ids: never deduplicated against another generated run.
-    assert {e.id for e in first}.isdisjoint({e.id for e in synthetic.generate_year(3, dossiers=201)})
+    assert {e.id for e in first}.isdisjoint({e.id for e in generator.generate_year(3, dossiers=201)})
 
 
 # Writes every event of the demo year and of a year with given counts, field by field
 # (the payload as hex: its bytes exactly), one line per event.
 SERIALIZE = """
 import sys
-from devstack import synthetic
+from devstack.synthetic.generator import demo_events, generate_with_counts
 
 def write(events):
     for e in events:
         fields = (str(e.id), e.type, e.source, e.subject, e.time.isoformat(), e.data_schema, e.data.hex())
         sys.stdout.write(" ".join(fields) + "\\n")
 
-write(synthetic.demo_events(2025))
-write(synthetic.generate_with_counts(3, {"logement": 40, "emploi": 20, "sante": 10}, people=60))
+write(demo_events(2025))
+write(generate_with_counts(3, {"logement": 40, "emploi": 20, "sante": 10}, people=60))
 """
 
 
@@ -114,21 +120,21 @@ def test_same_events_whatever_the_order_of_the_mixes() -> None:
     def reversed_mix(mix: Mapping[str, float]) -> dict[str, float]:
         return dict(reversed(list(mix.items())))
 
-    assert synthetic.generate_year(6, dossiers=300, multi_motif_rate=0.5) == synthetic.generate_year(
+    assert generator.generate_year(6, dossiers=300, multi_motif_rate=0.5) == generator.generate_year(
         6,
         dossiers=300,
         multi_motif_rate=0.5,
-        motif_mix=reversed_mix(synthetic.DEFAULT_MOTIF_MIX),
-        territories=reversed_mix(synthetic.DEFAULT_TERRITORIES),
-        channel_mix=reversed_mix(synthetic.DEFAULT_CHANNEL_MIX),
-        outcome_mix=reversed_mix(synthetic.DEFAULT_OUTCOME_MIX),
+        motif_mix=reversed_mix(mixes.DEFAULT_MOTIF_MIX),
+        territories=reversed_mix(mixes.DEFAULT_TERRITORIES),
+        channel_mix=reversed_mix(mixes.DEFAULT_CHANNEL_MIX),
+        outcome_mix=reversed_mix(mixes.DEFAULT_OUTCOME_MIX),
     )
-    assert list(synthetic.DEFAULT_MOTIF_MIX) == sorted(synthetic.DEFAULT_MOTIF_MIX)
+    assert list(mixes.DEFAULT_MOTIF_MIX) == sorted(mixes.DEFAULT_MOTIF_MIX)
 
 
 def test_people_come_back_exactly_as_many_as_asked() -> None:
-    events = synthetic.generate_year(8, dossiers=400, people=330)
-    figures = synthetic.figures(events)
+    events = generator.generate_year(8, dossiers=400, people=330)
+    figures = oracle.figures(events)
     assert (figures.dossiers, figures.people) == (400, 330)
     assert figures.events_by_type["entraide.person.created"] == 330  # created once, at the first visit
     opened = [e.parse(events_pb2.DossierOpened) for e in events if e.type == "entraide.dossier.opened"]
@@ -138,38 +144,38 @@ def test_people_come_back_exactly_as_many_as_asked() -> None:
         moved += first_commune.setdefault(d.person_id, d.territory) != d.territory
     assert moved < 70 // 5
     with pytest.raises(ValueError, match="people must be"):
-        synthetic.generate_year(8, dossiers=10, people=0)
+        generator.generate_year(8, dossiers=10, people=0)
     with pytest.raises(ValueError, match="people must be at least"):
-        synthetic.generate_year(8, dossiers=40, people=1)  # several communes: several first persons
+        generator.generate_year(8, dossiers=40, people=1)  # several communes: several first persons
 
 
 def test_a_year_has_the_seeds_mix_and_454_solved_of_750(year: list[Event]) -> None:
-    figures = synthetic.figures(year)
+    figures = oracle.figures(year)
     assert figures.dossiers == 750 and figures.people == 750
     assert figures.solved == 454  # Soissons: 454 dossiers "réglés" for 750 people
     assert sum(figures.by_outcome.values()) == 750
-    assert set(figures.by_territory) == set(synthetic.DEFAULT_TERRITORIES)  # several communes
-    assert figures.by_territory["55029"] == round(750 * synthetic.DEFAULT_TERRITORIES["55029"])
+    assert set(figures.by_territory) == set(mixes.DEFAULT_TERRITORIES)  # several communes
+    assert figures.by_territory["55029"] == round(750 * mixes.DEFAULT_TERRITORIES["55029"])
     # Main motifs follow the mix exactly; a few dossiers have a second motif.
     mains = Counter(parsed(e).motifs[0] for e in year if e.type == "entraide.dossier.opened")  # type: ignore[attr-defined]
-    assert mains == Counter(synthetic.quota(750, synthetic.DEFAULT_MOTIF_MIX))
+    assert mains == Counter(mixes.quota(750, mixes.DEFAULT_MOTIF_MIX))
     assert mains.most_common(1)[0][0] == "logement"
     referred = {parsed(e).dossier_id for e in year if e.type == "entraide.referral.status_changed"}  # type: ignore[attr-defined]
     assert 0.33 < len(referred) / 750 < 0.47  # referral_rate 0.4
 
 
 def test_exact_counts_soissons_153_of_which_120_housing() -> None:
-    events = synthetic.generate_with_counts(1, synthetic.SOISSONS_153)
-    figures = synthetic.figures(events)
+    events = generator.generate_with_counts(1, mixes.SOISSONS_153)
+    figures = oracle.figures(events)
     assert figures.dossiers == 153
     assert figures.by_motif["logement"] == 120
-    assert figures.by_motif == dict(sorted(synthetic.SOISSONS_153.items()))
+    assert figures.by_motif == dict(sorted(mixes.SOISSONS_153.items()))
 
 
 def test_exact_counts_dijon_percentages() -> None:
-    counts = synthetic.dijon_counts(1000)
-    events = synthetic.generate_with_counts(2, counts, territories={"21231": 1.0})
-    figures = synthetic.figures(events)
+    counts = mixes.dijon_counts(1000)
+    events = generator.generate_with_counts(2, counts, territories={"21231": 1.0})
+    figures = oracle.figures(events)
     assert figures.dossiers == 1000 and figures.by_territory == {"21231": 1000}
     percent = {m: 100 * n / figures.dossiers for m, n in figures.by_motif.items()}
     assert percent["acces_aux_droits"] == 39
@@ -182,11 +188,11 @@ def test_exact_counts_dijon_percentages() -> None:
 def test_every_event_parses_and_carries_no_personal_data(year: list[Event]) -> None:
     names = {"billecoq", "crémont", "cremont", "lespinasse", "martin", "morgan", "stroesser"}
     # Organisations' names are public directory data, not a person's.
-    partner_names = {p.name for p in synthetic.load_partners()}
+    partner_names = {p.name for p in mixes.load_partners()}
     for event in year:
         assert event.type in TYPES
         message = parsed(event)
-        assert event.source in (synthetic.SOURCE_INTAKE, synthetic.SOURCE_REFERRAL)
+        assert event.source in (generator.SOURCE_INTAKE, generator.SOURCE_REFERRAL)
         assert UUID.match(event.subject)
         for descriptor, value in message.ListFields():
             values = value if descriptor.is_repeated else [value]
@@ -238,7 +244,7 @@ def test_seasonality_and_urgency(year: list[Event]) -> None:
 
 
 def test_referral_sequences_increase_along_the_closed_loop(year: list[Event]) -> None:
-    partners = {p.partner_id for p in synthetic.load_partners()}
+    partners = {p.partner_id for p in mixes.load_partners()}
     by_referral: dict[str, list[events_pb2.ReferralStatusChanged]] = defaultdict(list)
     for event in year:
         if event.type == "entraide.referral.status_changed":
@@ -253,13 +259,16 @@ def test_referral_sequences_increase_along_the_closed_loop(year: list[Event]) ->
         previous = ""
         for change in changes:
             assert change.status in REFERRAL_NEXT[previous], (previous, change.status)
+            # Outcomes and reasons are the system's codes (what the referral service accepts).
+            assert change.outcome in (REFERRAL_OUTCOMES if change.status == "completed" else ("",))
+            assert change.reason == "" or change.reason in REFERRAL_REASONS
             previous = change.status
         assert previous in ("completed", "rejected", "failed", "cancelled", "expired")
 
 
 def test_open_share_leaves_the_latest_dossiers_open() -> None:
-    events = synthetic.generate_year(5, dossiers=100, open_share=0.1)
-    figures = synthetic.figures(events)
+    events = generator.generate_year(5, dossiers=100, open_share=0.1)
+    figures = oracle.figures(events)
     assert figures.dossiers == 100
     assert sum(figures.by_outcome.values()) == 90
 
@@ -274,9 +283,9 @@ async def world(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[Messagi
 
 
 async def test_published_into_jetstream_once(world: MessagingWorld) -> None:
-    events = synthetic.generate_year(11, dossiers=60)
-    assert await synthetic.publish(world.js, world.subject_root, events, batch=100) == len(events)
-    assert await synthetic.publish(world.js, world.subject_root, events) == 0  # deduplicated
+    events = generator.generate_year(11, dossiers=60)
+    assert await publish(world.js, world.subject_root, events, batch=100) == len(events)
+    assert await publish(world.js, world.subject_root, events) == 0  # deduplicated
     info = await world.js.stream_info(world.stream)
     assert info.state.messages == len(events)
     sub = await world.js.pull_subscribe(f"{world.subject_root}.>", stream=world.stream)
@@ -287,10 +296,10 @@ async def test_published_into_jetstream_once(world: MessagingWorld) -> None:
 
 
 async def test_written_to_an_outbox_then_relayed(world: MessagingWorld) -> None:
-    events = synthetic.generate_with_counts(12, {"logement": 8, "emploi": 2})
+    events = generator.generate_with_counts(12, {"logement": 8, "emploi": 2})
     async with world.pool.acquire() as conn:
-        assert await synthetic.write_outbox(conn, world.schema, events) == len(events)
-        assert await synthetic.write_outbox(conn, world.schema, events) == 0  # idempotent
+        assert await write_outbox(conn, world.schema, events) == len(events)
+        assert await write_outbox(conn, world.schema, events) == 0  # idempotent
         ids = await conn.fetch(f"SELECT event_id FROM {world.schema}.outbox ORDER BY seq")
     assert [r["event_id"] for r in ids] == [e.id for e in events]
     relay = OutboxRelay(world.pool, world.schema, world.js, world.subject_root, batch_size=500)
@@ -329,37 +338,35 @@ async def test_demo_year_loaded_twice_publishes_nothing_new(
         "ENTRAIDE_SUBJECT_ROOT": world.subject_root,
         "ENTRAIDE_DEMO_SYNTHETIC_YEAR": "2025",
     }
-    events = synthetic.demo_events(2025)
-    first = await synthetic.demo_year(env, wait_s=0)
+    events = generator.demo_events(2025)
+    first = await demo_year(env, wait_s=0)
     assert f"synthetic year 2025: {len(events)} events, {len(events)} new, 0 already there" in first
     assert await stream_messages(world) == len(events)
     rows = await outbox_rows(world)
     await asyncio.sleep(short_window + 0.5)  # past the duplicate window
-    again = await synthetic.demo_year(env, wait_s=0)
+    again = await demo_year(env, wait_s=0)
     assert f"{len(events)} events, 0 new, {len(events)} already there" in again
     assert await stream_messages(world) == len(events)
     assert await outbox_rows(world) == rows
     # A run cut short publishes the rest, in order, the next time.
     await world.js.purge_stream(world.stream)
     head = events[:1000]
-    assert await synthetic.publish(world.js, world.subject_root, head) == len(head)
+    assert await publish(world.js, world.subject_root, head) == len(head)
     await asyncio.sleep(short_window + 0.5)
-    stored, known = await synthetic.publish_new(world.js, world.stream, world.subject_root, events)
+    stored, known = await publish_new(world.js, world.stream, world.subject_root, events)
     assert (stored, known) == (len(events) - len(head), len(head))
-    assert await synthetic.stored_event_ids(world.js, world.stream, world.subject_root) == {
-        e.id for e in events
-    }
+    assert await stored_event_ids(world.js, world.stream, world.subject_root) == {e.id for e in events}
 
 
 async def test_outbox_loaded_twice_relays_nothing_new(world: MessagingWorld, short_window: float) -> None:
-    events = synthetic.generate_year(13, dossiers=120, people=100)
+    events = generator.generate_year(13, dossiers=120, people=100)
     relay = OutboxRelay(world.pool, world.schema, world.js, world.subject_root, batch_size=5000)
     async with world.pool.acquire() as conn:
-        assert await synthetic.write_outbox(conn, world.schema, events) == len(events)
+        assert await write_outbox(conn, world.schema, events) == len(events)
     assert await relay.publish_batch() == len(events)
     assert (await outbox_rows(world), await stream_messages(world)) == (len(events), len(events))
     await asyncio.sleep(short_window + 0.5)  # past the duplicate window
     async with world.pool.acquire() as conn:
-        assert await synthetic.write_outbox(conn, world.schema, events) == 0  # known ids skipped
+        assert await write_outbox(conn, world.schema, events) == 0  # known ids skipped
     assert await relay.publish_batch() == 0
     assert (await outbox_rows(world), await stream_messages(world)) == (len(events), len(events))

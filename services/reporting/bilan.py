@@ -33,14 +33,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 
 from kernel.db import Connection
-from services.reporting.projector import BUCKET_SQL, LIVE, STAGE_SECONDS, Tables
-
-STAGES = ("reception", "ecoute", "orientation", "suivi", "total")
+from services.reporting.bilan_periods import days, months
+from services.reporting.percentiles import percentile
+from services.reporting.projection.cells import BUCKET_SQL, DURATION_STAGES, STAGE_SECONDS
+from services.reporting.projection.tables import LIVE, Tables
 
 
 @dataclass(frozen=True)
@@ -145,46 +146,7 @@ async def _closed_counts_facts(
     return {row["outcome"]: int(row["n"]) for row in rows}
 
 
-Span = tuple[datetime, datetime]
 Histogram = dict[str, dict[int, list[float]]]  # stage → bucket → [count, sum of seconds]
-
-
-def _day_floor(t: datetime) -> datetime:
-    t = t.astimezone(UTC)
-    return datetime(t.year, t.month, t.day, tzinfo=UTC)
-
-
-def _day_ceil(t: datetime) -> datetime:
-    floor = _day_floor(t)
-    return floor if floor == t else floor + timedelta(days=1)
-
-
-def _month_floor(t: datetime) -> datetime:
-    t = t.astimezone(UTC)
-    return datetime(t.year, t.month, 1, tzinfo=UTC)
-
-
-def _month_ceil(t: datetime) -> datetime:
-    floor = _month_floor(t)
-    if floor == t:
-        return floor
-    return datetime(floor.year + floor.month // 12, floor.month % 12 + 1, 1, tzinfo=UTC)
-
-
-Rounding = Callable[[datetime], datetime]
-
-
-def split(
-    start: datetime, end: datetime, floor: Rounding, ceil: Rounding
-) -> tuple[tuple[date, date] | None, list[Span]]:
-    """The whole units (days, months) of [start, end), and the partial edges around them."""
-    if start >= end:
-        return None, []
-    inner_start, inner_end = ceil(start), floor(end)
-    if inner_start >= inner_end:
-        return None, [(start, end)]
-    edges = [(a, b) for a, b in ((start, inner_start), (inner_end, end)) if a < b]
-    return (inner_start.date(), inner_end.date()), edges
 
 
 def _add(into: dict[str, int], more: Mapping[str, int]) -> None:
@@ -196,7 +158,7 @@ async def _opened_counts(
     conn: Connection, tables: Tables, territories: list[str], start: datetime, end: datetime
 ) -> tuple[int, dict[str, int], dict[str, int], dict[str, int]]:
     """Dossiers opened, and their counts by motif, commune and channel: day cells + edges."""
-    inner, edges = split(start, end, _day_floor, _day_ceil)
+    inner, edges = days(start, end)
     total = 0
     dims: dict[str, dict[str, int]] = {"commune": {}, "channel": {}, "motif": {}}
     if inner:
@@ -233,7 +195,7 @@ async def _returns(
     """Dossiers opened in [start, end) whose person's previous dossier in the same
     commune was opened in [start, end) too: the day cells of whole days, fact rows for
     the partial days and for previous openings in the partial first day."""
-    inner, edges = split(start, end, _day_floor, _day_ceil)
+    inner, edges = days(start, end)
     count = 0
     if inner:
         count += await conn.fetchval(
@@ -296,7 +258,7 @@ async def _people(
 async def _closed_counts(
     conn: Connection, tables: Tables, territories: list[str], start: datetime, end: datetime
 ) -> dict[str, int]:
-    inner, edges = split(start, end, _day_floor, _day_ceil)
+    inner, edges = days(start, end)
     counts: dict[str, int] = {}
     if inner:
         rows = await conn.fetch(
@@ -328,33 +290,12 @@ _EDGE_HISTOGRAM = f"""WITH d AS MATERIALIZED (
 )
 
 
-def percentile(histogram: Mapping[int, list[float]], p: float) -> float:
-    """`percentile_cont(p)` over the histogram, each bucket's values taken at their mean."""
-    buckets = sorted((b, int(n), total / n) for b, (n, total) in histogram.items() if n > 0)
-    count = sum(n for _, n, _ in buckets)
-    if not count:
-        return 0.0
-    position = p * (count - 1)
-    low, fraction = int(position), position - int(position)
-
-    def value(index: int) -> float:
-        seen = 0
-        for _, n, mean in buckets:
-            seen += n
-            if index < seen:
-                return mean
-        return buckets[-1][2]
-
-    v_low = value(low)
-    return v_low if fraction == 0 else v_low + fraction * (value(low + 1) - v_low)
-
-
 async def _durations(
     conn: Connection, tables: Tables, territories: list[str], start: datetime, end: datetime
 ) -> list[StageDuration]:
     """Stage durations from the monthly histograms, plus the partial months' fact rows."""
-    inner, edges = split(start, end, _month_floor, _month_ceil)
-    histogram: Histogram = {s: {} for s in STAGES}
+    inner, edges = months(start, end)
+    histogram: Histogram = {s: {} for s in DURATION_STAGES}
     rows = []
     if inner:
         rows += await conn.fetch(
@@ -378,7 +319,7 @@ async def _durations(
             percentile(histogram[s], 0.9),
             int(sum(n for n, _ in histogram[s].values())),
         )
-        for s in STAGES
+        for s in DURATION_STAGES
     ]
 
 

@@ -14,7 +14,7 @@ from nats.js import JetStreamContext
 
 from kernel.db import Connection
 from kernel.logs import get_logger
-from services.reporting.projector import LIVE, Tables
+from services.reporting.projection.tables import LIVE, Tables
 
 log = get_logger("reporting.ops")
 

@@ -15,13 +15,9 @@ the chains of the persons concerned, under the projector's per-schema writer loc
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
 
 from kernel.db import Connection
-
-if TYPE_CHECKING:
-    from services.reporting.projector import Tables
-
+from services.reporting.projection.tables import Tables
 
 _RESOLVE = """
 WITH RECURSIVE chain (start, id, depth) AS (

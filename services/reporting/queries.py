@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from kernel.db import Connection
-from services.reporting.projector import SCHEMA
+from services.reporting.projection.tables import LIVE
 
 
 @dataclass(frozen=True)
@@ -21,9 +21,9 @@ async def motif_counts(conn: Connection, period: Period) -> tuple[int, list[tupl
                AND ($2::timestamptz IS NULL OR opened_at >= $2)
                AND ($3::timestamptz IS NULL OR opened_at < $3)"""
     args = (period.territories, period.start, period.end)
-    total = await conn.fetchval(f"SELECT count(*) FROM {SCHEMA}.dossier_facts WHERE {where}", *args)
+    total = await conn.fetchval(f"SELECT count(*) FROM {LIVE.dossiers} WHERE {where}", *args)
     rows = await conn.fetch(
-        f"""SELECT motif, count(*) AS n FROM {SCHEMA}.dossier_facts, unnest(motifs) AS motif
+        f"""SELECT motif, count(*) AS n FROM {LIVE.dossiers}, unnest(motifs) AS motif
              WHERE {where} GROUP BY motif ORDER BY n DESC, motif""",
         *args,
     )

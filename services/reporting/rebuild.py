@@ -4,7 +4,7 @@
 
 1. Shadow tables (`reporting_rebuild` schema, same definition as the live ones) are
    filled from stream sequence 1 by a temporary consumer, through the same projection
-   functions as the live projector (`projector.project_batch` with other `Tables`),
+   functions as the live projector (`projection.apply.project_batch`, other `Tables`),
    with their own inbox: every event applied once. The bilan's pre-aggregates
    (opened/closed/duration/return cells) and the partners' names are shadowed and
    swapped with the facts.
@@ -39,7 +39,8 @@ from kernel.db import APP_ROLE, Connection
 from kernel.events import Event
 from kernel.logs import configure_logging, get_logger
 from kernel.settings import Settings
-from services.reporting.projector import CONSUMER, PROJECTION_LOCK, SCHEMA, Tables, project_batch
+from services.reporting.projection.apply import project_batch
+from services.reporting.projection.tables import CONSUMER, PROJECTION_LOCK, SCHEMA, Tables
 
 log = get_logger("reporting.rebuild")
 SHADOW = f"{SCHEMA}_rebuild"

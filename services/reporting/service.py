@@ -12,7 +12,8 @@ from kernel.grpc_server import ServiceBinding
 from kernel.runtime import ServiceContext, ServiceSpec
 from services.reporting.access import RULES
 from services.reporting.grpc_api import ReportingServicer
-from services.reporting.projector import CONSUMER, PROJECTION_LOCK, SCHEMA, project, project_batch
+from services.reporting.projection.apply import project, project_batch
+from services.reporting.projection.tables import CONSUMER, PROJECTION_LOCK, SCHEMA
 
 
 def _bindings(ctx: ServiceContext) -> list[ServiceBinding]:

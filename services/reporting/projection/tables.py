@@ -1,0 +1,57 @@
+"""Where reporting's projections live, named once: the `reporting` schema (live) or a
+shadow schema (a rebuild), the projector's durable consumer and its lock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SCHEMA = "reporting"
+CONSUMER = "reporting-projector"
+# Taken shared by every projector transaction, exclusive by the rebuild's cut-over.
+PROJECTION_LOCK = 0x52657072  # "Repr"
+
+
+@dataclass(frozen=True)
+class Tables:
+    """Where the projections live: `reporting` live, a shadow schema during a rebuild."""
+
+    schema: str = SCHEMA
+
+    @property
+    def dossiers(self) -> str:
+        return f"{self.schema}.dossier_facts"
+
+    @property
+    def referrals(self) -> str:
+        return f"{self.schema}.referral_facts"
+
+    @property
+    def inbox(self) -> str:
+        return f"{self.schema}.inbox"
+
+    @property
+    def opened_cells(self) -> str:
+        return f"{self.schema}.opened_cells"
+
+    @property
+    def closed_cells(self) -> str:
+        return f"{self.schema}.closed_cells"
+
+    @property
+    def duration_cells(self) -> str:
+        return f"{self.schema}.duration_cells"
+
+    @property
+    def return_cells(self) -> str:
+        return f"{self.schema}.return_cells"
+
+    @property
+    def person_aliases(self) -> str:
+        return f"{self.schema}.person_aliases"
+
+    @property
+    def partner_names(self) -> str:
+        return f"{self.schema}.partner_names"
+
+
+LIVE = Tables()
