@@ -10,7 +10,7 @@ LINT_PATHS := $(wildcard domain kernel services workflows devstack entraide_cli 
 # when a new one appears (e.g. gen/entraide after `make proto`).
 PACKAGE_MARKERS := $(wildcard */__init__.py gen/*/__init__.py)
 
-.PHONY: all venv oidc browser up down status test faults lint proto clean-state
+.PHONY: all venv oidc browser up down status test unit faults lint proto clean-state
 
 all: test
 
@@ -49,6 +49,10 @@ status: $(VENV)/.installed
 
 test: $(VENV)/.installed $(OIDC_MODULES) browser
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+# The unit layer alone: pure code, no server (a few seconds).
+unit: $(VENV)/.installed
+	$(PYTHON) -m pytest -q tests/unit
 
 # The fault matrix on a stack of its own (devstack/faults): prints it, exits 1 on a loss or a double.
 faults: $(VENV)/.installed
