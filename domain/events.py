@@ -33,6 +33,7 @@ class EventType(StrEnum):
     PERSON_RECTIFIED = "entraide.person.rectified"
     PERSON_ANONYMISED = "entraide.person.anonymised"
     CONSENT_RECORDED = "entraide.consent.recorded"
+    CONSENT_REVOKED = "entraide.consent.revoked"
     REFERRAL_STATUS_CHANGED = "entraide.referral.status_changed"
 
 
@@ -74,6 +75,7 @@ CATALOGUE: dict[EventType, EventSpec] = dict(
         _spec(_E.PERSON_RECTIFIED, events_pb2.PersonRectified, _S.PERSON),
         _spec(_E.PERSON_ANONYMISED, events_pb2.PersonAnonymised, _S.PERSON),
         _spec(_E.CONSENT_RECORDED, events_pb2.ConsentRecorded, _S.PERSON),
+        _spec(_E.CONSENT_REVOKED, events_pb2.ConsentRevoked, _S.PERSON),
         _spec(_E.REFERRAL_STATUS_CHANGED, events_pb2.ReferralStatusChanged, _S.REFERRAL),
     ]
 )

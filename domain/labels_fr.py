@@ -49,6 +49,7 @@ REFERRAL_REASON_ONLY_LABELS: dict[str, str] = {
     ReferralReason.PARTNER_UNREACHABLE: "partenaire injoignable",
     ReferralReason.NEED_GONE: "besoin disparu",
     ReferralReason.REDIRECTED: "réorientée ailleurs",
+    ReferralReason.CONSENT_WITHDRAWN: "consentement retiré par la personne",
     ReferralReason.OTHER: "autre",
 }
 REFERRAL_OUTCOME_LABELS: dict[str, str] = {

@@ -34,6 +34,8 @@ class StepKind(StrEnum):
     CLOSED = "closed"
     REOPENED = "reopened"
     REFERRAL = "referral"
+    # The person withdrew a consent: recorded in every dossier of the person.
+    CONSENT_WITHDRAWN = "consent_withdrawn"
 
 
 # Steps the workflow takes on a timer, not on a person's request.
@@ -135,6 +137,8 @@ class ReferralReason(StrEnum):
     PARTNER_UNREACHABLE = "partner_unreachable"
     NEED_GONE = "need_gone"
     REDIRECTED = "redirected"
+    # The person withdrew the consent it was made under (cancelled by the platform).
+    CONSENT_WITHDRAWN = "consent_withdrawn"
     OTHER = "other"
 
 

@@ -228,6 +228,14 @@ def record_consent(args: argparse.Namespace, settings: Settings) -> Message:
     return consent
 
 
+def revoke_consent(args: argparse.Namespace, settings: Settings) -> Message:
+    request = intake_pb2.RevokeConsentRequest(
+        request_id=action_id(args), consent_id=args.consentement, channel=CONSENT_CHANNELS[args.canal]
+    )
+    consent: intake_pb2.Consent = _intake(settings).RevokeConsent(request, timeout=args.timeout)
+    return consent
+
+
 def list_consents(args: argparse.Namespace, settings: Settings) -> Message:
     found: intake_pb2.ListConsentsResponse = _intake(settings).ListConsents(
         intake_pb2.ListConsentsRequest(person_id=args.personne), timeout=args.timeout

@@ -417,6 +417,24 @@ def _add_person_commands(group: Subparsers) -> None:
     )
     _no_agent(record)
 
+    withdraw = _command(
+        consent,
+        "retirer",
+        "revoke",
+        "enregistrer le retrait d'un consentement par la personne (les orientations en cours qu'il"
+        " couvrait sont annulées)",
+        commands.revoke_consent,
+        "Consentement retiré",
+    )
+    withdraw.add_argument("--consentement", required=True, metavar="ID", help="identifiant du consentement")
+    withdraw.add_argument(
+        "--canal",
+        choices=sorted(commands.CONSENT_CHANNELS),
+        required=True,
+        help="comment la personne a retiré son consentement",
+    )
+    _no_agent(withdraw)
+
     listing = _command(consent, "lister", "list", "consentements d'une personne", commands.list_consents)
     listing.add_argument("--personne", required=True, metavar="ID", help="identifiant de la personne")
 

@@ -353,13 +353,22 @@ def _consent(message: intake_pb2.Consent) -> str:
             ("Type", _consent_kind(message)),
             ("Agent", message.agent),
             ("Enregistré le", when(message.recorded_at)),
-            ("Révoqué le", when(message.revoked_at) if message.HasField("revoked_at") else ""),
+            ("Retiré le", when(message.revoked_at) if message.HasField("revoked_at") else ""),
+            ("Retrait", _revocation(message)),
         ]
     )
 
 
+def _revocation(consent: intake_pb2.Consent) -> str:
+    """How and by whom a withdrawal was recorded ("" while the consent stands)."""
+    if not consent.HasField("revoked_at"):
+        return ""
+    channel = CONSENT_CHANNELS.get(consent.revocation_channel, consent.revocation_channel)
+    return f"{channel}, enregistré par {consent.revoked_by}" if consent.revoked_by else channel
+
+
 def _consent_line(consent: intake_pb2.Consent) -> str:
-    revoked = f" — révoqué le {when(consent.revoked_at)}" if consent.HasField("revoked_at") else ""
+    revoked = f" — retiré le {when(consent.revoked_at)}" if consent.HasField("revoked_at") else ""
     return (
         f"{when(consent.recorded_at)}  {consent.partner_id:<20}  {_consent_kind(consent)}"
         f" — données : {', '.join(map(data_scope, consent.data_scope))}{revoked} [{consent.consent_id}]"

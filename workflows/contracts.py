@@ -25,8 +25,10 @@ class WorkflowName(StrEnum):
     RETENTION = "RetentionWorkflow"
 
 
-# The signal a referral's workflow sends its dossier's (DossierWorkflow.referral_changed).
+# The signal a referral's workflow sends its dossier's (DossierWorkflow.referral_changed),
+# and the referral service's when a person withdraws a consent (consent_withdrawn).
 REFERRAL_CHANGED_SIGNAL = "referral_changed"
+CONSENT_WITHDRAWN_SIGNAL = "consent_withdrawn"
 
 
 class ActivityName(StrEnum):
@@ -99,6 +101,8 @@ class DossierState:
     history: list[HistoryEntry] = field(default_factory=list)
     # Request keys of the latest human steps → their step number (repeats answered).
     requests: dict[str, int] = field(default_factory=dict)
+    # Consents withdrawn and recorded in the timeline (a repeated signal records nothing).
+    withdrawn_consents: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -115,6 +119,8 @@ class DossierSpec:
     household_id: str = ""
     assigned_agent: str = ""
     timers: LifecycleTimers = field(default_factory=LifecycleTimers)
+    # Who opened it (the caller's subject): the actor of the timeline's first entry.
+    opened_by: str = ""
     # Set when the workflow continues as new.
     carried: DossierState | None = None
 
@@ -365,6 +371,16 @@ class ReferralChanged:
     kind: str = "status"
     reason: str = ""
     outcome: str = ""
+
+
+@dataclass
+class ConsentWithdrawn:
+    """Signal to a dossier's workflow: its person withdrew a consent (recorded once per
+    consent in the timeline; the referrals it covered are cancelled by their workflows)."""
+
+    consent_id: str
+    partner_name: str
+    agent: str
 
 
 @dataclass

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.contracts import (
         ACTIVITY_QUEUE,
+        CONSENT_WITHDRAWN_SIGNAL,
         REFERRAL_CHANGED_SIGNAL,
         ActivityName,
         AgentInput,
@@ -32,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         CloseInput,
         CompleteEcouteInput,
         ConsentCheck,
+        ConsentWithdrawn,
         Deadline,
         DossierSpec,
         DossierState,
@@ -160,6 +162,7 @@ class DossierWorkflow:
             household_id=spec.household_id,
             assigned_agent=spec.assigned_agent,
             timers=spec.timers,
+            opened_by=spec.opened_by,
             carried=self.state,
         )
 
@@ -514,6 +517,17 @@ class DossierWorkflow:
             )
             if change.kind == "status":
                 self.state.referrals[change.referral_id] = change.status
+
+    @workflow.signal(name=CONSENT_WITHDRAWN_SIGNAL)
+    async def consent_withdrawn(self, withdrawn: ConsentWithdrawn) -> None:
+        """The person withdrew a consent: one timeline step per consent, whatever the stage."""
+        async with self.lock:
+            if withdrawn.consent_id in self.state.withdrawn_consents:
+                return
+            await self._step(
+                StepKind.CONSENT_WITHDRAWN, actor=withdrawn.agent, partner_name=withdrawn.partner_name
+            )
+            self.state.withdrawn_consents.append(withdrawn.consent_id)
 
     @workflow.query
     def view(self) -> DossierView:

@@ -25,7 +25,11 @@ DONE = {
     "rectifiee": "Les données de la personne ont été rectifiées.",
     "fusionnee": "Les deux fiches ont été fusionnées : dossiers, foyers et consentements"
     " sont sur cette fiche.",
+    "consentement-retire": "Le retrait du consentement est enregistré : plus rien ne part vers ce"
+    " partenaire à ce titre, et les orientations en cours qu'il couvrait sont annulées.",
 }
+# Who records a person's withdrawal of a consent (the service decides; the form is offered to them).
+WITHDRAWERS = frozenset({Role.TRAVAILLEUR_SOCIAL, Role.RESPONSABLE})
 CONSENT_KINDS = {code: label.capitalize() for code, label in labels.CONSENT_KIND_LABELS.items()}
 CONSENT_CHANNELS = labels.CONSENT_CHANNEL_LABELS
 ROLE_REFUSAL = "ROLE_NOT_ALLOWED"
@@ -122,6 +126,8 @@ async def render_person(
         refusal=refusal,
         errors=errors or FormErrors(),
         merge_request_id=new_request_id(),
+        withdraw_request_id=new_request_id(),
+        can_withdraw=page.session.agent.role in WITHDRAWERS,
     )
 
 
@@ -166,6 +172,27 @@ async def merge_persons(page: Page) -> Response:
             return await render_person(page, keep_id, status=400, errors=form_errors(error))
         raise
     return page.redirect(f"/personnes/{kept.person_id or keep_id}?fait=fusionnee")
+
+
+async def revoke_consent(page: Page) -> Response:
+    """The person withdraws a consent (how: oral, written, electronic)."""
+    person_id = person_id_of(page)
+    try:
+        await page.calls.intake.RevokeConsent(
+            intake_pb2.RevokeConsentRequest(
+                consent_id=page.field("consent_id"),
+                channel=page.field("channel"),
+                request_id=page.field("request_id"),
+            )
+        )
+    except grpc.RpcError as error:
+        refusal = role_refusal(error)
+        if refusal:
+            return await render_person(page, person_id, status=403, refusal=refusal)
+        if error.code() in FORM_CODES:
+            return await render_person(page, person_id, status=400, errors=form_errors(error))
+        raise
+    return page.redirect(f"/personnes/{person_id}?fait=consentement-retire")
 
 
 def rectify_form(
@@ -215,6 +242,7 @@ ROUTES = [
     page_route("/personnes/fusionner", merge_persons, methods=("POST",)),
     page_route("/personnes/{person_id}", person_page),
     page_route("/personnes/{person_id}/export", export_person, methods=("POST",)),
+    page_route("/personnes/{person_id}/consentements/retrait", revoke_consent, methods=("POST",)),
     page_route("/personnes/{person_id}/rectifier", rectify_page),
     page_route("/personnes/{person_id}/rectifier", rectify_person, methods=("POST",), name="rectify_person"),
 ]

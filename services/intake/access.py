@@ -136,6 +136,13 @@ RULES: dict[str, Rule] = {
         purpose="recueil du consentement",
         action="enregistrer le consentement d'une personne",
     ),
+    "RevokeConsent": rule(
+        *FOLLOWING,
+        access="write",
+        resources=field_resources("person", "response.person_id"),
+        purpose="retrait du consentement",
+        action="enregistrer le retrait d'un consentement",
+    ),
     "ListConsents": rule(
         *FOLLOWING,
         access="read",

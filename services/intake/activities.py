@@ -49,7 +49,7 @@ class IntakeActivities:
                 StepKind.OPENED,
                 Stage.RECEPTION,
                 0,
-                spec.assigned_agent,
+                spec.opened_by or spec.assigned_agent,
                 opened_at,
                 "Dossier ouvert à l'accueil",
             )

@@ -148,6 +148,7 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
     ) -> intake_pb2.OpenDossierResponse:
         spec = validation.open_dossier_spec(request, self.reference, self.timers)
         auth.current().require_territory(spec.territory)
+        spec.opened_by = auth.current().subject
         async with self.pool.acquire() as conn:
             if spec.person_id and not await persons.person_exists(conn, spec.person_id):
                 raise NotFound(

@@ -51,6 +51,8 @@ def consent_message(row: asyncpg.Record) -> intake_pb2.Consent:
     )
     if row["revoked_at"] is not None:
         message.revoked_at.FromDatetime(row["revoked_at"])
+        message.revoked_by = row["revoked_by"] or ""
+        message.revocation_channel = row["revocation_channel"] or ""
     return message
 
 
@@ -173,6 +175,16 @@ class PeopleHandlers:
         await self._authorise_persons([new.person_id])
         async with self.pool.acquire() as conn, conn.transaction():
             row = await persons.record_consent(conn, new)
+        return consent_message(row)
+
+    async def RevokeConsent(
+        self, request: intake_pb2.RevokeConsentRequest, context: Context
+    ) -> intake_pb2.Consent:
+        request.agent = auth.acting_subject(request.agent)
+        revocation = people_validation.revocation(request)
+        async with self.pool.acquire() as conn, conn.transaction():
+            # Row-level security: a consent of another territory is not found.
+            row = await persons.revoke_consent(conn, revocation)
         return consent_message(row)
 
     async def ListConsents(

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from entraide.v1 import intake_pb2
 
+from domain.vocabulary import ConsentChannel, ConsentKind
 from kernel.errors import FailedPrecondition, InvalidArgument, Violation
 from kernel.reference import ReferenceData
 from services.intake.validation import (
@@ -40,8 +41,8 @@ MAX_HOUSEHOLD_MEMBERS = 30
 MIN_PHONE_DIGITS = 10
 MAX_PHONE_DIGITS = 15
 EARLIEST_BIRTH_DATE = date(1900, 1, 1)
-CONSENT_KINDS = ("consent", "legal_basis")
-CONSENT_CHANNELS = ("oral", "written", "electronic")
+CONSENT_KINDS: tuple[str, ...] = tuple(ConsentKind)
+CONSENT_CHANNELS: tuple[str, ...] = tuple(ConsentChannel)
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,13 @@ class NewConsent:
     agent: str
 
 
+@dataclass(frozen=True)
+class Revocation:
+    consent_id: str
+    channel: str
+    agent: str
+
+
 def has_control_characters(text: str) -> bool:
     """Control, format, surrogate, private-use or unassigned characters."""
     return any(unicodedata.category(ch).startswith("C") for ch in text)
@@ -90,6 +98,7 @@ def has_control_characters(text: str) -> bool:
 # French names of the fields, as a person reads them.
 FIELD_LABELS = {
     "person_id": "l'identifiant de la personne",
+    "consent_id": "l'identifiant du consentement",
     "keep_id": "l'identifiant de la personne à conserver",
     "duplicate_id": "l'identifiant du doublon",
     "member_ids": "l'identifiant d'un membre du foyer",
@@ -518,3 +527,22 @@ def new_consent(request: intake_pb2.RecordConsentRequest, reference: ReferenceDa
         legal_basis=legal_basis,
         agent=agent,
     )
+
+
+def revocation(request: intake_pb2.RevokeConsentRequest) -> Revocation:
+    consent_id = parse_id("consent_id", request.consent_id, "consent")
+    problems: list[Violation] = []
+    if request.channel not in CONSENT_CHANNELS:
+        problems.append(
+            Violation(
+                "channel",
+                "channel is how the person withdrew the consent: oral, written or electronic",
+                "Indiquez comment la personne a retiré son consentement : à l'oral (« oral »),"
+                " par écrit (« written ») ou par voie électronique (« electronic »).",
+                "INVALID_CHOICE" if request.channel else "FIELD_REQUIRED",
+            )
+        )
+    agent = _check_agent(problems, request.agent)
+    if problems:
+        raise InvalidArgument.of(problems)
+    return Revocation(consent_id, request.channel, agent)

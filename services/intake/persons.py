@@ -23,12 +23,13 @@ import asyncpg
 from entraide.v1 import events_pb2
 
 from domain.events import EventType
+from domain.vocabulary import ConsentKind
 from kernel import outbox
 from kernel.db import Connection
 from kernel.errors import AlreadyExists, FailedPrecondition, NotFound
 from kernel.events import new_event
 from kernel.timestamps import to_timestamp
-from services.intake.people_validation import Merge, NewConsent, NewHousehold, NewPerson
+from services.intake.people_validation import Merge, NewConsent, NewHousehold, NewPerson, Revocation
 from services.intake.schema import SCHEMA
 
 SOURCE = "entraide/intake"
@@ -499,6 +500,65 @@ async def record_consent(conn: Connection, new: NewConsent) -> asyncpg.Record:
         conn, SCHEMA, new_event(EventType.CONSENT_RECORDED, SOURCE, new.person_id, payload, time=now)
     )
     return row
+
+
+async def revoke_consent(conn: Connection, revocation: Revocation) -> asyncpg.Record:
+    """Records the person's withdrawal of a consent and its consent.revoked event, with
+    the scopes the person's other consents for that partner still cover. Inside the
+    caller's transaction. A consent already withdrawn is answered unchanged."""
+    row = await conn.fetchrow(
+        f"SELECT * FROM {SCHEMA}.consents WHERE consent_id = $1 FOR UPDATE", uuid.UUID(revocation.consent_id)
+    )
+    if row is None:
+        raise NotFound(
+            "consent_id: no consent with this id",
+            fr="Aucun consentement ne porte cet identifiant.",
+            reason="CONSENT_NOT_FOUND",
+            field="consent_id",
+        )
+    if row["kind"] != ConsentKind.CONSENT:
+        raise FailedPrecondition(
+            "a legal basis is not a consent: it cannot be withdrawn by the person",
+            fr="Ce partage repose sur une base légale, pas sur le consentement de la personne :"
+            " il ne se retire pas. Un responsable peut y mettre fin.",
+            reason="NOT_A_CONSENT",
+        )
+    if row["revoked_at"] is not None:
+        return row
+    now = datetime.now(UTC)
+    revoked = await conn.fetchrow(
+        f"""UPDATE {SCHEMA}.consents SET revoked_at = $2, revoked_by = $3, revocation_channel = $4
+             WHERE consent_id = $1 RETURNING *""",
+        row["consent_id"],
+        now,
+        revocation.agent,
+        revocation.channel,
+    )
+    assert revoked is not None
+    remaining = await conn.fetch(
+        f"""SELECT data_scope FROM {SCHEMA}.consents
+             WHERE person_id = $1 AND partner_id = $2 AND revoked_at IS NULL
+             ORDER BY consent_id""",
+        row["person_id"],
+        row["partner_id"],
+    )
+    dossiers = await conn.fetch(
+        f"SELECT dossier_id, territory FROM {SCHEMA}.person_dossiers($1)",
+        row["person_id"],
+    )
+    payload = events_pb2.ConsentRevoked(
+        consent_id=str(row["consent_id"]),
+        person_id=str(row["person_id"]),
+        partner_id=row["partner_id"],
+        at=to_timestamp(now),
+        remaining=[events_pb2.ConsentRevoked.Scope(categories=r["data_scope"]) for r in remaining],
+        dossier_ids=[str(d["dossier_id"]) for d in dossiers],
+        territories=sorted({d["territory"] for d in dossiers} | {row["territory"]}),
+        agent=revocation.agent,
+    )
+    event = new_event(EventType.CONSENT_REVOKED, SOURCE, str(row["person_id"]), payload, time=now)
+    await outbox.write(conn, SCHEMA, event)
+    return revoked
 
 
 async def list_consents(conn: Connection, person_id: str) -> list[asyncpg.Record]:

@@ -50,6 +50,9 @@ SUMMARIES: dict[str, Callable[[Transition, Mapping[str, str]], str]] = {
     ),
     StepKind.REOPENED: lambda t, _: f"Dossier rouvert (cycle {t.cycle + 1})",
     StepKind.REFERRAL: lambda t, _: _referral_summary(t),
+    StepKind.CONSENT_WITHDRAWN: lambda t, _: (
+        f"Consentement retiré par la personne : plus aucun partage avec {t.partner_name or 'ce partenaire'}"
+    ),
 }
 
 

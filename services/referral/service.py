@@ -12,7 +12,7 @@ from kernel.consumer import ConsumerSpec
 from kernel.grpc_server import ServiceBinding
 from kernel.runtime import ServiceContext, ServiceSpec
 from kernel.settings import Settings
-from services.referral import links, notifier, projector
+from services.referral import consent_withdrawal, links, notifier, projector
 from services.referral.access import RULES
 from services.referral.grpc_api import ReferralServicer
 from services.referral.referrals import ReferralActivities
@@ -62,6 +62,10 @@ def dossiers_spec(ctx: ServiceContext) -> ConsumerSpec:
     )
 
 
+def _consumers(ctx: ServiceContext) -> list[ConsumerSpec]:
+    return [dossiers_spec(ctx), notifier.service_consumer(ctx), consent_withdrawal.consumer_spec(ctx)]
+
+
 SPEC = ServiceSpec(
     task_queue=REFERRAL_TASK_QUEUE,
     name="referral",
@@ -70,6 +74,10 @@ SPEC = ServiceSpec(
     bindings=_bindings,
     activities=_activities,
     access_rules=RULES,
-    consumers=lambda ctx: [dossiers_spec(ctx), notifier.service_consumer(ctx)],
+    consumers=lambda ctx: [
+        dossiers_spec(ctx),
+        notifier.service_consumer(ctx),
+        consent_withdrawal.consumer_spec(ctx),
+    ],
     loops=notifier.service_loops,
 )

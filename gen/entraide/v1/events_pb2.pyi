@@ -496,6 +496,76 @@ class ConsentRecorded(_message.Message):
 Global___ConsentRecorded: _TypeAlias = ConsentRecorded  # noqa: Y015
 
 @_typing.final
+class ConsentRevoked(_message.Message):
+    """ce-type: entraide.consent.revoked — the person withdrew a consent. remaining: the data
+    scope of each other unrevoked consent or legal basis of the person for this partner; a
+    referral in flight whose scope none of them covers is cancelled by the referral service.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class Scope(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        CATEGORIES_FIELD_NUMBER: _builtins.int
+        @_builtins.property
+        def categories(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+        def __init__(
+            self,
+            *,
+            categories: _abc.Iterable[_builtins.str] | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["categories", b"categories"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    CONSENT_ID_FIELD_NUMBER: _builtins.int
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    PARTNER_ID_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    REMAINING_FIELD_NUMBER: _builtins.int
+    DOSSIER_IDS_FIELD_NUMBER: _builtins.int
+    TERRITORIES_FIELD_NUMBER: _builtins.int
+    AGENT_FIELD_NUMBER: _builtins.int
+    consent_id: _builtins.str
+    person_id: _builtins.str
+    partner_id: _builtins.str
+    agent: _builtins.str
+    """The agent who recorded the withdrawal."""
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def remaining(self) -> _containers.RepeatedCompositeFieldContainer[Global___ConsentRevoked.Scope]: ...
+    @_builtins.property
+    def dossier_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The person's dossiers (their timelines record the withdrawal) and their communes."""
+
+    @_builtins.property
+    def territories(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        consent_id: _builtins.str = ...,
+        person_id: _builtins.str = ...,
+        partner_id: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        remaining: _abc.Iterable[Global___ConsentRevoked.Scope] | None = ...,
+        dossier_ids: _abc.Iterable[_builtins.str] | None = ...,
+        territories: _abc.Iterable[_builtins.str] | None = ...,
+        agent: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "at", b"at", "consent_id", b"consent_id", "dossier_ids", b"dossier_ids", "partner_id", b"partner_id", "person_id", b"person_id", "remaining", b"remaining", "territories", b"territories"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConsentRevoked: _TypeAlias = ConsentRevoked  # noqa: Y015
+
+@_typing.final
 class PersonRectified(_message.Message):
     """ce-type: entraide.person.rectified (ids only: never the corrected values)"""
 
@@ -593,7 +663,7 @@ class ReferralStatusChanged(_message.Message):
     previous_status: _builtins.str
     reason: _builtins.str
     """Rejection / failure reason code (person_refused, no_capacity, not_eligible,
-    person_unreachable, partner_unreachable, need_gone, redirected, other).
+    person_unreachable, partner_unreachable, need_gone, redirected, consent_withdrawn, other).
     """
     outcome: _builtins.str
     """Completion outcome code, when completed."""

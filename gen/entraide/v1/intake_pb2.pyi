@@ -1459,6 +1459,8 @@ class Consent(_message.Message):
     AGENT_FIELD_NUMBER: _builtins.int
     RECORDED_AT_FIELD_NUMBER: _builtins.int
     REVOKED_AT_FIELD_NUMBER: _builtins.int
+    REVOKED_BY_FIELD_NUMBER: _builtins.int
+    REVOCATION_CHANNEL_FIELD_NUMBER: _builtins.int
     consent_id: _builtins.str
     person_id: _builtins.str
     dossier_id: _builtins.str
@@ -1467,6 +1469,9 @@ class Consent(_message.Message):
     channel: _builtins.str
     legal_basis: _builtins.str
     agent: _builtins.str
+    revoked_by: _builtins.str
+    """Who recorded the withdrawal, and how the person expressed it."""
+    revocation_channel: _builtins.str
     @_builtins.property
     def data_scope(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -1487,14 +1492,49 @@ class Consent(_message.Message):
         agent: _builtins.str = ...,
         recorded_at: _timestamp_pb2.Timestamp | None = ...,
         revoked_at: _timestamp_pb2.Timestamp | None = ...,
+        revoked_by: _builtins.str = ...,
+        revocation_channel: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["recorded_at", b"recorded_at", "revoked_at", b"revoked_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "channel", b"channel", "consent_id", b"consent_id", "data_scope", b"data_scope", "dossier_id", b"dossier_id", "kind", b"kind", "legal_basis", b"legal_basis", "partner_id", b"partner_id", "person_id", b"person_id", "recorded_at", b"recorded_at", "revoked_at", b"revoked_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "channel", b"channel", "consent_id", b"consent_id", "data_scope", b"data_scope", "dossier_id", b"dossier_id", "kind", b"kind", "legal_basis", b"legal_basis", "partner_id", b"partner_id", "person_id", b"person_id", "recorded_at", b"recorded_at", "revocation_channel", b"revocation_channel", "revoked_at", b"revoked_at", "revoked_by", b"revoked_by"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Consent: _TypeAlias = Consent  # noqa: Y015
+
+@_typing.final
+class RevokeConsentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONSENT_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    AGENT_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    consent_id: _builtins.str
+    channel: _builtins.str
+    """How the person withdrew it: oral, written, electronic."""
+    agent: _builtins.str
+    """The agent who records the withdrawal (an agent's token: its own subject)."""
+    request_id: _builtins.str
+    """Optional client request id (1 to 100 printable characters; a UUID is best): the same
+    id again returns the first call's answer and changes nothing (docs/retries.md).
+    """
+    def __init__(
+        self,
+        *,
+        consent_id: _builtins.str = ...,
+        channel: _builtins.str = ...,
+        agent: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "channel", b"channel", "consent_id", b"consent_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeConsentRequest: _TypeAlias = RevokeConsentRequest  # noqa: Y015
 
 @_typing.final
 class ListConsentsRequest(_message.Message):

@@ -141,6 +141,11 @@ class IntakeServiceStub:
                 request_serializer=entraide_dot_v1_dot_intake__pb2.ListConsentsRequest.SerializeToString,
                 response_deserializer=entraide_dot_v1_dot_intake__pb2.ListConsentsResponse.FromString,
                 _registered_method=True)
+        self.RevokeConsent = channel.unary_unary(
+                '/entraide.v1.IntakeService/RevokeConsent',
+                request_serializer=entraide_dot_v1_dot_intake__pb2.RevokeConsentRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_intake__pb2.Consent.FromString,
+                _registered_method=True)
         self.ExportPerson = channel.unary_unary(
                 '/entraide.v1.IntakeService/ExportPerson',
                 request_serializer=entraide_dot_v1_dot_intake__pb2.ExportPersonRequest.SerializeToString,
@@ -315,6 +320,17 @@ class IntakeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RevokeConsent(self, request, context):
+        """The person withdraws a consent (their right at any time): from then on nothing new
+        leaves for that partner under it; referrals in flight that it alone covered are
+        cancelled (reason consent_withdrawn) and the partner is told. A legal basis is not
+        a consent and cannot be withdrawn this way (FAILED_PRECONDITION). Withdrawing an
+        already withdrawn consent answers it unchanged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ExportPerson(self, request, context):
         """Rights of the person (RGPD).
         Everything held about a person, as JSON: identity, households, consents, dossiers
@@ -445,6 +461,11 @@ def add_IntakeServiceServicer_to_server(servicer, server):
                     servicer.ListConsents,
                     request_deserializer=entraide_dot_v1_dot_intake__pb2.ListConsentsRequest.FromString,
                     response_serializer=entraide_dot_v1_dot_intake__pb2.ListConsentsResponse.SerializeToString,
+            ),
+            'RevokeConsent': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeConsent,
+                    request_deserializer=entraide_dot_v1_dot_intake__pb2.RevokeConsentRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_intake__pb2.Consent.SerializeToString,
             ),
             'ExportPerson': grpc.unary_unary_rpc_method_handler(
                     servicer.ExportPerson,
@@ -1031,6 +1052,33 @@ class IntakeService:
             '/entraide.v1.IntakeService/ListConsents',
             entraide_dot_v1_dot_intake__pb2.ListConsentsRequest.SerializeToString,
             entraide_dot_v1_dot_intake__pb2.ListConsentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeConsent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.IntakeService/RevokeConsent',
+            entraide_dot_v1_dot_intake__pb2.RevokeConsentRequest.SerializeToString,
+            entraide_dot_v1_dot_intake__pb2.Consent.FromString,
             options,
             channel_credentials,
             insecure,

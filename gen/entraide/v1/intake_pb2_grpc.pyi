@@ -88,6 +88,13 @@ class IntakeServiceStub:
     RecordConsent: _grpc.UnaryUnaryMultiCallable[_intake_pb2.RecordConsentRequest, _intake_pb2.Consent]
     """Records consent to share with a partner, or a legal basis recorded by a named agent."""
     ListConsents: _grpc.UnaryUnaryMultiCallable[_intake_pb2.ListConsentsRequest, _intake_pb2.ListConsentsResponse]
+    RevokeConsent: _grpc.UnaryUnaryMultiCallable[_intake_pb2.RevokeConsentRequest, _intake_pb2.Consent]
+    """The person withdraws a consent (their right at any time): from then on nothing new
+    leaves for that partner under it; referrals in flight that it alone covered are
+    cancelled (reason consent_withdrawn) and the partner is told. A legal basis is not
+    a consent and cannot be withdrawn this way (FAILED_PRECONDITION). Withdrawing an
+    already withdrawn consent answers it unchanged.
+    """
     ExportPerson: _grpc.UnaryUnaryMultiCallable[_intake_pb2.ExportPersonRequest, _intake_pb2.PersonExport]
     """Rights of the person (RGPD).
     Everything held about a person, as JSON: identity, households, consents, dossiers
@@ -158,6 +165,13 @@ class IntakeServiceAsyncStub(IntakeServiceStub):
     RecordConsent: _aio.UnaryUnaryMultiCallable[_intake_pb2.RecordConsentRequest, _intake_pb2.Consent]  # type: ignore[assignment]
     """Records consent to share with a partner, or a legal basis recorded by a named agent."""
     ListConsents: _aio.UnaryUnaryMultiCallable[_intake_pb2.ListConsentsRequest, _intake_pb2.ListConsentsResponse]  # type: ignore[assignment]
+    RevokeConsent: _aio.UnaryUnaryMultiCallable[_intake_pb2.RevokeConsentRequest, _intake_pb2.Consent]  # type: ignore[assignment]
+    """The person withdraws a consent (their right at any time): from then on nothing new
+    leaves for that partner under it; referrals in flight that it alone covered are
+    cancelled (reason consent_withdrawn) and the partner is told. A legal basis is not
+    a consent and cannot be withdrawn this way (FAILED_PRECONDITION). Withdrawing an
+    already withdrawn consent answers it unchanged.
+    """
     ExportPerson: _aio.UnaryUnaryMultiCallable[_intake_pb2.ExportPersonRequest, _intake_pb2.PersonExport]  # type: ignore[assignment]
     """Rights of the person (RGPD).
     Everything held about a person, as JSON: identity, households, consents, dossiers
@@ -351,6 +365,19 @@ class IntakeServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _intake_pb2.ListConsentsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_intake_pb2.ListConsentsResponse, _abc.Awaitable[_intake_pb2.ListConsentsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RevokeConsent(
+        self,
+        request: _intake_pb2.RevokeConsentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_pb2.Consent, _abc.Awaitable[_intake_pb2.Consent]]:
+        """The person withdraws a consent (their right at any time): from then on nothing new
+        leaves for that partner under it; referrals in flight that it alone covered are
+        cancelled (reason consent_withdrawn) and the partner is told. A legal basis is not
+        a consent and cannot be withdrawn this way (FAILED_PRECONDITION). Withdrawing an
+        already withdrawn consent answers it unchanged.
+        """
 
     @_abc_1.abstractmethod
     def ExportPerson(

@@ -599,7 +599,8 @@ class ReferralActionRequest(_message.Message):
     referral_id: _builtins.str
     reason: _builtins.str
     """Reject / fail: person_refused, no_capacity, not_eligible, person_unreachable,
-    partner_unreachable, need_gone, redirected, other.
+    partner_unreachable, need_gone, redirected, consent_withdrawn (the person withdrew
+    the consent the referral was made under; set by the platform), other.
     """
     outcome: _builtins.str
     """Complete: the outcome code: need_met, rights_opened, support_started, redirected, other."""

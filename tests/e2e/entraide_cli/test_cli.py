@@ -269,6 +269,20 @@ async def test_consents_are_recorded_and_listed(app_stack: AppStack) -> None:
     as_script = await as_json(app_stack, "consent", "list", "--personne", person_id)
     assert [c["partner_id"] for c in as_script["consents"]] == ["france-victimes", "cresus"]
 
+    # The person withdraws the consent; a legal basis is not withdrawn by the person.
+    consent_id = as_script["consents"][1]["consent_id"]
+    withdrawn = await text(
+        app_stack, "consentement", "retirer", "--consentement", consent_id, "--canal", "oral"
+    )
+    assert withdrawn.startswith("Consentement retiré.\n")
+    assert field(withdrawn, "Retrait") == f"oral, enregistré par {AGENT}"
+    after = await text(app_stack, "consentement", "lister", "--personne", person_id)
+    assert re.search(rf"— retiré le {MINUTE} \[{consent_id}\]", after)
+    refused = await cli(
+        app_stack, "consentement", "retirer", "--consentement", legal["consent_id"], "--canal", "oral"
+    )
+    assert refused.returncode != 0 and "base légale" in refused.stderr
+
 
 async def test_dossiers_lists_the_opened_dossier(app_stack: AppStack) -> None:
     opened = await as_json(

@@ -72,6 +72,71 @@ async def test_the_person_page_shows_identity_dossiers_and_consents(
     assert f'href="/dossiers/{dossier_id}"' in at_desk.text and "ne permet pas" in at_desk.text
 
 
+async def test_a_social_worker_records_the_withdrawal_of_a_consent(
+    intake: Stub, signed_in: dict[str, httpx.Client]
+) -> None:
+    person = await create(intake)
+    recorded = await intake.RecordConsent(
+        intake_pb2.RecordConsentRequest(
+            person_id=person.person_id,
+            partner_id="cresus",
+            data_scope=["identite"],
+            kind="consent",
+            channel="oral",
+        ),
+        timeout=10,
+    )
+    ts = signed_in["ts"]
+    url = f"/personnes/{person.person_id}"
+    page = ts.get(url)
+    assert "Retirer le consentement" in page.text
+    request_id = re.search(rf'name="request_id" value="([^"]+:{recorded.consent_id})"', page.text)
+    assert request_id, page.text
+    form = {
+        "csrf_token": csrf_of(page),
+        "request_id": request_id.group(1),
+        "consent_id": recorded.consent_id,
+        "channel": "written",
+    }
+    done = ts.post(f"{url}/consentements/retrait", data=form, follow_redirects=True)
+    assert done.status_code == 200 and "Le retrait du consentement est enregistré" in done.text
+    assert "Retiré le" in done.text and "(écrit)" in done.text and "Retirer le consentement" not in done.text
+    # The same form posted again (a double click): the same answer, one withdrawal.
+    again = ts.post(f"{url}/consentements/retrait", data=form, follow_redirects=True)
+    assert again.status_code == 200
+    (listed,) = (
+        await intake.ListConsents(intake_pb2.ListConsentsRequest(person_id=person.person_id), timeout=10)
+    ).consents
+    assert listed.revocation_channel == "written" and listed.revoked_by
+    # A bad channel: the service's French sentence on the page, nothing changed.
+    other = await intake.RecordConsent(
+        intake_pb2.RecordConsentRequest(
+            person_id=person.person_id,
+            partner_id="cresus",
+            data_scope=["contact"],
+            kind="consent",
+            channel="oral",
+        ),
+        timeout=10,
+    )
+    page = ts.get(url)
+    other_id = re.search(rf'name="request_id" value="([^"]+:{other.consent_id})"', page.text)
+    assert other_id, page.text
+    bad = ts.post(
+        f"{url}/consentements/retrait",
+        data={
+            **form,
+            "csrf_token": csrf_of(page),
+            "request_id": other_id.group(1),
+            "consent_id": other.consent_id,
+            "channel": "pigeon",
+        },
+    )
+    assert bad.status_code == 400 and "Indiquez comment la personne a retiré son consentement" in bad.text
+    # Reception is not offered the form.
+    assert "Retirer le consentement" not in signed_in["accueil"].get(url).text
+
+
 async def test_export_downloads_the_persons_data_as_json(
     intake: Stub, signed_in: dict[str, httpx.Client]
 ) -> None:

@@ -12,6 +12,7 @@ import grpc
 import pytest
 from entraide.v1 import intake_pb2, intake_pb2_grpc
 
+from kernel.auth import Role
 from kernel.db import Pool
 from tests.conftest import AppStack
 from tests.helpers import eventually
@@ -414,3 +415,15 @@ async def test_worker_and_intake_killed_mid_lifecycle_the_dossier_continues_and_
     assert len(event_ids) == len(set(event_ids)) == 7
     assert dict(fact) == {"stage": "cloture", "outcome": "regle", "suivi": True, "ecoute": True}
     assert applied == len(event_ids)  # each event applied once by reporting
+
+
+async def test_the_opened_entry_names_who_opened_the_dossier(app_stack: AppStack) -> None:
+    """The caller who opened it (reception, say), not the agent it is assigned to."""
+    async with app_stack.channel("intake", app_stack.token("agent-accueil-leroy", Role.ACCUEIL)) as desk:
+        reception = intake_pb2_grpc.IntakeServiceStub(desk)
+        dossier_id = await open_dossier(reception, assigned_agent="agent-durand")
+    async with app_stack.channel("intake") as channel:
+        timeline = await intake_pb2_grpc.IntakeServiceStub(channel).GetDossierTimeline(
+            intake_pb2.GetDossierRequest(dossier_id=dossier_id), timeout=10
+        )
+    assert [(e.kind, e.actor) for e in timeline.entries] == [("opened", "agent-accueil-leroy")]
