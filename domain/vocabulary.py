@@ -154,8 +154,9 @@ class ReferralOutcome(StrEnum):
 
 REFERRAL_REASONS: tuple[ReferralReason, ...] = tuple(ReferralReason)
 REFERRAL_OUTCOMES: tuple[ReferralOutcome, ...] = tuple(ReferralOutcome)
-# The actor of what a referral's workflow does on its own (expiry, reminders).
-REFERRAL_SYSTEM_ACTOR = "entraide-system"
+# The actor of what the platform does on its own: timers (escalation, reminders, expiry),
+# cancellations after a consent withdrawal, its own database sessions.
+SYSTEM_ACTOR = "entraide-system"
 
 
 class TaskKind(StrEnum):

@@ -16,13 +16,14 @@ from typing import TypeAlias
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from domain.vocabulary import SYSTEM_ACTOR
 from kernel import auth
 
 # What repository functions accept: a bare connection or one borrowed from a pool.
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
 APP_ROLE = "entraide_app"
-SYSTEM_SUBJECT = "entraide-system"
+SYSTEM_SUBJECT = SYSTEM_ACTOR
 
 
 async def create_pool(

@@ -24,8 +24,8 @@ with workflow.unsafe.imports_passed_through():
     from domain.dossier import Refusal
     from domain.vocabulary import (
         REFERRAL_REMINDER,
-        REFERRAL_SYSTEM_ACTOR,
         REFERRAL_TERMINAL,
+        SYSTEM_ACTOR,
         ReferralReason,
         ReferralStatus,
     )
@@ -83,7 +83,7 @@ class ReferralWorkflow:
                 if self.status == ReferralStatus.REQUESTED:
                     await self._record(
                         ReferralStatus.EXPIRED,
-                        REFERRAL_SYSTEM_ACTOR,
+                        SYSTEM_ACTOR,
                         reason=ReferralReason.PARTNER_UNREACHABLE,
                     )
         await workflow.wait_condition(lambda: self.status in REFERRAL_TERMINAL)
@@ -150,7 +150,7 @@ class ReferralWorkflow:
                 referral_id=self.spec.referral_id,
                 partner_name=self.spec.partner_name,
                 status=self.status,
-                actor=REFERRAL_SYSTEM_ACTOR,
+                actor=SYSTEM_ACTOR,
                 sequence=self.sequence,
                 kind=REFERRAL_REMINDER,
             )

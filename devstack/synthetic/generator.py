@@ -78,7 +78,7 @@ from devstack.synthetic.mixes import (
 from domain.events import EventType
 from domain.vocabulary import (
     REFERRAL_REMINDER,
-    REFERRAL_SYSTEM_ACTOR,
+    SYSTEM_ACTOR,
     ReferralReason,
     ReferralStatus,
     Stage,
@@ -417,9 +417,9 @@ class _Generator:
         t = requested
         status(t, _Status.REQUESTED, agent)
         if fate == _Status.EXPIRED:
-            status(t + timedelta(days=10), REFERRAL_REMINDER, REFERRAL_SYSTEM_ACTOR)
+            status(t + timedelta(days=10), REFERRAL_REMINDER, SYSTEM_ACTOR)
             t += timedelta(days=30)
-            status(t, _Status.EXPIRED, REFERRAL_SYSTEM_ACTOR)
+            status(t, _Status.EXPIRED, SYSTEM_ACTOR)
             return None, t
         if fate == _Status.CANCELLED:
             t = later(t, 5, 2, 25)

@@ -9,7 +9,15 @@ from entraide.v1 import events_pb2
 from temporalio import activity
 
 from domain.events import EventType
-from domain.vocabulary import NOTE_KIND_OF_STEP, NoteKind, Stage, StepKind, Visibility
+from domain.vocabulary import (
+    NOTE_KIND_OF_STEP,
+    SYSTEM_ACTOR,
+    TIMER_STEPS,
+    NoteKind,
+    Stage,
+    StepKind,
+    Visibility,
+)
 from kernel import outbox
 from kernel.db import Pool, system_scope
 from kernel.events import new_event, step_event_id
@@ -88,7 +96,7 @@ class IntakeActivities:
                 t.kind,
                 t.to_stage,
                 t.cycle,
-                t.actor,
+                t.actor or (SYSTEM_ACTOR if t.kind in TIMER_STEPS else ""),
                 at,
                 timeline.summary(t, self.reference.closure_outcomes),
                 referral_id=t.referral_id,

@@ -13,7 +13,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from domain.consent import covers
 from domain.events import EventType, short_name
-from domain.vocabulary import REFERRAL_SYSTEM_ACTOR, REFERRAL_TERMINAL, ReferralAction, ReferralReason
+from domain.vocabulary import REFERRAL_TERMINAL, SYSTEM_ACTOR, ReferralAction, ReferralReason
 from kernel.consumer import ConsumerSpec, Handler
 from kernel.db import Connection
 from kernel.events import Event
@@ -86,8 +86,8 @@ async def cancel(temporal: Client, consent_id: str, referral_id: str) -> None:
     """Cancels one referral; one update id per (consent, referral), so a redelivered event
     attaches to the first cancellation. A referral that ended meanwhile is left alone."""
     handle = temporal.get_workflow_handle_for(ReferralWorkflow.run, referral_workflow_id(referral_id))
-    action = ActInput(ReferralAction.CANCEL, REFERRAL_SYSTEM_ACTOR, reason=ReferralReason.CONSENT_WITHDRAWN)
-    update_id = derived_id(REFERRAL_SYSTEM_ACTOR, CONSUMER, f"{consent_id}/{referral_id}")
+    action = ActInput(ReferralAction.CANCEL, SYSTEM_ACTOR, reason=ReferralReason.CONSENT_WITHDRAWN)
+    update_id = derived_id(SYSTEM_ACTOR, CONSUMER, f"{consent_id}/{referral_id}")
     try:
         await run_update(handle, ReferralWorkflow.act, action, update_id=update_id, timeout=UPDATE_TIMEOUT)
     except WorkflowUpdateFailedError as exc:

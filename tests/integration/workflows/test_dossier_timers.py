@@ -82,6 +82,14 @@ class TimeWorld:
             )
         return [r["kind"] for r in rows]
 
+    async def actors(self, handle: WorkflowHandle[DossierWorkflow, str]) -> list[str]:
+        dossier_id = handle.id.removeprefix("dossier-")
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT actor FROM intake.dossier_timeline WHERE dossier_id = $1 ORDER BY step", dossier_id
+            )
+        return [r["actor"] for r in rows]
+
     async def events(self, handle: WorkflowHandle[DossierWorkflow, str]) -> list[str]:
         dossier_id = handle.id.removeprefix("dossier-")
         async with self.pool.acquire() as conn:
@@ -151,6 +159,7 @@ async def test_urgent_dossier_not_listened_to_within_24h_is_escalated(
     state = (await view(handle)).state
     assert state.escalated and state.stage == "reception"
     assert await world.timeline(handle) == ["opened", "escalated"]
+    assert (await world.actors(handle))[1] == "entraide-system"  # a timer's step names the platform
     assert await world.events(handle) == ["opened", "escalated"]
     assert ("Overdue", True) in search_attribute_updates
     # Listening still possible after the escalation; the deadline is gone.
