@@ -8,7 +8,7 @@ from typing import Any
 
 import grpc
 
-from kernel import tls
+from kernel import hard_input, tls
 
 
 def _with_token(metadata: Any, token: str) -> list[tuple[str, str | bytes]]:
@@ -45,7 +45,7 @@ def aio_channel(address: str, env: Mapping[str, str], token: str | None = None) 
     """An asyncio channel; `token` defaults to ENTRAIDE_TOKEN from `env`."""
     token = token if token is not None else env.get("ENTRAIDE_TOKEN", "")
     credentials = tls.channel_credentials(env)
-    options = tls.channel_options(env)
+    options = [*hard_input.grpc_options(), *tls.channel_options(env)]
     interceptors: list[Any] = [_AioBearer(token)] if token else []
     if credentials is None:
         return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
@@ -55,5 +55,5 @@ def aio_channel(address: str, env: Mapping[str, str], token: str | None = None) 
 def sync_channel(address: str, env: Mapping[str, str], token: str | None = None) -> grpc.Channel:
     """A blocking channel (command-line tools); `token` defaults to ENTRAIDE_TOKEN."""
     token = token if token is not None else env.get("ENTRAIDE_TOKEN", "")
-    channel = tls.secure_or_insecure_channel(address, env)
+    channel = tls.secure_or_insecure_channel(address, env, options=hard_input.grpc_options())
     return grpc.intercept_channel(channel, _SyncBearer(token)) if token else channel

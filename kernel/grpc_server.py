@@ -20,7 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from kernel import auth, faults, idempotency, metrics, rich_status, text_input
+from kernel import auth, faults, hard_input, idempotency, metrics, rich_status
 from kernel.access import AccessPolicy
 from kernel.auth import Claims
 from kernel.errors import DomainError
@@ -85,7 +85,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
                 if policy is not None:
                     claims = policy.admit(method, metadata)
                     auth.set_current(claims)
-                text_input.require_storable_text(request)
+                hard_input.check(request)
                 response = await self._answer(method, inner, request, context, claims)
                 if policy is not None and claims is not None:
                     await policy.record(method, claims, metadata, request, response)
@@ -144,7 +144,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
 
         return grpc.unary_unary_rpc_method_handler(
             wrapped,
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=hard_input.tolerant(handler.request_deserializer, method),
             response_serializer=handler.response_serializer,
         )
 
@@ -239,7 +239,10 @@ class GrpcServer:
         self.address = address
         self.tls = tls is not None
         self.health = HealthServicer()
-        self.server = grpc.aio.server(interceptors=[*interceptors, ErrorMappingInterceptor(policy, replies)])
+        self.server = grpc.aio.server(
+            interceptors=[*interceptors, ErrorMappingInterceptor(policy, replies)],
+            options=hard_input.grpc_options(),
+        )
         for binding in bindings:
             binding.add_to_server(binding.servicer, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

@@ -65,6 +65,9 @@ INTERESTING_STRINGS = st.sampled_from(
         "x" * 20_001,
         "é" * 300,
         "\x00",
+        "a\x00b",
+        "\U0001f600",  # outside the BMP; lone surrogates cannot even be encoded (raw bytes below)
+        "\u202e\u200b",
         "'; DROP TABLE intake.dossiers; --",
         "csv",
         "html",
@@ -79,8 +82,13 @@ SCALARS: dict[int, st.SearchStrategy[Any]] = {
     pb_descriptor.FieldDescriptor.TYPE_STRING: TEXT,
     pb_descriptor.FieldDescriptor.TYPE_BYTES: st.binary(max_size=40),
     pb_descriptor.FieldDescriptor.TYPE_BOOL: st.booleans(),
-    pb_descriptor.FieldDescriptor.TYPE_INT32: st.integers(-(2**31), 2**31 - 1),
-    pb_descriptor.FieldDescriptor.TYPE_INT64: st.integers(-(2**63), 2**63 - 1),
+    # The extremes first (hypothesis favours small values otherwise), then anything.
+    pb_descriptor.FieldDescriptor.TYPE_INT32: st.one_of(
+        st.sampled_from([0, -1, 1, 2**31 - 1, -(2**31), 3650, 3651]), st.integers(-(2**31), 2**31 - 1)
+    ),
+    pb_descriptor.FieldDescriptor.TYPE_INT64: st.one_of(
+        st.sampled_from([0, -1, 2**63 - 1, -(2**63)]), st.integers(-(2**63), 2**63 - 1)
+    ),
     pb_descriptor.FieldDescriptor.TYPE_DOUBLE: st.floats(allow_nan=True),
 }
 
@@ -92,7 +100,8 @@ def message_strategy(descriptor: pb_descriptor.Descriptor, depth: int = 0) -> st
         seconds = st.sampled_from(
             [0, -1, 1767225600, 1798761600, 253402300799, 253402300800, -62135596800, -62135596801, 2**40]
         )
-        return st.builds(lambda s, n: cls(seconds=s, nanos=n), seconds, st.integers(0, 999_999_999))
+        nanos = st.one_of(st.sampled_from([0, 999_999_999, -1, 1_000_000_000]), st.integers(0, 999_999_999))
+        return st.builds(lambda s, n: cls(seconds=s, nanos=n), seconds, nanos)
     fields: dict[str, st.SearchStrategy[Any]] = {}
     for field in descriptor.fields:
         if field.type == pb_descriptor.FieldDescriptor.TYPE_MESSAGE:
@@ -103,7 +112,13 @@ def message_strategy(descriptor: pb_descriptor.Descriptor, depth: int = 0) -> st
             value = SCALARS[field.type]
         else:
             continue
-        fields[field.name] = st.lists(value, max_size=3) if field.is_repeated else value
+        fields[field.name] = (
+            st.one_of(st.lists(value, max_size=3), st.lists(value, min_size=1_001, max_size=1_001))
+            if field.is_repeated and field.type != pb_descriptor.FieldDescriptor.TYPE_MESSAGE
+            else st.lists(value, max_size=3)
+            if field.is_repeated
+            else value
+        )
 
     def build(values: dict[str, Any]) -> Message:
         message = cls()
@@ -243,3 +258,44 @@ def test_generated_messages_never_break_a_link_method_as_the_console(
         assert (code != grpc.StatusCode.PERMISSION_DENIED or reason != "ROLE_NOT_ALLOWED") is allowed
 
     check()
+
+
+def _first_text_field(descriptor: pb_descriptor.Descriptor) -> pb_descriptor.FieldDescriptor | None:
+    return next((f for f in descriptor.fields if f.type == pb_descriptor.FieldDescriptor.TYPE_STRING), None)
+
+
+TEXT_METHODS = [
+    (service, method)
+    for service, method in METHODS
+    if _first_text_field(SERVICES[service][0].methods_by_name[method].input_type) is not None
+]
+
+
+@pytest.mark.parametrize(("service", "method"), TEXT_METHODS, ids=[f"{s}.{m}" for s, m in TEXT_METHODS])
+def test_bytes_that_are_not_utf8_never_break_a_method(
+    app_stack: AppStack, channels: dict[str, grpc.Channel], service: str, method: str
+) -> None:
+    """A text field holding bytes that are not UTF-8 (a lone surrogate's encoding, 0xff):
+    what no client library builds, but a raw client can send."""
+    descriptor, _ = SERVICES[service]
+    method_desc = descriptor.methods_by_name[method]
+    field = _first_text_field(method_desc.input_type)
+    assert field is not None
+    call = channels[service].unary_unary(
+        f"/{descriptor.full_name}/{method}",
+        request_serializer=lambda data: data,
+        response_deserializer=lambda data: data,
+    )
+    token = mint(app_stack.env["ENTRAIDE_JWT_SECRET"], "fuzzer", Role.RESPONSABLE, list(TERRITORIES))
+    for payload in (b"\xed\xa0\x80", b"\xff\xfe", b"ok\xc3"):
+        key = bytes([(field.number << 3) | 2])  # field numbers below 16: one byte
+        with pytest.raises(grpc.RpcError) as refused:
+            call(
+                key + bytes([len(payload)]) + payload,
+                metadata=[("authorization", f"Bearer {token}")],
+                timeout=20,
+            )
+        code = refused.value.code()  # type: ignore[attr-defined]
+        assert code not in FORBIDDEN, (method, payload)
+        if code != grpc.StatusCode.PERMISSION_DENIED:
+            assert describe(refused.value).reason == "MALFORMED_REQUEST", (method, code)
