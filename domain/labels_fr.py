@@ -14,7 +14,9 @@ from domain.vocabulary import (
     ReferralReason,
     ReferralStatus,
     Stage,
+    StepKind,
     TaskKind,
+    Visibility,
 )
 
 NOTE_KIND_LABELS: dict[str, str] = {
@@ -70,6 +72,25 @@ REFERRAL_ACTION_VERBS: dict[str, str] = {
     ReferralAction.COMPLETE: "terminer",
     ReferralAction.FAIL: "déclarer en échec",
     ReferralAction.CANCEL: "annuler",
+}
+STEP_KIND_LABELS: dict[str, str] = {
+    StepKind.OPENED: "ouverture du dossier",
+    StepKind.INTERVIEW: "entretien d'écoute",
+    StepKind.ECOUTE_COMPLETED: "écoute terminée",
+    StepKind.STAGE_CHANGED: "changement d'étape",
+    StepKind.FOLLOW_UP: "contact de suivi",
+    StepKind.ASSIGNED: "attribution",
+    StepKind.ESCALATED: "escalade (écoute urgente en retard)",
+    StepKind.REMINDER: "relance de suivi",
+    StepKind.CLOSURE_PROPOSED: "clôture proposée",
+    StepKind.CLOSED: "clôture",
+    StepKind.REOPENED: "réouverture",
+    StepKind.REFERRAL: "orientation (changement de statut)",
+    StepKind.CONSENT_WITHDRAWN: "retrait d'un consentement",
+}
+VISIBILITY_LABELS: dict[str, str] = {
+    Visibility.TEAM: "l'équipe du dossier",
+    Visibility.AUTHOR: "son auteur seul",
 }
 TASK_KIND_LABELS: dict[str, str] = {
     TaskKind.ESCALATED: "Écoute urgente en attente",

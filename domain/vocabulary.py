@@ -152,7 +152,10 @@ class ReferralOutcome(StrEnum):
     OTHER = "other"
 
 
-REFERRAL_REASONS: tuple[ReferralReason, ...] = tuple(ReferralReason)
+# Set by the platform only (a consent withdrawal), never chosen by a person.
+PLATFORM_REASONS = frozenset({ReferralReason.CONSENT_WITHDRAWN})
+# The reasons a partner or an agent chooses (reject, fail, cancel).
+REFERRAL_REASONS: tuple[ReferralReason, ...] = tuple(r for r in ReferralReason if r not in PLATFORM_REASONS)
 REFERRAL_OUTCOMES: tuple[ReferralOutcome, ...] = tuple(ReferralOutcome)
 # The actor of what the platform does on its own: timers (escalation, reminders, expiry),
 # cancellations after a consent withdrawal, its own database sessions.

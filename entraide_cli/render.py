@@ -389,6 +389,13 @@ def _reference(message: intake_pb2.ReferenceData) -> str:
         ("Canaux d'arrivée", message.arrival_channels),
         ("Communes", message.territories),
         ("Issues de clôture", message.closure_outcomes),
+        ("Étapes du dossier", message.stages),
+        ("Données partageables", message.data_scopes),
+        ("Consentements", message.consent_kinds),
+        ("Recueil ou retrait du consentement", message.consent_channels),
+        ("Statuts d'une orientation", message.referral_statuses),
+        ("Issues d'une orientation", message.referral_outcomes),
+        ("Motifs de refus, d'échec ou d'annulation", message.referral_reasons),
     ]
     return "\n".join(
         f"{title} :\n" + "\n".join(f"  {i.code:<28} {i.label}" for i in items) for title, items in sections

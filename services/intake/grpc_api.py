@@ -19,15 +19,29 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.labels_fr import REFERRAL_REASON_LABELS, TASK_KIND_LABELS
+from domain.labels_fr import (
+    CONSENT_CHANNEL_LABELS,
+    CONSENT_KIND_LABELS,
+    REFERRAL_REASON_LABELS,
+    REFERRAL_STATUS_LABELS,
+    STAGE_LABELS,
+    STEP_KIND_LABELS,
+    TASK_KIND_LABELS,
+    VISIBILITY_LABELS,
+)
 from domain.vocabulary import (
     REFERRAL_OUTCOMES,
     REFERRAL_REASONS,
     TASK_KIND_OF_REFERRAL_STATUS,
     TASK_KIND_OF_STEP,
+    ConsentChannel,
+    ConsentKind,
     NoteKind,
+    ReferralStatus,
+    Stage,
     StepKind,
     TaskKind,
+    Visibility,
 )
 from kernel import auth, idempotency
 from kernel.db import ScopedPool
@@ -311,6 +325,15 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
                 {code: capitalised(REFERRAL_REASON_LABELS[code]) for code in REFERRAL_REASONS}
             ),
             task_kinds=items({kind.value: TASK_KIND_LABELS[kind] for kind in TaskKind}),
+            stages=items({s.value: capitalised(STAGE_LABELS[s]) for s in Stage}),
+            step_kinds=items({k.value: capitalised(STEP_KIND_LABELS[k]) for k in StepKind}),
+            data_scopes=items(self.reference.consent_data_scopes),
+            consent_kinds=items({k.value: capitalised(CONSENT_KIND_LABELS[k]) for k in ConsentKind}),
+            consent_channels=items({c.value: capitalised(CONSENT_CHANNEL_LABELS[c]) for c in ConsentChannel}),
+            note_visibilities=items({v.value: capitalised(VISIBILITY_LABELS[v]) for v in Visibility}),
+            referral_statuses=items(
+                {s.value: capitalised(REFERRAL_STATUS_LABELS[s]) for s in ReferralStatus}
+            ),
         )
 
     # ---- lifecycle steps (workflow updates) --------------------------------------------

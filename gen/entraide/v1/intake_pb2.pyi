@@ -590,7 +590,8 @@ class TimelineEntry(_message.Message):
     NOTE_FIELD_NUMBER: _builtins.int
     kind: _builtins.str
     """opened, interview, ecoute_completed, stage_changed, follow_up, assigned,
-    escalated, reminder, closure_proposed, closed, reopened.
+    escalated, reminder, closure_proposed, closed, reopened, referral (a referral's
+    status), consent_withdrawn (the person withdrew a consent).
     """
     stage: _builtins.str
     actor: _builtins.str
@@ -910,7 +911,9 @@ class RecordFollowUpRequest(_message.Message):
     dossier_id: _builtins.str
     agent: _builtins.str
     notes: _builtins.str
+    """What was said or done at the contact (optional)."""
     visibility: _builtins.str
+    """"team" (default) or "author"."""
     request_id: _builtins.str
     """Optional client request id (1 to 100 printable characters; a UUID is best): the same
     id again returns the first call's answer and changes nothing (docs/retries.md).
@@ -1623,6 +1626,13 @@ class ReferenceData(_message.Message):
     REFERRAL_OUTCOMES_FIELD_NUMBER: _builtins.int
     REFERRAL_REASONS_FIELD_NUMBER: _builtins.int
     TASK_KINDS_FIELD_NUMBER: _builtins.int
+    STAGES_FIELD_NUMBER: _builtins.int
+    STEP_KINDS_FIELD_NUMBER: _builtins.int
+    DATA_SCOPES_FIELD_NUMBER: _builtins.int
+    CONSENT_KINDS_FIELD_NUMBER: _builtins.int
+    CONSENT_CHANNELS_FIELD_NUMBER: _builtins.int
+    NOTE_VISIBILITIES_FIELD_NUMBER: _builtins.int
+    REFERRAL_STATUSES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def motifs(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReferenceItem]: ...
     @_builtins.property
@@ -1647,6 +1657,32 @@ class ReferenceData(_message.Message):
     def task_kinds(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReferenceItem]:
         """Kinds of task in an agent's inbox (ListTasks)."""
 
+    @_builtins.property
+    def stages(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReferenceItem]:
+        """A dossier's stages, in lifecycle order (Dossier.stage, ListDossiers' filter)."""
+
+    @_builtins.property
+    def step_kinds(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReferenceItem]:
+        """Timeline entry kinds (TimelineEntry.kind)."""
+
+    @_builtins.property
+    def data_scopes(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReferenceItem]:
+        """Data categories a consent covers and a referral sends (RecordConsent, CreateReferral)."""
+
+    @_builtins.property
+    def consent_kinds(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReferenceItem]:
+        """Consent kinds and how a consent is given or withdrawn (RecordConsent, RevokeConsent)."""
+
+    @_builtins.property
+    def consent_channels(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReferenceItem]: ...
+    @_builtins.property
+    def note_visibilities(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReferenceItem]:
+        """Who reads a note (RecordInterview, RecordFollowUp)."""
+
+    @_builtins.property
+    def referral_statuses(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReferenceItem]:
+        """A referral's statuses (Referral.status)."""
+
     def __init__(
         self,
         *,
@@ -1657,10 +1693,17 @@ class ReferenceData(_message.Message):
         referral_outcomes: _abc.Iterable[Global___ReferenceItem] | None = ...,
         referral_reasons: _abc.Iterable[Global___ReferenceItem] | None = ...,
         task_kinds: _abc.Iterable[Global___ReferenceItem] | None = ...,
+        stages: _abc.Iterable[Global___ReferenceItem] | None = ...,
+        step_kinds: _abc.Iterable[Global___ReferenceItem] | None = ...,
+        data_scopes: _abc.Iterable[Global___ReferenceItem] | None = ...,
+        consent_kinds: _abc.Iterable[Global___ReferenceItem] | None = ...,
+        consent_channels: _abc.Iterable[Global___ReferenceItem] | None = ...,
+        note_visibilities: _abc.Iterable[Global___ReferenceItem] | None = ...,
+        referral_statuses: _abc.Iterable[Global___ReferenceItem] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrival_channels", b"arrival_channels", "closure_outcomes", b"closure_outcomes", "motifs", b"motifs", "referral_outcomes", b"referral_outcomes", "referral_reasons", b"referral_reasons", "task_kinds", b"task_kinds", "territories", b"territories"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrival_channels", b"arrival_channels", "closure_outcomes", b"closure_outcomes", "consent_channels", b"consent_channels", "consent_kinds", b"consent_kinds", "data_scopes", b"data_scopes", "motifs", b"motifs", "note_visibilities", b"note_visibilities", "referral_outcomes", b"referral_outcomes", "referral_reasons", b"referral_reasons", "referral_statuses", b"referral_statuses", "stages", b"stages", "step_kinds", b"step_kinds", "task_kinds", b"task_kinds", "territories", b"territories"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

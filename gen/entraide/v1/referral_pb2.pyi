@@ -599,8 +599,7 @@ class ReferralActionRequest(_message.Message):
     referral_id: _builtins.str
     reason: _builtins.str
     """Reject / fail: person_refused, no_capacity, not_eligible, person_unreachable,
-    partner_unreachable, need_gone, redirected, consent_withdrawn (the person withdrew
-    the consent the referral was made under; set by the platform), other.
+    partner_unreachable, need_gone, redirected, other.
     """
     outcome: _builtins.str
     """Complete: the outcome code: need_met, rights_opened, support_started, redirected, other."""
@@ -730,6 +729,10 @@ class Referral(_message.Message):
     message_for_partner: _builtins.str
     status: _builtins.str
     reason: _builtins.str
+    """Why it was rejected, failed, cancelled or expired: a reason a person chose
+    (ReferenceData.referral_reasons), or consent_withdrawn when the platform cancelled it
+    because the person withdrew the consent it was made under.
+    """
     outcome: _builtins.str
     sequence: _builtins.int
     referrer: _builtins.str
