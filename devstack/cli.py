@@ -12,14 +12,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from devstack import processes, secrets, supervision, tokens
+from devstack import processes, secrets, servers, supervision, tokens
 from devstack.servers import (
     REPO_ROOT,
     Endpoints,
@@ -267,6 +268,24 @@ def write_stack_env(state: Path, endpoints: Endpoints, env: Mapping[str, str]) -
     return path
 
 
+DEMO_PARTNER = "caf-meuse"
+
+
+def demo_partner_lines(state: Path, endpoints: Endpoints, private: Iterable[str]) -> list[str]:
+    """A demo partner's NATS credentials, to try the partner example on the private NATS
+    (an external NATS is the operator's: its users are not ours to print)."""
+    if "nats" not in private:
+        return []
+    password = servers.nats_credentials(state).get(DEMO_PARTNER, "")
+    parts = urlsplit(endpoints.nats_url)
+    plain = f"nats://{parts.hostname}:{parts.port}"
+    return [
+        f"  Partner access (demo partner {DEMO_PARTNER}, its own subjects only):",
+        f"    ENTRAIDE_NATS_URL={plain} PARTNER_ID={DEMO_PARTNER} PARTNER_PASSWORD={password} \\",
+        "    .venv/bin/python examples/partner_consumer/nats_consumer.py",
+    ]
+
+
 def print_summary(state: Path, endpoints: Endpoints, env: Mapping[str, str]) -> None:
     private = private_components(state)
 
@@ -289,6 +308,7 @@ def print_summary(state: Path, endpoints: Endpoints, env: Mapping[str, str]) -> 
         "Servers:",
         f"  PostgreSQL {redact(endpoints.database_url)} ({origin('postgres')})",
         f"  NATS       {redact(endpoints.nats_url)} ({origin('nats')})",
+        *demo_partner_lines(state, endpoints, private),
         f"  Temporal   {endpoints.temporal_address} ({origin('temporal')})",
         f"  Temporal UI {endpoints.temporal_ui_url or '(not known for an external Temporal)'}",
         f"  Codec server (Temporal UI → Settings → Codec Server): http://127.0.0.1:{env[CODEC_PORT_VAR]}, "

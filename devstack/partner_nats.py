@@ -24,6 +24,8 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO_ROOT / "deploy" / "nats" / "partners.conf.template"
 NOTIFIER_USER = "entraide-notifier"
+# The local stack's one user for Entraide's own processes (every permission).
+SERVICE_USER = "entraide"
 _PARTNER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}$")
 
 
@@ -72,8 +74,10 @@ def notifier_permissions(subject_root: str = "partners", events_root: str = "ent
 
 
 def _user(name: str, password: str, permissions: Mapping[str, Any]) -> str:
-    # JSON is valid NATS configuration syntax.
-    entry = {"user": name, "password": password, "permissions": permissions}
+    # JSON is valid NATS configuration syntax; no permissions block: every permission.
+    entry: dict[str, Any] = {"user": name, "password": password}
+    if permissions:
+        entry["permissions"] = permissions
     return "    " + json.dumps(entry, ensure_ascii=True)
 
 
@@ -103,12 +107,36 @@ def render(
     )
 
 
-def ensure_passwords(partner_ids: Iterable[str], existing: Mapping[str, str]) -> dict[str, str]:
+def ensure_passwords(
+    partner_ids: Iterable[str], existing: Mapping[str, str], service_user: str = NOTIFIER_USER
+) -> dict[str, str]:
     """Keeps known passwords, generates the missing ones."""
     passwords = dict(existing)
-    for name in [NOTIFIER_USER, *partner_ids]:
+    for name in [service_user, *partner_ids]:
         passwords.setdefault(name, secrets.token_urlsafe(24))
     return passwords
+
+
+def authorization(
+    partner_ids: Iterable[str],
+    passwords: Mapping[str, str],
+    *,
+    service_user: str = SERVICE_USER,
+    stream: str = "PARTNERS",
+    subject_root: str = "partners",
+) -> str:
+    """The `authorization` block of a single server shared by Entraide's processes (one
+    user with every permission) and its partners (one user each, their own subjects only):
+    what the local stack runs (devstack/servers.py)."""
+    users = [_user(service_user, passwords[service_user], {})]
+    users += [
+        _user(p, passwords[p], partner_permissions(p, stream, subject_root)) for p in sorted(partner_ids)
+    ]
+    return "authorization {\n  users: [\n" + ",\n".join(users) + "\n  ]\n}\n"
+
+
+def demo_partner_ids() -> list[str]:
+    return _partner_ids(REPO_ROOT / "deploy" / "local" / "demo_partners.json")
 
 
 def _partner_ids(path: Path) -> list[str]:

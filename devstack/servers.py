@@ -31,13 +31,13 @@ from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
-from devstack import processes
+from devstack import partner_nats, processes
 from kernel.codec import CODEC_PORT_VAR, DEFAULT_CODEC_PORT
 from workflows import search_attributes
 
@@ -462,8 +462,25 @@ def _bin(name: str) -> Path:
     return Path(found)
 
 
+def nats_credentials(state_dir: Path) -> dict[str, str]:
+    """The private NATS's users → passwords (generated once, kept 0600 in the state dir)."""
+    path = state_dir / "nats" / "credentials.json"
+    existing = json.loads(path.read_text()) if path.exists() else {}
+    passwords = partner_nats.ensure_passwords(
+        partner_nats.demo_partner_ids(), existing, service_user=partner_nats.SERVICE_USER
+    )
+    if passwords != existing:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(json.dumps(passwords, indent=2) + "\n")
+    return passwords
+
+
 def _ensure_nats(state_dir: Path, port: int, monitor_port: int) -> str:
-    url = f"nats://127.0.0.1:{port}"
+    """A private NATS with authentication; the URL carries the services' user."""
+    password = nats_credentials(state_dir)[partner_nats.SERVICE_USER]
+    url = f"nats://{partner_nats.SERVICE_USER}:{quote(password, safe='')}@127.0.0.1:{port}"
     pid = processes.is_running(state_dir, "nats")
     if pid is not None and _wait_until(lambda: _nats_answers(url), 5):
         log.info("private NATS already running (pid %d)", pid)
@@ -484,7 +501,14 @@ def _render_nats_conf(state_dir: Path, port: int, monitor_port: int) -> Path:
     store_dir.mkdir(parents=True, exist_ok=True)
     template = string.Template(NATS_TEMPLATE.read_text())
     conf = nats_dir / "nats.conf"
-    conf.write_text(template.substitute(port=port, monitor_port=monitor_port, store_dir=store_dir))
+    users = partner_nats.authorization(partner_nats.demo_partner_ids(), nats_credentials(state_dir))
+    fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds passwords
+    with os.fdopen(fd, "w") as handle:
+        handle.write(
+            template.substitute(
+                port=port, monitor_port=monitor_port, store_dir=store_dir, authorization=users
+            )
+        )
     return conf
 
 
