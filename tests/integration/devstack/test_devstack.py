@@ -18,7 +18,14 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
 from devstack import processes
-from devstack.servers import SEARCH_ATTRIBUTES, ensure_servers, free_ports, server_status, stop_servers
+from devstack.servers import (
+    SEARCH_ATTRIBUTES,
+    ensure_servers,
+    free_ports,
+    redact,
+    server_status,
+    stop_servers,
+)
 
 SLEEP = ["sleep", "60"]
 
@@ -122,7 +129,8 @@ async def test_private_servers_start_answer_are_reused_and_stop(state: Path) -> 
     cold = time.monotonic() - started
 
     assert endpoints.database_url == f"postgresql://postgres@127.0.0.1:{ports.postgres}/entraide"
-    assert endpoints.nats_url == f"nats://127.0.0.1:{ports.nats}"
+    # The private NATS asks for a password: the URL carries the services' user.
+    assert redact(endpoints.nats_url) == f"nats://entraide:***@127.0.0.1:{ports.nats}"
     assert endpoints.temporal_address == f"127.0.0.1:{ports.temporal}"
     assert endpoints.temporal_ui_url == f"http://127.0.0.1:{ports.temporal_ui}"
     for sub in ("postgres", "nats", "temporal.db", "logs/postgres.log", "logs/nats.log", "logs/temporal.log"):
