@@ -131,6 +131,17 @@ async def render_person(
     )
 
 
+async def refused(page: Page, person_id: str, error: grpc.RpcError) -> Response:
+    """The person's page again with the service's refusal: the role's (403) or the
+    form's fields (400); anything else is not a refusal and propagates."""
+    refusal = role_refusal(error)
+    if refusal:
+        return await render_person(page, person_id, status=403, refusal=refusal)
+    if error.code() in FORM_CODES:
+        return await render_person(page, person_id, status=400, errors=form_errors(error))
+    raise error
+
+
 async def person_page(page: Page) -> Response:
     return await render_person(page, person_id_of(page))
 
@@ -141,12 +152,7 @@ async def export_person(page: Page) -> Response:
     try:
         export = await page.calls.intake.ExportPerson(intake_pb2.ExportPersonRequest(person_id=person_id))
     except grpc.RpcError as error:
-        refusal = role_refusal(error)
-        if refusal:
-            return await render_person(page, person_id, status=403, refusal=refusal)
-        if error.code() in FORM_CODES:
-            return await render_person(page, person_id, status=400, errors=form_errors(error))
-        raise
+        return await refused(page, person_id, error)
     # The file's name carries the person's id only: no personal data in a file name.
     filename = f"export-{export.person_id or person_id}.json"
     return Response(
@@ -165,12 +171,7 @@ async def merge_persons(page: Page) -> Response:
             )
         )
     except grpc.RpcError as error:
-        refusal = role_refusal(error)
-        if refusal:
-            return await render_person(page, keep_id, status=403, refusal=refusal)
-        if error.code() in FORM_CODES:
-            return await render_person(page, keep_id, status=400, errors=form_errors(error))
-        raise
+        return await refused(page, keep_id, error)
     return page.redirect(f"/personnes/{kept.person_id or keep_id}?fait=fusionnee")
 
 
@@ -186,12 +187,7 @@ async def revoke_consent(page: Page) -> Response:
             )
         )
     except grpc.RpcError as error:
-        refusal = role_refusal(error)
-        if refusal:
-            return await render_person(page, person_id, status=403, refusal=refusal)
-        if error.code() in FORM_CODES:
-            return await render_person(page, person_id, status=400, errors=form_errors(error))
-        raise
+        return await refused(page, person_id, error)
     return page.redirect(f"/personnes/{person_id}?fait=consentement-retire")
 
 
