@@ -149,7 +149,8 @@ def _partner_ids(path: Path) -> list[str]:
     return [str(p["partner_id"]) for p in document["partners"]]
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
+    """Written readable by its owner only (passwords)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -183,8 +184,8 @@ def main(argv: list[str] | None = None) -> None:
         subject_root=args.subject_root,
         events_root=args.events_root,
     )
-    _write_private(args.out, conf)
-    _write_private(args.credentials, json.dumps(passwords, indent=2) + "\n")
+    write_private(args.out, conf)
+    write_private(args.credentials, json.dumps(passwords, indent=2) + "\n")
     print(f"wrote {args.out} ({len(ids)} partners) and {args.credentials}")
 
 

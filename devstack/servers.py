@@ -470,10 +470,7 @@ def nats_credentials(state_dir: Path) -> dict[str, str]:
         partner_nats.demo_partner_ids(), existing, service_user=partner_nats.SERVICE_USER
     )
     if passwords != existing:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(json.dumps(passwords, indent=2) + "\n")
+        partner_nats.write_private(path, json.dumps(passwords, indent=2) + "\n")
     return passwords
 
 
@@ -502,13 +499,8 @@ def _render_nats_conf(state_dir: Path, port: int, monitor_port: int) -> Path:
     template = string.Template(NATS_TEMPLATE.read_text())
     conf = nats_dir / "nats.conf"
     users = partner_nats.authorization(partner_nats.demo_partner_ids(), nats_credentials(state_dir))
-    fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds passwords
-    with os.fdopen(fd, "w") as handle:
-        handle.write(
-            template.substitute(
-                port=port, monitor_port=monitor_port, store_dir=store_dir, authorization=users
-            )
-        )
+    values = {"port": port, "monitor_port": monitor_port, "store_dir": store_dir, "authorization": users}
+    partner_nats.write_private(conf, template.substitute(values))  # it holds passwords
     return conf
 
 

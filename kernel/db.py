@@ -93,6 +93,16 @@ class ScopedPool:
             yield conn
 
 
+async def platform_scope(conn: Connection, territories: Iterable[str]) -> None:
+    """The platform's own rights (role service, these communes) for the rest of the
+    caller's transaction only: consumers acting on a shared pooled connection."""
+    await conn.execute(
+        "SELECT set_config('entraide.territories', $1, true), set_config('entraide.role', $2, true)",
+        ",".join(sorted(set(territories))),
+        auth.Role.SERVICE.value,
+    )
+
+
 @asynccontextmanager
 async def system_scope(
     pool: Pool, territories: Iterable[str], *, all_notes: bool = False

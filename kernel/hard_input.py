@@ -24,7 +24,6 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
 from kernel.errors import InvalidArgument, Violation
-from kernel.timestamps import DATE_LABELS
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 MAX_TEXT = 1_000_000
@@ -32,6 +31,8 @@ MAX_ITEMS = 1_000
 # google.protobuf.Timestamp's valid range: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z.
 MIN_SECONDS, MAX_SECONDS = -62_135_596_800, 253_402_300_799
 TIMESTAMP = "google.protobuf.Timestamp"
+# What a person reads for the date fields of requests (others: « La date « field » »).
+DATE_LABELS = {"from": "La date de début", "to": "La date de fin"}
 
 
 def grpc_options() -> list[tuple[str, int]]:

@@ -1,5 +1,5 @@
-"""protobuf Timestamp ↔ datetime, once: both ways, and from callers' requests (protobuf
-accepts seconds outside the calendar, Python does not)."""
+"""protobuf Timestamp ↔ datetime, once: both ways, and from callers' requests (whose
+dates kernel.hard_input has already checked are in the calendar)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,6 @@ from datetime import UTC, datetime
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
-
-from kernel.errors import InvalidArgument
-
-# What a person reads for the date fields of requests.
-DATE_LABELS = {"from": "La date de début", "to": "La date de fin"}
 
 
 def to_timestamp(value: datetime | str) -> Timestamp:
@@ -27,18 +22,9 @@ def from_timestamp(stamp: Timestamp) -> datetime:
 
 
 def optional_datetime(message: Message, field: str) -> datetime | None:
-    """The field as an aware UTC datetime, None when unset; INVALID_ARGUMENT when the
-    value is outside 0001-01-01..9999-12-31."""
+    """The field as an aware UTC datetime, None when unset. Requests reach handlers only
+    with dates in the calendar (kernel.hard_input refuses the others, naming the field)."""
     if not message.HasField(field):
         return None
     stamp: Timestamp = getattr(message, field)
-    try:
-        return from_timestamp(stamp)
-    except (ValueError, OverflowError):
-        label = DATE_LABELS.get(field, f"La date « {field} »")
-        raise InvalidArgument(
-            f"{field} is not a valid date (years 1 to 9999)",
-            fr=f"{label} n'est pas valable : l'année va de 1 à 9999.",
-            reason="INVALID_DATE",
-            field=field,
-        ) from None
+    return from_timestamp(stamp)

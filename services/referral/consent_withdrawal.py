@@ -15,7 +15,7 @@ from domain.consent import covers
 from domain.events import EventType, short_name
 from domain.vocabulary import REFERRAL_TERMINAL, SYSTEM_ACTOR, ReferralAction, ReferralReason
 from kernel.consumer import ConsumerSpec, Handler
-from kernel.db import Connection
+from kernel.db import Connection, platform_scope
 from kernel.events import Event
 from kernel.idempotency import derived_id
 from kernel.logs import get_logger
@@ -38,10 +38,7 @@ log = get_logger("consent-withdrawal")
 async def in_flight(conn: Connection, revoked: events_pb2.ConsentRevoked) -> list[str]:
     """The referrals to cancel: open, to this partner, for the person's dossiers, and no
     remaining consent of the person covers their data scope."""
-    await conn.execute(
-        "SELECT set_config('entraide.territories', $1, true), set_config('entraide.role', 'service', true)",
-        ",".join(sorted(set(revoked.territories))),
-    )
+    await platform_scope(conn, revoked.territories)
     rows = await conn.fetch(
         f"""SELECT referral_id, data_scope FROM {SCHEMA}.referrals
              WHERE dossier_id = ANY($1::uuid[]) AND partner_id = $2 AND NOT status = ANY($3::text[])

@@ -45,7 +45,7 @@ from nats.js.errors import NotFoundError
 from domain.events import EventType, short_name
 from kernel import relay
 from kernel.consumer import BatchHandler, ConsumerSpec, Handler
-from kernel.db import Connection, Pool
+from kernel.db import Connection, Pool, platform_scope
 from kernel.events import Event
 from kernel.logs import get_logger
 from kernel.runtime import ServiceContext
@@ -200,10 +200,7 @@ async def _answer_links(
     answerable = [(e, d) for e, d in changes if d.status in links.ANSWERABLE and d.territory]
     if not answerable:
         return {}
-    await conn.execute(
-        "SELECT set_config('entraide.territories', $1, true), set_config('entraide.role', 'service', true)",
-        ",".join(sorted({d.territory for _, d in answerable})),
-    )
+    await platform_scope(conn, {d.territory for _, d in answerable})
     urls: dict[uuid.UUID, str] = {}
     for event, data in answerable:
         at = data.at.ToDatetime(tzinfo=UTC) if data.at.seconds else event.time

@@ -74,21 +74,18 @@ class TimeWorld:
         )
         return await start.workflow_handle()
 
-    async def timeline(self, handle: WorkflowHandle[DossierWorkflow, str]) -> list[str]:
+    async def timeline(self, handle: WorkflowHandle[DossierWorkflow, str], column: str = "kind") -> list[str]:
+        """One column of the dossier's timeline rows (kind, actor), in step order."""
         dossier_id = handle.id.removeprefix("dossier-")
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(
-                "SELECT kind FROM intake.dossier_timeline WHERE dossier_id = $1 ORDER BY step", dossier_id
+                f"SELECT {column} FROM intake.dossier_timeline WHERE dossier_id = $1 ORDER BY step",
+                dossier_id,
             )
-        return [r["kind"] for r in rows]
+        return [r[column] for r in rows]
 
     async def actors(self, handle: WorkflowHandle[DossierWorkflow, str]) -> list[str]:
-        dossier_id = handle.id.removeprefix("dossier-")
-        async with self.pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT actor FROM intake.dossier_timeline WHERE dossier_id = $1 ORDER BY step", dossier_id
-            )
-        return [r["actor"] for r in rows]
+        return await self.timeline(handle, "actor")
 
     async def events(self, handle: WorkflowHandle[DossierWorkflow, str]) -> list[str]:
         dossier_id = handle.id.removeprefix("dossier-")
