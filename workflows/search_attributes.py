@@ -30,11 +30,12 @@ def urgency_value(urgent: bool) -> str:
     return "urgent" if urgent else "normal"
 
 
-def initial(territory: str, urgent: bool) -> TypedSearchAttributes:
-    """Set at start, so ops queries find a dossier before its first workflow task."""
+def initial(territory: str, urgent: bool, stage: str = "reception") -> TypedSearchAttributes:
+    """Set at start, so ops queries find a dossier before its first workflow task (an
+    imported dossier starts at the stage its file gives)."""
     return TypedSearchAttributes(
         [
-            SearchAttributePair(STAGE, "reception"),
+            SearchAttributePair(STAGE, stage),
             SearchAttributePair(TERRITORY, territory),
             SearchAttributePair(URGENCY, urgency_value(urgent)),
             SearchAttributePair(OVERDUE, False),

@@ -171,4 +171,10 @@ RULES: dict[str, Rule] = {
         purpose="droit à l'effacement",
         action="anonymiser une personne (droit à l'effacement)",
     ),
+    "ImportDossiers": rule(
+        Role.RESPONSABLE,
+        access="write",
+        purpose="reprise des dossiers existants",
+        action="importer les dossiers d'un fichier existant",
+    ),
 }

@@ -58,6 +58,8 @@ from kernel.temporal import (
 )
 from kernel.timestamps import to_timestamp
 from services.intake import access, caseload, persons, repository, validation
+from services.intake.importing.api import ImportHandlers
+from services.intake.importing.fields import FIELD_LABELS, TEMPLATE_HEADERS
 from services.intake.people_api import PeopleHandlers
 from services.intake.rights_api import RightsHandlers
 from services.intake.validation import capitalised
@@ -147,7 +149,7 @@ def _same_request(row: asyncpg.Record, spec: DossierSpec) -> bool:
     )
 
 
-class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServiceServicer):
+class IntakeServicer(PeopleHandlers, RightsHandlers, ImportHandlers, intake_pb2_grpc.IntakeServiceServicer):
     def __init__(
         self, pool: ScopedPool, temporal: Client, reference: ReferenceData, timers: LifecycleTimers
     ) -> None:
@@ -333,6 +335,9 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, intake_pb2_grpc.IntakeServi
             note_visibilities=items({v.value: capitalised(VISIBILITY_LABELS[v]) for v in Visibility}),
             referral_statuses=items(
                 {s.value: capitalised(REFERRAL_STATUS_LABELS[s]) for s in ReferralStatus}
+            ),
+            import_fields=items(
+                {f.value: f"{TEMPLATE_HEADERS[f]} : {label}" for f, label in FIELD_LABELS.items()}
             ),
         )
 

@@ -149,7 +149,7 @@ def normalise_phone(raw: str) -> str:
     return digits
 
 
-def _check_text(
+def check_text(
     problems: list[Violation],
     field: str,
     value: str,
@@ -196,8 +196,8 @@ def _check_text(
     return text
 
 
-def _check_name(problems: list[Violation], field: str, value: str) -> str:
-    text = _check_text(problems, field, value, MAX_NAME_LENGTH, required=True)
+def check_name(problems: list[Violation], field: str, value: str) -> str:
+    text = check_text(problems, field, value, MAX_NAME_LENGTH, required=True)
     if text is not None and not any(ch.isalnum() for ch in text):
         problems.append(
             Violation(
@@ -276,7 +276,7 @@ def parse_birth_date(problems: list[Violation], raw: str) -> date | None:
     return parsed
 
 
-def _check_phone(problems: list[Violation], raw: str) -> str | None:
+def check_phone(problems: list[Violation], raw: str) -> str | None:
     text = raw.strip()
     if not text:
         return None
@@ -307,7 +307,7 @@ def _check_phone(problems: list[Violation], raw: str) -> str | None:
     return phone
 
 
-def _check_email(problems: list[Violation], raw: str) -> str | None:
+def check_email(problems: list[Violation], raw: str) -> str | None:
     text = raw.strip()
     if not text:
         return None
@@ -337,7 +337,7 @@ def _check_email(problems: list[Violation], raw: str) -> str | None:
 
 def _check_agent(problems: list[Violation], raw: str) -> str:
     return (
-        _check_text(
+        check_text(
             problems,
             "agent",
             raw,
@@ -356,16 +356,16 @@ def new_person(request: intake_pb2.CreatePersonRequest, reference: ReferenceData
     if found is not None:
         problems.append(found)
     _check_territory(problems, request.territory, reference)
-    first_name = _check_name(problems, "first_name", request.first_name)
-    last_name = _check_name(problems, "last_name", request.last_name)
+    first_name = check_name(problems, "first_name", request.first_name)
+    last_name = check_name(problems, "last_name", request.last_name)
     birth_date = parse_birth_date(problems, request.birth_date.strip())
-    phone = _check_phone(problems, request.phone)
-    email = _check_email(problems, request.email)
+    phone = check_phone(problems, request.phone)
+    email = check_email(problems, request.email)
     commune = request.address_commune.strip()
     found = commune_violation(commune, reference)
     if found is not None:
         problems.append(found)
-    address_line = _check_text(
+    address_line = check_text(
         problems, "address_line", request.address_line, MAX_ADDRESS_LINE_LENGTH, required=False
     )
     if problems:
@@ -497,7 +497,7 @@ def new_consent(request: intake_pb2.RecordConsentRequest, reference: ReferenceDa
             " ou par voie électronique.",
             "FIELD_REQUIRED",
         )
-    legal_basis = _check_text(
+    legal_basis = check_text(
         problems,
         "legal_basis",
         request.legal_basis,

@@ -17,9 +17,9 @@ from kernel.reference import ReferenceData
 from services.intake import persons
 from services.intake.people_validation import (
     MAX_NAME_LENGTH,
-    _check_phone,
     _check_territory,
-    _check_text,
+    check_phone,
+    check_text,
     has_control_characters,
     label,
     parse_birth_date,
@@ -96,7 +96,7 @@ def person_search(request: intake_pb2.SearchPersonsRequest) -> PersonSearch:
     problems: list[Violation] = []
     words = _search_words(problems, request.name)
     birth_date = parse_birth_date(problems, request.birth_date.strip())
-    phone = _check_phone(problems, request.phone)
+    phone = check_phone(problems, request.phone)
     if not 0 <= request.page_size <= MAX_SEARCH_PAGE:
         problems.append(
             Violation(
@@ -126,7 +126,7 @@ def person_search(request: intake_pb2.SearchPersonsRequest) -> PersonSearch:
 
 
 def _optional_name(problems: list[Violation], field: str, value: str) -> str | None:
-    text = _check_text(problems, field, value, MAX_NAME_LENGTH, required=False)
+    text = check_text(problems, field, value, MAX_NAME_LENGTH, required=False)
     if text is not None and not any(ch.isalnum() for ch in text):
         problems.append(
             Violation(
@@ -151,7 +151,7 @@ def duplicate_probe(
     first_name = _optional_name(problems, "first_name", request.first_name)
     last_name = _optional_name(problems, "last_name", request.last_name)
     birth_date = parse_birth_date(problems, request.birth_date.strip())
-    phone = _check_phone(problems, request.phone)
+    phone = check_phone(problems, request.phone)
     if problems:
         raise InvalidArgument.of(problems)
     if phone is None and not (first_name and last_name and birth_date):

@@ -44,10 +44,10 @@ from services.intake import people_validation, persons
 # rules as a created one.
 from services.intake.people_validation import (
     MAX_ADDRESS_LINE_LENGTH,
-    _check_email,
-    _check_name,
-    _check_phone,
-    _check_text,
+    check_email,
+    check_name,
+    check_phone,
+    check_text,
 )
 from services.intake.schema import SCHEMA
 
@@ -84,15 +84,15 @@ def rectification(request: intake_pb2.RectifyPersonRequest, reference: Reference
     problems: list[Violation] = []
     changes: dict[str, Any] = {}
     if request.first_name.strip():
-        changes["first_name"] = _check_name(problems, "first_name", request.first_name)
+        changes["first_name"] = check_name(problems, "first_name", request.first_name)
     if request.last_name.strip():
-        changes["last_name"] = _check_name(problems, "last_name", request.last_name)
+        changes["last_name"] = check_name(problems, "last_name", request.last_name)
     if request.birth_date.strip():
         changes["birth_date"] = people_validation.parse_birth_date(problems, request.birth_date.strip())
     if request.phone.strip():
-        changes["phone"] = _check_phone(problems, request.phone)
+        changes["phone"] = check_phone(problems, request.phone)
     if request.email.strip():
-        changes["email"] = _check_email(problems, request.email)
+        changes["email"] = check_email(problems, request.email)
     commune = request.address_commune.strip()
     if commune:
         found = people_validation.commune_violation(commune, reference)
@@ -100,7 +100,7 @@ def rectification(request: intake_pb2.RectifyPersonRequest, reference: Reference
             problems.append(found)
         changes["address_commune"] = commune
     if request.address_line.strip():
-        changes["address_line"] = _check_text(
+        changes["address_line"] = check_text(
             problems, "address_line", request.address_line, MAX_ADDRESS_LINE_LENGTH, required=False
         )
     reason(problems, request.reason)
@@ -118,7 +118,7 @@ def rectification(request: intake_pb2.RectifyPersonRequest, reference: Reference
 
 def reason(problems: list[Violation], raw: str) -> str | None:
     """The optional reason of a rights request (not stored: it may quote the person)."""
-    return _check_text(problems, "reason", raw, MAX_REASON_LENGTH, required=False)
+    return check_text(problems, "reason", raw, MAX_REASON_LENGTH, required=False)
 
 
 def anonymisation_request(request: intake_pb2.AnonymisePersonRequest) -> str:

@@ -20,6 +20,280 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class ImportDossiersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class ColumnsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class DefaultsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    FORMAT_FIELD_NUMBER: _builtins.int
+    CONTENT_FIELD_NUMBER: _builtins.int
+    FILENAME_FIELD_NUMBER: _builtins.int
+    COLUMNS_FIELD_NUMBER: _builtins.int
+    VALUES_FIELD_NUMBER: _builtins.int
+    DEFAULTS_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Optional client request id (1 to 100 printable characters; a UUID is best): the same
+    id again returns the first call's answer and changes nothing (docs/retries.md).
+    """
+    format: _builtins.str
+    """"csv" (UTF-8 or Windows-1252; separator ";", "," or tab, found from the header line)
+    or "xlsx" (the first sheet).
+    """
+    content: _builtins.bytes
+    """The file itself, header line first (at most 4 MiB, the API's message size)."""
+    filename: _builtins.str
+    """The file's name, for the report and the access log (optional)."""
+    dry_run: _builtins.bool
+    """Check every row and report, writing nothing."""
+    @_builtins.property
+    def columns(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Which column holds each field: field code → the column's header in the file (see
+        ListReferenceData's import_fields). A field not given here is looked for under its
+        template header or its code, case and accents ignored.
+        """
+
+    @_builtins.property
+    def values(self) -> _containers.RepeatedCompositeFieldContainer[Global___ImportValue]:
+        """The file's own values for a coded field (motifs, arrival_channel, territory,
+        outcome, urgent) translated to Entraide's codes. Without one, a value is taken as a
+        code, then as its French label (case and accents ignored).
+        """
+
+    @_builtins.property
+    def defaults(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """A value for every row where a field is missing or empty, e.g. arrival_channel →
+        "visite_spontanee" for a file that never recorded the channel.
+        """
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        format: _builtins.str = ...,
+        content: _builtins.bytes = ...,
+        filename: _builtins.str = ...,
+        columns: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        values: _abc.Iterable[Global___ImportValue] | None = ...,
+        defaults: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        dry_run: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["columns", b"columns", "content", b"content", "defaults", b"defaults", "dry_run", b"dry_run", "filename", b"filename", "format", b"format", "request_id", b"request_id", "values", b"values"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportDossiersRequest: _TypeAlias = ImportDossiersRequest  # noqa: Y015
+
+@_typing.final
+class ImportValue(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIELD_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    field: _builtins.str
+    """Field code, e.g. "outcome"."""
+    value: _builtins.str
+    """The value as the file writes it, e.g. "Résolu" (case and accents ignored)."""
+    code: _builtins.str
+    """The Entraide code it stands for, e.g. "regle"."""
+    def __init__(
+        self,
+        *,
+        field: _builtins.str = ...,
+        value: _builtins.str = ...,
+        code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "field", b"field", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportValue: _TypeAlias = ImportValue  # noqa: Y015
+
+@_typing.final
+class ImportRowError(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINE_FIELD_NUMBER: _builtins.int
+    COLUMN_FIELD_NUMBER: _builtins.int
+    FIELD_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    line: _builtins.int
+    """The line in the file (the header is line 1), or the sheet's row number."""
+    column: _builtins.str
+    """The file's header of the column at fault; empty when the row as a whole is."""
+    field: _builtins.str
+    """Field code of that column."""
+    reason: _builtins.str
+    """Stable code: FIELD_REQUIRED, INVALID_DATE, UNKNOWN_MOTIF, DATES_OUT_OF_ORDER..."""
+    message: _builtins.str
+    """What is wrong, in French, without quoting personal data."""
+    def __init__(
+        self,
+        *,
+        line: _builtins.int = ...,
+        column: _builtins.str = ...,
+        field: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["column", b"column", "field", b"field", "line", b"line", "message", b"message", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportRowError: _TypeAlias = ImportRowError  # noqa: Y015
+
+@_typing.final
+class ImportDuplicate(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINE_FIELD_NUMBER: _builtins.int
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    line: _builtins.int
+    person_id: _builtins.str
+    """The person already known."""
+    kind: _builtins.str
+    """"same_person": same name and birth date, the dossier is attached to that person;
+    "possible": same phone only, a new person was created: check it (MergePersons).
+    """
+    def __init__(
+        self,
+        *,
+        line: _builtins.int = ...,
+        person_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "line", b"line", "person_id", b"person_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportDuplicate: _TypeAlias = ImportDuplicate  # noqa: Y015
+
+@_typing.final
+class ImportReport(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IMPORT_ID_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    ROWS_FIELD_NUMBER: _builtins.int
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    REJECTED_FIELD_NUMBER: _builtins.int
+    ERRORS_FIELD_NUMBER: _builtins.int
+    DOSSIERS_CREATED_FIELD_NUMBER: _builtins.int
+    ALREADY_IMPORTED_FIELD_NUMBER: _builtins.int
+    PERSONS_CREATED_FIELD_NUMBER: _builtins.int
+    HOUSEHOLDS_CREATED_FIELD_NUMBER: _builtins.int
+    DUPLICATES_FIELD_NUMBER: _builtins.int
+    WORKFLOWS_STARTED_FIELD_NUMBER: _builtins.int
+    EARLIEST_OPENED_AT_FIELD_NUMBER: _builtins.int
+    LATEST_OPENED_AT_FIELD_NUMBER: _builtins.int
+    import_id: _builtins.str
+    """Id of this import (empty for a dry run); imported dossiers keep it."""
+    dry_run: _builtins.bool
+    rows: _builtins.int
+    """Data rows read (the header excluded; blank lines skipped)."""
+    accepted: _builtins.int
+    """Rows without fault (imported, or to be imported by a dry run)."""
+    rejected: _builtins.int
+    """Rows with at least one fault: not written."""
+    dossiers_created: _builtins.int
+    """Dossiers written by this call."""
+    already_imported: _builtins.int
+    """Accepted rows an earlier import already brought in: left as they are."""
+    persons_created: _builtins.int
+    households_created: _builtins.int
+    workflows_started: _builtins.int
+    """Dossiers still open (or closed recently enough to be reopened) given their
+    workflow, whose deadlines then run as for any dossier.
+    """
+    @_builtins.property
+    def errors(self) -> _containers.RepeatedCompositeFieldContainer[Global___ImportRowError]:
+        """Every fault of every rejected row, by line."""
+
+    @_builtins.property
+    def duplicates(self) -> _containers.RepeatedCompositeFieldContainer[Global___ImportDuplicate]: ...
+    @_builtins.property
+    def earliest_opened_at(self) -> _timestamp_pb2.Timestamp:
+        """Earliest and latest opening date among accepted rows."""
+
+    @_builtins.property
+    def latest_opened_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        import_id: _builtins.str = ...,
+        dry_run: _builtins.bool = ...,
+        rows: _builtins.int = ...,
+        accepted: _builtins.int = ...,
+        rejected: _builtins.int = ...,
+        errors: _abc.Iterable[Global___ImportRowError] | None = ...,
+        dossiers_created: _builtins.int = ...,
+        already_imported: _builtins.int = ...,
+        persons_created: _builtins.int = ...,
+        households_created: _builtins.int = ...,
+        duplicates: _abc.Iterable[Global___ImportDuplicate] | None = ...,
+        workflows_started: _builtins.int = ...,
+        earliest_opened_at: _timestamp_pb2.Timestamp | None = ...,
+        latest_opened_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["earliest_opened_at", b"earliest_opened_at", "latest_opened_at", b"latest_opened_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "already_imported", b"already_imported", "dossiers_created", b"dossiers_created", "dry_run", b"dry_run", "duplicates", b"duplicates", "earliest_opened_at", b"earliest_opened_at", "errors", b"errors", "households_created", b"households_created", "import_id", b"import_id", "latest_opened_at", b"latest_opened_at", "persons_created", b"persons_created", "rejected", b"rejected", "rows", b"rows", "workflows_started", b"workflows_started"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportReport: _TypeAlias = ImportReport  # noqa: Y015
+
+@_typing.final
 class ExportPersonRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -1633,6 +1907,7 @@ class ReferenceData(_message.Message):
     CONSENT_CHANNELS_FIELD_NUMBER: _builtins.int
     NOTE_VISIBILITIES_FIELD_NUMBER: _builtins.int
     REFERRAL_STATUSES_FIELD_NUMBER: _builtins.int
+    IMPORT_FIELDS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def motifs(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReferenceItem]: ...
     @_builtins.property
@@ -1683,6 +1958,12 @@ class ReferenceData(_message.Message):
     def referral_statuses(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReferenceItem]:
         """A referral's statuses (Referral.status)."""
 
+    @_builtins.property
+    def import_fields(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReferenceItem]:
+        """Fields of an imported file (ImportDossiers): code, and the template header with what
+        the field holds, in French.
+        """
+
     def __init__(
         self,
         *,
@@ -1700,10 +1981,11 @@ class ReferenceData(_message.Message):
         consent_channels: _abc.Iterable[Global___ReferenceItem] | None = ...,
         note_visibilities: _abc.Iterable[Global___ReferenceItem] | None = ...,
         referral_statuses: _abc.Iterable[Global___ReferenceItem] | None = ...,
+        import_fields: _abc.Iterable[Global___ReferenceItem] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrival_channels", b"arrival_channels", "closure_outcomes", b"closure_outcomes", "consent_channels", b"consent_channels", "consent_kinds", b"consent_kinds", "data_scopes", b"data_scopes", "motifs", b"motifs", "note_visibilities", b"note_visibilities", "referral_outcomes", b"referral_outcomes", "referral_reasons", b"referral_reasons", "referral_statuses", b"referral_statuses", "stages", b"stages", "step_kinds", b"step_kinds", "task_kinds", b"task_kinds", "territories", b"territories"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrival_channels", b"arrival_channels", "closure_outcomes", b"closure_outcomes", "consent_channels", b"consent_channels", "consent_kinds", b"consent_kinds", "data_scopes", b"data_scopes", "import_fields", b"import_fields", "motifs", b"motifs", "note_visibilities", b"note_visibilities", "referral_outcomes", b"referral_outcomes", "referral_reasons", b"referral_reasons", "referral_statuses", b"referral_statuses", "stages", b"stages", "step_kinds", b"step_kinds", "task_kinds", b"task_kinds", "territories", b"territories"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

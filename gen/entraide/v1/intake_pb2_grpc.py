@@ -161,6 +161,11 @@ class IntakeServiceStub:
                 request_serializer=entraide_dot_v1_dot_intake__pb2.AnonymisePersonRequest.SerializeToString,
                 response_deserializer=entraide_dot_v1_dot_intake__pb2.AnonymisePersonResponse.FromString,
                 _registered_method=True)
+        self.ImportDossiers = channel.unary_unary(
+                '/entraide.v1.IntakeService/ImportDossiers',
+                request_serializer=entraide_dot_v1_dot_intake__pb2.ImportDossiersRequest.SerializeToString,
+                response_deserializer=entraide_dot_v1_dot_intake__pb2.ImportReport.FromString,
+                _registered_method=True)
 
 
 class IntakeServiceServicer:
@@ -354,6 +359,22 @@ class IntakeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImportDossiers(self, request, context):
+        """Bringing in a CCAS's existing files (a responsable): persons, households and past
+        dossiers from a CSV or XLSX file, with their dates, stages and outcomes. Every row is
+        checked first; a rejected row is reported (line, column, French reason) and not
+        written, the others are. dry_run checks and reports, writing nothing. Importing the
+        same rows again changes nothing (each row's dossier id derives from its number in
+        the file, or from its content), so a cut import is resumed by sending the file
+        again. Imported dossiers are written through the same steps and domain events as
+        live ones, at their past dates: the bilan of past years counts them. A person
+        already known (same name and birth date) is reused and reported, never created twice.
+        docs/import.md has the template and the mapping.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IntakeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -481,6 +502,11 @@ def add_IntakeServiceServicer_to_server(servicer, server):
                     servicer.AnonymisePerson,
                     request_deserializer=entraide_dot_v1_dot_intake__pb2.AnonymisePersonRequest.FromString,
                     response_serializer=entraide_dot_v1_dot_intake__pb2.AnonymisePersonResponse.SerializeToString,
+            ),
+            'ImportDossiers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportDossiers,
+                    request_deserializer=entraide_dot_v1_dot_intake__pb2.ImportDossiersRequest.FromString,
+                    response_serializer=entraide_dot_v1_dot_intake__pb2.ImportReport.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1160,6 +1186,33 @@ class IntakeService:
             '/entraide.v1.IntakeService/AnonymisePerson',
             entraide_dot_v1_dot_intake__pb2.AnonymisePersonRequest.SerializeToString,
             entraide_dot_v1_dot_intake__pb2.AnonymisePersonResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportDossiers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/entraide.v1.IntakeService/ImportDossiers',
+            entraide_dot_v1_dot_intake__pb2.ImportDossiersRequest.SerializeToString,
+            entraide_dot_v1_dot_intake__pb2.ImportReport.FromString,
             options,
             channel_credentials,
             insecure,

@@ -104,6 +104,18 @@ class IntakeServiceStub:
     """Corrects a person's identity or contact fields (rectification)."""
     AnonymisePerson: _grpc.UnaryUnaryMultiCallable[_intake_pb2.AnonymisePersonRequest, _intake_pb2.AnonymisePersonResponse]
     """Erases identity, contact and free text on a legitimate request; statistics survive."""
+    ImportDossiers: _grpc.UnaryUnaryMultiCallable[_intake_pb2.ImportDossiersRequest, _intake_pb2.ImportReport]
+    """Bringing in a CCAS's existing files (a responsable): persons, households and past
+    dossiers from a CSV or XLSX file, with their dates, stages and outcomes. Every row is
+    checked first; a rejected row is reported (line, column, French reason) and not
+    written, the others are. dry_run checks and reports, writing nothing. Importing the
+    same rows again changes nothing (each row's dossier id derives from its number in
+    the file, or from its content), so a cut import is resumed by sending the file
+    again. Imported dossiers are written through the same steps and domain events as
+    live ones, at their past dates: the bilan of past years counts them. A person
+    already known (same name and birth date) is reused and reported, never created twice.
+    docs/import.md has the template and the mapping.
+    """
 
 @_typing.type_check_only
 class IntakeServiceAsyncStub(IntakeServiceStub):
@@ -181,6 +193,18 @@ class IntakeServiceAsyncStub(IntakeServiceStub):
     """Corrects a person's identity or contact fields (rectification)."""
     AnonymisePerson: _aio.UnaryUnaryMultiCallable[_intake_pb2.AnonymisePersonRequest, _intake_pb2.AnonymisePersonResponse]  # type: ignore[assignment]
     """Erases identity, contact and free text on a legitimate request; statistics survive."""
+    ImportDossiers: _aio.UnaryUnaryMultiCallable[_intake_pb2.ImportDossiersRequest, _intake_pb2.ImportReport]  # type: ignore[assignment]
+    """Bringing in a CCAS's existing files (a responsable): persons, households and past
+    dossiers from a CSV or XLSX file, with their dates, stages and outcomes. Every row is
+    checked first; a rejected row is reported (line, column, French reason) and not
+    written, the others are. dry_run checks and reports, writing nothing. Importing the
+    same rows again changes nothing (each row's dossier id derives from its number in
+    the file, or from its content), so a cut import is resumed by sending the file
+    again. Imported dossiers are written through the same steps and domain events as
+    live ones, at their past dates: the bilan of past years counts them. A person
+    already known (same name and birth date) is reused and reported, never created twice.
+    docs/import.md has the template and the mapping.
+    """
 
 class IntakeServiceServicer(metaclass=_abc_1.ABCMeta):
     """Intake: dossiers from reception onwards. Calls that change a dossier's process go
@@ -405,5 +429,23 @@ class IntakeServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_intake_pb2.AnonymisePersonResponse, _abc.Awaitable[_intake_pb2.AnonymisePersonResponse]]:
         """Erases identity, contact and free text on a legitimate request; statistics survive."""
+
+    @_abc_1.abstractmethod
+    def ImportDossiers(
+        self,
+        request: _intake_pb2.ImportDossiersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_pb2.ImportReport, _abc.Awaitable[_intake_pb2.ImportReport]]:
+        """Bringing in a CCAS's existing files (a responsable): persons, households and past
+        dossiers from a CSV or XLSX file, with their dates, stages and outcomes. Every row is
+        checked first; a rejected row is reported (line, column, French reason) and not
+        written, the others are. dry_run checks and reports, writing nothing. Importing the
+        same rows again changes nothing (each row's dossier id derives from its number in
+        the file, or from its content), so a cut import is resumed by sending the file
+        again. Imported dossiers are written through the same steps and domain events as
+        live ones, at their past dates: the bilan of past years counts them. A person
+        already known (same name and birth date) is reused and reported, never created twice.
+        docs/import.md has the template and the mapping.
+        """
 
 def add_IntakeServiceServicer_to_server(servicer: IntakeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,1 @@
+"""Importing a CCAS's existing files (ImportDossiers): see docs/import.md."""

@@ -1,0 +1,130 @@
+"""IntakeService's ImportDossiers handler (a mixin of IntakeServicer, which sets `pool`,
+`temporal`, `reference` and `timers`). Only a responsable calls it (access.py); the
+gRPC layer writes the access log and answers a repeated request id."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime
+
+from entraide.v1 import intake_pb2
+from temporalio.client import Client
+
+from kernel import auth
+from kernel.db import ScopedPool
+from kernel.grpc_server import Context
+from kernel.reference import ReferenceData
+from kernel.timestamps import to_timestamp
+from services.intake.importing import reader, rows, store
+from services.intake.importing.importer import Importer, Written
+from services.intake.people_validation import has_control_characters
+from services.intake.validation import invalid
+from workflows.contracts import LifecycleTimers
+
+MAX_FILENAME_LENGTH = 255
+
+
+def _filename(raw: str) -> str:
+    name = raw.strip()
+    if len(name) > MAX_FILENAME_LENGTH or has_control_characters(name):
+        raise invalid(
+            "filename",
+            f"filename is at most {MAX_FILENAME_LENGTH} characters, without control characters",
+            f"Le nom du fichier fait au plus {MAX_FILENAME_LENGTH} caractères, sans caractère de contrôle.",
+            "INVALID_FORMAT",
+        )
+    return name
+
+
+def report(
+    checked: rows.Checked, written: Written, *, dry_run: bool, import_id: str
+) -> intake_pb2.ImportReport:
+    answer = intake_pb2.ImportReport(
+        import_id=import_id,
+        dry_run=dry_run,
+        rows=checked.rows,
+        accepted=len(checked.accepted),
+        rejected=checked.rejected,
+        errors=[
+            intake_pb2.ImportRowError(
+                line=e.line, column=e.column, field=e.field, reason=e.reason, message=e.message
+            )
+            for e in checked.errors
+        ],
+        dossiers_created=written.dossiers_created,
+        already_imported=written.already_imported,
+        persons_created=written.persons_created,
+        households_created=written.households_created,
+        duplicates=[
+            intake_pb2.ImportDuplicate(
+                line=d.line, person_id=d.person_id, kind="same_person" if d.same_person else "possible"
+            )
+            for d in written.duplicates
+        ],
+        workflows_started=written.workflows_started,
+    )
+    if checked.accepted:
+        opened = [r.opened_at for r in checked.accepted]
+        answer.earliest_opened_at.CopyFrom(to_timestamp(min(opened)))
+        answer.latest_opened_at.CopyFrom(to_timestamp(max(opened)))
+    return answer
+
+
+class ImportHandlers:
+    """ImportDossiers."""
+
+    pool: ScopedPool
+    temporal: Client
+    reference: ReferenceData
+    timers: LifecycleTimers
+
+    async def ImportDossiers(
+        self, request: intake_pb2.ImportDossiersRequest, context: Context
+    ) -> intake_pb2.ImportReport:
+        claims = auth.current()
+        filename = _filename(request.filename)
+        table = reader.read(request.format, request.content)
+        mapping = rows.mapping(
+            table.header,
+            dict(request.columns),
+            [(v.field, v.value, v.code) for v in request.values],
+            dict(request.defaults),
+            self.reference,
+        )
+        now = datetime.now(UTC)
+        checked = rows.check(table, mapping, self.reference, claims.territories, rows.today_in_paris(now))
+        importer = Importer(self.temporal, self.timers, dict(self.reference.closure_outcomes))
+        import_id = "" if request.dry_run else str(uuid.uuid4())
+        async with self.pool.acquire() as conn:
+            if not import_id:
+                written = await importer.run(
+                    conn, checked.accepted, actor=claims.subject, import_id=None, now=now
+                )
+                return report(checked, written, dry_run=True, import_id="")
+            territories = sorted({r.territory for r in checked.accepted} or set(claims.territories))
+            await store.start_import(
+                conn,
+                import_id,
+                territories,
+                claims.subject,
+                filename,
+                request.format,
+                hashlib.sha256(request.content).digest(),
+                now,
+            )
+            written = await importer.run(
+                conn, checked.accepted, actor=claims.subject, import_id=import_id, now=now
+            )
+            await store.finish_import(
+                conn,
+                import_id,
+                rows=checked.rows,
+                rejected=checked.rejected,
+                dossiers_created=written.dossiers_created,
+                already_imported=written.already_imported,
+                persons_created=written.persons_created,
+                households_created=written.households_created,
+                now=datetime.now(UTC),
+            )
+        return report(checked, written, dry_run=False, import_id=import_id)
