@@ -246,7 +246,9 @@ class ImportReport(_message.Message):
     rejected: _builtins.int
     """Rows with at least one fault: not written."""
     dossiers_created: _builtins.int
-    """Dossiers written by this call."""
+    """Dossiers written by this call (a dry run: those the import would write; the same
+    for persons and households).
+    """
     already_imported: _builtins.int
     """Accepted rows an earlier import already brought in: left as they are."""
     persons_created: _builtins.int
