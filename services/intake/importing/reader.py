@@ -89,7 +89,10 @@ def _read_csv(content: bytes) -> Table:
             "Ce fichier n'est pas un fichier CSV lisible : enregistrez-le au format CSV ou XLSX.",
             "UNREADABLE_FILE",
         )
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_separator(text.split("\n", 1)[0]))
+    # strict: a quote never closed is an error, not the rest of the file read as one cell.
+    reader = csv.reader(
+        io.StringIO(text, newline=""), delimiter=_separator(text.split("\n", 1)[0]), strict=True
+    )
     header: list[str] | None = None
     rows: list[Row] = []
     start = 1

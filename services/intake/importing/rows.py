@@ -19,6 +19,7 @@ from services.intake.importing.fields import (
     CODED,
     FALSE_WORDS,
     MOTIF_SEPARATORS,
+    MOTIF_SOFT_SEPARATOR,
     PERSON_FIELDS,
     REQUIRED,
     TEMPLATE_HEADERS,
@@ -515,19 +516,20 @@ def _motifs(r: _Row, reference: ReferenceData) -> list[str]:
         parts = [p for part in parts for p in part.split(separator)]
     codes: list[str] = []
     unknown: list[str] = []
-    for part in (p.strip() for p in parts):
-        if not part:
-            continue
-        # A label may itself hold a separator ("Logement / hébergement"): the whole cell first.
+
+    def take(part: str) -> bool:
         code = _code(F.MOTIFS, part, reference, r.m.values)
-        if code is None:
-            unknown.append(part[:60])
-        elif code not in codes:
+        if code is not None and code not in codes:
             codes.append(code)
+        return code is not None
+
+    for part in (p.strip() for p in parts):
+        if not part or take(part):
+            continue
+        pieces = [p.strip() for p in part.split(MOTIF_SOFT_SEPARATOR) if p.strip()]
+        if len(pieces) < 2 or not all([take(p) for p in pieces]):
+            unknown.append(part[:60])
     if unknown:
-        whole = _code(F.MOTIFS, raw, reference, r.m.values)
-        if whole is not None:
-            return [whole]
         r.fault(
             F.MOTIFS,
             "UNKNOWN_CODE",

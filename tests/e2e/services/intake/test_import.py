@@ -28,8 +28,10 @@ def sample(tag: str) -> bytes:
         tag,
         f"{tag}-1;03/02/2024;55029;logement;visite_spontanee;05/02/2024;;20/03/2024;regle;"
         f"{tag}-P1;Lefèvre {tag};Éloïse;12/05/1980;0611223344;{tag}-F1",
-        f"{tag}-2;2024-06-11;Bar-le-Duc;Logement / hébergement;Téléphone;;;;;{tag}-P1;Lefèvre {tag};Éloïse;12/05/1980;;",
-        f"{tag}-3;15/09/2025;55029;emploi;telephone;16/09/2025;20/09/2025;;;{tag}-P2;Lefèvre {tag};Marc;01/01/1978;;{tag}-F1",
+        f"{tag}-2;2024-06-11;Bar-le-Duc;Logement / hébergement;Téléphone;;;;;"
+        f"{tag}-P1;Lefèvre {tag};Éloïse;12/05/1980;;",
+        f"{tag}-3;15/09/2025;55029;emploi;telephone;16/09/2025;20/09/2025;;;"
+        f"{tag}-P2;Lefèvre {tag};Marc;01/01/1978;;{tag}-F1",
         f"{tag}-4;31/02/2024;55029;emploi;telephone;;;;;;;;;;",
         f"{tag}-5;01/03/2024;55029;jardinage;telephone;;;;;;;;;;",
     )
