@@ -6,6 +6,12 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from kernel.rich_status import LOCALE, describe
+
 T = TypeVar("T")
 
 
@@ -25,3 +31,22 @@ async def eventually(
         if loop.time() > deadline:
             raise AssertionError(f"condition not reached within {timeout} s; last value: {value!r}")
         await asyncio.sleep(interval)
+
+
+# What no call may answer: a bug, not a refusal.
+FORBIDDEN = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
+
+
+def rich_details(error: grpc.RpcError) -> tuple[str, str]:
+    """The reason and the French sentence a refusal carries in its status details
+    (empty when missing: describe() alone would fall back to a generic sentence)."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    localized = ""
+    for detail in status.details if status is not None else ():
+        if detail.Is(error_details_pb2.LocalizedMessage.DESCRIPTOR):
+            message = error_details_pb2.LocalizedMessage()
+            detail.Unpack(message)
+            if message.locale == LOCALE:
+                localized = message.message
+    described = describe(error)
+    return described.reason, localized and described.fr

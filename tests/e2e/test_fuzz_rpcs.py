@@ -14,19 +14,18 @@ from entraide.v1 import intake_pb2, referral_pb2, reporting_pb2
 from google.protobuf import descriptor as pb_descriptor
 from google.protobuf import message_factory
 from google.protobuf.message import Message
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from kernel import client
 from kernel.access import Rule
 from kernel.auth import Role, mint
-from kernel.rich_status import LOCALE, describe
+from kernel.rich_status import describe
 from services.intake.access import RULES as INTAKE_RULES
 from services.referral.access import RULES as REFERRAL_RULES
 from services.reporting.access import RULES as REPORTING_RULES
 from tests.conftest import TERRITORIES, AppStack
+from tests.helpers import FORBIDDEN, rich_details
 
 SERVICES: dict[str, tuple[pb_descriptor.ServiceDescriptor, dict[str, Rule]]] = {
     "intake": (intake_pb2.DESCRIPTOR.services_by_name["IntakeService"], INTAKE_RULES),
@@ -34,7 +33,6 @@ SERVICES: dict[str, tuple[pb_descriptor.ServiceDescriptor, dict[str, Rule]]] = {
     "reporting": (reporting_pb2.DESCRIPTOR.services_by_name["ReportingService"], REPORTING_RULES),
 }
 METHODS = [(service, method.name) for service, (desc, _) in SERVICES.items() for method in desc.methods]
-FORBIDDEN = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
 
 # Values that reach deep into handlers: real codes and ids next to random text.
 INTERESTING_STRINGS = st.sampled_from(
@@ -144,21 +142,6 @@ VALID_TOKENS = st.tuples(
 TOKENS = st.sampled_from(["none", "garbage", "valid", "valid", "valid"]).flatmap(
     lambda kind: VALID_TOKENS if kind == "valid" else st.just((kind, "eyJhbGciOiJub25lIn0.e30."))
 )
-
-
-def rich_details(error: grpc.RpcError) -> tuple[str, str]:
-    """The reason and the French sentence a refusal carries in its status details
-    (empty when missing: describe() alone would fall back to a generic sentence)."""
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    localized = ""
-    for detail in status.details if status is not None else ():
-        if detail.Is(error_details_pb2.LocalizedMessage.DESCRIPTOR):
-            message = error_details_pb2.LocalizedMessage()
-            detail.Unpack(message)
-            if message.locale == LOCALE:
-                localized = message.message
-    described = describe(error)
-    return described.reason, localized and described.fr
 
 
 @pytest.fixture(scope="module")

@@ -169,7 +169,9 @@ class ImportRowError(_message.Message):
     field: _builtins.str
     """Field code of that column."""
     reason: _builtins.str
-    """Stable code: FIELD_REQUIRED, INVALID_DATE, UNKNOWN_MOTIF, DATES_OUT_OF_ORDER..."""
+    """Stable code: FIELD_REQUIRED, INVALID_FORMAT, INVALID_DATE, DATE_IN_FUTURE, UNKNOWN_CODE,
+    TERRITORY_NOT_ASSIGNED, DATES_OUT_OF_ORDER, DUPLICATE_ROW... (docs/import.md)
+    """
     message: _builtins.str
     """What is wrong, in French, without quoting personal data."""
     def __init__(

@@ -108,10 +108,11 @@ PERSON_FIELDS: frozenset[ImportField] = frozenset(
         F.ADDRESS_LINE,
     }
 )
-# Separators of several motifs in one cell; "/" only between parts that are not a label
-# on their own ("Logement / hébergement" is one motif).
-MOTIF_SEPARATORS = (";", "|", ",")
-MOTIF_SOFT_SEPARATOR = "/"
+# Separators of several motifs in one cell: ";" and "|" always; "," then "/" only inside
+# a part that is not a label on its own ("Logement / hébergement", "Famille (conflits,
+# séparation, violences)" are one motif each).
+MOTIF_SEPARATORS = (";", "|")
+MOTIF_SOFT_SEPARATORS = (",", "/")
 # Values of `urgent`, folded (case and accents ignored).
 TRUE_WORDS = frozenset({"oui", "o", "x", "1", "vrai", "true", "yes", "urgent"})
 FALSE_WORDS = frozenset({"non", "n", "0", "faux", "false", "no", ""})

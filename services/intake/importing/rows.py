@@ -19,7 +19,7 @@ from services.intake.importing.fields import (
     CODED,
     FALSE_WORDS,
     MOTIF_SEPARATORS,
-    MOTIF_SOFT_SEPARATOR,
+    MOTIF_SOFT_SEPARATORS,
     PERSON_FIELDS,
     REQUIRED,
     TEMPLATE_HEADERS,
@@ -517,18 +517,24 @@ def _motifs(r: _Row, reference: ReferenceData) -> list[str]:
     codes: list[str] = []
     unknown: list[str] = []
 
-    def take(part: str) -> bool:
-        code = _code(F.MOTIFS, part, reference, r.m.values)
-        if code is not None and code not in codes:
-            codes.append(code)
-        return code is not None
+    def resolve(text: str, separators: tuple[str, ...]) -> list[str] | None:
+        code = _code(F.MOTIFS, text, reference, r.m.values)
+        if code is not None:
+            return [code]
+        if not separators:
+            return None
+        pieces = [p.strip() for p in text.split(separators[0]) if p.strip()]
+        found = [resolve(p, separators[1:]) for p in pieces]
+        return None if any(f is None for f in found) else [c for f in found for c in f or []]
 
     for part in (p.strip() for p in parts):
-        if not part or take(part):
+        if not part:
             continue
-        pieces = [p.strip() for p in part.split(MOTIF_SOFT_SEPARATOR) if p.strip()]
-        if len(pieces) < 2 or not all([take(p) for p in pieces]):
+        found = resolve(part, MOTIF_SOFT_SEPARATORS)
+        if found is None:
             unknown.append(part[:60])
+        else:
+            codes.extend(c for c in found if c not in codes)
     if unknown:
         r.fault(
             F.MOTIFS,
