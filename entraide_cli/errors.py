@@ -68,6 +68,11 @@ FIELD_LABELS = {
     "format": "format",
     "stuck_after_days": "jours",
     "limit": "limite",
+    "content": "fichier",
+    "filename": "nom du fichier",
+    "columns": "--colonne",
+    "values": "--valeur",
+    "defaults": "--defaut",
 }
 
 

@@ -15,7 +15,7 @@ import json
 import os
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
 from domain.vocabulary import REFERRAL_OUTCOMES, REFERRAL_REASONS, REFERRAL_STATUSES
-from entraide_cli import commands, errors, i18n, render
+from entraide_cli import commands, errors, i18n, importing, render
 from entraide_cli.commands import Command
 from entraide_cli.render import render_text
 from kernel.settings import Settings
@@ -41,7 +41,8 @@ ENTRAIDE_INTAKE_ADDR, ENTRAIDE_REFERRAL_ADDR, ENTRAIDE_REPORTING_ADDR.
 
 Codes de sortie :
   0  réussite
-  1  le service a refusé la demande (la raison s'affiche, son code entre crochets)
+  1  le service a refusé la demande (la raison s'affiche, son code entre crochets) ;
+     pour `import` : des lignes du fichier ont été rejetées
   2  erreur d'utilisation : option manquante ou invalide
   3  un service ne répond pas (la pile est-elle démarrée ? `make up`)
 """
@@ -625,6 +626,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_figure_commands(group)
     _add_referral_commands(group)
     _add_partner_commands(group)
+    importing.add_arguments(_command(group, "import", "importer", importing.HELP, importing.import_dossiers))
     return parser
 
 
@@ -729,7 +731,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     else:
         print(f"{args.done}.\n{render_text(result)}" if args.done else render_text(result))
     sys.stdout.flush()  # a closed pipe shows here, not at exit
-    return 0
+    # A command may end with 1 after printing its answer (import: rows were rejected).
+    exit_status: Callable[[Message], int] = getattr(args, "exit_status", lambda _result: 0)
+    return exit_status(result)
 
 
 def _quiet_stdout() -> None:

@@ -396,6 +396,7 @@ def _reference(message: intake_pb2.ReferenceData) -> str:
         ("Statuts d'une orientation", message.referral_statuses),
         ("Issues d'une orientation", message.referral_outcomes),
         ("Motifs de refus, d'échec ou d'annulation", message.referral_reasons),
+        ("Champs d'un fichier importé (entraide import)", message.import_fields),
     ]
     return "\n".join(
         f"{title} :\n" + "\n".join(f"  {i.code:<28} {i.label}" for i in items) for title, items in sections

@@ -23,6 +23,7 @@ class WorkflowName(StrEnum):
     DOSSIER = "DossierWorkflow"
     REFERRAL = "ReferralWorkflow"
     RETENTION = "RetentionWorkflow"
+    IMPORT = "ImportWorkflow"
 
 
 # The signal a referral's workflow sends its dossier's (DossierWorkflow.referral_changed),
@@ -40,6 +41,7 @@ class ActivityName(StrEnum):
     CHECK_REFERRAL_CONSENT = "intake.check_referral_consent"
     ANONYMISE_INACTIVE = "intake.anonymise_inactive"
     PURGE_ACCESS_LOG = "intake.purge_access_log"
+    START_IMPORTED_DOSSIERS = "intake.start_imported_dossiers"
     RECORD_REFERRAL_STATUS = "referral.record_status"
     RECORD_REFERRAL_REMINDER = "referral.record_reminder"
 
@@ -52,6 +54,34 @@ ACTIVITY_QUEUE: dict[ActivityName, str] = {
 
 def dossier_workflow_id(dossier_id: str) -> str:
     return f"dossier-{dossier_id}"
+
+
+def import_workflow_id(import_id: str) -> str:
+    return f"import-{import_id}"
+
+
+@dataclass
+class ImportStarts:
+    """ImportWorkflow's input: the communes whose imported dossiers wait for their workflow."""
+
+    import_id: str
+    territories: list[str]
+
+
+@dataclass
+class StartPage:
+    """Activity input: start the workflows of at most `limit` imported dossiers waiting
+    for one, after `after` (dossier id order)."""
+
+    territories: list[str]
+    after: str
+    limit: int
+
+
+@dataclass
+class StartedPage:
+    started: int
+    last: str  # the last dossier id of the page ("" when the page was empty)
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """Runs the workflow worker (task queue `dossiers`): workflows only, no I/O (dossiers,
-referrals, retention)."""
+referrals, retention, imports)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from kernel.runtime import run_until_signal
 from kernel.settings import Settings
 from workflows.contracts import DOSSIER_TASK_QUEUE
 from workflows.dossier import DossierWorkflow
+from workflows.imports import ImportWorkflow
 from workflows.referral import ReferralWorkflow
 from workflows.retention import RetentionWorkflow
 
-WORKFLOWS = [DossierWorkflow, RetentionWorkflow, ReferralWorkflow]
+WORKFLOWS = [DossierWorkflow, RetentionWorkflow, ReferralWorkflow, ImportWorkflow]
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:

@@ -9,6 +9,7 @@ from services.console import (
     caseload,
     dossier_page,
     home,
+    import_page,
     inbox,
     ops,
     partner,
@@ -28,6 +29,7 @@ ROUTES = [
     *bilan.ROUTES,
     *ops.ROUTES,
     *administration.ROUTES,
+    *import_page.ROUTES,
 ]
 # Pages reached without a session (a partner's signed link): outside page_route.
 PUBLIC_ROUTES = [*partner_link.ROUTES]

@@ -92,6 +92,8 @@ class Revocation:
 
 def has_control_characters(text: str) -> bool:
     """Control, format, surrogate, private-use or unassigned characters."""
+    if text.isprintable():  # the common case, in C: printable text has none of them
+        return False
     return any(unicodedata.category(ch).startswith("C") for ch in text)
 
 

@@ -14,6 +14,7 @@ from kernel.settings import Settings
 from services.intake.access import RULES
 from services.intake.activities import IntakeActivities
 from services.intake.grpc_api import IntakeServicer
+from services.intake.importing.starts import ImportStartActivities
 from services.intake.referral_gate import ReferralGate
 from services.intake.retention import activities as retention_activities
 from services.intake.retention import ensure_retention_schedule
@@ -49,10 +50,12 @@ def timers(settings: Settings) -> LifecycleTimers:
 def _activities(ctx: ServiceContext) -> list[object]:
     activities = IntakeActivities(ctx.pool, reference.load(ctx.settings.env))
     gate = ReferralGate(ctx.pool)
+    starts = ImportStartActivities(ctx.pool, ctx.temporal, timers(ctx.settings))
     return [
         activities.record_dossier_opened,
         activities.record_transition,
         gate.check_referral_consent,
+        starts.start_imported_dossiers,
         *retention_activities(ctx),
     ]
 

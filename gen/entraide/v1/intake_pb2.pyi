@@ -235,7 +235,7 @@ class ImportReport(_message.Message):
     PERSONS_CREATED_FIELD_NUMBER: _builtins.int
     HOUSEHOLDS_CREATED_FIELD_NUMBER: _builtins.int
     DUPLICATES_FIELD_NUMBER: _builtins.int
-    WORKFLOWS_STARTED_FIELD_NUMBER: _builtins.int
+    WORKFLOWS_TO_START_FIELD_NUMBER: _builtins.int
     EARLIEST_OPENED_AT_FIELD_NUMBER: _builtins.int
     LATEST_OPENED_AT_FIELD_NUMBER: _builtins.int
     import_id: _builtins.str
@@ -255,9 +255,10 @@ class ImportReport(_message.Message):
     """Accepted rows an earlier import already brought in: left as they are."""
     persons_created: _builtins.int
     households_created: _builtins.int
-    workflows_started: _builtins.int
-    """Dossiers still open (or closed recently enough to be reopened) given their
-    workflow, whose deadlines then run as for any dossier.
+    workflows_to_start: _builtins.int
+    """Dossiers of the file still open (or closed recently enough to be reopened) whose
+    workflow is started in the background by the import's ImportWorkflow, within
+    seconds to minutes; their deadlines then run as for any dossier.
     """
     @_builtins.property
     def errors(self) -> _containers.RepeatedCompositeFieldContainer[Global___ImportRowError]:
@@ -285,13 +286,13 @@ class ImportReport(_message.Message):
         persons_created: _builtins.int = ...,
         households_created: _builtins.int = ...,
         duplicates: _abc.Iterable[Global___ImportDuplicate] | None = ...,
-        workflows_started: _builtins.int = ...,
+        workflows_to_start: _builtins.int = ...,
         earliest_opened_at: _timestamp_pb2.Timestamp | None = ...,
         latest_opened_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["earliest_opened_at", b"earliest_opened_at", "latest_opened_at", b"latest_opened_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "already_imported", b"already_imported", "dossiers_created", b"dossiers_created", "dry_run", b"dry_run", "duplicates", b"duplicates", "earliest_opened_at", b"earliest_opened_at", "errors", b"errors", "households_created", b"households_created", "import_id", b"import_id", "latest_opened_at", b"latest_opened_at", "persons_created", b"persons_created", "rejected", b"rejected", "rows", b"rows", "workflows_started", b"workflows_started"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "already_imported", b"already_imported", "dossiers_created", b"dossiers_created", "dry_run", b"dry_run", "duplicates", b"duplicates", "earliest_opened_at", b"earliest_opened_at", "errors", b"errors", "households_created", b"households_created", "import_id", b"import_id", "latest_opened_at", b"latest_opened_at", "persons_created", b"persons_created", "rejected", b"rejected", "rows", b"rows", "workflows_to_start", b"workflows_to_start"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from entraide.v1 import intake_pb2
 from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy
 
 from kernel import auth
 from kernel.db import ScopedPool
@@ -20,7 +21,13 @@ from services.intake.importing import reader, rows, store
 from services.intake.importing.importer import Importer, Written
 from services.intake.people_validation import has_control_characters
 from services.intake.validation import invalid
-from workflows.contracts import LifecycleTimers
+from workflows.contracts import (
+    DOSSIER_TASK_QUEUE,
+    ImportStarts,
+    LifecycleTimers,
+    WorkflowName,
+    import_workflow_id,
+)
 
 MAX_FILENAME_LENGTH = 255
 
@@ -62,7 +69,7 @@ def report(
             )
             for d in written.duplicates
         ],
-        workflows_started=written.workflows_started,
+        workflows_to_start=written.workflows_to_start,
     )
     if checked.accepted:
         opened = [r.opened_at for r in checked.accepted]
@@ -94,7 +101,7 @@ class ImportHandlers:
         )
         now = datetime.now(UTC)
         checked = rows.check(table, mapping, self.reference, claims.territories, rows.today_in_paris(now))
-        importer = Importer(self.temporal, self.timers, dict(self.reference.closure_outcomes))
+        importer = Importer(self.timers, dict(self.reference.closure_outcomes))
         import_id = "" if request.dry_run else str(uuid.uuid4())
         async with self.pool.acquire() as conn:
             if not import_id:
@@ -127,4 +134,18 @@ class ImportHandlers:
                 households_created=written.households_created,
                 now=datetime.now(UTC),
             )
+        if written.workflows_to_start:
+            await self._start_import_workflow(import_id, territories)
         return report(checked, written, dry_run=False, import_id=import_id)
+
+    async def _start_import_workflow(self, import_id: str, territories: list[str]) -> None:
+        """Hands the open dossiers to ImportWorkflow (durable: once started, every one of
+        them gets its workflow). Temporal down: UNAVAILABLE; the rows are written, and
+        sending the file again starts it then."""
+        await self.temporal.start_workflow(
+            WorkflowName.IMPORT,
+            ImportStarts(import_id=import_id, territories=territories),
+            id=import_workflow_id(import_id),
+            task_queue=DOSSIER_TASK_QUEUE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )

@@ -1,21 +1,18 @@
 """Writing the accepted rows of a file: persons (an imported one, else one already known),
 households, then dossiers with their timeline and domain events in batches of
-`BATCH_ROWS`, each batch one transaction; then the workflows of the dossiers still
-open. Every write is keyed by the ids `plan` derives, so a cut import sent again
+`BATCH_ROWS`, each batch one transaction. The dossiers still open are marked
+`workflow_pending`: ImportWorkflow starts their workflows (services/intake/importing/
+starts.py). Every write is keyed by the ids `plan` derives, so a cut import sent again
 finds what it wrote and goes on from there."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from entraide.v1 import events_pb2
-from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from domain.events import EventType
 from domain.vocabulary import Stage, StepKind
@@ -26,8 +23,7 @@ from services.intake import timeline
 from services.intake.importing import plan as plans
 from services.intake.importing import store
 from services.intake.importing.rows import ImportedPerson, ImportedRow
-from workflows import search_attributes as sa
-from workflows.contracts import DOSSIER_TASK_QUEUE, DossierSpec, LifecycleTimers, WorkflowName
+from workflows.contracts import LifecycleTimers
 
 BATCH_ROWS = 500
 # Workflows started at once (each start is one Temporal round trip).
@@ -50,7 +46,8 @@ class Written:
     already_imported: int = 0
     persons_created: int = 0
     households_created: int = 0
-    workflows_started: int = 0
+    # Open dossiers of the file whose workflow ImportWorkflow is to start.
+    workflows_to_start: int = 0
     duplicates: list[Duplicate] = field(default_factory=list)
 
 
@@ -147,7 +144,9 @@ def _person_events(
     ]
 
 
-def _dossier_row(p: plans.DossierPlan, person_id: str | None, household_id: str | None) -> store.DossierRow:
+def _dossier_row(
+    p: plans.DossierPlan, person_id: str | None, household_id: str | None, workflow_pending: bool
+) -> store.DossierRow:
     row = p.row
     return store.DossierRow(
         dossier_id=p.dossier_id,
@@ -165,6 +164,7 @@ def _dossier_row(p: plans.DossierPlan, person_id: str | None, household_id: str 
         last_activity_at=p.last_activity_at,
         outcome=row.outcome or "" if p.stage == Stage.CLOTURE else "",
         last_step=len(p.steps),
+        workflow_pending=workflow_pending,
     )
 
 
@@ -195,13 +195,7 @@ def _timeline(p: plans.DossierPlan, outcomes: dict[str, str]) -> list[store.Time
 
 
 class Importer:
-    def __init__(
-        self,
-        temporal: Client | None,
-        timers: LifecycleTimers,
-        outcomes: dict[str, str],
-    ) -> None:
-        self.temporal = temporal
+    def __init__(self, timers: LifecycleTimers, outcomes: dict[str, str]) -> None:
         self.timers = timers
         self.outcomes = outcomes
 
@@ -221,7 +215,9 @@ class Importer:
         existing = await store.existing_dossiers(conn, [p.dossier_id for p in all_plans])
         written = Written(already_imported=len(existing), duplicates=people.duplicates)
         fresh = [p for p in all_plans if p.dossier_id not in existing]
+        pending = {p.dossier_id for p in fresh if plans.needs_workflow(p, now, self.timers.reopen_delay_s)}
         if import_id is None:
+            written.workflows_to_start = len(pending) + await store.pending_workflows(conn, sorted(existing))
             written.dossiers_created = len(fresh)
             written.persons_created = len(people.new)
             known_households = await store.existing_households(conn, [h for h, _, _ in households.values()])
@@ -240,15 +236,12 @@ class Importer:
                 now,
             )
         for start in range(0, len(fresh), BATCH_ROWS):
-            written.dossiers_created += await self._batch(
-                conn, fresh[start : start + BATCH_ROWS], people, households, import_id
+            created = await self._batch(
+                conn, fresh[start : start + BATCH_ROWS], people, households, import_id, pending
             )
-        written.workflows_started = await self._start_workflows(
-            [p for p in all_plans if plans.needs_workflow(p, now, self.timers.reopen_delay_s)],
-            people,
-            households,
-            fresh={p.dossier_id for p in fresh},
-        )
+            written.dossiers_created += len(created)
+            written.workflows_to_start += len(created & pending)
+        written.workflows_to_start += await store.pending_workflows(conn, sorted(existing))
         return written
 
     async def _batch(
@@ -258,11 +251,17 @@ class Importer:
         people: _People,
         households: dict[str, tuple[str, str, list[str]]],
         import_id: str,
-    ) -> int:
+        pending: set[str],
+    ) -> set[str]:
+        """Writes a batch of dossiers; the ids written (a row imported meanwhile by another
+        call of the same file is left to it)."""
         async with conn.transaction():
             created = await store.insert_dossiers(
                 conn,
-                [_dossier_row(p, *self._links(p, people, households)) for p in batch],
+                [
+                    _dossier_row(p, *self._links(p, people, households), p.dossier_id in pending)
+                    for p in batch
+                ],
                 self.timers,
                 import_id,
             )
@@ -273,7 +272,7 @@ class Importer:
                 events.append(plans.opened_event(p, self._links(p, people, households)[0]))
                 events.extend(plans.step_events(p))
             await store.write_events(conn, events)
-        return len(done)
+        return {p.dossier_id for p in done}
 
     @staticmethod
     def _links(
@@ -283,55 +282,3 @@ class Importer:
         person = people.ids[row.person.key] if row.person is not None else None
         household = households.get(row.household) if row.household is not None else None
         return person, household[0] if household is not None and household[2] else None
-
-    async def _start_workflows(
-        self,
-        todo: Sequence[plans.DossierPlan],
-        people: _People,
-        households: dict[str, tuple[str, str, list[str]]],
-        fresh: set[str],
-    ) -> int:
-        """Starts each open dossier's workflow from its carried state; a dossier whose
-        workflow already runs (or ran) keeps it. The count: those of this call's dossiers."""
-        if not todo or self.temporal is None:
-            return 0
-        temporal = self.temporal
-        gate = asyncio.Semaphore(STARTS_IN_FLIGHT)
-        started = 0
-
-        async def start(p: plans.DossierPlan) -> None:
-            nonlocal started
-            person, household = self._links(p, people, households)
-            row = p.row
-            spec = DossierSpec(
-                dossier_id=p.dossier_id,
-                territory=row.territory,
-                site=row.site,
-                motifs=list(row.motifs),
-                arrival_channel=row.arrival_channel,
-                urgent=row.urgent,
-                person_id=person or "",
-                household_id=household or "",
-                assigned_agent=row.assigned_agent,
-                timers=self.timers,
-                opened_by=p.actor,
-                carried=plans.carried_state(p),
-            )
-            async with gate:
-                try:
-                    await temporal.start_workflow(
-                        WorkflowName.DOSSIER,
-                        spec,
-                        id=p.workflow_id,
-                        task_queue=DOSSIER_TASK_QUEUE,
-                        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                        search_attributes=sa.initial(row.territory, row.urgent, p.stage),
-                    )
-                except WorkflowAlreadyStartedError:
-                    return  # it ran and ended: the dossier is past its reopen delay
-            if p.dossier_id in fresh:
-                started += 1
-
-        await asyncio.gather(*(start(p) for p in todo))
-        return started

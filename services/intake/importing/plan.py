@@ -19,7 +19,7 @@ from kernel.timestamps import to_timestamp
 from services.intake import timeline
 from services.intake.importing.rows import ImportedRow
 from services.intake.repository import ACTIVITY_KINDS
-from workflows.contracts import DossierState, HistoryEntry, Transition, dossier_workflow_id
+from workflows.contracts import Transition, dossier_workflow_id
 
 IMPORT_NAMESPACE = uuid.UUID("9d4c2f7e-1b3a-4e8d-a6f5-0c2b7e9d1a34")
 SOURCE = "entraide/intake"
@@ -143,27 +143,3 @@ def needs_workflow(p: DossierPlan, now: datetime, reopen_delay_s: float) -> bool
     """Open, or closed recently enough to be reopened: its workflow has work left."""
     closed_at = p.row.closed_at
     return closed_at is None or closed_at + timedelta(seconds=reopen_delay_s) > now
-
-
-def carried_state(p: DossierPlan) -> DossierState:
-    """What the dossier's workflow knows when it starts from the file (as on
-    continue-as-new): stage, step count, dates; its deadlines then run from them."""
-    row = p.row
-    history = [
-        HistoryEntry(0, StepKind.OPENED.value, Stage.RECEPTION.value, row.opened_at.isoformat(), p.actor)
-    ]
-    history += [HistoryEntry(t.step, t.kind, t.to_stage, t.at, t.actor) for t in p.steps]
-    return DossierState(
-        dossier_id=p.dossier_id,
-        territory=row.territory,
-        motifs=list(row.motifs),
-        urgent=row.urgent,
-        stage=p.stage,
-        assigned_agent=row.assigned_agent,
-        opened_at=row.opened_at.isoformat(),
-        last_activity_at=p.last_activity_at.isoformat(),
-        step=len(p.steps),
-        closed_at=row.closed_at.isoformat() if row.closed_at else None,
-        outcome=row.outcome or "",
-        history=history,
-    )

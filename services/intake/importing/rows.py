@@ -5,7 +5,9 @@ a rejected row is never written."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -43,6 +45,9 @@ STAGE_DATES: tuple[tuple[ImportField, Stage], ...] = (
     (F.ORIENTATION_AT, Stage.ORIENTATION),
     (F.SUIVI_AT, Stage.SUIVI),
 )
+# The usual ways, read without strptime (a file has tens of thousands of dates).
+_DAY = re.compile(r"^(?P<d>[0-9]{1,2})/(?P<m>[0-9]{1,2})/(?P<y>[0-9]{4})$")
+_ISO_DAY = re.compile(r"^(?P<y>[0-9]{4})-(?P<m>[0-9]{2})-(?P<d>[0-9]{2})$")
 _DATE_FORMATS = ("%d/%m/%Y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y", "%d/%m/%y")
 _DATETIME_FORMATS = (
     "%d/%m/%Y %H:%M",
@@ -59,7 +64,7 @@ class ColumnMap:
 
     columns: dict[ImportField, int]  # field → column index
     headers: dict[ImportField, str]  # field → the file's header of that column
-    values: dict[ImportField, dict[str, str]]  # field → folded file value → code
+    words: Lexicon  # how each coded field's values may be written
     defaults: dict[ImportField, str]
 
 
@@ -163,6 +168,7 @@ def mapping(
                 found[f] = folded_header.index(fold(name))
                 break
     translated: dict[ImportField, dict[str, str]] = {}
+    plain = lexicon(reference, {})
     for n, (raw, value, code) in enumerate(values):
         f = _field(raw, f"values[{n}].field")
         if f not in CODED:
@@ -172,7 +178,7 @@ def mapping(
                 reason="NOT_CODED",
                 field=f"values[{n}].field",
             )
-        if _code(f, code, reference, {}) is None:
+        if _code(f, code, plain) is None:
             raise InvalidArgument(
                 f"values[{n}].code: {code[:40]!r} is not a code of {f}",
                 fr=f"« {code[:40]} » n'est pas un code du champ {f} : la liste des codes est"
@@ -181,10 +187,11 @@ def mapping(
                 field=f"values[{n}].code",
             )
         translated.setdefault(f, {})[fold(value)] = code
+    words = lexicon(reference, translated)
     checked_defaults: dict[ImportField, str] = {}
     for raw, value in defaults.items():
         f = _field(raw, f"defaults[{raw[:40]}]")
-        if f in CODED and f != F.MOTIFS and _code(f, value, reference, translated) is None:
+        if f in CODED and f != F.MOTIFS and _code(f, value, words) is None:
             raise InvalidArgument(
                 f"defaults[{f}]: {value[:40]!r} is not a code of {f}",
                 fr=f"La valeur par défaut « {value[:40]} » n'est pas un code du champ {f}.",
@@ -202,35 +209,51 @@ def mapping(
             reason="MISSING_COLUMN",
             field="columns",
         )
-    return ColumnMap(found, {f: header[i] for f, i in found.items()}, translated, checked_defaults)
+    return ColumnMap(found, {f: header[i] for f, i in found.items()}, words, checked_defaults)
 
 
-def _code(
-    f: ImportField, value: str, reference: ReferenceData, translated: Mapping[ImportField, Mapping[str, str]]
-) -> str | None:
-    """The code a cell stands for: the request's translation, the code itself, its French
-    label (case and accents ignored); an INSEE code written as a number keeps its zero."""
-    folded = fold(value)
-    mapped = translated.get(f, {}).get(folded)
-    if mapped is not None:
-        return mapped
-    table: Mapping[str, str] = {
+Lexicon = dict[ImportField, dict[str, str]]  # coded field → folded code or label → code
+
+
+def lexicon(reference: ReferenceData, translated: Mapping[ImportField, Mapping[str, str]]) -> Lexicon:
+    """Every way a coded field's value may be written → its code: the code itself, its
+    French label (both folded: case and accents ignored), then the request's translations,
+    which take precedence."""
+    tables: dict[ImportField, Mapping[str, str]] = {
         F.TERRITORY: reference.territories,
         F.ADDRESS_COMMUNE: reference.territories,
         F.MOTIFS: reference.motifs,
         F.ARRIVAL_CHANNEL: reference.arrival_channels,
         F.OUTCOME: reference.closure_outcomes,
-    }.get(f, {})
-    if f == F.URGENT:
-        return "oui" if folded in TRUE_WORDS else "non" if folded in FALSE_WORDS else None
-    text = value.strip()
-    if f in (F.TERRITORY, F.ADDRESS_COMMUNE) and text.isdigit() and len(text) < 5:
-        text = text.zfill(5)
-    if text in table:
-        return text
-    return next(
-        (code for code, label in table.items() if fold(label) == folded or fold(code) == folded), None
-    )
+        F.URGENT: {"oui": "oui", "non": "non"},
+    }
+    words: Lexicon = {}
+    for f, table in tables.items():
+        words[f] = {fold(label): code for code, label in table.items()} | {fold(code): code for code in table}
+    for w in TRUE_WORDS:
+        words[F.URGENT][w] = "oui"
+    for w in FALSE_WORDS:
+        words[F.URGENT][w] = "non"
+    for f, values in translated.items():
+        words[f] = words.get(f, {}) | dict(values)
+    return words
+
+
+@functools.lru_cache(maxsize=8192)
+def _folded(value: str) -> str:
+    return fold(value)  # coded cells repeat ("logement", "55029"…): folded once each
+
+
+def _code(f: ImportField, value: str, words: Lexicon) -> str | None:
+    """The code a cell stands for (see `lexicon`); an INSEE code written as a number, its
+    leading zero lost by a spreadsheet, keeps it."""
+    table = words.get(f, {})
+    found = table.get(_folded(value))
+    if found is None and f in (F.TERRITORY, F.ADDRESS_COMMUNE):
+        text = value.strip()
+        if text.isdigit() and len(text) < 5:
+            found = table.get(text.zfill(5))
+    return found
 
 
 # ---------------------------------------------------------------- one row
@@ -288,7 +311,7 @@ class _Row:
         value = self.text(f)
         if not value:
             return None
-        found = _code(f, value, reference, self.m.values)
+        found = _code(f, value, self.m.words)
         if found is None:
             self.fault(
                 f,
@@ -322,6 +345,13 @@ class _Row:
         return parsed
 
     def _parse(self, f: ImportField, value: str, what_fr: str) -> datetime | None:
+        day = _DAY.match(value) or _ISO_DAY.match(value)
+        if day is not None:
+            d, m, y = (day["d"], day["m"], day["y"])
+            try:
+                return datetime.combine(date(int(y), int(m), int(d)), NOON, PARIS)
+            except ValueError:
+                pass  # not on the calendar: said below
         for formats, is_day in ((_DATE_FORMATS, True), (_DATETIME_FORMATS, False)):
             for pattern in formats:
                 try:
@@ -518,7 +548,7 @@ def _motifs(r: _Row, reference: ReferenceData) -> list[str]:
     unknown: list[str] = []
 
     def resolve(text: str, separators: tuple[str, ...]) -> list[str] | None:
-        code = _code(F.MOTIFS, text, reference, r.m.values)
+        code = _code(F.MOTIFS, text, r.m.words)
         if code is not None:
             return [code]
         if not separators:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
 
+import asyncpg
+
 from kernel import outbox
 from kernel.db import Connection
 from kernel.events import Event
@@ -180,6 +182,7 @@ class DossierRow:
     last_activity_at: datetime
     outcome: str
     last_step: int
+    workflow_pending: bool
 
 
 async def insert_dossiers(
@@ -192,17 +195,17 @@ async def insert_dossiers(
         f"""INSERT INTO {SCHEMA}.dossiers
                 (dossier_id, territory, site, motifs, arrival_channel, urgent, stage, opened_at, updated_at,
                  person_id, household_id, assigned_agent, last_activity_at, touched_at, outcome, last_step,
-                 urgent_ecoute_s, suivi_reminder_s, closure_proposal_s, import_id)
+                 urgent_ecoute_s, suivi_reminder_s, closure_proposal_s, import_id, workflow_pending)
             SELECT d.dossier_id, d.territory, d.site, string_to_array(d.motifs, ','), d.arrival_channel,
                    d.urgent, d.stage, d.opened_at, d.updated_at, d.person_id, d.household_id,
                    d.assigned_agent, d.last_activity_at, d.last_activity_at, d.outcome, d.last_step,
-                   $16, $17, $18, $19
+                   $17, $18, $19, $20, d.workflow_pending
               FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[],
                           $7::text[], $8::timestamptz[], $9::timestamptz[], $10::uuid[], $11::uuid[],
-                          $12::text[], $13::timestamptz[], $14::text[], $15::int[])
+                          $12::text[], $13::timestamptz[], $14::text[], $15::int[], $16::boolean[])
                    AS d(dossier_id, territory, site, motifs, arrival_channel, urgent, stage, opened_at,
                         updated_at, person_id, household_id, assigned_agent, last_activity_at, outcome,
-                        last_step)
+                        last_step, workflow_pending)
             ON CONFLICT (dossier_id) DO NOTHING
             RETURNING dossier_id""",
         *_columns(
@@ -223,6 +226,7 @@ async def insert_dossiers(
                 d.last_activity_at,
                 d.outcome,
                 d.last_step,
+                d.workflow_pending,
             ),
         ),
         timers.urgent_ecoute_s,
@@ -231,6 +235,44 @@ async def insert_dossiers(
         uuid.UUID(import_id),
     )
     return {str(r["dossier_id"]) for r in rows}
+
+
+async def pending_workflows(conn: Connection, dossier_ids: Sequence[str]) -> int:
+    """How many of these dossiers still wait for their workflow."""
+    value = await conn.fetchval(
+        f"SELECT count(*) FROM {SCHEMA}.dossiers WHERE dossier_id = ANY($1::uuid[]) AND workflow_pending",
+        _uuids(dossier_ids),
+    )
+    return int(value or 0)
+
+
+async def waiting_for_workflow(
+    conn: Connection, territories: Sequence[str], after: str, limit: int
+) -> list[asyncpg.Record]:
+    """Imported dossiers of these communes waiting for their workflow, after `after`."""
+    return await conn.fetch(
+        f"""SELECT * FROM {SCHEMA}.dossiers
+             WHERE workflow_pending AND territory = ANY($1::text[]) AND dossier_id > $2
+             ORDER BY dossier_id LIMIT $3""",
+        list(territories),
+        uuid.UUID(after) if after else uuid.UUID(int=0),
+        limit,
+    )
+
+
+async def timelines(conn: Connection, dossier_ids: Sequence[str]) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"""SELECT dossier_id, step, kind, stage, at, actor FROM {SCHEMA}.dossier_timeline
+             WHERE dossier_id = ANY($1::uuid[]) ORDER BY dossier_id, step""",
+        _uuids(dossier_ids),
+    )
+
+
+async def workflows_started(conn: Connection, dossier_ids: Sequence[str]) -> None:
+    await conn.execute(
+        f"UPDATE {SCHEMA}.dossiers SET workflow_pending = false WHERE dossier_id = ANY($1::uuid[])",
+        _uuids(dossier_ids),
+    )
 
 
 @dataclass(frozen=True)

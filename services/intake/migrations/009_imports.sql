@@ -24,6 +24,11 @@ CREATE POLICY territory ON {schema}.imports
     USING (territories && {schema}.caller_territories())
     WITH CHECK (territories <@ {schema}.caller_territories());
 
--- The import that brought a dossier in (NULL for a dossier opened in Entraide).
-ALTER TABLE {schema}.dossiers ADD COLUMN import_id uuid REFERENCES {schema}.imports (import_id);
+-- The import that brought a dossier in (NULL for a dossier opened in Entraide), and
+-- whether its DossierWorkflow is still to be started (an imported dossier still open:
+-- ImportWorkflow starts it, then clears the flag).
+ALTER TABLE {schema}.dossiers
+    ADD COLUMN import_id uuid REFERENCES {schema}.imports (import_id),
+    ADD COLUMN workflow_pending boolean NOT NULL DEFAULT false;
 CREATE INDEX dossiers_import ON {schema}.dossiers (import_id) WHERE import_id IS NOT NULL;
+CREATE INDEX dossiers_workflow_pending ON {schema}.dossiers (territory, dossier_id) WHERE workflow_pending;

@@ -12,6 +12,8 @@ import pytest
 
 from domain import vocabulary as v
 from kernel import reference
+from services.intake.importing.fields import ImportField
+from services.intake.importing.reader import FORMATS
 from tests.paths import REPO
 
 PROTOS = sorted((REPO / "proto" / "entraide" / "v1").glob("*.proto"))
@@ -84,11 +86,15 @@ EXACT: dict[str, set[str]] = {
     "ReferralStatusChanged.reason": values(v.ReferralReason),
     "CreateReferralRequest.data_scope": {"motif", *REF.consent_data_scopes} - {"situation"},
     "ExportBilanRequest.format": {"csv", "html"},
+    "ImportDossiersRequest.format": set(FORMATS),
+    "ImportDuplicate.kind": {"same_person", "possible"},
 }
 # Examples ("e.g.") that must be values the server takes.
 EXAMPLES: dict[str, set[str]] = {
     "RecordConsentRequest.data_scope": set(REF.consent_data_scopes),
     "CategoryCount.code": set(REF.motifs),
+    "ImportValue.field": values(ImportField),
+    "ImportValue.code": set(REF.closure_outcomes),
 }
 UNIVERSE = set().union(
     *EXACT.values(),
@@ -97,6 +103,7 @@ UNIVERSE = set().union(
     set(REF.motifs),
     set(REF.arrival_channels),
     set(REF.closure_outcomes),
+    values(ImportField),
 )
 
 

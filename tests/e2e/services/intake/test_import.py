@@ -12,6 +12,7 @@ from entraide.v1 import intake_pb2, intake_pb2_grpc
 
 from kernel.auth import Role
 from tests.conftest import AppStack
+from tests.helpers import eventually
 
 HEADER = (
     "numero_dossier;date_ouverture;commune;motifs;canal;date_ecoute;date_suivi;date_cloture;issue;"
@@ -62,7 +63,7 @@ async def test_dry_run_then_import_then_again(app_stack: AppStack, responsable: 
         request.dry_run = False
         done = await intake.ImportDossiers(request, timeout=30)
         assert (done.dossiers_created, done.persons_created, done.households_created) == (3, 2, 1)
-        assert done.workflows_started == 2  # dossiers 2 and 3 are still open
+        assert done.workflows_to_start == 2  # dossiers 2 and 3 are still open
         assert done.import_id
 
         again = await intake.ImportDossiers(request, timeout=30)
@@ -86,6 +87,33 @@ async def test_dry_run_then_import_then_again(app_stack: AppStack, responsable: 
         assert [e.kind for e in timeline.entries] == ["opened", "stage_changed", "closed"]
         assert timeline.entries[0].at.ToDatetime().date().isoformat() == "2024-02-03"
         assert all(e.actor == "resp-import" for e in timeline.entries)
+
+    # The open dossiers get their workflow: an agent works on the one still at reception
+    # (its next step follows the imported ones).
+    reception = next(d for d in dossiers.dossiers if d.stage == "reception")
+    async with app_stack.channel("intake") as channel:
+        agent = intake_pb2_grpc.IntakeServiceStub(channel)
+
+        async def interview() -> intake_pb2.StepResponse | None:
+            try:
+                return await agent.RecordInterview(
+                    intake_pb2.RecordInterviewRequest(
+                        dossier_id=reception.dossier_id, notes="Reprise du dossier", request_id=f"{tag}-i"
+                    ),
+                    timeout=10,
+                )
+            except grpc.aio.AioRpcError as refused:
+                assert refused.code() == grpc.StatusCode.FAILED_PRECONDITION  # no workflow yet
+                return None
+
+        step = await eventually(interview, lambda answer: answer is not None, timeout=60, interval=0.5)
+        assert step is not None and step.dossier.stage == "ecoute"
+        entries = (
+            await agent.GetDossierTimeline(
+                intake_pb2.GetDossierRequest(dossier_id=reception.dossier_id), timeout=10
+            )
+        ).entries
+        assert [(e.step, e.kind) for e in entries] == [(0, "opened"), (1, "interview")]
 
 
 async def test_only_a_responsable_imports(app_stack: AppStack) -> None:

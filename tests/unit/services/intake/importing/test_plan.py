@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 from domain.events import EventType
 from domain.vocabulary import Stage, StepKind
 from kernel.events import step_event_id
-from services.intake.importing import plan
+from services.intake.importing import plan, starts
 from services.intake.importing.rows import ImportedRow
+from workflows.contracts import LifecycleTimers
 
 PARIS_NOON = "T12:00:00+01:00"
 
@@ -69,10 +70,48 @@ def test_an_open_dossier_carries_its_state_to_its_workflow() -> None:
     p = plan.plan(row(closed_at=None, outcome=None), "resp")
     now = datetime(2026, 12, 2, tzinfo=UTC)
     assert plan.needs_workflow(p, now, reopen_delay_s=90 * 86400)
-    state = plan.carried_state(p)
+    # The dossier's rows as the import wrote them (services.intake.importing.store).
+    dossier = {
+        "dossier_id": p.dossier_id,
+        "territory": "55029",
+        "motifs": ["logement"],
+        "urgent": False,
+        "stage": p.stage,
+        "cycle": 0,
+        "assigned_agent": "",
+        "opened_at": p.row.opened_at,
+        "last_activity_at": p.last_activity_at,
+        "last_step": len(p.steps),
+        "outcome": "",
+        "site": "",
+        "arrival_channel": "telephone",
+        "person_id": None,
+        "household_id": None,
+        "urgent_ecoute_s": 60.0,
+        "suivi_reminder_s": None,
+        "closure_proposal_s": None,
+    }
+    steps = [{"step": 0, "kind": "opened", "stage": "reception", "at": p.row.opened_at, "actor": "resp"}] + [
+        {
+            "step": t.step,
+            "kind": t.kind,
+            "stage": t.to_stage,
+            "at": datetime.fromisoformat(t.at),
+            "actor": t.actor,
+        }
+        for t in p.steps
+    ]
+    spec = starts.spec_of(dossier, steps, LifecycleTimers(suivi_reminder_s=5.0))  # type: ignore[arg-type]
+    state = spec.carried
+    assert state is not None
     assert (state.stage, state.step, state.closed_at) == (Stage.SUIVI, 2, None)
     assert state.last_activity_at == "2024-02-20T12:00:00+01:00"
     assert [h.step for h in state.history] == [0, 1, 2]
+    assert (spec.timers.urgent_ecoute_s, spec.timers.suivi_reminder_s) == (
+        60.0,
+        5.0,
+    )  # its own, else the service's
+    assert spec.opened_by == "resp"
 
 
 def test_a_dossier_closed_long_ago_needs_no_workflow_but_a_recent_one_does() -> None:
