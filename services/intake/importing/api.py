@@ -47,17 +47,18 @@ def _filename(raw: str) -> str:
 def report(
     checked: rows.Checked, written: Written, *, dry_run: bool, import_id: str
 ) -> intake_pb2.ImportReport:
+    errors = sorted([*checked.errors, *written.conflicts], key=lambda e: e.line)
     answer = intake_pb2.ImportReport(
         import_id=import_id,
         dry_run=dry_run,
         rows=checked.rows,
-        accepted=len(checked.accepted),
-        rejected=checked.rejected,
+        accepted=len(checked.accepted) - len(written.conflicts),
+        rejected=len({e.line for e in errors}),
         errors=[
             intake_pb2.ImportRowError(
                 line=e.line, column=e.column, field=e.field, reason=e.reason, message=e.message
             )
-            for e in checked.errors
+            for e in errors
         ],
         dossiers_created=written.dossiers_created,
         already_imported=written.already_imported,
@@ -71,8 +72,8 @@ def report(
         ],
         workflows_to_start=written.workflows_to_start,
     )
-    if checked.accepted:
-        opened = [r.opened_at for r in checked.accepted]
+    taken = {e.line for e in written.conflicts}
+    if opened := [r.opened_at for r in checked.accepted if r.line not in taken]:
         answer.earliest_opened_at.CopyFrom(to_timestamp(min(opened)))
         answer.latest_opened_at.CopyFrom(to_timestamp(max(opened)))
     return answer
@@ -127,7 +128,7 @@ class ImportHandlers:
                 conn,
                 import_id,
                 rows=checked.rows,
-                rejected=checked.rejected,
+                rejected=checked.rejected + len({e.line for e in written.conflicts}),
                 dossiers_created=written.dossiers_created,
                 already_imported=written.already_imported,
                 persons_created=written.persons_created,

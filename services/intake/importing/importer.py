@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from entraide.v1 import events_pb2
 
@@ -22,7 +22,8 @@ from kernel.timestamps import to_timestamp
 from services.intake import timeline
 from services.intake.importing import plan as plans
 from services.intake.importing import store
-from services.intake.importing.rows import ImportedPerson, ImportedRow
+from services.intake.importing.fields import ImportField
+from services.intake.importing.rows import PARIS, ImportedPerson, ImportedRow, RowError
 from workflows.contracts import LifecycleTimers
 
 BATCH_ROWS = 500
@@ -49,6 +50,24 @@ class Written:
     # Open dossiers of the file whose workflow ImportWorkflow is to start.
     workflows_to_start: int = 0
     duplicates: list[Duplicate] = field(default_factory=list)
+    # Rows refused once compared with what is already there.
+    conflicts: list[RowError] = field(default_factory=list)
+
+
+def _day(at: datetime) -> date:
+    return at.astimezone(PARIS).date()
+
+
+def _conflict(p: plans.DossierPlan, opened_at: datetime) -> RowError:
+    return RowError(
+        line=p.row.line,
+        column=p.row.reference_column,
+        field=ImportField.REFERENCE.value,
+        reason="REFERENCE_TAKEN",
+        message="Ce numéro de dossier a déjà été importé pour un dossier ouvert le"
+        f" {_day(opened_at):%d/%m/%Y} : vérifiez le numéro (un autre fichier numérote-t-il ses"
+        " dossiers de la même façon ?).",
+    )
 
 
 @dataclass
@@ -98,7 +117,7 @@ async def _resolve_people(conn: Connection, rows: Sequence[ImportedRow]) -> _Peo
         people.new[pid] = store.NewPersonRow(
             person_id=pid,
             territory=row.territory,
-            request_id=plans.person_request_id(key),
+            request_id=plans.person_request_id(pid),
             first_name=person.first_name,
             last_name=person.last_name,
             name_key=person.name_key,
@@ -119,10 +138,10 @@ def _households(rows: Sequence[ImportedRow], people: _People) -> dict[str, tuple
     for row in rows:
         if row.household is None or row.person is None:
             continue
-        if row.household not in found:
-            found[row.household] = (plans.household_id(row.territory, row.household), row.territory, [])
-        members = found[row.household][2]
         pid = people.ids[row.person.key]
+        if row.household not in found:
+            found[row.household] = (plans.household_id(row.territory, row.household, pid), row.territory, [])
+        members = found[row.household][2]
         if pid not in members:
             members.append(pid)
     return found
@@ -210,10 +229,23 @@ class Importer:
     ) -> Written:
         """Writes the rows (or, with no import_id, only counts what it would write)."""
         all_plans = [plans.plan(row, actor) for row in rows]
+        existing = await store.existing_dossiers(conn, [p.dossier_id for p in all_plans])
+        # A number already imported for a dossier opened another day: another dossier (another
+        # source numbering alike, or a wrong number), refused rather than taken for it.
+        conflicts = [
+            _conflict(p, existing[p.dossier_id])
+            for p in all_plans
+            if p.dossier_id in existing and _day(existing[p.dossier_id]) != _day(p.row.opened_at)
+        ]
+        if conflicts:
+            taken = {c.line for c in conflicts}
+            all_plans = [p for p in all_plans if p.row.line not in taken]
+            rows = [p.row for p in all_plans]
+            kept = {p.dossier_id for p in all_plans}
+            existing = {d: at for d, at in existing.items() if d in kept}
         people = await _resolve_people(conn, rows)
         households = _households(rows, people)
-        existing = await store.existing_dossiers(conn, [p.dossier_id for p in all_plans])
-        written = Written(already_imported=len(existing), duplicates=people.duplicates)
+        written = Written(already_imported=len(existing), duplicates=people.duplicates, conflicts=conflicts)
         fresh = [p for p in all_plans if p.dossier_id not in existing]
         pending = {p.dossier_id for p in fresh if plans.needs_workflow(p, now, self.timers.reopen_delay_s)}
         if import_id is None:

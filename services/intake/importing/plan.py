@@ -34,13 +34,15 @@ def person_id(territory: str, person_key: str) -> str:
     return str(uuid.uuid5(IMPORT_NAMESPACE, f"person\x00{territory}\x00{person_key}"))
 
 
-def household_id(territory: str, reference: str) -> str:
-    return str(uuid.uuid5(IMPORT_NAMESPACE, f"household\x00{territory}\x00{reference}"))
+def household_id(territory: str, reference: str, first_member: str) -> str:
+    """With its first member: two files may number their households alike."""
+    return str(uuid.uuid5(IMPORT_NAMESPACE, f"household\x00{territory}\x00{reference}\x00{first_member}"))
 
 
-def person_request_id(person_key: str) -> str:
-    """The imported person's idempotency key in `persons.request_id` (unique per commune)."""
-    return f"import:{uuid.uuid5(IMPORT_NAMESPACE, person_key).hex}"
+def person_request_id(person_id: str) -> str:
+    """The imported person's key in `persons.request_id` (unique per commune): from its
+    id, so only the same person can meet it."""
+    return f"import:{uuid.UUID(person_id).hex}"
 
 
 @dataclass(frozen=True)

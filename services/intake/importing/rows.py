@@ -109,6 +109,8 @@ class ImportedRow:
     outcome: str | None
     person: ImportedPerson | None
     household: str | None
+    # The file's header of the dossier number (for a fault found against the database).
+    reference_column: str = ""
 
 
 @dataclass
@@ -444,7 +446,8 @@ def _person(r: _Row, reference: ReferenceData, row_key: str) -> ImportedPerson |
     reference_ = r.plain_text(F.PERSON_REFERENCE, MAX_TEXT_LENGTH, "le numéro de la personne")
     names = name_key(last_name, first_name)
     if reference_:
-        key = f"ref\x00{reference_}"
+        # With the name: two files may number their persons alike.
+        key = f"ref\x00{reference_}\x00{names}"
     elif birth_date is not None:
         key = f"born\x00{names}\x00{birth_date.isoformat()}"
     elif phone:
@@ -526,6 +529,7 @@ def _check_row(r: _Row, reference: ReferenceData, territories: frozenset[str]) -
         outcome=outcome,
         person=person,
         household=household or None,
+        reference_column=r.m.headers.get(F.REFERENCE, ""),
     )
 
 

@@ -26,11 +26,13 @@ def _uuids(ids: Sequence[str]) -> list[uuid.UUID]:
     return [uuid.UUID(i) for i in ids]
 
 
-async def existing_dossiers(conn: Connection, dossier_ids: Sequence[str]) -> set[str]:
+async def existing_dossiers(conn: Connection, dossier_ids: Sequence[str]) -> dict[str, datetime]:
+    """Dossiers already there → when they were opened."""
     rows = await conn.fetch(
-        f"SELECT dossier_id FROM {SCHEMA}.dossiers WHERE dossier_id = ANY($1::uuid[])", _uuids(dossier_ids)
+        f"SELECT dossier_id, opened_at FROM {SCHEMA}.dossiers WHERE dossier_id = ANY($1::uuid[])",
+        _uuids(dossier_ids),
     )
-    return {str(r["dossier_id"]) for r in rows}
+    return {str(r["dossier_id"]): r["opened_at"] for r in rows}
 
 
 async def existing_persons(conn: Connection, person_ids: Sequence[str]) -> dict[str, str]:

@@ -69,6 +69,22 @@ async def test_dry_run_then_import_then_again(app_stack: AppStack, responsable: 
         again = await intake.ImportDossiers(request, timeout=30)
         assert (again.dossiers_created, again.already_imported, again.persons_created) == (0, 3, 0)
 
+        # Another file numbering alike: a dossier number already imported for a dossier
+        # opened another day is refused, a person number with another name is another person.
+        other = csv_file(
+            tag,
+            f"{tag}-1;04/04/2024;55029;emploi;telephone;;;;;{tag}-P9;Autre {tag};Jeanne;01/01/1990;;",
+            f"{tag}-9;05/04/2024;55029;emploi;telephone;;;;;{tag}-P1;Autre {tag};Louise;02/02/1991;;",
+        )
+        clash = await intake.ImportDossiers(
+            intake_pb2.ImportDossiersRequest(format="csv", content=other, dry_run=True), timeout=30
+        )
+        assert [(e.line, e.column, e.reason) for e in clash.errors] == [
+            (2, "numero_dossier", "REFERENCE_TAKEN")
+        ]
+        assert "03/02/2024" in clash.errors[0].message
+        assert (clash.accepted, clash.rejected, clash.dossiers_created, clash.persons_created) == (1, 1, 1, 1)
+
         # The first dossier: its past steps in its timeline, its person found by name.
         found = await intake.SearchPersons(
             intake_pb2.SearchPersonsRequest(name=f"Lefèvre {tag} Éloïse", birth_date="1980-05-12"),
