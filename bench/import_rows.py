@@ -44,6 +44,7 @@ from kernel import migrations, reference
 from kernel.db import create_pool, system_scope
 from services.intake.importing import reader, rows, store
 from services.intake.importing.importer import Importer
+from services.intake.schema import SCHEMA
 from workflows.contracts import LifecycleTimers
 
 INTAKE_MIGRATIONS = Path(__file__).resolve().parent.parent / "services" / "intake" / "migrations"
@@ -65,7 +66,7 @@ async def bare(url: str, content: bytes, table: str) -> float:
         await conn.close()
 
 
-async def entraide(url: str, content: bytes) -> tuple[float, int, int]:
+async def entraide(url: str, content: bytes) -> tuple[float, int, int, int]:
     ref = reference.load({})
     territories = list(ref.territories)
     pool = await create_pool(url, min_size=1, max_size=2)
@@ -81,14 +82,23 @@ async def entraide(url: str, content: bytes) -> tuple[float, int, int]:
             written = await Importer(LifecycleTimers(), dict(ref.closure_outcomes)).run(
                 conn, checked.accepted, actor=ACTOR, import_id=import_id, now=now
             )
-        return time.perf_counter() - started, len(checked.accepted), written.dossiers_created
+        elapsed = time.perf_counter() - started
+        counting = await asyncpg.connect(url)  # the owner's view: every row, whatever its commune
+        try:
+            tables = ("persons", "households", "household_members", "dossiers", "dossier_timeline", "outbox")
+            rows_written = sum(
+                [int(await counting.fetchval(f"SELECT count(*) FROM {SCHEMA}.{t}")) for t in tables]
+            )
+        finally:
+            await counting.close()
+        return elapsed, len(checked.accepted), written.dossiers_created, rows_written
     finally:
         await pool.close()
 
 
 async def run(database_url: str, rows_per_file: int, rounds: int) -> dict[str, float | int]:
     bare_s = import_s = 0.0
-    accepted = created = 0
+    accepted = created = written = 0
     for n in range(rounds):
         # A database per round: the files of two seeds number their dossiers alike (the
         # same numbers would be the same dossiers).
@@ -103,10 +113,11 @@ async def run(database_url: str, rows_per_file: int, rounds: int) -> dict[str, f
                 if which == "bare":
                     bare_s += await bare(url, content, "bench_rows")
                 else:
-                    seconds, ok, made = await entraide(url, content)
+                    seconds, ok, made, rows_written = await entraide(url, content)
                     import_s += seconds
                     accepted += ok
                     created += made
+                    written += rows_written
         finally:
             await drop_database(database_url, name)
         print(f"  round {n + 1}/{rounds} done", file=sys.stderr)
@@ -115,6 +126,7 @@ async def run(database_url: str, rows_per_file: int, rounds: int) -> dict[str, f
         "rows": total,
         "accepted": accepted,
         "dossiers_created": created,
+        "rows_written": written,
         "bare_s": round(bare_s, 2),
         "bare_rows_per_s": round(total / bare_s),
         "import_s": round(import_s, 2),
@@ -143,7 +155,8 @@ def main() -> None:
         print(json.dumps(result))
     else:
         print(
-            f"import of {result['rows']} rows ({result['dossiers_created']} dossiers written): "
+            f"import of {result['rows']} rows ({result['dossiers_created']} dossiers, "
+            f"{result['rows_written']} rows written in all): "
             f"{result['import_s']} s, {result['import_rows_per_s']} rows/s; "
             f"bare COPY {result['bare_s']} s, {result['bare_rows_per_s']} rows/s; ratio {result['ratio']}"
         )

@@ -3,6 +3,7 @@ rates and their ratio. The numbers themselves are not checked (see bench/README.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -57,3 +58,22 @@ def test_bench_runs_both_workflows_and_prints_rates_and_ratio(endpoints: Endpoin
     # 3 measured + 1 warm-up dossiers, 7 steps each, all written by the real activities.
     assert "written: 28 timeline rows" in out
     assert elapsed < 60, f"the N=3 bench took {elapsed:.0f} s"
+
+
+def test_import_bench_runs_both_and_prints_the_ratio(endpoints: Endpoints) -> None:
+    """bench.import_rows with one small file: the bare COPY and the import both run."""
+    env = {**os.environ, "DATABASE_URL": endpoints.database_url}
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.import_rows", "--rows", "200", "--rounds", "1", "--json"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(result.stdout)
+    assert figures["rows"] == 200 and figures["accepted"] == 196 and figures["dossiers_created"] == 196
+    assert figures["rows_written"] > 196 * 5  # dossiers, persons, timeline, events
+    assert figures["ratio"] > 0
