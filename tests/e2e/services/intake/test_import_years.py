@@ -7,6 +7,7 @@ reused and reported. The same file as XLSX gets the same report."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -172,6 +173,25 @@ async def test_three_past_years_imported_exactly(
         return int(value)
 
     await eventually(waiting, lambda n: n == 0, timeout=180, interval=1)
+
+    # …and acted at once where its deadline had long passed (a suivi without activity is
+    # reminded, an urgent dossier never listened to escalated): the session's next tests
+    # then find the workers idle.
+    async def deadlines_acted_on() -> tuple[int, int]:
+        async with pool.acquire() as conn:
+            row = await conn.fetchrow(
+                f"""SELECT (SELECT count(*) FROM {SCHEMA}.dossiers
+                             WHERE import_id = $1 AND (stage = 'suivi' OR (urgent AND stage = 'reception'))),
+                           (SELECT count(*) FROM {SCHEMA}.dossier_timeline t
+                              JOIN {SCHEMA}.dossiers d USING (dossier_id)
+                             WHERE d.import_id = $1 AND t.kind IN ('reminder', 'escalated'))""",
+                uuid.UUID(done.import_id),
+            )
+        assert row is not None
+        return int(row[0]), int(row[1])
+
+    due, _ = await eventually(deadlines_acted_on, lambda c: c[0] == c[1], timeout=240, interval=1)
+    assert due > 0
 
     # Rebuilt from the stream, reporting gives the same figures.
     await _settled(settings, pool)
