@@ -225,6 +225,10 @@ def _report(message: intake_pb2.ImportReport) -> str:
             ("Personnes à créer" if dry else "Personnes créées", number(message.persons_created)),
             ("Foyers à créer" if dry else "Foyers créés", number(message.households_created)),
             ("Dossiers encore ouverts", number(message.workflows_to_start)),
+            (
+                "Au-delà de la durée de conservation",
+                number(message.past_retention) if message.past_retention else "",
+            ),
             ("Période couverte", _period(message)),
         ]
     )

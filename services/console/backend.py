@@ -36,8 +36,9 @@ class _Bound:
     def __getattr__(self, method: str) -> Callable[..., Awaitable[Any]]:
         call = getattr(self._stub, method)
 
-        def invoke(request: Any) -> Awaitable[Any]:
-            return call(request, metadata=self._metadata, timeout=CALL_TIMEOUT_S)  # type: ignore[no-any-return]
+        def invoke(request: Any, timeout: float = CALL_TIMEOUT_S) -> Awaitable[Any]:
+            """`timeout`: a page's call by default; longer for the few that need it (an import)."""
+            return call(request, metadata=self._metadata, timeout=timeout)  # type: ignore[no-any-return]
 
         return invoke
 

@@ -96,6 +96,11 @@ def summary(report: intake_pb2.ImportReport) -> list[tuple[str, int]]:
         ("Personnes à créer" if dry else "Personnes créées", report.persons_created),
         ("Foyers à créer" if dry else "Foyers créés", report.households_created),
         ("Dossiers encore ouverts (échéances reprises en arrière-plan)", report.workflows_to_start),
+        *(
+            [("Dossiers au-delà de la durée de conservation (anonymisés cette nuit)", report.past_retention)]
+            if report.past_retention
+            else []
+        ),
     ]
 
 
@@ -183,17 +188,6 @@ async def _uploaded(page: Page) -> Uploaded | FormErrors:
     return Uploaded(filename, format_, content)
 
 
-async def import_dossiers(page: Page, request: intake_pb2.ImportDossiersRequest) -> intake_pb2.ImportReport:
-    """ImportDossiers with the signed-in agent's token, as every call of the console
-    (backend.py), but with the import's own deadline instead of a page's."""
-    backend = page.state.backend
-    metadata = (("authorization", f"Bearer {backend.token_for(page.session.agent)}"),)
-    report: intake_pb2.ImportReport = await backend.intake.ImportDossiers(
-        request, metadata=metadata, timeout=IMPORT_TIMEOUT_S
-    )
-    return report
-
-
 async def run_import(page: Page) -> Response:
     """« Vérifier le fichier » (a dry run: no request id, nothing is written) or
     « Importer » (the form's request id: a double click is one import)."""
@@ -219,7 +213,7 @@ async def run_import(page: Page) -> Response:
     if request.ByteSize() > MAX_MESSAGE_BYTES:
         return render_form(page, data, 413, values, unusable(TOO_BIG))
     try:
-        report = await import_dossiers(page, request)
+        report = await page.calls.intake.ImportDossiers(request, timeout=IMPORT_TIMEOUT_S)
     except grpc.RpcError as error:
         refusal = role_refusal(error)
         if refusal:

@@ -79,6 +79,7 @@ from workflows.contracts import (
     dossier_workflow_id,
 )
 from workflows.dossier import DossierWorkflow
+from workflows.retention import DEFAULT_RETENTION_DAYS
 
 
 def dossier_message(row: asyncpg.Record) -> intake_pb2.Dossier:
@@ -151,12 +152,18 @@ def _same_request(row: asyncpg.Record, spec: DossierSpec) -> bool:
 
 class IntakeServicer(PeopleHandlers, RightsHandlers, ImportHandlers, intake_pb2_grpc.IntakeServiceServicer):
     def __init__(
-        self, pool: ScopedPool, temporal: Client, reference: ReferenceData, timers: LifecycleTimers
+        self,
+        pool: ScopedPool,
+        temporal: Client,
+        reference: ReferenceData,
+        timers: LifecycleTimers,
+        retention_days: int = DEFAULT_RETENTION_DAYS,
     ) -> None:
         self.pool = pool
         self.temporal = temporal
         self.reference = reference
         self.timers = timers
+        self.retention_days = retention_days
 
     # ---- opening and reading -------------------------------------------------------
     async def OpenDossier(

@@ -17,14 +17,18 @@ from services.intake.grpc_api import IntakeServicer
 from services.intake.importing.starts import ImportStartActivities
 from services.intake.referral_gate import ReferralGate
 from services.intake.retention import activities as retention_activities
-from services.intake.retention import ensure_retention_schedule
+from services.intake.retention import ensure_retention_schedule, retention_input
 from services.intake.schema import SCHEMA
 from workflows.contracts import INTAKE_TASK_QUEUE, LifecycleTimers
 
 
 def _bindings(ctx: ServiceContext) -> list[ServiceBinding]:
     servicer = IntakeServicer(
-        ScopedPool(ctx.pool), ctx.temporal, reference.load(ctx.settings.env), timers(ctx.settings)
+        ScopedPool(ctx.pool),
+        ctx.temporal,
+        reference.load(ctx.settings.env),
+        timers(ctx.settings),
+        retention_input(ctx.settings.env).retention_days,
     )
     return [
         ServiceBinding(

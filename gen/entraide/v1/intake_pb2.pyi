@@ -238,6 +238,7 @@ class ImportReport(_message.Message):
     WORKFLOWS_TO_START_FIELD_NUMBER: _builtins.int
     EARLIEST_OPENED_AT_FIELD_NUMBER: _builtins.int
     LATEST_OPENED_AT_FIELD_NUMBER: _builtins.int
+    PAST_RETENTION_FIELD_NUMBER: _builtins.int
     import_id: _builtins.str
     """Id of this import (empty for a dry run); imported dossiers keep it."""
     dry_run: _builtins.bool
@@ -259,6 +260,11 @@ class ImportReport(_message.Message):
     """Dossiers of the file still open (or closed recently enough to be reopened) whose
     workflow is started in the background by the import's ImportWorkflow, within
     seconds to minutes; their deadlines then run as for any dossier.
+    """
+    past_retention: _builtins.int
+    """Accepted dossiers whose last contact is older than the retention period
+    (ENTRAIDE_RETENTION_DAYS): the next nightly retention run erases their notes and, when
+    they have no recent dossier, their persons' identity; their codes stay in the bilan.
     """
     @_builtins.property
     def errors(self) -> _containers.RepeatedCompositeFieldContainer[Global___ImportRowError]:
@@ -289,10 +295,11 @@ class ImportReport(_message.Message):
         workflows_to_start: _builtins.int = ...,
         earliest_opened_at: _timestamp_pb2.Timestamp | None = ...,
         latest_opened_at: _timestamp_pb2.Timestamp | None = ...,
+        past_retention: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["earliest_opened_at", b"earliest_opened_at", "latest_opened_at", b"latest_opened_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "already_imported", b"already_imported", "dossiers_created", b"dossiers_created", "dry_run", b"dry_run", "duplicates", b"duplicates", "earliest_opened_at", b"earliest_opened_at", "errors", b"errors", "households_created", b"households_created", "import_id", b"import_id", "latest_opened_at", b"latest_opened_at", "persons_created", b"persons_created", "rejected", b"rejected", "rows", b"rows", "workflows_to_start", b"workflows_to_start"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "already_imported", b"already_imported", "dossiers_created", b"dossiers_created", "dry_run", b"dry_run", "duplicates", b"duplicates", "earliest_opened_at", b"earliest_opened_at", "errors", b"errors", "households_created", b"households_created", "import_id", b"import_id", "latest_opened_at", b"latest_opened_at", "past_retention", b"past_retention", "persons_created", b"persons_created", "rejected", b"rejected", "rows", b"rows", "workflows_to_start", b"workflows_to_start"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

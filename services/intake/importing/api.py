@@ -71,6 +71,7 @@ def report(
             for d in written.duplicates
         ],
         workflows_to_start=written.workflows_to_start,
+        past_retention=written.past_retention,
     )
     taken = {e.line for e in written.conflicts}
     if opened := [r.opened_at for r in checked.accepted if r.line not in taken]:
@@ -86,6 +87,7 @@ class ImportHandlers:
     temporal: Client
     reference: ReferenceData
     timers: LifecycleTimers
+    retention_days: int
 
     async def ImportDossiers(
         self, request: intake_pb2.ImportDossiersRequest, context: Context
@@ -102,7 +104,7 @@ class ImportHandlers:
         )
         now = datetime.now(UTC)
         checked = rows.check(table, mapping, self.reference, claims.territories, rows.today_in_paris(now))
-        importer = Importer(self.timers, dict(self.reference.closure_outcomes))
+        importer = Importer(self.timers, dict(self.reference.closure_outcomes), self.retention_days)
         import_id = "" if request.dry_run else str(uuid.uuid4())
         async with self.pool.acquire() as conn:
             if not import_id:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from entraide.v1 import events_pb2
 
@@ -50,6 +50,8 @@ class Written:
     # Open dossiers of the file whose workflow ImportWorkflow is to start.
     workflows_to_start: int = 0
     duplicates: list[Duplicate] = field(default_factory=list)
+    # Dossiers of the file (written or already there) past the retention period.
+    past_retention: int = 0
     # Rows refused once compared with what is already there.
     conflicts: list[RowError] = field(default_factory=list)
 
@@ -214,7 +216,10 @@ def _timeline(p: plans.DossierPlan, outcomes: dict[str, str]) -> list[store.Time
 
 
 class Importer:
-    def __init__(self, timers: LifecycleTimers, outcomes: dict[str, str]) -> None:
+    def __init__(self, timers: LifecycleTimers, outcomes: dict[str, str], retention_days: int = 0) -> None:
+        """`retention_days`: the deployment's retention period, to count the dossiers past it
+        (0: not counted)."""
+        self.retention_days = retention_days
         self.timers = timers
         self.outcomes = outcomes
 
@@ -247,6 +252,9 @@ class Importer:
         households = _households(rows, people)
         written = Written(already_imported=len(existing), duplicates=people.duplicates, conflicts=conflicts)
         fresh = [p for p in all_plans if p.dossier_id not in existing]
+        if self.retention_days:
+            cutoff = now - timedelta(days=self.retention_days)
+            written.past_retention = sum(1 for p in all_plans if p.last_activity_at < cutoff)
         pending = {p.dossier_id for p in fresh if plans.needs_workflow(p, now, self.timers.reopen_delay_s)}
         if import_id is None:
             written.workflows_to_start = len(pending) + await store.pending_workflows(conn, sorted(existing))

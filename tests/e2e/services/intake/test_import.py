@@ -5,6 +5,7 @@ again changes nothing; an open dossier gets its workflow."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
@@ -63,6 +64,14 @@ async def test_dry_run_then_import_then_again(app_stack: AppStack, responsable: 
         request.dry_run = False
         done = await intake.ImportDossiers(request, timeout=30)
         assert (done.dossiers_created, done.persons_created, done.households_created) == (3, 2, 1)
+        # Last contacts of the three dossiers; retention (730 days) anonymises those before.
+        cutoff = datetime.now(UTC) - timedelta(days=730)
+        last_contacts = [
+            datetime(2024, 2, 5, tzinfo=UTC),
+            datetime(2024, 6, 11, tzinfo=UTC),
+            datetime(2025, 9, 20, tzinfo=UTC),
+        ]
+        assert done.past_retention == dry.past_retention == sum(1 for at in last_contacts if at < cutoff)
         assert done.workflows_to_start == 2  # dossiers 2 and 3 are still open
         assert done.import_id
 
