@@ -46,7 +46,12 @@ def log_file(state_dir: Path, name: str) -> Path:
 def record_process(state_dir: Path, name: str, pid: int) -> None:
     """Write the pid file of a process started by other means (e.g. a daemon that forks itself)."""
     proc = psutil.Process(pid)
-    record = {"pid": pid, "create_time": proc.create_time(), "cmdline": _safe_cmdline(proc)}
+    record = {
+        "pid": pid,
+        "create_time": proc.create_time(),
+        "since_boot": _since_boot(pid),
+        "cmdline": _safe_cmdline(proc),
+    }
     path = pid_file(state_dir, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -61,7 +66,8 @@ def is_running(state_dir: Path, name: str) -> int | None:
     if record is None:
         return None
     pid = int(record["pid"])
-    if _matches(pid, float(record["create_time"])):
+    since_boot = record.get("since_boot")
+    if _matches(pid, float(record["create_time"]), float(since_boot) if since_boot is not None else None):
         return pid
     path.unlink(missing_ok=True)
     return None
@@ -147,11 +153,30 @@ def _read_record(path: Path) -> dict[str, Any] | None:
     return record
 
 
-def _matches(pid: int, create_time: float) -> bool:
+def _since_boot(pid: int) -> float | None:
+    """When the process started, in seconds since boot (Linux's /proc/<pid>/stat field 22):
+    unlike the wall-clock start psutil derives from the kernel's boot time, which is
+    re-read on each call and shifts by whole seconds when the system clock is adjusted
+    (that made a live server look gone). None where there is no /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) ", from field 3
+    return int(fields[19]) / os.sysconf("SC_CLK_TCK")
+
+
+def _matches(pid: int, create_time: float, since_boot: float | None = None) -> bool:
+    """The live process is the one recorded, not another that reused its pid."""
     try:
         proc = psutil.Process(pid)
-        alive = bool(proc.status() != psutil.STATUS_ZOMBIE)
-        return alive and abs(float(proc.create_time()) - create_time) < _CREATE_TIME_TOLERANCE
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        if since_boot is not None:
+            now = _since_boot(pid)
+            if now is not None:
+                return abs(now - since_boot) < _CREATE_TIME_TOLERANCE
+        return abs(float(proc.create_time()) - create_time) < _CREATE_TIME_TOLERANCE
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
 

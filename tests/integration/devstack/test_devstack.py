@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -84,6 +85,23 @@ def test_stop_kills_the_whole_group_and_escalates_to_sigkill(state: Path) -> Non
     assert processes.stop_process(state, "stubborn", timeout=0.5) is True
     assert time.monotonic() - started < 5
     assert all(_gone(p) for p in [pid, *children])
+
+
+def test_a_live_process_stays_ours_when_the_system_clock_moves(state: Path) -> None:
+    """The wall-clock start psutil derives shifts with the clock (whole seconds, when NTP
+    adjusts it): the start since boot is what tells a live process from a reused pid."""
+    pid = processes.start_process(state, "sleeper", SLEEP, os.environ)
+    try:
+        path = processes.pid_file(state, "sleeper")
+        record = json.loads(path.read_text())
+        record["create_time"] -= 1.0  # as read before the clock moved by a second
+        path.write_text(json.dumps(record))
+        assert processes.is_running(state, "sleeper") == pid
+        record["since_boot"] -= 1000  # another process that got the same pid
+        path.write_text(json.dumps(record))
+        assert processes.is_running(state, "sleeper") is None
+    finally:
+        os.kill(pid, signal.SIGKILL)
 
 
 def test_pid_file_of_a_reused_pid_is_not_ours(state: Path) -> None:
