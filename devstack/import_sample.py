@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from domain.import_fields import TEMPLATE_HEADERS, ImportField
 from kernel.reference import ReferenceData, load
-from services.intake.importing.fields import TEMPLATE_HEADERS, ImportField
 
 F = ImportField
 # No generated date lies after this day (closures included): the file is a past one.

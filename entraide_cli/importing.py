@@ -14,6 +14,8 @@ from entraide.v1 import intake_pb2, intake_pb2_grpc
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from domain.import_fields import FORMATS as IMPORT_FORMATS
+from domain.import_fields import MAX_FILENAME_LENGTH
 from entraide_cli import errors, i18n
 from entraide_cli.commands import _channel
 from entraide_cli.render import PARIS, fields, number, render_text, section
@@ -21,10 +23,10 @@ from entraide_cli.retries import action_id
 from kernel.hard_input import MAX_MESSAGE_BYTES
 from kernel.settings import Settings
 
-FORMATS = {".csv": "csv", ".xlsx": "xlsx"}
+# File extension → format.
+FORMATS = {f".{format_}": format_ for format_ in IMPORT_FORMATS}
 # 10,000 rows take up to about a minute: the call waits at least this long.
 IMPORT_TIMEOUT_S = 120.0
-MAX_FILENAME_LENGTH = 255
 HELP = "importer un fichier de dossiers passés (CSV ou XLSX), réservé aux responsables"
 EPILOG = """\
 Chaque ligne est vérifiée ; une ligne rejetée (ligne, colonne, raison) n'est pas
@@ -104,7 +106,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--format",
-        choices=sorted(set(FORMATS.values())),
+        choices=IMPORT_FORMATS,
         default="",
         help="format du fichier (par défaut : d'après son extension)",
     )

@@ -17,18 +17,17 @@ from entraide.v1 import intake_pb2
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
+from domain.import_fields import FORMATS, MAX_FILENAME_LENGTH
 from kernel import hard_input, rich_status
 from kernel.auth import Role
 from services.console.person_page import role_refusal
 from services.console.templating import date_fr
 from services.console.web import FORM_CODES, FormErrors, Page, PageFailure, new_request_id, page_route
 
-FORMATS = {"csv": "csv", "xlsx": "xlsx"}
 # The file and the rest of the request travel in one message of the API.
 MAX_MESSAGE_BYTES = hard_input.MAX_MESSAGE_BYTES
 # 10,000 rows take up to about a minute: longer than a page's usual call.
 IMPORT_TIMEOUT_S = 120.0
-MAX_FILENAME_LENGTH = 255
 MAX_HEADER_LENGTH = 200
 TOO_BIG = (
     "Le fichier dépasse 4 Mo, la taille maximale d'un envoi : découpez-le en plusieurs fichiers"
@@ -179,8 +178,8 @@ async def _uploaded(page: Page) -> Uploaded | FormErrors:
     if not isinstance(upload, UploadFile) or not upload.filename:
         return unusable(NO_FILE)
     filename = _filename(upload)
-    format_ = FORMATS.get(filename.rsplit(".", 1)[-1].lower() if "." in filename else "")
-    if format_ is None:
+    format_ = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    if format_ not in FORMATS:
         return unusable(WRONG_KIND)
     content = await upload.read(MAX_MESSAGE_BYTES + 1)
     if len(content) > MAX_MESSAGE_BYTES:

@@ -19,6 +19,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.import_fields import FIELD_LABELS, TEMPLATE_HEADERS
 from domain.labels_fr import (
     CONSENT_CHANNEL_LABELS,
     CONSENT_KIND_LABELS,
@@ -59,7 +60,6 @@ from kernel.temporal import (
 from kernel.timestamps import to_timestamp
 from services.intake import access, caseload, persons, repository, validation
 from services.intake.importing.api import ImportHandlers
-from services.intake.importing.fields import FIELD_LABELS, TEMPLATE_HEADERS
 from services.intake.people_api import PeopleHandlers
 from services.intake.rights_api import RightsHandlers
 from services.intake.validation import capitalised

@@ -12,6 +12,7 @@ from entraide.v1 import intake_pb2
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
+from domain.import_fields import MAX_FILENAME_LENGTH
 from kernel import auth
 from kernel.db import ScopedPool
 from kernel.grpc_server import Context
@@ -28,8 +29,6 @@ from workflows.contracts import (
     WorkflowName,
     import_workflow_id,
 )
-
-MAX_FILENAME_LENGTH = 255
 
 
 def _filename(raw: str) -> str:
@@ -126,20 +125,21 @@ class ImportHandlers:
             written = await importer.run(
                 conn, checked.accepted, actor=claims.subject, import_id=import_id, now=now
             )
+            answer = report(checked, written, dry_run=False, import_id=import_id)
             await store.finish_import(
                 conn,
                 import_id,
-                rows=checked.rows,
-                rejected=checked.rejected + len({e.line for e in written.conflicts}),
-                dossiers_created=written.dossiers_created,
-                already_imported=written.already_imported,
-                persons_created=written.persons_created,
-                households_created=written.households_created,
+                rows=answer.rows,
+                rejected=answer.rejected,
+                dossiers_created=answer.dossiers_created,
+                already_imported=answer.already_imported,
+                persons_created=answer.persons_created,
+                households_created=answer.households_created,
                 now=datetime.now(UTC),
             )
-        if written.workflows_to_start:
+        if answer.workflows_to_start:
             await self._start_import_workflow(import_id, territories)
-        return report(checked, written, dry_run=False, import_id=import_id)
+        return answer
 
     async def _start_import_workflow(self, import_id: str, territories: list[str]) -> None:
         """Hands the open dossiers to ImportWorkflow (durable: once started, every one of

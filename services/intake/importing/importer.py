@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from entraide.v1 import events_pb2
 
 from domain.events import EventType
+from domain.import_fields import ImportField
 from domain.vocabulary import Stage, StepKind
 from kernel.db import Connection
 from kernel.events import Event, new_event
@@ -22,7 +23,6 @@ from kernel.timestamps import to_timestamp
 from services.intake import timeline
 from services.intake.importing import plan as plans
 from services.intake.importing import store
-from services.intake.importing.fields import ImportField
 from services.intake.importing.rows import PARIS, ImportedPerson, ImportedRow, RowError
 from workflows.contracts import LifecycleTimers
 

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
+from domain.import_fields import FORMATS
 from kernel.errors import InvalidArgument
 from services.intake.validation import invalid, number
 
 # A data row of the file: what each cell holds (XLSX cells may be real dates).
 Cell = str | date | datetime
-FORMATS = ("csv", "xlsx")
 # More than 4 MiB of messages never holds this many rows; a bound on any sheet's size.
 MAX_ROWS = 50_000
 MAX_COLUMNS = 200

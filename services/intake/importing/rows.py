@@ -13,11 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from domain.vocabulary import Stage
-from kernel.errors import InvalidArgument, Violation
-from kernel.reference import ReferenceData
-from services.intake import people_validation as pv
-from services.intake.importing.fields import (
+from domain.import_fields import (
     CODED,
     FALSE_WORDS,
     MOTIF_SEPARATORS,
@@ -28,6 +24,10 @@ from services.intake.importing.fields import (
     TRUE_WORDS,
     ImportField,
 )
+from domain.vocabulary import Stage
+from kernel.errors import InvalidArgument, Violation
+from kernel.reference import ReferenceData
+from services.intake import people_validation as pv
 from services.intake.importing.reader import Cell, Row, Table
 from services.intake.persons import fold, name_key
 from services.intake.validation import MAX_SITE_LENGTH, quoted
@@ -323,20 +323,23 @@ class _Row:
             )
         return found
 
-    def moment(self, f: ImportField, what_fr: str) -> datetime | None:
-        """A date of the file as an instant (noon in Paris for a day), or a fault."""
+    def written_date(self, f: ImportField, what_fr: str) -> datetime | None:
+        """A date cell as an instant (noon in Paris for a day), or a fault (not a date, not
+        on the calendar)."""
         value = self.cell(f)
         if value == "":
             return None
-        parsed: datetime | None
         if isinstance(value, datetime):
-            parsed = value if value.tzinfo else value.replace(tzinfo=PARIS)
-        elif isinstance(value, date):
-            parsed = datetime.combine(value, NOON, PARIS)
-        else:
-            parsed = self._parse(f, value, what_fr)
-            if parsed is None:
-                return None
+            return value if value.tzinfo else value.replace(tzinfo=PARIS)
+        if isinstance(value, date):
+            return datetime.combine(value, NOON, PARIS)
+        return self._parse(f, value, what_fr)
+
+    def moment(self, f: ImportField, what_fr: str) -> datetime | None:
+        """A step's date: a written date, neither in the future nor before 1990."""
+        parsed = self.written_date(f, what_fr)
+        if parsed is None:
+            return None
         day = parsed.astimezone(PARIS).date()
         if day > self.today:
             self.fault(f, "DATE_IN_FUTURE", f"{capital(what_fr)} ne peut pas être dans le futur.")
@@ -390,33 +393,12 @@ def _looks_like_a_date(value: str) -> bool:
 
 
 def _birth_date(r: _Row) -> date | None:
-    value = r.cell(F.BIRTH_DATE)
-    if value == "":
+    """A written date, then CreatePerson's own checks of a birth date (its range)."""
+    written = r.written_date(F.BIRTH_DATE, "la date de naissance")
+    if written is None:
         return None
-    if isinstance(value, datetime):
-        value = value.date()
-    if isinstance(value, date):
-        raw = value.isoformat()
-    else:
-        raw = value
-        for pattern in _DATE_FORMATS:
-            try:
-                raw = datetime.strptime(value, pattern).date().isoformat()
-                break
-            except ValueError:
-                continue
-        else:
-            if _looks_like_a_date(value):
-                r.fault(F.BIRTH_DATE, "INVALID_DATE", "La date de naissance n'existe pas au calendrier.")
-            else:
-                r.fault(
-                    F.BIRTH_DATE,
-                    "INVALID_FORMAT",
-                    "La date de naissance n'est pas une date : écrivez-la JJ/MM/AAAA.",
-                )
-            return None
     problems: list[Violation] = []
-    parsed = pv.parse_birth_date(problems, raw)
+    parsed = pv.parse_birth_date(problems, written.astimezone(PARIS).date().isoformat())
     r.violations(F.BIRTH_DATE, problems)
     return parsed
 

@@ -19,7 +19,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from domain.vocabulary import Stage, StepKind
 from services.intake.importing import plan, starts
-from services.intake.importing.rows import ImportedRow
+from tests.imported import imported_row, stored
 from workflows import search_attributes
 from workflows.contracts import (
     DOSSIER_TASK_QUEUE,
@@ -103,57 +103,8 @@ async def test_the_import_workflow_pages_to_the_end_and_resumes_at_its_page(worl
 
 
 async def test_a_dossier_started_from_its_imported_state_continues_from_it(world: World) -> None:
-    paris_noon = "T12:00:00+01:00"
-    row = ImportedRow(
-        line=2,
-        key="55029\x00ref\x00D-1",
-        territory="55029",
-        site="",
-        motifs=["logement"],
-        arrival_channel="telephone",
-        urgent=False,
-        assigned_agent="",
-        opened_at=datetime.fromisoformat("2024-02-03" + paris_noon),
-        stages=[
-            (Stage.ECOUTE, datetime.fromisoformat("2024-02-05" + paris_noon)),
-            (Stage.SUIVI, datetime.fromisoformat("2024-02-20" + paris_noon)),
-        ],
-        closed_at=None,
-        outcome=None,
-        person=None,
-        household=None,
-    )
-    p = plan.plan(row, "resp")
-    dossier = {
-        "dossier_id": p.dossier_id,
-        "territory": "55029",
-        "motifs": ["logement"],
-        "urgent": False,
-        "stage": p.stage,
-        "cycle": 0,
-        "assigned_agent": "",
-        "opened_at": row.opened_at,
-        "last_activity_at": p.last_activity_at,
-        "last_step": len(p.steps),
-        "outcome": "",
-        "site": "",
-        "arrival_channel": "telephone",
-        "person_id": None,
-        "household_id": None,
-        "urgent_ecoute_s": None,
-        "suivi_reminder_s": None,
-        "closure_proposal_s": None,
-    }
-    steps = [{"step": 0, "kind": "opened", "stage": "reception", "at": row.opened_at, "actor": "resp"}] + [
-        {
-            "step": t.step,
-            "kind": t.kind,
-            "stage": t.to_stage,
-            "at": datetime.fromisoformat(t.at),
-            "actor": t.actor,
-        }
-        for t in p.steps
-    ]
+    p = plan.plan(imported_row(closed_at=None, outcome=None), "resp")
+    dossier, steps = stored(p)
     spec = starts.spec_of(dossier, steps, LifecycleTimers())  # type: ignore[arg-type]
     handle = await world.env.client.start_workflow(
         DossierWorkflow.run, spec, id=dossier_workflow_id(p.dossier_id), task_queue=DOSSIER_TASK_QUEUE

@@ -16,8 +16,8 @@ from openpyxl import load_workbook
 
 from devstack import import_sample
 from devstack.import_sample import Sample, generate
+from domain.import_fields import TEMPLATE_HEADERS, ImportField
 from kernel.reference import ReferenceData, load
-from services.intake.importing.fields import TEMPLATE_HEADERS, ImportField
 
 F = ImportField
 ROWS = 2_000

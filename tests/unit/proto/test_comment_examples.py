@@ -11,9 +11,8 @@ from collections.abc import Iterable
 import pytest
 
 from domain import vocabulary as v
+from domain.import_fields import FORMATS, ImportField
 from kernel import reference
-from services.intake.importing.fields import ImportField
-from services.intake.importing.reader import FORMATS
 from tests.paths import REPO
 
 PROTOS = sorted((REPO / "proto" / "entraide" / "v1").glob("*.proto"))

@@ -11,9 +11,9 @@ from entraide.v1 import intake_pb2, intake_pb2_grpc
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
+from domain.import_fields import TEMPLATE_HEADERS, ImportField
 from kernel import client
 from kernel.auth import Role
-from services.intake.importing.fields import TEMPLATE_HEADERS, ImportField
 from tests.conftest import AppStack
 from tests.helpers import FORBIDDEN, rich_details
 

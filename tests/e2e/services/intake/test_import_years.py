@@ -18,9 +18,9 @@ import pytest
 from entraide.v1 import intake_pb2, intake_pb2_grpc, reporting_pb2, reporting_pb2_grpc
 
 from devstack import import_sample
+from domain.import_fields import ImportField
 from kernel.auth import Role
 from kernel.settings import Settings
-from services.intake.importing.fields import ImportField
 from services.intake.persons import name_key
 from services.intake.schema import SCHEMA
 from services.reporting.rebuild import rebuild
@@ -223,58 +223,46 @@ async def test_the_same_file_as_xlsx_gets_the_same_report(app_stack: AppStack) -
     )
 
 
+def _persons(sample: import_sample.Sample) -> list[tuple[int, str, str, str]]:
+    """Each person of the good rows where it first appears: (line, last name, first name,
+    birth date as YYYY-MM-DD), in the file's order."""
+    header = {name: i for i, name in enumerate(sample.header)}
+    last, first, birth = (
+        header[import_sample.TEMPLATE_HEADERS[f]] for f in (F.LAST_NAME, F.FIRST_NAME, F.BIRTH_DATE)
+    )
+    seen: set[tuple[str, str]] = set()
+    found = []
+    for line, cells in enumerate(sample.rows, start=2):
+        if line in sample.bad or not cells[last]:
+            continue
+        iso = cells[birth] if "-" in cells[birth] else "-".join(reversed(cells[birth].split("/")))
+        key = (name_key(cells[last], cells[first]), iso)
+        if key not in seen:
+            seen.add(key)
+            found.append((line, cells[last], cells[first], iso))
+    return found
+
+
 async def _known_persons(
     intake: intake_pb2_grpc.IntakeServiceStub, sample: import_sample.Sample, how_many: int
 ) -> dict[int, str]:
-    """Creates `how_many` persons of the file's good rows as an agent would have: the line
-    where each first appears → the person's id."""
-    header = {name: i for i, name in enumerate(sample.header)}
-    cols = {
-        f: header[import_sample.TEMPLATE_HEADERS[f]]
-        for f in (F.LAST_NAME, F.FIRST_NAME, F.BIRTH_DATE, F.TERRITORY)
-    }
+    """Creates `how_many` persons of the file's good rows as an agent would have (every
+    97th, spread over the file): the line where each first appears → the person's id."""
     chosen: dict[int, str] = {}
-    seen: set[str] = set()
-    for line, cells in enumerate(sample.rows, start=2):
-        if line in sample.bad or not cells[cols[F.LAST_NAME]]:
-            continue
-        key = f"{cells[cols[F.LAST_NAME]]}|{cells[cols[F.FIRST_NAME]]}|{cells[cols[F.BIRTH_DATE]]}"
-        if key in seen:
-            continue
-        seen.add(key)
-        if len(seen) % 97:  # spread over the file
-            continue
-        birth = cells[cols[F.BIRTH_DATE]]
-        iso = birth if "-" in birth else "-".join(reversed(birth.split("/")))
+    for line, last, first, iso in _persons(sample)[96::97][:how_many]:
         created = await intake.CreatePerson(
             intake_pb2.CreatePersonRequest(
                 request_id=f"known-{line}",
                 territory="55029",
-                first_name=cells[cols[F.FIRST_NAME]],
-                last_name=cells[cols[F.LAST_NAME]],
+                first_name=first,
+                last_name=last,
                 birth_date=iso,
             ),
             timeout=10,
         )
         chosen[line] = created.person.person_id
-        if len(chosen) == how_many:
-            return chosen
-    raise AssertionError("not enough persons in the sample")
-
-
-def _first_lines(sample: import_sample.Sample) -> dict[tuple[str, str], int]:
-    """Each person of the good rows (name key, birth date) → the line where it first appears."""
-    header = {name: i for i, name in enumerate(sample.header)}
-    last, first, birth = (
-        header[import_sample.TEMPLATE_HEADERS[f]] for f in (F.LAST_NAME, F.FIRST_NAME, F.BIRTH_DATE)
-    )
-    lines: dict[tuple[str, str], int] = {}
-    for line, cells in enumerate(sample.rows, start=2):
-        if line in sample.bad or not cells[last]:
-            continue
-        iso = cells[birth] if "-" in cells[birth] else "-".join(reversed(cells[birth].split("/")))
-        lines.setdefault((name_key(cells[last], cells[first]), iso), line)
-    return lines
+    assert len(chosen) == how_many, "not enough persons in the sample"
+    return chosen
 
 
 async def _already_there(
@@ -286,7 +274,7 @@ async def _already_there(
              WHERE merged_into IS NULL AND anonymised_at IS NULL AND birth_date IS NOT NULL
              ORDER BY created_at, person_id"""
     )
-    lines = _first_lines(sample)
+    lines = {(name_key(last, first), iso): line for line, last, first, iso in _persons(sample)}
     found: dict[int, str] = {}
     for row in rows:
         line = lines.get((row["name_key"], row["birth_date"].isoformat()))

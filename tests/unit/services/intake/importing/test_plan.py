@@ -9,34 +9,10 @@ from domain.events import EventType
 from domain.vocabulary import Stage, StepKind
 from kernel.events import step_event_id
 from services.intake.importing import plan, starts
-from services.intake.importing.rows import ImportedRow
+from tests.imported import day, imported_row, stored
 from workflows.contracts import LifecycleTimers
 
-PARIS_NOON = "T12:00:00+01:00"
-
-
-def row(**overrides: object) -> ImportedRow:
-    base: dict[str, object] = dict(
-        line=2,
-        key="55029\x00ref\x00D-1",
-        territory="55029",
-        site="",
-        motifs=["logement"],
-        arrival_channel="telephone",
-        urgent=False,
-        assigned_agent="",
-        opened_at=datetime.fromisoformat("2024-02-03" + PARIS_NOON),
-        stages=[
-            (Stage.ECOUTE, datetime.fromisoformat("2024-02-05" + PARIS_NOON)),
-            (Stage.SUIVI, datetime.fromisoformat("2024-02-20" + PARIS_NOON)),
-        ],
-        closed_at=datetime.fromisoformat("2024-03-20" + PARIS_NOON),
-        outcome="regle",
-        person=None,
-        household=None,
-    )
-    base.update(overrides)
-    return ImportedRow(**base)  # type: ignore[arg-type]
+row = imported_row
 
 
 def test_steps_and_events_are_a_live_dossiers() -> None:
@@ -47,7 +23,7 @@ def test_steps_and_events_are_a_live_dossiers() -> None:
         (3, StepKind.CLOSED, Stage.SUIVI, Stage.CLOTURE),
     ]
     assert p.stage == Stage.CLOTURE
-    assert p.last_activity_at == datetime.fromisoformat("2024-02-20" + PARIS_NOON)  # a closure is no activity
+    assert p.last_activity_at == day("2024-02-20")  # a closure is no activity
     events = plan.step_events(p)
     assert [e.type for e in events] == [
         EventType.DOSSIER_STAGE_CHANGED,
@@ -71,36 +47,7 @@ def test_an_open_dossier_carries_its_state_to_its_workflow() -> None:
     now = datetime(2026, 12, 2, tzinfo=UTC)
     assert plan.needs_workflow(p, now, reopen_delay_s=90 * 86400)
     # The dossier's rows as the import wrote them (services.intake.importing.store).
-    dossier = {
-        "dossier_id": p.dossier_id,
-        "territory": "55029",
-        "motifs": ["logement"],
-        "urgent": False,
-        "stage": p.stage,
-        "cycle": 0,
-        "assigned_agent": "",
-        "opened_at": p.row.opened_at,
-        "last_activity_at": p.last_activity_at,
-        "last_step": len(p.steps),
-        "outcome": "",
-        "site": "",
-        "arrival_channel": "telephone",
-        "person_id": None,
-        "household_id": None,
-        "urgent_ecoute_s": 60.0,
-        "suivi_reminder_s": None,
-        "closure_proposal_s": None,
-    }
-    steps = [{"step": 0, "kind": "opened", "stage": "reception", "at": p.row.opened_at, "actor": "resp"}] + [
-        {
-            "step": t.step,
-            "kind": t.kind,
-            "stage": t.to_stage,
-            "at": datetime.fromisoformat(t.at),
-            "actor": t.actor,
-        }
-        for t in p.steps
-    ]
+    dossier, steps = stored(p, urgent_ecoute_s=60.0)
     spec = starts.spec_of(dossier, steps, LifecycleTimers(suivi_reminder_s=5.0))  # type: ignore[arg-type]
     state = spec.carried
     assert state is not None

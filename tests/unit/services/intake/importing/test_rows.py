@@ -7,11 +7,11 @@ from datetime import date, datetime
 
 import pytest
 
+from domain.import_fields import TEMPLATE_HEADERS, ImportField
 from domain.vocabulary import Stage
 from kernel import reference
 from kernel.errors import InvalidArgument
 from services.intake.importing import rows
-from services.intake.importing.fields import TEMPLATE_HEADERS, ImportField
 from services.intake.importing.reader import Row, Table
 
 REFERENCE = reference.load({})

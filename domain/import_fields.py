@@ -1,9 +1,14 @@
-"""The fields of an imported file: their codes (the API's), the template's French headers
-and what each one holds. Pure: no I/O."""
+"""The vocabulary of an imported file (ImportDossiers, docs/import.md): the formats, its
+fields' codes (the API's), the template's French headers and what each one holds; shared
+by intake, which checks the rows, and the front ends, which send files. Pure: no I/O."""
 
 from __future__ import annotations
 
 from enum import StrEnum
+
+FORMATS = ("csv", "xlsx")
+# The file's name is kept in the import's record (and the access log).
+MAX_FILENAME_LENGTH = 255
 
 
 class ImportField(StrEnum):
