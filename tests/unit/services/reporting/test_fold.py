@@ -71,48 +71,42 @@ def ecoute(dossier: str, at: datetime, motifs: Sequence[str]) -> Event:
     return event(EventType.ECOUTE_COMPLETED, dossier, data)
 
 
+def dossier_event(event_type: EventType, dossier: str, at: datetime, **fields: object) -> Event:
+    """An event about one dossier of COMMUNE at `at`, its message read from the catalogue."""
+    data = CATALOGUE[event_type].message(dossier_id=dossier, territory=COMMUNE, at=to_timestamp(at), **fields)
+    return event(event_type, dossier, data)
+
+
 def closed(dossier: str, at: datetime, outcome: str) -> Event:
-    data = events_pb2.DossierClosed(
-        dossier_id=dossier, territory=COMMUNE, outcome=outcome, at=to_timestamp(at)
-    )
-    return event(EventType.DOSSIER_CLOSED, dossier, data)
+    return dossier_event(EventType.DOSSIER_CLOSED, dossier, at, outcome=outcome)
 
 
 def reopened(dossier: str, at: datetime) -> Event:
-    data = events_pb2.DossierReopened(dossier_id=dossier, territory=COMMUNE, at=to_timestamp(at))
-    return event(EventType.DOSSIER_REOPENED, dossier, data)
+    return dossier_event(EventType.DOSSIER_REOPENED, dossier, at)
 
 
 def escalated(dossier: str, at: datetime) -> Event:
-    data = events_pb2.DossierEscalated(dossier_id=dossier, territory=COMMUNE, at=to_timestamp(at))
-    return event(EventType.DOSSIER_ESCALATED, dossier, data)
+    return dossier_event(EventType.DOSSIER_ESCALATED, dossier, at)
 
 
 def reminder(dossier: str, at: datetime) -> Event:
-    data = events_pb2.SuiviReminder(dossier_id=dossier, territory=COMMUNE, at=to_timestamp(at))
-    return event(EventType.SUIVI_REMINDER, dossier, data)
+    return dossier_event(EventType.SUIVI_REMINDER, dossier, at)
 
 
 def closure_proposed(dossier: str, at: datetime) -> Event:
-    data = events_pb2.ClosureProposed(dossier_id=dossier, territory=COMMUNE, at=to_timestamp(at))
-    return event(EventType.CLOSURE_PROPOSED, dossier, data)
+    return dossier_event(EventType.CLOSURE_PROPOSED, dossier, at)
 
 
 def interview(dossier: str, at: datetime) -> Event:
-    data = events_pb2.InterviewRecorded(dossier_id=dossier, territory=COMMUNE, at=to_timestamp(at))
-    return event(EventType.INTERVIEW_RECORDED, dossier, data)
+    return dossier_event(EventType.INTERVIEW_RECORDED, dossier, at)
 
 
 def follow_up(dossier: str, at: datetime) -> Event:
-    data = events_pb2.FollowUpRecorded(dossier_id=dossier, territory=COMMUNE, at=to_timestamp(at))
-    return event(EventType.FOLLOW_UP_RECORDED, dossier, data)
+    return dossier_event(EventType.FOLLOW_UP_RECORDED, dossier, at)
 
 
 def assigned(dossier: str, at: datetime) -> Event:
-    data = events_pb2.DossierAssigned(
-        dossier_id=dossier, territory=COMMUNE, assigned_agent="agent-1", at=to_timestamp(at)
-    )
-    return event(EventType.DOSSIER_ASSIGNED, dossier, data)
+    return dossier_event(EventType.DOSSIER_ASSIGNED, dossier, at, assigned_agent="agent-1")
 
 
 def referral(
