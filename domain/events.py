@@ -35,6 +35,10 @@ class EventType(StrEnum):
     CONSENT_RECORDED = "entraide.consent.recorded"
     CONSENT_REVOKED = "entraide.consent.revoked"
     REFERRAL_STATUS_CHANGED = "entraide.referral.status_changed"
+    APPOINTMENT_BOOKED = "entraide.appointment.booked"
+    APPOINTMENT_MOVED = "entraide.appointment.moved"
+    APPOINTMENT_CANCELLED = "entraide.appointment.cancelled"
+    ATTENDANCE_RECORDED = "entraide.appointment.attendance_recorded"
 
 
 class Subject(StrEnum):
@@ -43,6 +47,7 @@ class Subject(StrEnum):
     DOSSIER = "dossier"
     PERSON = "person"
     REFERRAL = "referral"
+    APPOINTMENT = "appointment"
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,10 @@ CATALOGUE: dict[EventType, EventSpec] = dict(
         _spec(_E.CONSENT_RECORDED, events_pb2.ConsentRecorded, _S.PERSON),
         _spec(_E.CONSENT_REVOKED, events_pb2.ConsentRevoked, _S.PERSON),
         _spec(_E.REFERRAL_STATUS_CHANGED, events_pb2.ReferralStatusChanged, _S.REFERRAL),
+        _spec(_E.APPOINTMENT_BOOKED, events_pb2.AppointmentBooked, _S.APPOINTMENT),
+        _spec(_E.APPOINTMENT_MOVED, events_pb2.AppointmentMoved, _S.APPOINTMENT),
+        _spec(_E.APPOINTMENT_CANCELLED, events_pb2.AppointmentCancelled, _S.APPOINTMENT),
+        _spec(_E.ATTENDANCE_RECORDED, events_pb2.AttendanceRecorded, _S.APPOINTMENT),
     ]
 )
 DOSSIER_EVENTS = frozenset(t for t, spec in CATALOGUE.items() if spec.subject is Subject.DOSSIER)

@@ -24,6 +24,7 @@ class WorkflowName(StrEnum):
     REFERRAL = "ReferralWorkflow"
     RETENTION = "RetentionWorkflow"
     IMPORT = "ImportWorkflow"
+    APPOINTMENT = "AppointmentWorkflow"
 
 
 # The signal a referral's workflow sends its dossier's (DossierWorkflow.referral_changed),
@@ -42,6 +43,10 @@ class ActivityName(StrEnum):
     ANONYMISE_INACTIVE = "intake.anonymise_inactive"
     PURGE_ACCESS_LOG = "intake.purge_access_log"
     START_IMPORTED_DOSSIERS = "intake.start_imported_dossiers"
+    # An appointment's message (confirmation, reminder...) into the persons' outbox.
+    QUEUE_PERSON_MESSAGE = "intake.queue_person_message"
+    # Nothing recorded after an appointment's end: a no-show proposed to the agent.
+    PROPOSE_NO_SHOW = "intake.propose_no_show"
     RECORD_REFERRAL_STATUS = "referral.record_status"
     RECORD_REFERRAL_REMINDER = "referral.record_reminder"
 
@@ -58,6 +63,77 @@ def dossier_workflow_id(dossier_id: str) -> str:
 
 def import_workflow_id(import_id: str) -> str:
     return f"import-{import_id}"
+
+
+def appointment_workflow_id(appointment_id: str) -> str:
+    return f"appointment-{appointment_id}"
+
+
+# AppointmentWorkflow's updates (each carries an AppointmentChange); sent by the planning
+# RPCs after their row is written, with an update id derived from the request id.
+APPOINTMENT_RESCHEDULE_UPDATE = "reschedule"
+APPOINTMENT_CANCEL_UPDATE = "cancel"
+APPOINTMENT_ATTENDANCE_UPDATE = "attendance"
+
+
+@dataclass
+class AppointmentTimers:
+    """Seconds; a deployment sets them (ENTRAIDE_APPOINTMENT_*_S), tests shorten them.
+    Reminders are placed in Paris wall-clock time: 48 h before 10:00 is 10:00 two days
+    earlier, whatever DST change lies between."""
+
+    reminder_s: float = 48 * 3600.0
+    # 0: no second reminder.
+    second_reminder_s: float = 0.0
+    no_show_grace_s: float = 30 * 60.0
+
+
+@dataclass
+class AppointmentSchedule:
+    """When the appointment is, as of `version` (ISO 8601 UTC)."""
+
+    starts_at: str
+    ends_at: str
+    version: int
+
+
+@dataclass
+class AppointmentInput:
+    appointment_id: str
+    territory: str
+    schedule: AppointmentSchedule
+    timers: AppointmentTimers = field(default_factory=AppointmentTimers)
+    # A walk-in is already checked in: no confirmation, reminder or no-show.
+    walk_in: bool = False
+
+
+@dataclass
+class AppointmentChange:
+    """An update's argument: the new schedule (reschedule), the status recorded
+    (attendance: domain.planning.AppointmentStatus), or nothing (cancel)."""
+
+    schedule: AppointmentSchedule | None = None
+    status: str = ""
+    # Cancelled at the person's request: no cancellation message.
+    by_person: bool = False
+
+
+@dataclass
+class QueueMessage:
+    """Activity input: write this appointment's message of `kind` for `version` into the
+    outbox, once (the outbox is keyed by appointment, kind and version)."""
+
+    appointment_id: str
+    territory: str
+    kind: str  # domain.planning.MessageKind
+    version: int
+
+
+@dataclass
+class ProposeNoShow:
+    appointment_id: str
+    territory: str
+    version: int
 
 
 @dataclass

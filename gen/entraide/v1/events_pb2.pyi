@@ -702,3 +702,186 @@ class ReferralStatusChanged(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReferralStatusChanged: _TypeAlias = ReferralStatusChanged  # noqa: Y015
+
+@_typing.final
+class AppointmentPlace(_message.Message):
+    """Where and with whom an appointment is held (codes only: no person, no motif)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    SITE_FIELD_NUMBER: _builtins.int
+    ROOM_FIELD_NUMBER: _builtins.int
+    PERMANENCE_ID_FIELD_NUMBER: _builtins.int
+    HOST_KIND_FIELD_NUMBER: _builtins.int
+    PARTNER_ID_FIELD_NUMBER: _builtins.int
+    PARTNER_NAME_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    STARTS_AT_FIELD_NUMBER: _builtins.int
+    ENDS_AT_FIELD_NUMBER: _builtins.int
+    territory: _builtins.str
+    site: _builtins.str
+    room: _builtins.str
+    """Empty for an appointment with an agent outside a room."""
+    permanence_id: _builtins.str
+    host_kind: _builtins.str
+    """domain.planning.HostKind."""
+    partner_id: _builtins.str
+    """The partner id (for a partner's permanence), else empty."""
+    partner_name: _builtins.str
+    """The partner's name as the planning shows it (the bilan's label), else empty."""
+    category: _builtins.str
+    """Reference data partner_categories code."""
+    @_builtins.property
+    def starts_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def ends_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        territory: _builtins.str = ...,
+        site: _builtins.str = ...,
+        room: _builtins.str = ...,
+        permanence_id: _builtins.str = ...,
+        host_kind: _builtins.str = ...,
+        partner_id: _builtins.str = ...,
+        partner_name: _builtins.str = ...,
+        category: _builtins.str = ...,
+        starts_at: _timestamp_pb2.Timestamp | None = ...,
+        ends_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ends_at", b"ends_at", "starts_at", b"starts_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "ends_at", b"ends_at", "host_kind", b"host_kind", "partner_id", b"partner_id", "partner_name", b"partner_name", "permanence_id", b"permanence_id", "room", b"room", "site", b"site", "starts_at", b"starts_at", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AppointmentPlace: _TypeAlias = AppointmentPlace  # noqa: Y015
+
+@_typing.final
+class AppointmentBooked(_message.Message):
+    """ce-type: entraide.appointment.booked"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPOINTMENT_ID_FIELD_NUMBER: _builtins.int
+    PLACE_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    WALK_IN_FIELD_NUMBER: _builtins.int
+    appointment_id: _builtins.str
+    walk_in: _builtins.bool
+    """Received without appointment (booked and checked in at once)."""
+    @_builtins.property
+    def place(self) -> Global___AppointmentPlace: ...
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        appointment_id: _builtins.str = ...,
+        place: Global___AppointmentPlace | None = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        walk_in: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "place", b"place"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["appointment_id", b"appointment_id", "at", b"at", "place", b"place", "walk_in", b"walk_in"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AppointmentBooked: _TypeAlias = AppointmentBooked  # noqa: Y015
+
+@_typing.final
+class AppointmentMoved(_message.Message):
+    """ce-type: entraide.appointment.moved (the new place and time; version increments)"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPOINTMENT_ID_FIELD_NUMBER: _builtins.int
+    PLACE_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    appointment_id: _builtins.str
+    version: _builtins.int
+    @_builtins.property
+    def place(self) -> Global___AppointmentPlace: ...
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        appointment_id: _builtins.str = ...,
+        place: Global___AppointmentPlace | None = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "place", b"place"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["appointment_id", b"appointment_id", "at", b"at", "place", b"place", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AppointmentMoved: _TypeAlias = AppointmentMoved  # noqa: Y015
+
+@_typing.final
+class AppointmentCancelled(_message.Message):
+    """ce-type: entraide.appointment.cancelled"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPOINTMENT_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    BY_PERSON_FIELD_NUMBER: _builtins.int
+    appointment_id: _builtins.str
+    territory: _builtins.str
+    by_person: _builtins.bool
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        appointment_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        by_person: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["appointment_id", b"appointment_id", "at", b"at", "by_person", b"by_person", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AppointmentCancelled: _TypeAlias = AppointmentCancelled  # noqa: Y015
+
+@_typing.final
+class AttendanceRecorded(_message.Message):
+    """ce-type: entraide.appointment.attendance_recorded"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPOINTMENT_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    appointment_id: _builtins.str
+    territory: _builtins.str
+    status: _builtins.str
+    """domain.planning.AppointmentStatus: arrived, seen, no_show, no_show_excused."""
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        appointment_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        status: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["appointment_id", b"appointment_id", "at", b"at", "status", b"status", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AttendanceRecorded: _TypeAlias = AttendanceRecorded  # noqa: Y015

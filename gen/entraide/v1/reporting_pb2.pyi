@@ -235,6 +235,7 @@ class Bilan(_message.Message):
     DOSSIERS_CLOSED_FIELD_NUMBER: _builtins.int
     PREVIOUS_DOSSIERS_CLOSED_FIELD_NUMBER: _builtins.int
     TERRITORY_LABELS_FIELD_NUMBER: _builtins.int
+    ACTIVITY_FIELD_NUMBER: _builtins.int
     people_received: _builtins.int
     """People received: distinct persons (after merges) with a dossier opened in the
     period; a dossier opened without a person counts as one person.
@@ -268,6 +269,10 @@ class Bilan(_message.Message):
     def territory_labels(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Commune labels of `territories`, same order."""
 
+    @_builtins.property
+    def activity(self) -> Global___ActivityFigures:
+        """Permanences and appointments held in the period (their start in [from, to))."""
+
     def __init__(
         self,
         *,
@@ -288,14 +293,122 @@ class Bilan(_message.Message):
         dossiers_closed: _builtins.int = ...,
         previous_dossiers_closed: _builtins.int = ...,
         territory_labels: _abc.Iterable[_builtins.str] | None = ...,
+        activity: Global___ActivityFigures | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["from", b"from", "to", b"to"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "from", b"from", "to", b"to"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_channel", b"by_channel", "by_commune", b"by_commune", "by_motif", b"by_motif", "by_outcome", b"by_outcome", "dossiers_closed", b"dossiers_closed", "dossiers_opened", b"dossiers_opened", "dossiers_solved", b"dossiers_solved", "from", b"from", "partners", b"partners", "people_received", b"people_received", "previous_dossiers_closed", b"previous_dossiers_closed", "previous_dossiers_opened", b"previous_dossiers_opened", "previous_dossiers_solved", b"previous_dossiers_solved", "previous_people_received", b"previous_people_received", "stage_durations", b"stage_durations", "territories", b"territories", "territory_labels", b"territory_labels", "to", b"to"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "by_channel", b"by_channel", "by_commune", b"by_commune", "by_motif", b"by_motif", "by_outcome", b"by_outcome", "dossiers_closed", b"dossiers_closed", "dossiers_opened", b"dossiers_opened", "dossiers_solved", b"dossiers_solved", "from", b"from", "partners", b"partners", "people_received", b"people_received", "previous_dossiers_closed", b"previous_dossiers_closed", "previous_dossiers_opened", b"previous_dossiers_opened", "previous_dossiers_solved", b"previous_dossiers_solved", "previous_people_received", b"previous_people_received", "stage_durations", b"stage_durations", "territories", b"territories", "territory_labels", b"territory_labels", "to", b"to"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Bilan: _TypeAlias = Bilan  # noqa: Y015
+
+@_typing.final
+class ActivityFigures(_message.Message):
+    """Appointments and visits of the period, with the previous period of equal length
+    (the previous year for a year's bilan).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPOINTMENTS_FIELD_NUMBER: _builtins.int
+    VISITS_FIELD_NUMBER: _builtins.int
+    NO_SHOWS_FIELD_NUMBER: _builtins.int
+    EXCUSED_NO_SHOWS_FIELD_NUMBER: _builtins.int
+    NO_SHOW_RATE_FIELD_NUMBER: _builtins.int
+    PREVIOUS_APPOINTMENTS_FIELD_NUMBER: _builtins.int
+    PREVIOUS_VISITS_FIELD_NUMBER: _builtins.int
+    PREVIOUS_NO_SHOWS_FIELD_NUMBER: _builtins.int
+    VISITS_GROWTH_FIELD_NUMBER: _builtins.int
+    BY_PARTNER_FIELD_NUMBER: _builtins.int
+    BY_CATEGORY_FIELD_NUMBER: _builtins.int
+    BY_SITE_FIELD_NUMBER: _builtins.int
+    WALK_INS_FIELD_NUMBER: _builtins.int
+    appointments: _builtins.int
+    """Appointments starting in the period, not cancelled (walk-ins included)."""
+    visits: _builtins.int
+    """Arrived or seen."""
+    no_shows: _builtins.int
+    """No-shows, excused ones included."""
+    excused_no_shows: _builtins.int
+    no_show_rate: _builtins.float
+    """no_shows / (visits + no_shows), percent, one decimal; 0 when nothing was recorded."""
+    previous_appointments: _builtins.int
+    previous_visits: _builtins.int
+    previous_no_shows: _builtins.int
+    visits_growth: _builtins.float
+    """Visits compared with the previous period, percent, one decimal (0 without previous)."""
+    walk_ins: _builtins.int
+    @_builtins.property
+    def by_partner(self) -> _containers.RepeatedCompositeFieldContainer[Global___ActivityShare]: ...
+    @_builtins.property
+    def by_category(self) -> _containers.RepeatedCompositeFieldContainer[Global___ActivityShare]: ...
+    @_builtins.property
+    def by_site(self) -> _containers.RepeatedCompositeFieldContainer[Global___ActivityShare]: ...
+    def __init__(
+        self,
+        *,
+        appointments: _builtins.int = ...,
+        visits: _builtins.int = ...,
+        no_shows: _builtins.int = ...,
+        excused_no_shows: _builtins.int = ...,
+        no_show_rate: _builtins.float = ...,
+        previous_appointments: _builtins.int = ...,
+        previous_visits: _builtins.int = ...,
+        previous_no_shows: _builtins.int = ...,
+        visits_growth: _builtins.float = ...,
+        by_partner: _abc.Iterable[Global___ActivityShare] | None = ...,
+        by_category: _abc.Iterable[Global___ActivityShare] | None = ...,
+        by_site: _abc.Iterable[Global___ActivityShare] | None = ...,
+        walk_ins: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["appointments", b"appointments", "by_category", b"by_category", "by_partner", b"by_partner", "by_site", b"by_site", "excused_no_shows", b"excused_no_shows", "no_show_rate", b"no_show_rate", "no_shows", b"no_shows", "previous_appointments", b"previous_appointments", "previous_no_shows", b"previous_no_shows", "previous_visits", b"previous_visits", "visits", b"visits", "visits_growth", b"visits_growth", "walk_ins", b"walk_ins"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ActivityFigures: _TypeAlias = ActivityFigures  # noqa: Y015
+
+@_typing.final
+class ActivityShare(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    LABEL_FIELD_NUMBER: _builtins.int
+    APPOINTMENTS_FIELD_NUMBER: _builtins.int
+    VISITS_FIELD_NUMBER: _builtins.int
+    NO_SHOWS_FIELD_NUMBER: _builtins.int
+    NO_SHOW_RATE_FIELD_NUMBER: _builtins.int
+    PREVIOUS_VISITS_FIELD_NUMBER: _builtins.int
+    VISITS_GROWTH_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    label: _builtins.str
+    appointments: _builtins.int
+    visits: _builtins.int
+    no_shows: _builtins.int
+    no_show_rate: _builtins.float
+    previous_visits: _builtins.int
+    visits_growth: _builtins.float
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        label: _builtins.str = ...,
+        appointments: _builtins.int = ...,
+        visits: _builtins.int = ...,
+        no_shows: _builtins.int = ...,
+        no_show_rate: _builtins.float = ...,
+        previous_visits: _builtins.int = ...,
+        visits_growth: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["appointments", b"appointments", "code", b"code", "label", b"label", "no_show_rate", b"no_show_rate", "no_shows", b"no_shows", "previous_visits", b"previous_visits", "visits", b"visits", "visits_growth", b"visits_growth"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ActivityShare: _TypeAlias = ActivityShare  # noqa: Y015
 
 @_typing.final
 class ExportBilanRequest(_message.Message):
