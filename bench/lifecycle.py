@@ -136,7 +136,7 @@ def spec_for(dossier_id: str) -> DossierSpec:
     return DossierSpec(
         dossier_id=dossier_id,
         territory="55029",
-        site="accueil",
+        site="ccas-bar-le-duc",
         motifs=["logement"],
         arrival_channel="telephone",
         urgent=False,

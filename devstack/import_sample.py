@@ -52,6 +52,8 @@ URGENT_SHARE = 0.05
 ISO_DATES_SHARE = 0.10
 COMMUNE_NAME_SHARE = 0.10
 MOTIF_LABELS_SHARE = 0.10
+SITE_SHARE = 0.5
+SITE_LABELS_SHARE = 0.3
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,6 @@ _STREETS = (
 )  # fmt: skip
 # Some addresses hold commas and quotes: the CSV must quote them.
 _ADDRESS_EXTRAS = ("", "", "", ", bât. B", ", appt 12", ' (résidence "Les Tilleuls")', " bis")
-_SITES = ("CCAS - accueil", "Mairie annexe", "Maison France Services", "Permanence du marché", "Domicile")
 _AGENTS = ("agent.martin", "agent.dubois", "agent.lefevre", "agent.nguyen", "agent.petit", "agent.roux")
 _EMAIL_DOMAINS = ("example.org", "example.net", "example.com")  # reserved: nobody's real address
 
@@ -392,7 +393,7 @@ def _dossier(draw: _Draw, number: str, opened: date, person: _Person | None, clo
         F.MOTIFS: ";".join(ref.motifs[m] if labels else m for m in motifs),
         F.ARRIVAL_CHANNEL: _weighted(rng, list(ref.arrival_channels), _CHANNEL_WEIGHTS),
         F.URGENT: "oui" if rng.random() < URGENT_SHARE else "non",
-        F.SITE: rng.choice(_SITES) if rng.random() < 0.5 else "",
+        F.SITE: _site(rng, ref, territory),
         F.ASSIGNED_AGENT: rng.choice(_AGENTS) if rng.random() < 0.6 else "",
     }
     dates = _timeline(rng, opened, closed or rng.random() >= OPEN_SHARE)
@@ -402,6 +403,16 @@ def _dossier(draw: _Draw, number: str, opened: date, person: _Person | None, clo
     if person is not None:
         row.update(_person_cells(person, iso))
     return row
+
+
+def _site(rng: random.Random, ref: ReferenceData, territory: str) -> str:
+    """Half the rows name where the person was received: a site of the row's commune (the
+    reference data's), by its code or its label; a commune without sites has none."""
+    sites = ref.sites_of([territory])
+    if not sites or rng.random() >= SITE_SHARE:
+        return ""
+    site = rng.choice(sites)
+    return site.label if rng.random() < SITE_LABELS_SHARE else site.code
 
 
 def _timeline(rng: random.Random, opened: date, closed: bool) -> dict[F, date]:

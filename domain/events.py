@@ -88,6 +88,8 @@ CATALOGUE: dict[EventType, EventSpec] = dict(
         _spec(_E.ATTENDANCE_RECORDED, events_pb2.AttendanceRecorded, _S.APPOINTMENT),
     ]
 )
+# Messages of events.proto that are parts of several events, never an event themselves.
+EVENT_PARTS: frozenset[type[Message]] = frozenset({events_pb2.AppointmentPlace})
 DOSSIER_EVENTS = frozenset(t for t, spec in CATALOGUE.items() if spec.subject is Subject.DOSSIER)
 # The ce-type → message pairing as JetStream consumers and partners see it.
 BY_MESSAGE: dict[str, EventType] = {spec.message.DESCRIPTOR.full_name: t for t, spec in CATALOGUE.items()}

@@ -74,7 +74,7 @@ FIELD_LABELS: dict[ImportField, str] = {
     F.MOTIFS: "Motifs, séparés par « ; » : codes ou libellés (obligatoire)",
     F.ARRIVAL_CHANNEL: "Canal d'arrivée : code ou libellé (obligatoire, ou une valeur par défaut)",
     F.URGENT: "Situation urgente : oui ou non",
-    F.SITE: "Lieu d'accueil",
+    F.SITE: "Lieu d'accueil : code ou libellé d'un site de la commune du dossier",
     F.ASSIGNED_AGENT: "Agent chargé du dossier (identifiant)",
     F.ECOUTE_AT: "Date du début de l'écoute",
     F.ORIENTATION_AT: "Date de l'orientation",
@@ -96,7 +96,7 @@ FIELD_LABELS: dict[ImportField, str] = {
 REQUIRED: frozenset[ImportField] = frozenset({F.OPENED_AT, F.TERRITORY, F.MOTIFS, F.ARRIVAL_CHANNEL})
 # Fields whose values are codes of the reference data (mappable with ImportValue).
 CODED: frozenset[ImportField] = frozenset(
-    {F.TERRITORY, F.MOTIFS, F.ARRIVAL_CHANNEL, F.OUTCOME, F.URGENT, F.ADDRESS_COMMUNE}
+    {F.TERRITORY, F.MOTIFS, F.ARRIVAL_CHANNEL, F.OUTCOME, F.URGENT, F.ADDRESS_COMMUNE, F.SITE}
 )
 DATES: frozenset[ImportField] = frozenset(
     {F.OPENED_AT, F.ECOUTE_AT, F.ORIENTATION_AT, F.SUIVI_AT, F.CLOSED_AT, F.BIRTH_DATE}

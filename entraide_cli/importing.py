@@ -15,7 +15,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from domain.import_fields import FORMATS as IMPORT_FORMATS
-from domain.import_fields import MAX_FILENAME_LENGTH
+from domain.import_fields import MAX_FILENAME_LENGTH, ImportField
 from entraide_cli import errors, i18n
 from entraide_cli.commands import _channel
 from entraide_cli.render import PARIS, fields, number, render_text, section
@@ -88,7 +88,8 @@ def value(raw: str) -> intake_pb2.ImportValue:
     """--valeur CHAMP:VALEUR=CODE (the code is after the last "=")."""
     field, rest = _split(raw, ":", "CHAMP:VALEUR=CODE")
     written, found, code = rest.rpartition("=")
-    if not found or not written.strip() or not code.strip():
+    # A site may be translated to nothing (site:Domicile=): the dossier records no site.
+    if not found or not written.strip() or (not code.strip() and field != ImportField.SITE):
         raise argparse.ArgumentTypeError(f"attendu CHAMP:VALEUR=CODE, pas « {raw} »")
     return intake_pb2.ImportValue(field=field, value=written.strip(), code=code.strip())
 

@@ -201,7 +201,12 @@ def _add_dossier_commands(group: Subparsers) -> None:
     opening.add_argument(
         "--canal", "--channel", dest="channel", required=True, metavar="CANAL", help="canal d'arrivée (code)"
     )
-    opening.add_argument("--site", default="", metavar="SITE", help="site d'accueil (antenne)")
+    opening.add_argument(
+        "--site",
+        default="",
+        metavar="CODE",
+        help="code du site d'accueil, un site de la commune (liste : entraide referentiel)",
+    )
     opening.add_argument("--urgent", action="store_true", help="situation urgente")
     opening.add_argument("--personne", default="", metavar="ID", help="identifiant de la personne aidée")
     opening.add_argument("--foyer", default="", metavar="ID", help="identifiant de son foyer")

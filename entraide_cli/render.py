@@ -185,7 +185,7 @@ def _open_response(message: intake_pb2.OpenDossierResponse) -> str:
 
 @render_text.register
 def _dossier(message: intake_pb2.Dossier) -> str:
-    site = f" (site : {message.site})" if message.site else ""
+    site = f" (site : {message.site_label or message.site})" if message.site else ""
     return fields(
         [
             ("Dossier", message.dossier_id),
@@ -398,9 +398,11 @@ def _reference(message: intake_pb2.ReferenceData) -> str:
         ("Motifs de refus, d'échec ou d'annulation", message.referral_reasons),
         ("Champs d'un fichier importé (entraide import)", message.import_fields),
     ]
-    return "\n".join(
+    listed = "\n".join(
         f"{title} :\n" + "\n".join(f"  {i.code:<28} {i.label}" for i in items) for title, items in sections
     )
+    sites = [f"  {s.code:<30} {s.label} — {commune(s.territory)}" for s in message.sites]
+    return listed + ("\nSites d'accueil (entraide ouvrir --site) :\n" + "\n".join(sites) if sites else "")
 
 
 @render_text.register

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import uuid
 from collections.abc import Awaitable, Callable
@@ -87,6 +88,13 @@ class DossierRun:
     # may or may not have been applied.
     maybe: set[str] = field(default_factory=set)
     finished: bool = False
+
+
+@functools.cache
+def _site_of(territory: str) -> str:
+    """The first site of the commune in the reference data, "" for a commune without."""
+    sites = reference.load({}).sites_of([territory])
+    return sites[0].code if sites else ""
 
 
 def plans(count: int, seed: int, first: int = 0) -> list[Plan]:
@@ -261,7 +269,7 @@ class Driver:
             intake_pb2.OpenDossierRequest(
                 request_id=self._rid(plan, "open"),
                 territory=plan.territory,
-                site="Antenne d'essai",
+                site=_site_of(plan.territory),
                 motifs=list(plan.motifs),
                 arrival_channel=plan.channel,
                 urgent=plan.urgent,

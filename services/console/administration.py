@@ -144,6 +144,14 @@ def _assignment(page: Page, errors: FormErrors, kept: frozenset[str] = frozenset
     for name, value in (("site", site), ("team", team)):
         if len(value) > MAX_TEXT:
             errors.fields[name] = f"{MAX_TEXT} caractères au plus."
+    sites = _reference(page).sites
+    if site and "site" not in errors.fields and site not in sites:
+        # The reception form starts on the agent's site: a code of the reference data.
+        errors.fields["site"] = (
+            "Ce site n'existe pas : indiquez le code d'un site du référentiel, par exemple "
+            f"« {next(iter(sites), 'ccas-bar-le-duc')} » (liste : Référentiel, « Sites d'accueil »),"
+            " ou laissez vide."
+        )
     if errors or role is None:
         return None
     return Assignment(role, communes | kept, site, team, partner_id)
@@ -439,6 +447,7 @@ async def reference_data(page: Page) -> Response:
         ("motifs", "Motifs de demande", data.motifs),
         ("canaux", "Canaux d'arrivée", data.arrival_channels),
         ("communes", "Communes (code INSEE)", data.territories),
+        ("sites", "Sites d'accueil", data.sites),
         ("issues", "Issues de clôture d'un dossier", data.closure_outcomes),
         ("resultats", "Résultats d'une orientation (donnés par le partenaire)", data.referral_outcomes),
         ("raisons", "Raisons d'un refus ou d'un échec d'orientation", data.referral_reasons),

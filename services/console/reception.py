@@ -220,13 +220,24 @@ async def person_of(page: Page, person_id: str) -> Any:
     return await page.calls.intake.GetPerson(intake_pb2.GetPersonRequest(person_id=person_id))
 
 
-def dossier_form(
+async def commune_sites(page: Page) -> list[tuple[str, list[Any]]]:
+    """The sites of each of the agent's communes (ListReferenceData: the ones the intake
+    service checks a dossier's site against), communes without sites left out."""
+    data = await page.calls.intake.ListReferenceData(intake_pb2.ListReferenceDataRequest())
+    by_commune: dict[str, list[Any]] = {}
+    for site in data.sites:
+        by_commune.setdefault(site.territory, []).append(site)
+    return [(code, by_commune[code]) for code in agent_communes(page) if code in by_commune]
+
+
+async def dossier_form(
     page: Page,
     person: Any,
     values: dict[str, Any],
     request_id: str,
     errors: FormErrors | None = None,
     status: int = 200,
+    sites: list[tuple[str, list[Any]]] | None = None,
 ) -> Response:
     return page.render(
         "reception_dossier_new.html",
@@ -237,6 +248,7 @@ def dossier_form(
         request_id=request_id,
         errors=errors or FormErrors(),
         communes=agent_communes(page),
+        sites=await commune_sites(page) if sites is None else sites,
         done=web.messages(DONE, page.request),
     )
 
@@ -250,10 +262,13 @@ async def new_dossier(page: Page) -> Response:
         raise web.not_found() from error  # a malformed ?personne= is a page that does not exist
     communes = agent_communes(page)
     territory = communes[0] if communes else ""
+    sites = await commune_sites(page)
+    # The agent's own site (the directory's) when it is one of their communes'.
+    own = page.session.agent.site
     values: dict[str, Any] = {
         "motifs": [],
         "arrival_channel": "",
-        "site": page.session.agent.site,
+        "site": own if any(s.code == own for _, listed in sites for s in listed) else "",
         "urgent": "",
         "assigned_agent": "",
         "person_id": "",
@@ -266,7 +281,7 @@ async def new_dossier(page: Page) -> Response:
         if len(person.household_ids) == 1:
             values["household_id"] = person.household_ids[0]
     values["territory"] = territory
-    return dossier_form(page, person, values, new_request_id())
+    return await dossier_form(page, person, values, new_request_id(), sites=sites)
 
 
 async def open_dossier(page: Page) -> Response:
@@ -302,7 +317,7 @@ async def open_dossier(page: Page) -> Response:
         if error.code() not in FORM_CODES:
             raise
         person = await person_of(page, values["person_id"])
-        return dossier_form(page, person, values, request_id, errors=form_errors(error), status=400)
+        return await dossier_form(page, person, values, request_id, errors=form_errors(error), status=400)
     return page.redirect(f"/dossiers/{reply.dossier.dossier_id}?fait=dossier_ouvert")
 
 

@@ -3,11 +3,12 @@ changes; read from intake's tables."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from entraide.v1 import intake_pb2, intake_pb2_grpc
+from entraide.v1 import intake_pb2, intake_pb2_grpc, planning_pb2
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
@@ -31,6 +32,7 @@ from domain.labels_fr import (
     VISIBILITY_LABELS,
 )
 from domain.vocabulary import (
+    APPOINTMENT_TASK_KINDS,
     REFERRAL_OUTCOMES,
     REFERRAL_REASONS,
     TASK_KIND_OF_REFERRAL_STATUS,
@@ -48,7 +50,7 @@ from kernel import auth, idempotency
 from kernel.db import ScopedPool
 from kernel.errors import AlreadyExists, FailedPrecondition, NotFound
 from kernel.grpc_server import Context, remaining
-from kernel.reference import ReferenceData
+from kernel.reference import ReferenceData, Site
 from kernel.temporal import (
     ACCEPT_WITHIN,
     accepted_within,
@@ -60,6 +62,8 @@ from kernel.temporal import (
 from kernel.timestamps import to_timestamp
 from services.intake import access, caseload, persons, repository, validation
 from services.intake.importing.api import ImportHandlers
+from services.intake.legacy_sites import LEGACY_PREFIX, site_label
+from services.intake.notices import tasks as notice_tasks
 from services.intake.people_api import PeopleHandlers
 from services.intake.rights_api import RightsHandlers
 from services.intake.validation import capitalised
@@ -82,11 +86,12 @@ from workflows.dossier import DossierWorkflow
 from workflows.retention import DEFAULT_RETENTION_DAYS
 
 
-def dossier_message(row: asyncpg.Record) -> intake_pb2.Dossier:
+def dossier_message(row: asyncpg.Record, sites: Mapping[str, Site]) -> intake_pb2.Dossier:
     return intake_pb2.Dossier(
         dossier_id=str(row["dossier_id"]),
         territory=row["territory"],
         site=row["site"],
+        site_label=site_label(row["site"], row["legacy_site_label"], sites),
         motifs=list(row["motifs"]),
         arrival_channel=row["arrival_channel"],
         urgent=row["urgent"],
@@ -107,10 +112,22 @@ def dossier_message(row: asyncpg.Record) -> intake_pb2.Dossier:
     )
 
 
+def site_message(site: Site) -> planning_pb2.Site:
+    return planning_pb2.Site(
+        code=site.code,
+        label=site.label,
+        territory=site.territory,
+        address=site.address,
+        rooms=[planning_pb2.Room(code=r.code, label=r.label) for r in site.rooms],
+    )
+
+
 def task_message(row: asyncpg.Record) -> intake_pb2.Task:
     kind = (
         TASK_KIND_OF_REFERRAL_STATUS[row["referral_status"]]
         if row["step_kind"] == StepKind.REFERRAL
+        else TaskKind(row["step_kind"])
+        if row["step_kind"] in APPOINTMENT_TASK_KINDS
         else TASK_KIND_OF_STEP[row["step_kind"]]
     )
     return intake_pb2.Task(
@@ -141,7 +158,10 @@ def note_message(row: asyncpg.Record) -> intake_pb2.Note:
 
 
 def _same_request(row: asyncpg.Record, spec: DossierSpec) -> bool:
-    return (row["territory"], row["site"], list(row["motifs"]), row["arrival_channel"], row["urgent"]) == (
+    # A dossier opened when sites were free text (an "ancien-…" code since migration 012)
+    # cannot be compared on its site: the request that opened it named it in words.
+    site = spec.site if row["site"].startswith(LEGACY_PREFIX) else row["site"]
+    return (row["territory"], site, list(row["motifs"]), row["arrival_channel"], row["urgent"]) == (
         spec.territory,
         spec.site,
         spec.motifs,
@@ -230,12 +250,14 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, ImportHandlers, intake_pb2_
                 reason="REQUEST_ID_REUSED",
                 field="request_id",
             )
-        return intake_pb2.OpenDossierResponse(dossier=dossier_message(row), created=created)
+        return intake_pb2.OpenDossierResponse(
+            dossier=dossier_message(row, self.reference.sites), created=created
+        )
 
     async def GetDossier(self, request: intake_pb2.GetDossierRequest, context: Context) -> intake_pb2.Dossier:
         dossier_id = validation.parse_dossier_id(request.dossier_id)
         await self._authorise(dossier_id)
-        return dossier_message(await self._dossier_row(dossier_id))
+        return dossier_message(await self._dossier_row(dossier_id), self.reference.sites)
 
     async def GetDossierTimeline(
         self, request: intake_pb2.GetDossierRequest, context: Context
@@ -256,7 +278,7 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, ImportHandlers, intake_pb2_
             )
         by_step = {n["step"]: note_message(n) for n in notes}
         return intake_pb2.DossierTimeline(
-            dossier=dossier_message(row),
+            dossier=dossier_message(row, self.reference.sites),
             entries=[
                 intake_pb2.TimelineEntry(
                     at=to_timestamp(e["at"]),
@@ -304,7 +326,7 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, ImportHandlers, intake_pb2_
         if len(rows) == listing.page_size:
             token = caseload.page_token(listing, rows[-1], now)
         return intake_pb2.ListDossiersResponse(
-            dossiers=[dossier_message(r) for r in rows], next_page_token=token
+            dossiers=[dossier_message(r, self.reference.sites) for r in rows], next_page_token=token
         )
 
     async def ListTasks(
@@ -314,7 +336,11 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, ImportHandlers, intake_pb2_
         territories = caseload.caller_territories(listing.territories)
         async with self.pool.acquire() as conn:
             rows = await repository.open_tasks(conn, territories, listing.assigned_agent, listing.page_size)
-        return intake_pb2.ListTasksResponse(tasks=[task_message(r) for r in rows])
+            rows += await notice_tasks.appointment_tasks(
+                conn, territories, listing.assigned_agent, listing.page_size
+            )
+        rows.sort(key=lambda r: (r["at"], str(r["dossier_id"]), r["step"]), reverse=True)
+        return intake_pb2.ListTasksResponse(tasks=[task_message(r) for r in rows[: listing.page_size]])
 
     async def ListReferenceData(
         self, request: intake_pb2.ListReferenceDataRequest, context: Context
@@ -346,6 +372,8 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, ImportHandlers, intake_pb2_
             import_fields=items(
                 {f.value: f"{TEMPLATE_HEADERS[f]} : {label}" for f, label in FIELD_LABELS.items()}
             ),
+            # Every commune's, like `territories` (deployment data, nothing personal).
+            sites=[site_message(s) for s in self.reference.sites.values()],
         )
 
     # ---- lifecycle steps (workflow updates) --------------------------------------------
@@ -453,7 +481,9 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, ImportHandlers, intake_pb2_
                     reason="REOPEN_DELAY_PASSED",
                 ) from None
             raise
-        return intake_pb2.StepResponse(dossier=dossier_message(await self._dossier_row(dossier_id)))
+        return intake_pb2.StepResponse(
+            dossier=dossier_message(await self._dossier_row(dossier_id), self.reference.sites)
+        )
 
     async def _deadlines(self, dossier_id: str, context: Context) -> list[intake_pb2.Deadline]:
         handle = self.temporal.get_workflow_handle(dossier_workflow_id(dossier_id))

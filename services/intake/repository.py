@@ -81,6 +81,11 @@ async def get_dossier(conn: Connection, dossier_id: str) -> asyncpg.Record | Non
 # to, reminded, or a deadline passed) and the attention rank of ListDossiers.
 _VIEW = f"""
     SELECT d.*, k.next_due_kind, due.next_due_at, a.overdue,
+           -- The free text an "ancien-…" site code stands for (migration 012).
+           CASE WHEN d.site LIKE 'ancien-%' THEN
+                (SELECT l.label FROM {SCHEMA}.legacy_sites l
+                  WHERE l.territory = d.territory AND l.code = d.site)
+           END AS legacy_site_label,
            CASE WHEN d.urgent AND d.escalated AND d.stage = 'reception' THEN 0
                 WHEN a.overdue THEN 1
                 WHEN due.next_due_at IS NOT NULL THEN 2

@@ -14,7 +14,6 @@ from workflows.contracts import DossierSpec, LifecycleTimers
 
 _REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,100}$")
 _AGENT = re.compile(r"^[\x21-\x7e]{1,100}$")
-MAX_SITE_LENGTH = 100
 MAX_NOTES_LENGTH = 20_000
 MAX_PAGE_SIZE = 200
 # Dossier ids derive from (territory, request id): a retried request finds its dossier.
@@ -78,6 +77,36 @@ def territory_violation(
         f"La commune « {raw[:20]} » n'est pas une commune de ce déploiement"
         f" (liste des communes : {REFERENTIEL}).",
         "UNKNOWN_TERRITORY",
+    )
+
+
+def site_violation(
+    raw: str, territory: str, reference: ReferenceData, field: str = "site"
+) -> Violation | None:
+    """None for no site or a site of the commune `territory` (reference data); the codes
+    of that commune's sites are named (deployment data, nothing personal)."""
+    if not raw:
+        return None
+    site = reference.sites.get(raw)
+    if site is not None and site.territory == territory:
+        return None
+    commune = reference.territories.get(territory, territory[:20])
+    codes = [s.code for s in reference.sites_of([territory])]
+    listed = f"sites de {commune} : {quoted(codes)}" if codes else f"{commune} n'a aucun site déclaré"
+    if site is not None:
+        return Violation(
+            field,
+            f"site {raw!r} is a site of another commune ({site.territory}), not of {territory[:20]}",
+            f"Le site « {raw} » n'est pas un site de {commune}"
+            f" ({listed} ; laissez vide si aucun ne convient).",
+            "SITE_NOT_IN_COMMUNE",
+        )
+    return Violation(
+        field,
+        f"unknown site {raw[:40]!r}: a site code of the dossier's commune, or empty (see ListReferenceData)",
+        f"Site d'accueil inconnu : « {raw[:40]} » ({listed} ; laissez vide si aucun ne convient ;"
+        f" liste des sites : {REFERENTIEL}).",
+        "UNKNOWN_SITE",
     )
 
 
@@ -155,15 +184,11 @@ def open_dossier_spec(
     ):
         if found is not None:
             problems.append(found)
-    if len(request.site) > MAX_SITE_LENGTH:
-        problems.append(
-            Violation(
-                "site",
-                f"site is at most {MAX_SITE_LENGTH} characters",
-                f"Le nom du site d'accueil fait au plus {MAX_SITE_LENGTH} caractères.",
-                "TOO_LONG",
-            )
-        )
+    if request.territory in reference.territories:
+        # Against the commune's own sites: after a commune's fault, nothing to say yet.
+        found = site_violation(request.site, request.territory, reference)
+        if found is not None:
+            problems.append(found)
     motifs = list(dict.fromkeys(request.motifs))
     if not motifs:
         problems.append(missing_motif_violation())
@@ -215,7 +240,7 @@ def open_dossier_spec(
     return DossierSpec(
         dossier_id=dossier_id_for(request.territory, request.request_id),
         territory=request.territory,
-        site=request.site.strip(),
+        site=request.site,
         motifs=motifs,
         arrival_channel=request.arrival_channel,
         urgent=request.urgent,

@@ -10,7 +10,7 @@ from typing import Any
 
 import grpc
 import pytest
-from entraide.v1 import intake_pb2, referral_pb2, reporting_pb2
+from entraide.v1 import intake_pb2, planning_pb2, referral_pb2, reporting_pb2
 from google.protobuf import descriptor as pb_descriptor
 from google.protobuf import message_factory
 from google.protobuf.message import Message
@@ -22,6 +22,7 @@ from kernel.access import Rule
 from kernel.auth import Role, mint
 from kernel.rich_status import describe
 from services.intake.access import RULES as INTAKE_RULES
+from services.intake.planning.access import RULES as PLANNING_RULES
 from services.referral.access import RULES as REFERRAL_RULES
 from services.reporting.access import RULES as REPORTING_RULES
 from tests.conftest import TERRITORIES, AppStack
@@ -31,7 +32,10 @@ SERVICES: dict[str, tuple[pb_descriptor.ServiceDescriptor, dict[str, Rule]]] = {
     "intake": (intake_pb2.DESCRIPTOR.services_by_name["IntakeService"], INTAKE_RULES),
     "referral": (referral_pb2.DESCRIPTOR.services_by_name["ReferralService"], REFERRAL_RULES),
     "reporting": (reporting_pb2.DESCRIPTOR.services_by_name["ReportingService"], REPORTING_RULES),
+    "planning": (planning_pb2.DESCRIPTOR.services_by_name["PlanningService"], PLANNING_RULES),
 }
+# The process serving each service, when it is not its own (PlanningService: intake's).
+PROCESS = {"planning": "intake"}
 METHODS = [(service, method.name) for service, (desc, _) in SERVICES.items() for method in desc.methods]
 
 # Values that reach deep into handlers: real codes and ids next to random text.
@@ -54,6 +58,7 @@ INTERESTING_STRINGS = st.sampled_from(
         "oral",
         "identite",
         "caf-meuse",
+        "ccas-bar-le-duc",
         str(uuid.uuid4()),
         "00000000-0000-0000-0000-000000000000",
         "1984-03-07",
@@ -73,6 +78,19 @@ INTERESTING_STRINGS = st.sampled_from(
         "acknowledge",
         "complete",
         f"{uuid.uuid4().hex}.{uuid.uuid4().hex}.4102444800.{'A' * 43}",
+        # Planning: a room, hours, days, kinds and statuses.
+        "bureau-1",
+        "09:00",
+        "23:59",
+        "2027-01-05",
+        "weekly",
+        "fortnightly",
+        "partenaire",
+        "extra",
+        "holiday",
+        "arrived",
+        "no_show",
+        "sms",
     ]
 )
 TEXT = st.one_of(INTERESTING_STRINGS, st.text(max_size=40))
@@ -147,7 +165,8 @@ TOKENS = st.sampled_from(["none", "garbage", "valid", "valid", "valid"]).flatmap
 @pytest.fixture(scope="module")
 def channels(app_stack: AppStack) -> Iterator[dict[str, grpc.Channel]]:
     opened = {
-        name: client.sync_channel(app_stack.address(name), app_stack.env, token="") for name in SERVICES
+        name: client.sync_channel(app_stack.address(PROCESS.get(name, name)), app_stack.env, token="")
+        for name in SERVICES
     }
     yield opened
     for channel in opened.values():

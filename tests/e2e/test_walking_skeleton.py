@@ -189,7 +189,8 @@ async def test_ops_find_the_dossier_by_stage_search_attribute(app_stack: AppStac
         ({"motifs": ["logement", "astrologie"]}, "unknown motif(s): astrologie"),
         ({"arrival_channel": ""}, "arrival_channel is required"),
         ({"arrival_channel": "pigeon"}, "unknown arrival_channel"),
-        ({"site": "s" * 101}, "site is at most 100 characters"),
+        ({"site": "Antenne sociale centre"}, "unknown site 'Antenne sociale centre'"),
+        ({"site": "mairie-ligny"}, "site 'mairie-ligny' is a site of another commune"),
     ],
 )
 async def test_bad_open_requests_are_invalid_argument_and_write_nothing(

@@ -41,6 +41,9 @@ class DossierOpened(_message.Message):
     dossier_id: _builtins.str
     territory: _builtins.str
     site: _builtins.str
+    """A site code of the commune (reference data) or empty; events published before
+    intake migration 012 hold the free text reception typed.
+    """
     arrival_channel: _builtins.str
     urgent: _builtins.bool
     person_id: _builtins.str

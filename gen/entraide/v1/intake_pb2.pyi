@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from entraide.v1 import planning_pb2 as _planning_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
@@ -471,7 +472,11 @@ class OpenDossierRequest(_message.Message):
     territory: _builtins.str
     """INSEE code of the commune the dossier belongs to (its territory)."""
     site: _builtins.str
-    """Site (antenne, maison de la solidarité...) where the person was received; optional."""
+    """Code of the site (antenne, maison de la solidarité...) of the dossier's commune where
+    the person was received (ListReferenceData's sites); optional. A code that is not a
+    site of that commune is INVALID_ARGUMENT (UNKNOWN_SITE, or SITE_NOT_IN_COMMUNE for
+    another commune's site).
+    """
     arrival_channel: _builtins.str
     """Arrival channel code (see ListReferenceData)."""
     urgent: _builtins.bool
@@ -580,9 +585,14 @@ class Dossier(_message.Message):
     NEXT_DUE_AT_FIELD_NUMBER: _builtins.int
     NEXT_DUE_KIND_FIELD_NUMBER: _builtins.int
     OVERDUE_FIELD_NUMBER: _builtins.int
+    SITE_LABEL_FIELD_NUMBER: _builtins.int
     dossier_id: _builtins.str
     territory: _builtins.str
     site: _builtins.str
+    """The site's code (empty when not given). Dossiers opened before sites were deployment
+    data carry a code "ancien-…" standing for the free text they recorded (intake
+    migration 012), until the deployment maps it to one of its sites.
+    """
     arrival_channel: _builtins.str
     urgent: _builtins.bool
     stage: _builtins.str
@@ -611,6 +621,10 @@ class Dossier(_message.Message):
     overdue: _builtins.bool
     """Not closed, and waiting for an agent: escalated and still not listened to,
     reminded and no activity since, or a deadline already passed.
+    """
+    site_label: _builtins.str
+    """The site's French label (the reference data's; for an "ancien-…" code, the free
+    text recorded before); empty when no site is given.
     """
     @_builtins.property
     def motifs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
@@ -648,10 +662,11 @@ class Dossier(_message.Message):
         next_due_at: _timestamp_pb2.Timestamp | None = ...,
         next_due_kind: _builtins.str = ...,
         overdue: _builtins.bool = ...,
+        site_label: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["next_due_at", b"next_due_at", "opened_at", b"opened_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrival_channel", b"arrival_channel", "assigned_agent", b"assigned_agent", "closure_proposed", b"closure_proposed", "cycle", b"cycle", "dossier_id", b"dossier_id", "escalated", b"escalated", "household_id", b"household_id", "motifs", b"motifs", "next_due_at", b"next_due_at", "next_due_kind", b"next_due_kind", "opened_at", b"opened_at", "outcome", b"outcome", "overdue", b"overdue", "person_id", b"person_id", "reminded", b"reminded", "site", b"site", "stage", b"stage", "territory", b"territory", "updated_at", b"updated_at", "urgent", b"urgent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrival_channel", b"arrival_channel", "assigned_agent", b"assigned_agent", "closure_proposed", b"closure_proposed", "cycle", b"cycle", "dossier_id", b"dossier_id", "escalated", b"escalated", "household_id", b"household_id", "motifs", b"motifs", "next_due_at", b"next_due_at", "next_due_kind", b"next_due_kind", "opened_at", b"opened_at", "outcome", b"outcome", "overdue", b"overdue", "person_id", b"person_id", "reminded", b"reminded", "site", b"site", "site_label", b"site_label", "stage", b"stage", "territory", b"territory", "updated_at", b"updated_at", "urgent", b"urgent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -801,7 +816,9 @@ class Task(_message.Message):
     dossier_id: _builtins.str
     kind: _builtins.str
     """escalated, suivi_reminder, closure_proposed, referral_rejected, referral_failed,
-    referral_expired (French labels: ReferenceData.task_kinds).
+    referral_expired; from the dossier's appointments: appointment_no_show (ended with
+    nothing recorded), message_failed (a message to the person not delivered)
+    (French labels: ReferenceData.task_kinds).
     """
     territory: _builtins.str
     stage: _builtins.str
@@ -1920,6 +1937,7 @@ class ReferenceData(_message.Message):
     NOTE_VISIBILITIES_FIELD_NUMBER: _builtins.int
     REFERRAL_STATUSES_FIELD_NUMBER: _builtins.int
     IMPORT_FIELDS_FIELD_NUMBER: _builtins.int
+    SITES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def motifs(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReferenceItem]: ...
     @_builtins.property
@@ -1976,6 +1994,10 @@ class ReferenceData(_message.Message):
         the field holds, in French.
         """
 
+    @_builtins.property
+    def sites(self) -> _containers.RepeatedCompositeFieldContainer[_planning_pb2.Site]:
+        """The deployment's sites with their rooms (OpenDossier's site, the import's site column)."""
+
     def __init__(
         self,
         *,
@@ -1994,10 +2016,11 @@ class ReferenceData(_message.Message):
         note_visibilities: _abc.Iterable[Global___ReferenceItem] | None = ...,
         referral_statuses: _abc.Iterable[Global___ReferenceItem] | None = ...,
         import_fields: _abc.Iterable[Global___ReferenceItem] | None = ...,
+        sites: _abc.Iterable[_planning_pb2.Site] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrival_channels", b"arrival_channels", "closure_outcomes", b"closure_outcomes", "consent_channels", b"consent_channels", "consent_kinds", b"consent_kinds", "data_scopes", b"data_scopes", "import_fields", b"import_fields", "motifs", b"motifs", "note_visibilities", b"note_visibilities", "referral_outcomes", b"referral_outcomes", "referral_reasons", b"referral_reasons", "referral_statuses", b"referral_statuses", "stages", b"stages", "step_kinds", b"step_kinds", "task_kinds", b"task_kinds", "territories", b"territories"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrival_channels", b"arrival_channels", "closure_outcomes", b"closure_outcomes", "consent_channels", b"consent_channels", "consent_kinds", b"consent_kinds", "data_scopes", b"data_scopes", "import_fields", b"import_fields", "motifs", b"motifs", "note_visibilities", b"note_visibilities", "referral_outcomes", b"referral_outcomes", "referral_reasons", b"referral_reasons", "referral_statuses", b"referral_statuses", "sites", b"sites", "stages", b"stages", "step_kinds", b"step_kinds", "task_kinds", b"task_kinds", "territories", b"territories"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -30,7 +30,7 @@ from kernel.reference import ReferenceData
 from services.intake import people_validation as pv
 from services.intake.importing.reader import Cell, Row, Table
 from services.intake.persons import fold, name_key
-from services.intake.validation import MAX_SITE_LENGTH, quoted
+from services.intake.validation import quoted
 
 F = ImportField
 # Dates of the file are French calendar dates: a day without a time is taken at noon in
@@ -180,7 +180,8 @@ def mapping(
                 reason="NOT_CODED",
                 field=f"values[{n}].field",
             )
-        if _code(f, code, plain) is None:
+        # A site may be translated to nothing ("Domicile": the dossier records no site).
+        if _code(f, code, plain) is None and not (f == F.SITE and code == ""):
             raise InvalidArgument(
                 f"values[{n}].code: {code[:40]!r} is not a code of {f}",
                 fr=f"« {code[:40]} » n'est pas un code du champ {f} : la liste des codes est"
@@ -228,6 +229,8 @@ def lexicon(reference: ReferenceData, translated: Mapping[ImportField, Mapping[s
         F.ARRIVAL_CHANNEL: reference.arrival_channels,
         F.OUTCOME: reference.closure_outcomes,
         F.URGENT: {"oui": "oui", "non": "non"},
+        # Every commune's sites: a row's site is then checked against its own commune.
+        F.SITE: {code: site.label for code, site in reference.sites.items()},
     }
     words: Lexicon = {}
     for f, table in tables.items():
@@ -488,7 +491,7 @@ def _check_row(r: _Row, reference: ReferenceData, territories: frozenset[str]) -
     if r.cell(F.CLOSED_AT) != "" and not r.text(F.OUTCOME):
         r.fault(F.OUTCOME, "FIELD_REQUIRED", "Le dossier est clôturé : indiquez son issue.")
     _check_order(r, opened_at, stages, closed_at)
-    site = r.plain_text(F.SITE, MAX_SITE_LENGTH, "le site d'accueil")
+    site = _site(r, reference, territory)
     agent = r.plain_text(F.ASSIGNED_AGENT, pv.MAX_AGENT_LENGTH, "l'agent")
     reference_ = r.plain_text(F.REFERENCE, MAX_TEXT_LENGTH, "le numéro du dossier")
     household = r.plain_text(F.HOUSEHOLD_REFERENCE, MAX_TEXT_LENGTH, "le numéro du foyer")
@@ -500,7 +503,7 @@ def _check_row(r: _Row, reference: ReferenceData, territories: frozenset[str]) -
         line=r.row.line,
         key=key,
         territory=territory,
-        site=site,
+        site=site or "",
         motifs=motifs,
         arrival_channel=channel,
         urgent=urgent,
@@ -513,6 +516,31 @@ def _check_row(r: _Row, reference: ReferenceData, territories: frozenset[str]) -
         household=household or None,
         reference_column=r.m.headers.get(F.REFERENCE, ""),
     )
+
+
+def _site(r: _Row, reference: ReferenceData, territory: str | None) -> str | None:
+    """A site of the row's commune (code or label, or the mapping's translation); the
+    label of one of its sites wins over another commune's site of the same label."""
+    code = r.code(F.SITE, reference, "Le lieu d'accueil")
+    if not code or territory is None:
+        return None
+    site = reference.sites.get(code)
+    if site is not None and site.territory == territory:
+        return code
+    own = [s.code for s in reference.sites_of([territory]) if _folded(s.label) == _folded(r.text(F.SITE))]
+    if len(own) == 1:
+        return own[0]
+    commune = reference.territories.get(territory, territory)
+    codes = [s.code for s in reference.sites_of([territory])]
+    r.fault(
+        F.SITE,
+        "SITE_NOT_IN_COMMUNE",
+        f"Le lieu d'accueil « {r.text(F.SITE)[:60]} » n'est pas un site de {commune}"
+        + (
+            f" (sites de la commune : {quoted(codes)})." if codes else " (la commune n'a aucun site déclaré)."
+        ),
+    )
+    return None
 
 
 _STAGE_WORDS = {

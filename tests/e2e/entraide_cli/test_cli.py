@@ -288,9 +288,15 @@ async def test_dossiers_lists_the_opened_dossier(app_stack: AppStack) -> None:
     opened = await as_json(
         app_stack,
         *("ouvrir", "--commune", "55291", "--motif", "mobilite", "--motif", "emploi", "--canal", "telephone"),
-        *("--attribuer-a", "agent-lucas"),
+        *("--attribuer-a", "agent-lucas", "--site", "mairie-ligny"),
     )
     dossier_id = opened["dossier"]["dossier_id"]
+    assert (opened["dossier"]["site"], opened["dossier"]["site_label"]) == (
+        "mairie-ligny",
+        "Mairie de Ligny-en-Barrois – permanence sociale",
+    )
+    shown = await text(app_stack, "dossier", dossier_id)
+    assert "Ligny-en-Barrois (55291) (site : Mairie de Ligny-en-Barrois – permanence sociale)" in shown
     table = await text(app_stack, "dossiers", "--commune", "55291", "--etape", "accueil", "--taille", "200")
     assert table.splitlines()[0].split() == ["Dossier", "Étape", "Ouvert", "le", "Urgent", "Agent", "Motifs"]
     row = next(line for line in table.splitlines() if line.startswith(dossier_id))
@@ -299,6 +305,10 @@ async def test_dossiers_lists_the_opened_dossier(app_stack: AppStack) -> None:
     assert dossier_id in [d["dossier_id"] for d in listed["dossiers"]]
     reference = await text(app_stack, "referentiel")
     assert "Issues de clôture :\n  regle" in reference
+    assert re.search(
+        r"Sites d'accueil .*:\n  ccas-bar-le-duc +CIAS du Pays Barrois – accueil — Bar-le-Duc \(55029\)",
+        reference,
+    )
 
 
 # ---- errors, usage, output ------------------------------------------------------------

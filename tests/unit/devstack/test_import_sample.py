@@ -181,6 +181,24 @@ def test_good_rows_values_are_known_codes_or_labels(sample: Sample, reference: R
     assert 0.05 < shares[False] / len(good(sample)) < 0.15  # some rows write the commune's name
 
 
+def test_good_rows_sites_are_their_communes_by_code_or_label(
+    sample: Sample, reference: ReferenceData
+) -> None:
+    by_name = {label: code for code, label in reference.territories.items()}
+    written: Counter[str] = Counter()
+    for row in good(sample):
+        territory = by_name.get(row[COL[F.TERRITORY]], row[COL[F.TERRITORY]])
+        cell = row[COL[F.SITE]]
+        own = reference.sites_of([territory])
+        if not own:
+            assert cell == ""  # a commune without sites
+            continue
+        words = {s.code: "code" for s in own} | {s.label: "label" for s in own} | {"": "none"}
+        assert cell in words, (territory, cell)
+        written[words[cell]] += 1
+    assert written["code"] > written["label"] > 0 and written["none"] > 0
+
+
 def test_a_person_is_the_same_on_each_row_and_phones_are_not_shared(sample: Sample) -> None:
     persons: dict[str, tuple[object, ...]] = {}
     by_phone: defaultdict[str, set[str]] = defaultdict(set)

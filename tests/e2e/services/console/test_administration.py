@@ -68,11 +68,13 @@ async def test_the_responsable_invites_edits_deactivates_and_reactivates_agents(
             "email": email,
             "role": "travailleur_social",
             "communes": [BAR, TRONVILLE],
+            "site": "Mairie annexe",
         },
     )
     assert refused.status_code == 400
     page = text_of(refused)
     assert "Vous ne pouvez donner que les communes que vous couvrez vous-même" in page
+    assert "Ce site n'existe pas : indiquez le code d'un site du référentiel" in page  # sites are codes
     assert f'value="{new_id}"' in page and f'value="{email}"' in page
 
     added = post(

@@ -191,7 +191,11 @@ async def test_opening_an_urgent_dossier_from_the_form(
     url = f"/dossiers/nouveau?personne={person.person_id}"
     page = accueil.get(url)
     assert f"Dossier pour Hélène {person.last_name}" in page.text
-    assert "<legend>Motifs de la demande" in page.text and 'value="ccas-bar-le-duc"' in page.text
+    assert "<legend>Motifs de la demande" in page.text
+    # The commune's sites to choose from, the agent's own (the directory's) first chosen.
+    assert '<option value="ccas-bar-le-duc" selected>CIAS du Pays Barrois – accueil</option>' in page.text
+    assert '<option value="antenne-cote-sainte-catherine">' in page.text
+    assert 'value="mairie-ligny"' not in page.text  # not a commune of this agent
     csrf, request_id = form_tokens(accueil, url)
     opened = accueil.post(
         "/dossiers/nouveau",
@@ -212,6 +216,9 @@ async def test_opening_an_urgent_dossier_from_the_form(
     dossier = await intake.GetDossier(intake_pb2.GetDossierRequest(dossier_id=match.group(1)), timeout=10)
     assert dossier.urgent and set(dossier.motifs) == {"logement", "difficultes_financieres"}
     assert dossier.person_id == person.person_id and dossier.arrival_channel == "telephone"
+    assert (dossier.site, dossier.site_label) == ("ccas-bar-le-duc", "CIAS du Pays Barrois – accueil")
+    shown = accueil.get(f"/dossiers/{dossier.dossier_id}")
+    assert "<dt>Site d'accueil</dt><dd>CIAS du Pays Barrois – accueil</dd>" in shown.text
 
 
 def test_a_dossier_form_without_motif_is_refused_in_french_with_the_values_kept(
@@ -225,13 +232,35 @@ def test_a_dossier_form_without_motif_is_refused_in_french_with_the_values_kept(
             "csrf_token": csrf,
             "request_id": request_id,
             "territory": BAR,
-            "site": "mairie-annexe-42",
+            "site": "antenne-cote-sainte-catherine",
             "arrival_channel": "courriel",
             "urgent": "1",
         },
     )
     assert refused.status_code == 400
     assert 'id="motifs-erreur"' in refused.text and 'class="alert alert-error"' in refused.text
-    assert 'value="mairie-annexe-42"' in refused.text and f'value="{request_id}"' in refused.text
+    assert '<option value="antenne-cote-sainte-catherine" selected>' in refused.text
+    assert f'value="{request_id}"' in refused.text
     assert re.search(r'value="courriel" checked', refused.text)
     assert re.search(r'id="urgent" name="urgent" value="1"[^>]* checked', refused.text)
+
+
+def test_a_site_that_is_not_one_of_the_communes_is_refused_against_the_field(
+    signed_in: dict[str, httpx.Client],
+) -> None:
+    accueil = signed_in["accueil"]
+    csrf, request_id = form_tokens(accueil, "/dossiers/nouveau")
+    refused = accueil.post(
+        "/dossiers/nouveau",
+        data={
+            "csrf_token": csrf,
+            "request_id": request_id,
+            "territory": BAR,
+            "site": "mairie-annexe-42",  # a free text of before, or a forged form
+            "motifs": ["logement"],
+            "arrival_channel": "courriel",
+        },
+    )
+    assert refused.status_code == 400
+    assert 'id="site-erreur"' in refused.text and "Site d&#39;accueil inconnu" in refused.text
+    assert "ccas-bar-le-duc" in refused.text  # the commune's sites are named

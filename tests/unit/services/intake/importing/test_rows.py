@@ -107,7 +107,8 @@ def test_labels_names_and_numbers_stand_for_codes() -> None:
         ({"first_name": ""}, "first_name", "FIELD_REQUIRED"),
         ({"email": "pas une adresse"}, "email", "INVALID_FORMAT"),
         ({"urgent": "peut-être"}, "urgent", "UNKNOWN_CODE"),
-        ({"site": "x" * 101}, "site", "TOO_LONG"),
+        ({"site": "Mairie annexe"}, "site", "UNKNOWN_CODE"),
+        ({"site": "mairie-ligny"}, "site", "SITE_NOT_IN_COMMUNE"),
         ({"assigned_agent": "agent\x07"}, "assigned_agent", "CONTROL_CHARACTERS"),
     ],
 )
@@ -159,6 +160,54 @@ def test_the_identity_of_a_row_is_stable() -> None:
     assert first.key == again.key
 
 
+def test_a_site_is_a_code_or_label_of_the_rows_commune() -> None:
+    checked = check(
+        table(
+            good(site="ccas-bar-le-duc"),
+            good(reference="D-2", site="antenne de la cote sainte catherine"),
+            good(reference="D-3", territory="55291", site="MAIRIE DE LIGNY-EN-BARROIS – PERMANENCE SOCIALE"),
+            good(reference="D-4"),
+        )
+    )
+    assert faults(checked) == []
+    assert [r.site for r in checked.accepted] == [
+        "ccas-bar-le-duc",
+        "antenne-cote-sainte-catherine",
+        "mairie-ligny",
+        "",
+    ]
+
+
+def test_a_files_own_site_names_are_translated_even_to_nothing() -> None:
+    checked = check(
+        table(good(site="CCAS - accueil"), good(reference="D-2", site="Domicile")),
+        values=[("site", "ccas - accueil", "ccas-bar-le-duc"), ("site", "domicile", "")],
+    )
+    assert faults(checked) == []
+    assert [r.site for r in checked.accepted] == ["ccas-bar-le-duc", ""]
+
+
+def test_a_site_label_names_the_site_of_the_rows_own_commune() -> None:
+    shared = "Permanence sociale"
+    sites = {
+        "perm-bar": reference.Site("perm-bar", shared, "55029", "", ()),
+        "perm-ligny": reference.Site("perm-ligny", shared, "55291", "", ()),
+    }
+    data = reference.ReferenceData(
+        motifs=REFERENCE.motifs,
+        arrival_channels=REFERENCE.arrival_channels,
+        territories=REFERENCE.territories,
+        closure_outcomes=REFERENCE.closure_outcomes,
+        consent_data_scopes=REFERENCE.consent_data_scopes,
+        sites=sites,
+    )
+    t = table(good(site=shared), good(reference="D-2", territory="55291", site=shared))
+    m = rows.mapping(t.header, {}, [], {}, data)
+    checked = rows.check(t, m, data, TERRITORIES, TODAY)
+    assert faults(checked) == []
+    assert [r.site for r in checked.accepted] == ["perm-bar", "perm-ligny"]
+
+
 def test_mapping_columns_values_and_defaults() -> None:
     header = ["N°", "Ouvert le", "Ville", "Motif", "Issue", "Clos le"]
     t = Table(header, [Row(2, ["A1", "03/02/2024", "55029", "Loyer impayé", "Résolu", "04/03/2024"])])
@@ -185,7 +234,8 @@ def test_mapping_columns_values_and_defaults() -> None:
     [
         ({"columns": {"numero": "x"}}, "columns[numero]", "UNKNOWN_FIELD"),
         ({"columns": {"opened_at": "absente"}}, "columns[opened_at]", "UNKNOWN_COLUMN"),
-        ({"values": [("site", "a", "b")]}, "values[0].field", "NOT_CODED"),
+        ({"values": [("assigned_agent", "a", "b")]}, "values[0].field", "NOT_CODED"),
+        ({"values": [("site", "Mairie annexe", "mairie-annexe")]}, "values[0].code", "UNKNOWN_CODE"),
         ({"values": [("outcome", "a", "inexistant")]}, "values[0].code", "UNKNOWN_CODE"),
         ({"defaults": {"arrival_channel": "pigeon"}}, "defaults[arrival_channel]", "UNKNOWN_CODE"),
     ],
