@@ -1,5 +1,6 @@
 """Small event builders for the reporting tests: dossiers with a given motif mix,
-published straight to the session's events stream (as intake's relay would)."""
+appointments, published straight to the session's events stream (as intake's relay
+would)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from entraide.v1 import events_pb2
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from domain.events import EventType
+from domain.planning import HostKind
 from kernel.events import Event, new_event
 from kernel.settings import Settings
 from services.reporting.projection.tables import CONSUMER
@@ -154,6 +157,68 @@ def referral_events(
         )
         previous = status
     return out
+
+
+def appointment_place(
+    starts_at: datetime,
+    *,
+    territory: str = "21231",
+    site: str = "maison-solidarite-dijon",
+    room: str = "bureau-1",
+    host_kind: str = HostKind.PARTENAIRE,
+    partner_id: str = "adil-21",
+    partner_name: str = "ADIL de la Côte-d'Or",
+    category: str = "logement",
+    permanence_id: str = "",
+    minutes: int = 30,
+) -> events_pb2.AppointmentPlace:
+    """Where and when an appointment is held (a partner's permanence in Dijon by default)."""
+    return events_pb2.AppointmentPlace(
+        territory=territory,
+        site=site,
+        room=room,
+        permanence_id=permanence_id,
+        host_kind=host_kind,
+        partner_id=partner_id if host_kind == HostKind.PARTENAIRE else "",
+        partner_name=partner_name if host_kind == HostKind.PARTENAIRE else "",
+        category=category,
+        starts_at=_ts(starts_at),
+        ends_at=_ts(starts_at + timedelta(minutes=minutes)),
+    )
+
+
+def appointment_booked(
+    appointment_id: str, place: events_pb2.AppointmentPlace, at: datetime, *, walk_in: bool = False
+) -> Event:
+    data = events_pb2.AppointmentBooked(
+        appointment_id=appointment_id, place=place, at=_ts(at), walk_in=walk_in
+    )
+    return new_event(EventType.APPOINTMENT_BOOKED, "tests/reporting", appointment_id, data, time=at)
+
+
+def appointment_moved(
+    appointment_id: str, place: events_pb2.AppointmentPlace, at: datetime, version: int
+) -> Event:
+    data = events_pb2.AppointmentMoved(
+        appointment_id=appointment_id, place=place, at=_ts(at), version=version
+    )
+    return new_event(EventType.APPOINTMENT_MOVED, "tests/reporting", appointment_id, data, time=at)
+
+
+def appointment_cancelled(
+    appointment_id: str, at: datetime, *, territory: str = "21231", by_person: bool = False
+) -> Event:
+    data = events_pb2.AppointmentCancelled(
+        appointment_id=appointment_id, territory=territory, at=_ts(at), by_person=by_person
+    )
+    return new_event(EventType.APPOINTMENT_CANCELLED, "tests/reporting", appointment_id, data, time=at)
+
+
+def attendance_recorded(appointment_id: str, status: str, at: datetime, *, territory: str = "21231") -> Event:
+    data = events_pb2.AttendanceRecorded(
+        appointment_id=appointment_id, territory=territory, status=status, at=_ts(at)
+    )
+    return new_event(EventType.ATTENDANCE_RECORDED, "tests/reporting", appointment_id, data, time=at)
 
 
 async def publish(settings: Settings, events: Sequence[Event], *, msg_id_suffix: str = "") -> None:

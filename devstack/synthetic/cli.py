@@ -3,6 +3,11 @@ optionally the year published to the stack's NATS.
 
     python -m devstack.synthetic --year 2026 --dossiers 750 --seed 1            # figures, JSON
     python -m devstack.synthetic --year 2026 --dossiers 750 --seed 1 --publish  # to the stack's NATS
+    python -m devstack.synthetic --dijon --year 2026 --visits 6000 --publish  # a Dijon-like activity
+
+`--dijon` generates the Maison de la solidarité de Dijon's permanences and appointments
+of `--year` and of the year before (visits +4.5 %) instead of dossiers, and prints the
+activity figures the bilan of `--year` must report.
 """
 
 from __future__ import annotations
@@ -12,9 +17,19 @@ import asyncio
 import json
 import os
 import sys
+from datetime import UTC, datetime
+from typing import Any
 
+from google.protobuf.json_format import MessageToDict
+
+from devstack.synthetic import dijon
+from devstack.synthetic.activity import events_of, generate_dijon_years
+from devstack.synthetic.activity_oracle import expected
 from devstack.synthetic.generator import generate_year
 from devstack.synthetic.oracle import figures
+from domain.planning import PARIS
+from kernel import reference
+from kernel.events import Event
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,16 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--referral-rate", type=float, default=0.4)
     parser.add_argument("--open-share", type=float, default=0.0, help="share left open at year end")
     parser.add_argument("--publish", action="store_true", help="publish to the stack's NATS (NATS_URL...)")
+    parser.add_argument("--dijon", action="store_true", help="a Dijon-like year of appointments instead")
+    parser.add_argument("--visits", type=int, default=6000, help="visits of the Dijon-like year")
     args = parser.parse_args(argv)
-    events = generate_year(
-        args.seed,
-        year=args.year,
-        dossiers=args.dossiers,
-        people=args.people,
-        referral_rate=args.referral_rate,
-        open_share=args.open_share,
-    )
-    summary = figures(events).as_json()
+    if args.dijon:
+        events, summary = _dijon(args.seed, args.year, args.visits)
+    else:
+        events, summary = _dossiers(args)
     if args.publish:
         from devstack.synthetic.publish import publish_to_stack  # NATS only when publishing
 
@@ -46,3 +58,23 @@ def main(argv: list[str] | None = None) -> int:
     json.dump(summary, sys.stdout, ensure_ascii=False, indent=2)
     print()
     return 0
+
+
+def _dossiers(args: argparse.Namespace) -> tuple[list[Event], dict[str, Any]]:
+    events = generate_year(
+        args.seed,
+        year=args.year,
+        dossiers=args.dossiers,
+        people=args.people,
+        referral_rate=args.referral_rate,
+        open_share=args.open_share,
+    )
+    return events, figures(events).as_json()
+
+
+def _dijon(seed: int, year: int, visits: int) -> tuple[list[Event], dict[str, Any]]:
+    years = generate_dijon_years(seed, year=year, visits=visits)
+    start, end = (datetime(y, 1, 1, tzinfo=PARIS).astimezone(UTC) for y in (year, year + 1))
+    appointments = [a for y in years for a in y.appointments]
+    activity = expected(appointments, [dijon.TERRITORY], start, end, reference.load({}))
+    return events_of(years), MessageToDict(activity, preserving_proto_field_name=True)

@@ -14,6 +14,7 @@ Definitions (also in the README):
   (received, accepted or rejected) minus request; completion = completed minus request;
   each partner's name is the latest its referral events carried (any period), its id
   when none carried one.
+- activity (appointments, visits, no-shows of the permanences): activity.py.
 The previous period is the one of equal length just before.
 
 Read from the projector's pre-aggregates (migration 004), not from the fact rows: the
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from kernel.db import Connection
+from services.reporting import activity
 from services.reporting.bilan_periods import days, months
 from services.reporting.percentiles import percentile
 from services.reporting.projection.cells import BUCKET_SQL, DURATION_STAGES, STAGE_SECONDS
@@ -92,6 +94,7 @@ class BilanFigures:
     by_outcome: list[Share] = field(default_factory=list)
     stage_durations: list[StageDuration] = field(default_factory=list)
     partners: list[PartnerFigures] = field(default_factory=list)
+    activity: activity.ActivityFigures = field(default_factory=activity.ActivityFigures)
 
 
 def _percent(count: int, total: int) -> float:
@@ -364,6 +367,7 @@ async def _partners(
 Counts = tuple[int, dict[str, int], dict[str, int], dict[str, int]]
 Durations = list[StageDuration]
 Partners = list[PartnerFigures]
+Activity = activity.Grouped
 # The bilan's queries run in milliseconds; JIT compiling them costs more (measured:
 # 50-100 ms more on a period cut mid-month over 1,000,000 dossiers).
 _NO_JIT = "SET LOCAL jit = off"
@@ -383,15 +387,17 @@ async def compute(
     period's figures, in the same snapshot (exported by `conn`): two cores on one report."""
     previous_start = start - (end - start)
 
-    async def counts(c: Connection, a: datetime, b: datetime) -> tuple[Counts, int, dict[str, int]]:
+    async def counts(c: Connection, a: datetime, b: datetime) -> tuple[Counts, int, dict[str, int], Activity]:
         opened = await _opened_counts(c, tables, territories, a, b)
         people = await _people(c, tables, territories, a, b, opened[0])
-        return opened, people, await _closed_counts(c, tables, territories, a, b)
+        closed = await _closed_counts(c, tables, territories, a, b)
+        return opened, people, closed, await activity.grouped(c, tables, territories, a, b)
 
-    async def current(c: Connection) -> tuple[Counts, int, dict[str, int], Durations, Partners]:
-        opened, people, closed = await counts(c, start, end)
+    async def current(c: Connection) -> tuple[Counts, int, dict[str, int], Activity, Durations, Partners]:
+        opened, people, closed, appointments = await counts(c, start, end)
         durations = await _durations(c, tables, territories, start, end)
-        return opened, people, closed, durations, await _partners(c, tables, territories, start, end)
+        partners = await _partners(c, tables, territories, start, end)
+        return opened, people, closed, appointments, durations, partners
 
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         await conn.execute(_NO_JIT)
@@ -409,8 +415,9 @@ async def compute(
                     now_task = group.create_task(current(conn))
                     before_task = group.create_task(counts(helper, previous_start, start))
                 now, before = now_task.result(), before_task.result()
-    (opened, motifs, communes, channels), people, closed, durations, partners = now
-    (p_opened, p_motifs, p_communes, p_channels), p_people, p_closed = before
+        names = await activity.host_names(conn, tables, activity.partner_ids(now[3], before[3]))
+    (opened, motifs, communes, channels), people, closed, appointments, durations, partners = now
+    (p_opened, p_motifs, p_communes, p_channels), p_people, p_closed, p_appointments = before
     closed_total, p_closed_total = sum(closed.values()), sum(p_closed.values())
     return BilanFigures(
         start=start,
@@ -430,4 +437,5 @@ async def compute(
         by_outcome=_shares(closed, p_closed, closed_total),
         stage_durations=durations,
         partners=partners,
+        activity=activity.figures(appointments, p_appointments, names),
     )

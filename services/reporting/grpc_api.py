@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -17,7 +17,7 @@ from kernel.errors import InvalidArgument
 from kernel.grpc_server import Context
 from kernel.reference import ReferenceData
 from kernel.timestamps import optional_datetime, to_timestamp
-from services.reporting import bilan, ops, queries, render_csv, render_html
+from services.reporting import activity, bilan, ops, queries, render_csv, render_html
 from services.reporting.labels import Labels
 
 MAX_PERIOD = timedelta(days=3660)
@@ -50,6 +50,43 @@ def _stamp(value: datetime | None) -> Timestamp | None:
     if value is None:
         return None
     return to_timestamp(value)
+
+
+def activity_message(a: activity.ActivityFigures, labels: Labels) -> reporting_pb2.ActivityFigures:
+    """Bilan.activity: the figures with their French labels (a partner's latest name, else its id)."""
+
+    def shares(
+        items: list[activity.ActivityShare], label: Callable[[activity.ActivityShare], str]
+    ) -> list[reporting_pb2.ActivityShare]:
+        return [
+            reporting_pb2.ActivityShare(
+                code=s.code,
+                label=label(s),
+                appointments=s.appointments,
+                visits=s.visits,
+                no_shows=s.no_shows,
+                no_show_rate=s.no_show_rate,
+                previous_visits=s.previous_visits,
+                visits_growth=s.visits_growth,
+            )
+            for s in items
+        ]
+
+    return reporting_pb2.ActivityFigures(
+        appointments=a.appointments,
+        visits=a.visits,
+        no_shows=a.no_shows,
+        excused_no_shows=a.excused_no_shows,
+        no_show_rate=a.no_show_rate,
+        previous_appointments=a.previous_appointments,
+        previous_visits=a.previous_visits,
+        previous_no_shows=a.previous_no_shows,
+        visits_growth=a.visits_growth,
+        walk_ins=a.walk_ins,
+        by_partner=shares(a.by_partner, lambda s: s.name or s.code),
+        by_category=shares(a.by_category, lambda s: labels.category(s.code)),
+        by_site=shares(a.by_site, lambda s: labels.site(s.code)),
+    )
 
 
 class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
@@ -173,6 +210,7 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
                 )
                 for p in f.partners
             ],
+            activity=activity_message(f.activity, self.labels),
         )
         getattr(message, "from").CopyFrom(_stamp(f.start))
         return message

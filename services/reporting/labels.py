@@ -32,3 +32,10 @@ class Labels:
 
     def stage(self, code: str) -> str:
         return STAGE_LABELS.get(code, code)
+
+    def category(self, code: str) -> str:
+        return self.reference.partner_categories.get(code, code or "non renseignée")
+
+    def site(self, code: str) -> str:
+        site = self.reference.sites.get(code)
+        return site.label if site else code or "non renseigné"

@@ -1,10 +1,13 @@
 """The bilan as CSV for a spreadsheet: UTF-8 with BOM (Excel), `;` separator,
-French headers and decimal commas; one table, one row per figure."""
+French headers and decimal commas; one table, one row per figure (the permanences'
+activity last: its totals, then visits, appointments and no-shows by partner, category
+and site, the percentage being the share of the visits or the no-show rate)."""
 
 from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
 from entraide.v1 import reporting_pb2
 
@@ -107,4 +110,35 @@ def render(bilan: reporting_pb2.Bilan) -> bytes:
                 "",
             ]
         )
+    _activity(writer, bilan.activity)
     return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def _activity(writer: Any, activity: reporting_pb2.ActivityFigures) -> None:
+    """The permanences' appointments and visits: the totals, then by partner, category, site."""
+    a = activity
+    section = "Activité des permanences"
+    for code, label, count, percent, previous in (
+        ("rendez_vous", "Rendez-vous (hors annulés)", a.appointments, "", a.previous_appointments),
+        ("visites", "Visites", a.visits, "", a.previous_visits),
+        ("evolution_visites", "Évolution des visites (%)", "", _decimal(a.visits_growth), ""),
+        ("absences", "Absences (excusées comprises)", a.no_shows, "", a.previous_no_shows),
+        ("absences_excusees", "Absences excusées", a.excused_no_shows, "", ""),
+        ("taux_absence", "Taux d'absence (%)", "", _decimal(a.no_show_rate), ""),
+        ("venues_sans_rendez_vous", "Venues sans rendez-vous", a.walk_ins, "", ""),
+    ):
+        writer.writerow([section, code, label, count, percent, previous, "", ""])
+    for dimension, shares in (
+        ("par partenaire", a.by_partner),
+        ("par catégorie", a.by_category),
+        ("par lieu", a.by_site),
+    ):
+        for share in shares:
+            of_visits = _decimal(100.0 * share.visits / a.visits) if a.visits else ""
+            rate = _decimal(share.no_show_rate)
+            for rubric, count, percent, previous in (
+                (f"Visites {dimension}", share.visits, of_visits, share.previous_visits),
+                (f"Rendez-vous {dimension}", share.appointments, "", ""),
+                (f"Absences {dimension}", share.no_shows, rate, ""),
+            ):
+                writer.writerow([rubric, share.code, share.label, count, percent, previous, "", ""])

@@ -175,6 +175,72 @@ def _share_section(title: str, total_label: str, shares: Sequence[reporting_pb2.
     )
 
 
+def _activity_table(
+    title: str, column: str, shares: Sequence[reporting_pb2.ActivityShare], visits: int
+) -> str:
+    """A share of the permanences' activity: a bar chart of the visits and its table."""
+    if not shares:
+        return ""
+    chart = bar_chart(
+        title,
+        [
+            (
+                s.label,
+                float(s.visits),
+                f"{_number(s.visits)} ({_percent(100.0 * s.visits / visits if visits else 0)})",
+            )
+            for s in shares
+        ],
+    )
+    rows = "".join(
+        f"<tr><td>{escape(s.label)}</td><td class='n'>{_number(s.appointments)}</td>"
+        f"<td class='n'>{_number(s.visits)}</td><td class='n'>{_number(s.no_shows)}</td>"
+        f"<td class='n'>{_percent(s.no_show_rate)}</td><td class='n'>{_number(s.previous_visits)}</td>"
+        f"<td class='n'>{_evolution(s.visits, s.previous_visits)}</td></tr>"
+        for s in shares
+    )
+    return (
+        f"<h2>{escape(title)}</h2>{chart}<table><thead><tr><th>{escape(column)}</th>"
+        "<th class='n'>Rendez-vous</th><th class='n'>Visites</th><th class='n'>Absences</th>"
+        "<th class='n'>Taux d'absence</th><th class='n'>Visites période précédente</th>"
+        "<th class='n'>Évolution des visites</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
+def _activity_section(a: reporting_pb2.ActivityFigures) -> str:
+    """The permanences' appointments and visits (nothing but a note when there were none)."""
+    html = "<h2>Permanences\u00a0: rendez-vous et visites</h2>"
+    if not (a.appointments or a.previous_appointments):
+        return html + "<p class='note'>Aucun rendez-vous sur la période.</p>"
+    cards = [
+        ("Rendez-vous", a.appointments, a.previous_appointments),
+        ("Visites", a.visits, a.previous_visits),
+        ("Absences", a.no_shows, a.previous_no_shows),
+    ]
+    html += (
+        "<div class='cards'>"
+        + "".join(
+            f"<div class='card'><small>{label}</small><b>{_number(now)}</b>"
+            f"<small>période précédente\u00a0: {_number(before)} ({_evolution(now, before)})</small></div>"
+            for label, now, before in cards
+        )
+        + f"<div class='card'><small>Taux d'absence</small><b>{_percent(a.no_show_rate)}</b>"
+        f"<small>dont {_number(a.excused_no_shows)} absences excusées</small></div>"
+        f"<div class='card'><small>Venues sans rendez-vous</small><b>{_number(a.walk_ins)}</b>"
+        "<small>reçues à la permanence</small></div></div>"
+        "<p class='note'>Rendez-vous\u00a0: rendez-vous commençant dans la période, hors annulés "
+        "(venues sans rendez-vous comprises)\u202f; visites\u00a0: personnes arrivées ou reçues\u202f; "
+        "taux d'absence\u00a0: absences (excusées comprises) sur visites et absences.</p>"
+    )
+    return (
+        html
+        + _activity_table("Visites par catégorie de permanence", "Catégorie", a.by_category, a.visits)
+        + _activity_table("Visites par partenaire", "Partenaire", a.by_partner, a.visits)
+        + _activity_table("Visites par lieu d'accueil", "Lieu", a.by_site, a.visits)
+    )
+
+
 def render(bilan: reporting_pb2.Bilan) -> bytes:
     start = getattr(bilan, "from").ToDatetime(tzinfo=UTC)
     end = bilan.to.ToDatetime(tzinfo=UTC)
@@ -246,6 +312,7 @@ def render(bilan: reporting_pb2.Bilan) -> bytes:
         + _share_section("Issue des dossiers clôturés", "Issue", bilan.by_outcome)
         + duration_html
         + partner_html
+        + _activity_section(bilan.activity)
         + f"<p class='note'>Document produit le {_date(datetime.now(UTC))} par Entraide, à partir des "
         "événements de l'activité\u00a0: aucune donnée nominative.</p>"
     )

@@ -1,8 +1,9 @@
 """The projection's SQL: a batch's deltas (fold.py) merged into their rows, one upsert
-per dossier, referral and partner name whose every column merges as the fold does
-(first time = LEAST, latest-at-wins with the same tie-break, counters add up), and the
-bilan's cells moved with the rows (cells.py). Every function takes the `Tables` it
-writes to: the live consumer passes the `reporting` schema, the rebuild a shadow schema.
+per dossier, referral and partner name (appointments: appointments.py) whose every
+column merges as the fold does (first time = LEAST, latest-at-wins with the same
+tie-break, counters add up), and the bilan's cells moved with the rows (cells.py).
+Every function takes the `Tables` it writes to: the live consumer passes the
+`reporting` schema, the rebuild a shadow schema.
 
 Called inside the consumer's transaction, after the inbox insert (exactly once).
 """
@@ -15,6 +16,7 @@ from domain.vocabulary import REFERRAL_STATUSES
 from kernel.db import Connection
 from kernel.events import Event
 from services.reporting import people
+from services.reporting.projection.appointments import apply_appointments
 from services.reporting.projection.cells import move_cells
 from services.reporting.projection.fold import DossierDelta, Fold, ReferralDelta, fold
 from services.reporting.projection.tables import LIVE, Tables
@@ -202,6 +204,7 @@ async def apply_fold(conn: Connection, folded: Fold, tables: Tables = LIVE) -> N
             _PARTNER_NAME_UPSERT.format(table=tables.partner_names),
             [(partner, *version) for partner, version in sorted(folded.partner_names.items())],
         )
+    await apply_appointments(conn, folded, tables)
 
 
 async def project_batch(conn: Connection, events: Sequence[Event], tables: Tables = LIVE) -> None:

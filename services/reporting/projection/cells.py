@@ -13,6 +13,7 @@ from __future__ import annotations
 from domain.vocabulary import Stage
 from kernel.db import Connection
 from services.reporting import people
+from services.reporting.projection import appointments
 from services.reporting.projection.tables import LIVE, Tables
 
 DURATION_LOG_BASE = 1.01  # histogram bucket width: the bilan's durations are within 1 %
@@ -89,3 +90,4 @@ async def refresh_cells(conn: Connection, tables: Tables = LIVE) -> None:
         await conn.execute(f"DELETE FROM {tables.duration_cells}")
         await people.relink_all(conn, tables)
         await conn.execute(_cells_sql(tables, "WHERE $1::uuid[] IS NULL"), None, 1)
+        await appointments.refresh_cells(conn, tables)

@@ -1,5 +1,5 @@
 """The projection's pure part: a batch of domain events folded in memory into one delta
-per dossier, per referral and per partner name (no I/O).
+per dossier, per referral, per appointment and per partner name (no I/O).
 
 Every field of a delta merges commutatively (first time = the least, latest-at-wins
 with a deterministic tie-break, counters add up), as its row's upsert does in `apply`:
@@ -21,6 +21,7 @@ from typing import Any
 from entraide.v1 import events_pb2
 
 from domain.events import EventType
+from domain.planning import ATTENDANCE, AppointmentStatus, HostKind
 from domain.vocabulary import REFERRAL_REMINDER, REFERRAL_STATUSES, STAGES, ReferralStatus, Stage
 from kernel.events import Event
 from kernel.timestamps import from_timestamp
@@ -112,12 +113,51 @@ class ReferralDelta:
     reminder_at: datetime | None = None
 
 
+# An appointment's place and time as one booking or move carries it: (version, at,
+# territory, site, room, permanence_id, host_kind, partner_id, partner_name, category,
+# starts_at, ends_at); the greatest wins (the latest version, then the latest `at`, then
+# the place itself: deterministic). A booking is version 0, a move carries its version.
+Placement = tuple[int, datetime, str, str, str, str, str, str, str, str, datetime, datetime]
+BOOKED_VERSION = 0
+# An appointment's status: (at, rank, status), the greatest wins. At equal times the
+# status further along an appointment's life wins (a walk-in's check-in over its booking).
+APPOINTMENT_STATUS_RANK: dict[str, int] = {
+    AppointmentStatus.BOOKED: 0,
+    AppointmentStatus.ARRIVED: 1,
+    AppointmentStatus.SEEN: 2,
+    AppointmentStatus.NO_SHOW: 3,
+    AppointmentStatus.NO_SHOW_EXCUSED: 4,
+    AppointmentStatus.CANCELLED: 5,
+}
+HostName = tuple[datetime, str]  # (at of the carrying event, name): the greatest wins
+_HOST_KINDS = frozenset(HostKind)
+
+
+@dataclass
+class AppointmentDelta:
+    appointment_id: str
+    territory: str = ""  # of any event; the placement's territory wins when one is known
+    place: Placement | None = None
+    status: Versioned | None = None
+    walk_in: bool = False
+    booked_at: datetime | None = None
+
+    def set_place(self, place: Placement) -> None:
+        if self.place is None or place > self.place:
+            self.place = place
+
+    def set_status(self, at: datetime, status: str) -> None:
+        self.status = _latest(self.status, (at, APPOINTMENT_STATUS_RANK[status], status))
+
+
 @dataclass
 class Fold:
     dossiers: dict[str, DossierDelta] = field(default_factory=dict)
     referrals: dict[str, ReferralDelta] = field(default_factory=dict)
     merges: list[tuple[str, str]] = field(default_factory=list)  # (merged person, kept person)
     partner_names: dict[str, NameVersion] = field(default_factory=dict)  # the greatest per partner
+    appointments: dict[str, AppointmentDelta] = field(default_factory=dict)
+    host_names: dict[str, HostName] = field(default_factory=dict)  # hosting partners, the greatest
 
     @property
     def persons(self) -> set[str]:
@@ -136,6 +176,17 @@ class Fold:
         delta = self.referrals.get(referral_id)
         if delta is None:
             delta = self.referrals[referral_id] = ReferralDelta(referral_id)
+        return delta
+
+    def appointment(self, appointment_id: str, territory: str) -> AppointmentDelta:
+        try:
+            key = str(uuid.UUID(appointment_id))
+        except ValueError:
+            raise ValueError("appointment event without a uuid appointment id") from None
+        delta = self.appointments.get(key)
+        if delta is None:
+            delta = self.appointments[key] = AppointmentDelta(key)
+        delta.territory = delta.territory or territory
         return delta
 
     def add(self, event: Event) -> None:
@@ -254,6 +305,64 @@ def _persons_merged(f: Fold, merged: events_pb2.PersonsMerged) -> None:
     f.merges.append((_person_id(merged.merged_id), _person_id(merged.keep_id)))
 
 
+def _placement(f: Fold, place: events_pb2.AppointmentPlace, version: int, at: datetime) -> Placement:
+    if not place.territory or not place.site or not place.HasField("starts_at"):
+        raise ValueError("appointment place without territory, site or start")
+    if place.host_kind not in _HOST_KINDS:
+        raise ValueError("appointment place with an unknown host kind")
+    if place.host_kind == HostKind.PARTENAIRE and place.partner_id and place.partner_name:
+        name = (at, place.partner_name)
+        known = f.host_names.get(place.partner_id)
+        if known is None or name > known:
+            f.host_names[place.partner_id] = name
+    starts_at = from_timestamp(place.starts_at)
+    ends_at = from_timestamp(place.ends_at) if place.HasField("ends_at") else starts_at
+    return (
+        version,
+        at,
+        place.territory,
+        place.site,
+        place.room,
+        place.permanence_id,
+        place.host_kind,
+        place.partner_id,
+        place.partner_name,
+        place.category,
+        starts_at,
+        ends_at,
+    )
+
+
+def _appointment_booked(f: Fold, booked: events_pb2.AppointmentBooked) -> None:
+    at = from_timestamp(booked.at)
+    a = f.appointment(booked.appointment_id, booked.place.territory)
+    a.set_place(_placement(f, booked.place, BOOKED_VERSION, at))
+    a.booked_at = _min(a.booked_at, at)
+    a.walk_in = a.walk_in or booked.walk_in
+    # A walk-in is booked and checked in at once.
+    a.set_status(at, AppointmentStatus.ARRIVED if booked.walk_in else AppointmentStatus.BOOKED)
+
+
+def _appointment_moved(f: Fold, moved: events_pb2.AppointmentMoved) -> None:
+    at = from_timestamp(moved.at)
+    a = f.appointment(moved.appointment_id, moved.place.territory)
+    a.set_place(_placement(f, moved.place, moved.version, at))
+    # Booked again at its new time: what was recorded for the old time no longer holds.
+    a.set_status(at, AppointmentStatus.BOOKED)
+
+
+def _appointment_cancelled(f: Fold, cancelled: events_pb2.AppointmentCancelled) -> None:
+    a = f.appointment(cancelled.appointment_id, cancelled.territory)
+    a.set_status(from_timestamp(cancelled.at), AppointmentStatus.CANCELLED)
+
+
+def _attendance_recorded(f: Fold, attendance: events_pb2.AttendanceRecorded) -> None:
+    if attendance.status not in ATTENDANCE:
+        raise ValueError("attendance_recorded with a status that is not an attendance")
+    a = f.appointment(attendance.appointment_id, attendance.territory)
+    a.set_status(from_timestamp(attendance.at), attendance.status)
+
+
 # What each projected type does to the fold; its handler takes the catalogue's message
 # of the type (`Event.payload()`). Every dossier event is projected (DOSSIER_EVENTS).
 Handler = Callable[[Fold, Any], None]
@@ -271,4 +380,8 @@ HANDLERS: Mapping[str, Handler] = {
     EventType.DOSSIER_ASSIGNED: _dossier_assigned,
     EventType.REFERRAL_STATUS_CHANGED: _referral_status_changed,
     EventType.PERSONS_MERGED: _persons_merged,
+    EventType.APPOINTMENT_BOOKED: _appointment_booked,
+    EventType.APPOINTMENT_MOVED: _appointment_moved,
+    EventType.APPOINTMENT_CANCELLED: _appointment_cancelled,
+    EventType.ATTENDANCE_RECORDED: _attendance_recorded,
 }

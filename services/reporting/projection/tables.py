@@ -53,5 +53,17 @@ class Tables:
     def partner_names(self) -> str:
         return f"{self.schema}.partner_names"
 
+    @property
+    def appointments(self) -> str:
+        return f"{self.schema}.appointment_facts"
+
+    @property
+    def appointment_cells(self) -> str:
+        return f"{self.schema}.appointment_cells"
+
+    @property
+    def appointment_hosts(self) -> str:
+        return f"{self.schema}.appointment_hosts"
+
 
 LIVE = Tables()
