@@ -473,7 +473,55 @@ def _bilan(message: reporting_pb2.Bilan) -> str:
         lines += [_partner_figures(p) for p in message.partners]
     else:
         lines.append("Partenaires : aucune orientation")
+    lines += _activity(message.activity)
     return "\n".join(lines)
+
+
+def _growth(value: float, previous: int) -> str:
+    """The service's growth of the visits, signed; « — » without previous visits."""
+    if previous == 0:
+        return "—"
+    return ("+" if value > 0 else "") + percent(value)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{number(count)} {word}{'s' if count > 1 else ''}"
+
+
+def _activity_shares(title: str, shares: Sequence[reporting_pb2.ActivityShare]) -> list[str]:
+    if not shares:
+        return [f"  {title} : aucun rendez-vous"]
+    lines = [f"  {title} :"]
+    for s in shares:
+        lines.append(
+            f"    {s.label} : {number(s.appointments)} rendez-vous,"
+            f" {_plural(s.visits, 'visite')}, {_plural(s.no_shows, 'absence')}"
+            f" (taux d'absence {percent(s.no_show_rate)})"
+            f" — période précédente : {_plural(s.previous_visits, 'visite')},"
+            f" évolution {_growth(s.visits_growth, s.previous_visits)}"
+        )
+    return lines
+
+
+def _activity(a: reporting_pb2.ActivityFigures) -> list[str]:
+    """Bilan.activity: the permanences' appointments and visits (one line when there were none)."""
+    if not (a.appointments or a.previous_appointments):
+        return ["Permanences et rendez-vous : aucun rendez-vous sur la période"]
+    before = "période précédente"
+    excused = f"dont {_plural(a.excused_no_shows, 'excusée')}"
+    lines = [
+        "Permanences et rendez-vous :",
+        f"  Rendez-vous : {number(a.appointments)} ({before} : {number(a.previous_appointments)})",
+        f"  Visites : {number(a.visits)} ({before} : {number(a.previous_visits)})",
+        f"  Absences : {number(a.no_shows)}, {excused} ({before} : {number(a.previous_no_shows)})",
+        f"  Taux d'absence : {percent(a.no_show_rate)}",
+        f"  Venues sans rendez-vous : {number(a.walk_ins)}",
+        f"  Évolution des visites sur la {before} : {_growth(a.visits_growth, a.previous_visits)}",
+    ]
+    lines += _activity_shares("Par catégorie de partenaire", a.by_category)
+    lines += _activity_shares("Par partenaire", a.by_partner)
+    lines += _activity_shares("Par site", a.by_site)
+    return lines
 
 
 @render_text.register

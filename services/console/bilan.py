@@ -7,6 +7,11 @@ period), who may read which communes and every label are the reporting service's
 (GetBilan, ExportBilan): this page turns the form into a period, sends it, and shows the
 answer. Numbers are written as the service's own HTML document writes them. No
 dossier is ever linked from here: the bilan holds aggregates only.
+
+The permanences' section (Bilan.activity) shows the appointments and visits of the
+period with the previous period's, then the same by partner category (with its chart),
+by partner and by site; only its heading and one sentence when the period and the one
+before it had no appointment.
 """
 
 from __future__ import annotations
@@ -72,6 +77,20 @@ class Breakdown:
     shares: Sequence[reporting_pb2.Share]
     chart: Markup
     note: str = ""
+
+
+@dataclass(frozen=True)
+class ActivityTable:
+    """One breakdown of the permanences' activity: its heading, its table and, for the
+    categories, the chart of the visits drawn just before the table."""
+
+    key: str
+    title: str
+    column: str
+    shares: Sequence[reporting_pb2.ActivityShare]
+    caption: str
+    empty: str
+    chart: Markup
 
 
 def today() -> date:
@@ -222,6 +241,66 @@ def _partner_chart(partners: Sequence[reporting_pb2.PartnerFigures]) -> Markup:
     )
 
 
+def visits_share(share: reporting_pb2.ActivityShare, visits: int) -> str:
+    """A share's visits as a part of all visits, in percent (as the HTML document draws it)."""
+    return _percent(100.0 * share.visits / visits if visits else 0.0)
+
+
+def growth(value: float, previous: int) -> str:
+    """The service's growth of the visits, signed (+4,5 %, −3,0 %); empty when there
+    was no visit in the previous period to compare with (the page writes a dash)."""
+    if previous == 0:
+        return ""
+    text = _percent(value)
+    return text if text.startswith(("−", "0,0")) else f"+{text}"
+
+
+def activity_tables(activity: reporting_pb2.ActivityFigures) -> list[ActivityTable]:
+    """The breakdowns of the permanences' activity; the categories' visits as a chart."""
+    title = "Visites par catégorie de partenaire"
+    chart = labelled_bar_chart(
+        "graphique-activite-categories",
+        f"{title} : nombre de visites",
+        [
+            (
+                s.label,
+                float(s.visits),
+                f"{_number(s.visits)} ({visits_share(s, activity.visits)})",
+            )
+            for s in activity.by_category
+        ],
+    )
+    return [
+        ActivityTable(
+            "graphique-activite-categories",
+            title,
+            "Catégorie",
+            activity.by_category,
+            f"Données du graphique « {title} »",
+            "Aucun rendez-vous sur la période.",
+            chart,
+        ),
+        ActivityTable(
+            "activite-partenaires",
+            "Par partenaire",
+            "Partenaire",
+            activity.by_partner,
+            "Rendez-vous et visites des permanences par partenaire",
+            "Aucun rendez-vous avec un partenaire sur la période.",
+            Markup(""),
+        ),
+        ActivityTable(
+            "activite-sites",
+            "Par site d'accueil",
+            "Site",
+            activity.by_site,
+            "Rendez-vous et visites des permanences par site d'accueil",
+            "Aucun rendez-vous sur la période.",
+            Markup(""),
+        ),
+    ]
+
+
 def _quick_links(filters: Filters) -> list[QuickLink]:
     links = []
     for text, start, end in quick_periods(today()):
@@ -234,17 +313,25 @@ def _quick_links(filters: Filters) -> list[QuickLink]:
 
 def _formatters() -> dict[str, Callable[..., str]]:
     # French numbers as the reporting service's own document writes them.
-    return {"number": _number, "percent": _percent, "days": _days, "partner_label": partner_label}
+    return {
+        "number": _number,
+        "percent": _percent,
+        "days": _days,
+        "partner_label": partner_label,
+        "growth": growth,
+        "visits_share": visits_share,
+    }
 
 
 def _figures(bilan: reporting_pb2.Bilan | None) -> dict[str, object]:
     """What the template shows of an answered bilan: period, breakdowns and charts."""
     if bilan is None:
-        return {"bilan": None, "period": "", "breakdowns": [], "durations": []}
+        return {"bilan": None, "period": "", "breakdowns": [], "durations": [], "activity": None}
     period_start = _day_fr(getattr(bilan, "from").ToDatetime(tzinfo=UTC))
     period_end = _day_fr(_last_day(bilan))
     # A stage no dossier of the period went through has no duration to show.
     durations = [d for d in bilan.stage_durations if d.dossiers]
+    activity = bilan.activity
     return {
         "bilan": bilan,
         "period": f"du {period_start} au {period_end}",
@@ -255,6 +342,9 @@ def _figures(bilan: reporting_pb2.Bilan | None) -> dict[str, object]:
         "durations": durations,
         "duration_chart": _duration_chart(durations),
         "partner_chart": _partner_chart(bilan.partners),
+        # Shown when the period or the one before it had appointments (as the HTML document).
+        "activity": bilan.activity if activity.appointments or activity.previous_appointments else None,
+        "activity_tables": activity_tables(activity),
     }
 
 

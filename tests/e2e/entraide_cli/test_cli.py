@@ -16,6 +16,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from concurrent import futures
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -24,10 +25,22 @@ import grpc
 import pytest
 from entraide.v1 import intake_pb2, intake_pb2_grpc, reporting_pb2
 
+from domain.planning import AppointmentStatus, HostKind
 from entraide_cli import main, render
 from kernel import rich_status
+from kernel.auth import Role
 from kernel.errors import InvalidArgument, Violation
+from kernel.events import Event
+from kernel.settings import Settings
 from tests.conftest import AppStack
+from tests.reporting_events import (
+    appointment_booked,
+    appointment_place,
+    attendance_recorded,
+    drained,
+    publish,
+    shuffled,
+)
 
 ENTRAIDE = str(Path(sys.executable).parent / "entraide")
 AGENT = "agent-martin"
@@ -583,6 +596,133 @@ def test_the_bilan_is_written_with_french_numbers_and_its_partners() -> None:
     assert partners[1].startswith("  cresus : 1 orientation — ") and partners[1].endswith(
         "réponse —, d'accompagnement —"
     )
+    # No appointment in the period nor the one before: one line.
+    assert shown.endswith("\nPermanences et rendez-vous : aucun rendez-vous sur la période")
+
+
+def test_the_permanences_figures_are_written_in_french() -> None:
+    render.use_reference({})
+    share = reporting_pb2.ActivityShare
+    bilan = reporting_pb2.Bilan(
+        territory_labels=["Bar-le-Duc"],
+        activity=reporting_pb2.ActivityFigures(
+            appointments=1520,
+            visits=1300,
+            no_shows=160,
+            excused_no_shows=40,
+            no_show_rate=11.0,
+            previous_appointments=1700,
+            previous_visits=1400,
+            previous_no_shows=200,
+            visits_growth=-7.1,
+            walk_ins=1,
+            by_category=[
+                share(
+                    code="logement",
+                    label="Logement",
+                    appointments=1500,
+                    visits=1300,
+                    no_shows=150,
+                    no_show_rate=10.3,
+                    previous_visits=1400,
+                    visits_growth=-7.1,
+                ),
+                share(
+                    code="elus", label="Permanences d'élus", appointments=20, no_shows=10, no_show_rate=100.0
+                ),
+            ],
+            by_site=[share(code="ccas-bar-le-duc", label="CIAS du Pays Barrois – accueil", appointments=1)],
+        ),
+    )
+    shown = render.render_text(bilan).replace("\u202f", " ")
+    lines = shown.split("Permanences et rendez-vous :\n")[1].splitlines()
+    assert lines == [
+        "  Rendez-vous : 1 520 (période précédente : 1 700)",
+        "  Visites : 1 300 (période précédente : 1 400)",
+        "  Absences : 160, dont 40 excusées (période précédente : 200)",
+        "  Taux d'absence : 11,0 %",
+        "  Venues sans rendez-vous : 1",
+        "  Évolution des visites sur la période précédente : -7,1 %",
+        "  Par catégorie de partenaire :",
+        "    Logement : 1 500 rendez-vous, 1 300 visites, 150 absences (taux d'absence 10,3 %)"
+        " — période précédente : 1 400 visites, évolution -7,1 %",
+        "    Permanences d'élus : 20 rendez-vous, 0 visite, 10 absences (taux d'absence 100,0 %)"
+        " — période précédente : 0 visite, évolution —",
+        "  Par partenaire : aucun rendez-vous",
+        "  Par site :",
+        "    CIAS du Pays Barrois – accueil : 1 rendez-vous, 0 visite, 0 absence (taux d'absence 0,0 %)"
+        " — période précédente : 0 visite, évolution —",
+    ]
+
+
+def bar_appointments() -> list[Event]:
+    """Bar-le-Duc's permanences in 2009 (a year no other test uses) and 2008: the ADIL
+    3 appointments in 2009 (2 seen, 1 excused no-show) and 1 seen in 2008, an élu's
+    walk-in seen in 2009."""
+    adil = (HostKind.PARTENAIRE, "adil-55", "ADIL de la Meuse", "logement")
+    elu = (HostKind.ELU, "", "", "")
+    s = AppointmentStatus
+    planned = [
+        (datetime(2009, 3, 2, 9, tzinfo=UTC), adil, s.SEEN, False),
+        (datetime(2009, 5, 4, 9, tzinfo=UTC), adil, s.SEEN, False),
+        (datetime(2009, 6, 8, 9, tzinfo=UTC), adil, s.NO_SHOW_EXCUSED, False),
+        (datetime(2009, 9, 7, 14, tzinfo=UTC), elu, s.SEEN, True),
+        (datetime(2008, 4, 7, 9, tzinfo=UTC), adil, s.SEEN, False),
+    ]
+    events = []
+    for starts, (host_kind, partner_id, partner_name, category), status, walk_in in planned:
+        appointment_id = str(uuid.uuid4())
+        place = appointment_place(
+            starts,
+            territory="55029",
+            site="ccas-bar-le-duc",
+            host_kind=host_kind,
+            partner_id=partner_id,
+            partner_name=partner_name,
+            category=category,
+        )
+        booked = starts if walk_in else starts - timedelta(days=3)
+        events.append(appointment_booked(appointment_id, place, booked, walk_in=walk_in))
+        events.append(attendance_recorded(appointment_id, status, starts, territory="55029"))
+    return events
+
+
+async def test_the_bilan_shows_the_permanences_appointments(app_stack: AppStack, settings: Settings) -> None:
+    await publish(settings, shuffled(bar_appointments()))
+    await drained(settings)
+    env = dict(app_stack.env)
+    env["ENTRAIDE_TOKEN"] = app_stack.token("elu-bar", Role.ELU, ["55029"])
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [ENTRAIDE, "bilan", "--du", "2009-01-01", "--au", "2010-01-01", "--commune", "55029"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    shown = done.stdout.replace("\u202f", " ")
+    assert shown.startswith("Bilan : Bar-le-Duc\n")
+    lines = shown.split("Permanences et rendez-vous :\n")[1].splitlines()
+    assert lines == [
+        "  Rendez-vous : 4 (période précédente : 1)",
+        "  Visites : 3 (période précédente : 1)",
+        "  Absences : 1, dont 1 excusée (période précédente : 0)",
+        "  Taux d'absence : 25,0 %",
+        "  Venues sans rendez-vous : 1",
+        "  Évolution des visites sur la période précédente : +200,0 %",
+        "  Par catégorie de partenaire :",
+        "    Logement : 3 rendez-vous, 2 visites, 1 absence (taux d'absence 33,3 %)"
+        " — période précédente : 1 visite, évolution +100,0 %",
+        "    Permanences d'élus : 1 rendez-vous, 1 visite, 0 absence (taux d'absence 0,0 %)"
+        " — période précédente : 0 visite, évolution —",
+        "  Par partenaire :",
+        "    ADIL de la Meuse : 3 rendez-vous, 2 visites, 1 absence (taux d'absence 33,3 %)"
+        " — période précédente : 1 visite, évolution +100,0 %",
+        "  Par site :",
+        "    CIAS du Pays Barrois – accueil : 4 rendez-vous, 3 visites, 1 absence (taux d'absence 25,0 %)"
+        " — période précédente : 1 visite, évolution +200,0 %",
+    ]
 
 
 def test_ops_shows_labels_and_misconfigured_channels() -> None:

@@ -1,8 +1,10 @@
 """The bilan page for élus and responsables, on the real stack: the reporting
 projection fed with known events (Bar-le-Duc, 2013 and the year before), the page shows
 the service's figures exactly, each chart an accessible SVG followed by its data table
-with the same numbers; the CSV and HTML exports download; refusals are French; an élu
-reaches no dossier; the page passes axe-core in Chromium."""
+with the same numbers, the permanences' appointments and visits among them (their totals,
+by partner category with its chart, by partner, by site; one sentence for communes
+without any); the CSV and HTML exports download; refusals are French; an élu reaches
+no dossier; the page passes axe-core in Chromium."""
 
 from __future__ import annotations
 
@@ -22,13 +24,25 @@ import httpx2 as httpx
 import pytest
 from entraide.v1 import intake_pb2
 
+from domain.planning import AppointmentStatus, HostKind
+from kernel.events import Event
 from kernel.settings import Settings
 from tests.conftest import AppStack
 from tests.e2e.services.console import browser
-from tests.e2e.services.console.conftest import AGENTS, BAR, Console
+from tests.e2e.services.console.conftest import AGENTS, BAR, LIGNY, Console
 from tests.e2e.services.console.helpers import create_person
 from tests.e2e.services.console.helpers import intake as intake  # the fixture: intake as a responsable
-from tests.reporting_events import Dossier, drained, publish, referral_events, shuffled
+from tests.reporting_events import (
+    Dossier,
+    appointment_booked,
+    appointment_cancelled,
+    appointment_place,
+    attendance_recorded,
+    drained,
+    publish,
+    referral_events,
+    shuffled,
+)
 
 if TYPE_CHECKING:
     from entraide.v1.intake_pb2_grpc import IntakeServiceAsyncStub as Stub
@@ -41,6 +55,60 @@ NBSP = "\u00a0"
 MOTIFS_2013 = ["logement"] * 17 + ["famille"] * 6 + ["emploi"] * 4
 CHANNELS_2013 = ["visite_spontanee"] * 12 + ["telephone"] * 10 + ["rendez_vous"] * 5
 OUTCOMES_2013 = ["regle"] * 9 + ["sans_solution"] * 2
+# The permanences of Bar-le-Duc in 2013: (host, partner, category, site, status, walk-in).
+# The ADIL holds 4 appointments at the CIAS (2 seen, 2 no-shows, one excused); Crésus 2
+# at the antenne (one cancelled: not counted); the élu 2 (one a walk-in); an agent one
+# with nothing recorded. In 2012: the ADIL 2 visits, the élu 1.
+CIAS, ANTENNE = "ccas-bar-le-duc", "antenne-cote-sainte-catherine"
+ADIL = (HostKind.PARTENAIRE, "adil-55", "ADIL de la Meuse", "logement")
+CRESUS = (HostKind.PARTENAIRE, "cresus-55", "Crésus Lorraine", "budget_endettement")
+ELU = (HostKind.ELU, "", "", "")
+AGENT = (HostKind.AGENT, "", "", "")
+S = AppointmentStatus
+APPOINTMENTS = {
+    2013: [
+        (ADIL, CIAS, S.SEEN, False),
+        (ADIL, CIAS, S.SEEN, False),
+        (ADIL, CIAS, S.NO_SHOW, False),
+        (ADIL, CIAS, S.NO_SHOW_EXCUSED, False),
+        (CRESUS, ANTENNE, S.ARRIVED, False),
+        (CRESUS, ANTENNE, S.CANCELLED, False),
+        (ELU, CIAS, S.SEEN, False),
+        (ELU, CIAS, S.SEEN, True),
+        (AGENT, CIAS, S.BOOKED, False),
+    ],
+    2012: [(ADIL, CIAS, S.SEEN, False), (ADIL, CIAS, S.SEEN, False), (ELU, CIAS, S.SEEN, False)],
+}
+
+
+def appointment_events() -> list[Event]:
+    """The booking of each appointment of APPOINTMENTS, then what was recorded of it."""
+    events: list[Event] = []
+    for year, appointments in APPOINTMENTS.items():
+        for i, ((host_kind, partner_id, partner_name, category), site, status, walk_in) in enumerate(
+            appointments
+        ):
+            appointment_id = str(uuid.uuid4())
+            starts = datetime(year, 4, 2, 8, tzinfo=UTC) + timedelta(days=7 * i)
+            place = appointment_place(
+                starts,
+                territory=BAR,
+                site=site,
+                room="bureau-1" if site == CIAS else "salle-reunion",
+                host_kind=host_kind,
+                partner_id=partner_id,
+                partner_name=partner_name,
+                category=category,
+            )
+            booked = starts if walk_in else starts - timedelta(days=5)
+            events.append(appointment_booked(appointment_id, place, booked, walk_in=walk_in))
+            if status == S.CANCELLED:
+                events.append(
+                    appointment_cancelled(appointment_id, starts - timedelta(days=1), territory=BAR)
+                )
+            elif status != S.BOOKED:
+                events.append(attendance_recorded(appointment_id, status, starts, territory=BAR))
+    return events
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +141,7 @@ async def seeded(app_stack: AppStack, settings: Settings) -> None:
     events += referral_events(
         year[0], "caf-meuse", [("requested", 0), ("received", 24), ("completed", 96)], "CAF de la Meuse"
     )
+    events += appointment_events()
     await publish(settings, shuffled(events))
     await drained(settings)
 
@@ -198,7 +267,12 @@ async def test_the_page_shows_the_services_figures_with_charts_and_their_tables(
         },
     }
     charts = {svg.get("id"): svg for svg in page.svgs}
-    assert set(charts) == {*expected, "graphique-durees", "graphique-partenaires"}
+    assert set(charts) == {
+        *expected,
+        "graphique-durees",
+        "graphique-partenaires",
+        "graphique-activite-categories",
+    }
     for chart_id, rows in expected.items():
         table = page.table(f"{chart_id}-donnees")
         assert body(table) == rows, chart_id
@@ -233,6 +307,94 @@ async def test_the_page_shows_the_services_figures_with_charts_and_their_tables(
     # The exports, with the same filters.
     assert 'href="/bilan/export?du=2013-01-01&amp;au=2013-12-31&amp;format=csv"' in reply.text
     assert "Télécharger en CSV" in text and "Télécharger la page HTML" in text
+
+
+async def test_the_permanences_appointments_and_visits_are_shown(
+    seeded: None, signed_in: dict[str, httpx.Client]
+) -> None:
+    reply = signed_in["elu"].get(f"/bilan?{PERIOD}")
+    assert reply.status_code == 200, reply.text
+    page = Tables(reply.text)
+    section = html.unescape(reply.text).split('<h2 id="activite-section">')[1]
+    assert section.startswith("Permanences et rendez-vous</h2>")
+    no_previous = "—aucune visite sur la période précédente"
+    assert body(page.table("activite-synthese")) == {
+        "Rendez-vous": ["8", "3"],
+        "Visites": ["5", "3"],
+        "Absences": ["2", "0"],
+        "dont absences excusées": ["1", "—non disponible"],
+        "Taux d'absence": [percent("28,6"), "—non disponible"],
+        "Venues sans rendez-vous": ["1", "—non disponible"],
+        "Évolution des visites sur la période précédente": [f"+{percent('66,7')}", "—sans objet"],
+    }
+    # Columns: appointments, visits, share of the visits, no-shows, no-show rate,
+    # previous visits, growth of the visits.
+    categories = page.table("graphique-activite-categories-donnees")
+    assert categories.caption.startswith("Données du graphique « Visites par catégorie de partenaire »")
+    assert categories.rows[0] == [
+        "Catégorie",
+        "Rendez-vous",
+        "Visites",
+        "Part des visites",
+        "Absences",
+        "Taux d'absence",
+        "Visites période précédente",
+        "Évolution des visites",
+    ]
+    assert categories.rows[1:] == [
+        ["Logement", "4", "2", percent("40,0"), "2", percent("50,0"), "2", percent("0,0")],
+        ["Permanences d'élus", "2", "2", percent("40,0"), "0", percent("0,0"), "1", f"+{percent('100,0')}"],
+        ["Budget et surendettement", "1", "1", percent("20,0"), "0", percent("0,0"), "0", no_previous],
+        ["Agents du CCAS / CIAS", "1", "0", percent("0,0"), "0", percent("0,0"), "0", no_previous],
+    ]
+    assert body(page.table("activite-partenaires-donnees")) == {
+        "ADIL de la Meuse": ["4", "2", percent("40,0"), "2", percent("50,0"), "2", percent("0,0")],
+        "Crésus Lorraine": ["1", "1", percent("20,0"), "0", percent("0,0"), "0", no_previous],
+    }
+    assert body(page.table("activite-sites-donnees")) == {
+        "CIAS du Pays Barrois – accueil": [
+            "7",
+            "4",
+            percent("80,0"),
+            "2",
+            percent("33,3"),
+            "3",
+            f"+{percent('33,3')}",
+        ],
+        "Antenne de la Côte Sainte-Catherine": [
+            "1",
+            "1",
+            percent("20,0"),
+            "0",
+            percent("0,0"),
+            "0",
+            no_previous,
+        ],
+    }
+    # The chart of the visits by category draws the table's figures, then the table.
+    chart = next(svg for svg in page.svgs if svg.get("id") == "graphique-activite-categories")
+    texts = chart_texts(chart)
+    for label, visits, share in [
+        ("Logement", "2", "40,0"),
+        ("Permanences d'élus", "2", "40,0"),
+        ("Budget et surendettement", "1", "20,0"),
+        ("Agents du CCAS / CIAS", "0", "0,0"),
+    ]:
+        assert label in " ".join(texts) and f"{visits} ({percent(share)})" in texts, texts
+    title = chart.find(f"{SVG}title")
+    assert title is not None and title.text == "Visites par catégorie de partenaire : nombre de visites"
+    at = page.order.index(("graphique-activite-categories", ""))
+    assert page.order[at + 1] == ("", "graphique-activite-categories-donnees")
+
+    # A commune without any appointment (Ligny-en-Barrois): the heading and one sentence.
+    ligny = signed_in["responsable"].get(f"/bilan?{PERIOD}&communes={LIGNY}")
+    assert ligny.status_code == 200, ligny.text
+    empty = html.unescape(ligny.text).split('<h2 id="activite-section">')[1].split("</section>")[0]
+    assert (
+        squeezed(re.sub(r"<[^>]+>", " ", empty))
+        == "Permanences et rendez-vous Aucun rendez-vous sur la période."
+    )
+    assert "activite-synthese" not in ligny.text and "graphique-activite" not in ligny.text
 
 
 async def test_default_period_quick_links_and_communes(
@@ -365,7 +527,8 @@ def test_the_bilan_passes_axe_core_in_chromium(seeded: None, console: Console) -
         page.fill("#login", AGENTS["elu"].email)
         page.click("#login-submit")
         page.wait_for_url(f"{url}**")
-        assert page.locator("svg[role='img']").count() == 6
+        assert page.locator("svg[role='img']").count() == 7
+        assert "Permanences et rendez-vous" in page.inner_text("#activite-section")
         assert page.locator("#graphique-motifs-donnees").inner_text().count("17") >= 1
         checked.accessible(page, "bilan")
         # The form: a reversed period, refused next to its field.
