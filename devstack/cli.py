@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from devstack import processes, secrets, servers, supervision, tokens
+from devstack import processes, secrets, servers, standins, supervision, tokens
 from devstack.servers import (
     REPO_ROOT,
     Endpoints,
@@ -74,6 +74,8 @@ APPS = (
     App("console", "services.console", web_port_var=CONSOLE_PORT_VAR, web_default_port=DEFAULT_CONSOLE_PORT),
 )
 DEMO_AGENTS_FILE = REPO_ROOT / "devstack" / "demo_agents.json"
+# Supervised before the applications: the intake's sender sends to them.
+SUPERVISED = (*(s.name for s in standins.STANDINS), *(app.name for app in APPS))
 
 
 def state_dir() -> Path:
@@ -136,12 +138,17 @@ def app_env(state: Path, endpoints: Endpoints) -> dict[str, str]:
     console = next(app for app in APPS if app.is_web)
     env.setdefault("ENTRAIDE_CONSOLE_URL", web_url(console, env))
     env.setdefault("ENTRAIDE_CONSOLE_AGENTS_FILE", str(DEMO_AGENTS_FILE))
+    # Messages to people go to the local mail catcher and SMS stand-in.
+    env.update(standins.sender_env(state, env))
     return env
 
 
-def programs() -> list[supervision.Program]:
-    """The application processes, as supervisord runs them (in this order)."""
-    return [supervision.Program(app.name, [sys.executable, "-m", app.module]) for app in APPS]
+def programs(state: Path, env: Mapping[str, str]) -> list[supervision.Program]:
+    """The stand-ins, then the application processes, as supervisord runs them (in this order)."""
+    return [
+        *(supervision.Program(s.name, s.argv(state, env)) for s in standins.STANDINS),
+        *(supervision.Program(app.name, [sys.executable, "-m", app.module]) for app in APPS),
+    ]
 
 
 def cmd_up(state: Path) -> int:
@@ -156,26 +163,29 @@ def cmd_up(state: Path) -> int:
     except supervision.SupervisionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    for app in APPS:
-        previous = before.get(app.name)
+    for name in SUPERVISED:
+        previous = before.get(name)
         if previous is not None and previous.up:
-            print(f"{app.name}: already running (pid {previous.pid})")
+            print(f"{name}: already running (pid {previous.pid})")
             continue
         if before and previous is None:
             print(
-                f"error: {app.name} is not in {supervision.config_file(state)}, written by an older version;"
+                f"error: {name} is not in {supervision.config_file(state)}, written by an older version;"
                 " run `make down` then `make up`",
                 file=sys.stderr,
             )
             return 1
         if previous is not None:  # stopped, or given up on after too many failed starts
-            supervision.start_program(state, app.name)
-        status = supervision.wait_started(state, app.name)
+            supervision.start_program(state, name)
+        status = supervision.wait_started(state, name)
         if status is not None and status.pid:
-            print(f"{app.name}: started (pid {status.pid})")
+            print(f"{name}: started (pid {status.pid})")
         else:
             state_name = status.state if status is not None else "unknown to supervisord"
-            print(f"{app.name}: {state_name}, see {processes.log_file(state, app.name)}")
+            print(f"{name}: {state_name}, see {processes.log_file(state, name)}")
+    for standin in standins.STANDINS:
+        if not wait_listening(state, standin, env):
+            return 1
     for app in APPS:
         if (app.is_grpc or app.is_web) and not wait_serving(state, app, env):
             return 1
@@ -189,7 +199,7 @@ def cmd_up(state: Path) -> int:
 def ensure_supervisor(state: Path, env: Mapping[str, str]) -> dict[str, supervision.ProgramStatus]:
     """supervisord running for `state`, started if needed (it then starts every program);
     the programs' status as it was before this call (empty when supervisord was just started)."""
-    names = [app.name for app in APPS]
+    names = list(SUPERVISED)
     with supervision.lock(state):
         pid = supervision.is_running(state)
         if pid is not None:
@@ -207,7 +217,7 @@ def ensure_supervisor(state: Path, env: Mapping[str, str]) -> dict[str, supervis
             old = processes.is_running(state, app.name)
             if old is not None and processes.stop_process(state, app.name):
                 print(f"{app.name}: stopped its unsupervised process (pid {old})")
-        pid = supervision.start(state, programs(), env, cwd=REPO_ROOT)
+        pid = supervision.start(state, programs(state, env), env, cwd=REPO_ROOT)
         print(f"supervisord: started (pid {pid}), configuration {supervision.config_file(state)}")
         return {}
 
@@ -229,6 +239,25 @@ def wait_serving(state: Path, app: App, env: Mapping[str, str]) -> bool:
     logfile = processes.log_file(state, app.name)
     print(
         f"error: {app.name} is not SERVING on {address} (last health answer: {status}; {supervisor}).\n"
+        f"Last lines of {logfile}:\n{processes.tail(logfile)}",
+        file=sys.stderr,
+    )
+    return False
+
+
+def wait_listening(state: Path, standin: standins.Standin, env: Mapping[str, str]) -> bool:
+    address = standin.address(env)
+    deadline = time.monotonic() + HEALTH_TIMEOUT
+    while time.monotonic() < deadline:
+        if standins.listening(address) == "SERVING":
+            return True
+        program = supervision.program_status(state, [standin.name]).get(standin.name)
+        if program is None or program.state in supervision.GAVE_UP_STATES:
+            break
+        time.sleep(0.2)
+    logfile = processes.log_file(state, standin.name)
+    print(
+        f"error: {standin.name} does not listen on {address}.\n"
         f"Last lines of {logfile}:\n{processes.tail(logfile)}",
         file=sys.stderr,
     )
@@ -301,6 +330,7 @@ def print_summary(state: Path, endpoints: Endpoints, env: Mapping[str, str]) -> 
         lines += [f"    {a.agent_id:<14} {a.role.value:<19} {a.display_name}" for a in agents if a.active]
     lines += ["", "gRPC services:"]
     lines += [f"  {app.name:<10} {grpc_address(app, env)}" for app in APPS if app.is_grpc]
+    lines += ["", *standins.summary_lines(state, env)]
     lines += ["", "Metrics (Prometheus):"]
     lines += [f"  {name:<10} {metrics.url(name, env)}" for name in metrics.DEFAULT_METRICS_PORTS]
     lines += [
@@ -328,7 +358,7 @@ def cmd_down(state: Path) -> int:
     with supervision.lock(state):
         if supervision.is_running(state) is not None:
             try:
-                stopped += [app.name for app in reversed(APPS) if supervision.stop_program(state, app.name)]
+                stopped += [name for name in reversed(SUPERVISED) if supervision.stop_program(state, name)]
             except supervision.SupervisionError as exc:  # supervisord's own shutdown stops them
                 log.warning("%s", exc)
             supervision.shutdown(state)
@@ -352,7 +382,15 @@ def cmd_status(state: Path) -> int:
     else:
         print(f"{'supervisord':<12} down")
     all_up &= supervisor_pid is not None
-    supervised = supervision.program_status(state, [app.name for app in APPS]) if supervisor_pid else {}
+    supervised = supervision.program_status(state, list(SUPERVISED)) if supervisor_pid else {}
+    for standin in standins.STANDINS:
+        program = supervised.get(standin.name)
+        line = f"{standin.name:<12} {program.describe() if program is not None else 'not running'}"
+        all_up &= program is not None and program.state == "RUNNING"
+        answer = standins.listening(standin.address(env))
+        line += f", {standin.address(env)} {answer}"
+        all_up &= answer == "SERVING"
+        print(line)
     for app in APPS:
         program = supervised.get(app.name)
         if program is not None:

@@ -19,6 +19,7 @@ import grpc
 from entraide.v1 import intake_pb2, intake_pb2_grpc, referral_pb2, referral_pb2_grpc
 
 from devstack import tokens
+from devstack.demo_planning import plan_demo
 from devstack.synthetic.publish import demo_year
 from kernel import client, reference
 from kernel.auth import Role, mint
@@ -48,6 +49,14 @@ CHANNEL_WEIGHTS = {
     "aller_vers": 2,
 }
 TERRITORY_WEIGHTS = {"55029": 60, "55291": 15, "55519": 10, "55186": 8, "55040": 7}
+# Where the demo's people are received: sites of the reference data (the other communes
+# have none).
+DEMO_SITES = {"55029": ("ccas-bar-le-duc", "antenne-cote-sainte-catherine"), "55291": ("mairie-ligny",)}
+
+
+def demo_site(territory: str, number: int) -> str:
+    sites = DEMO_SITES.get(territory, ())
+    return sites[0 if number % 3 else -1] if sites else ""
 
 
 async def load_partners(settings: Settings) -> int:
@@ -78,14 +87,15 @@ def demo_requests() -> list[intake_pb2.OpenDossierRequest]:
     requests = []
     for number in range(1, DEMO_DOSSIERS + 1):
         motifs = {pick(MOTIF_WEIGHTS) for _ in range(rng.choice([1, 1, 1, 2]))}
+        territory = pick(TERRITORY_WEIGHTS)
         requests.append(
             intake_pb2.OpenDossierRequest(
                 request_id=f"demo-{number:03d}",
-                territory=pick(TERRITORY_WEIGHTS),
+                territory=territory,
                 motifs=sorted(motifs),
                 arrival_channel=pick(CHANNEL_WEIGHTS),
                 urgent="violences_conjugales" in motifs,
-                site="Antenne sociale centre" if number % 3 else "Maison de la solidarité",
+                site=demo_site(territory, number),
             )
         )
     return requests
@@ -253,7 +263,7 @@ async def orient_person(
             territory="55029",
             motifs=["logement"],
             arrival_channel="visite_spontanee",
-            site="Antenne sociale centre",
+            site="ccas-bar-le-duc",
             person_id=person_id,
         ),
         timeout=30,
@@ -320,6 +330,8 @@ async def main_async() -> None:
         f"demo data: {referred} people oriented to {DEMO_PARTNER} now,"
         f" {len(DEMO_PEOPLE) - referred} already there"
     )
+    # Permanences in the demo sites' rooms and a few appointments (devstack.demo_planning).
+    print(f"demo data: planning: {await plan_demo(settings)}")
     # One synthetic year for the bilan (ENTRAIDE_DEMO_SYNTHETIC_YEAR, see devstack.synthetic).
     print(f"demo data: {await demo_year(settings.env)}")
 

@@ -19,6 +19,8 @@ APP_PORTS = (
     "workflows_metrics",
     "codec",
     "console",
+    "mail_catcher",
+    "sms_standin",
 )
 
 

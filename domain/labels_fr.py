@@ -4,6 +4,15 @@ defined once for the timeline, the CLI, the console and the error messages."""
 
 from __future__ import annotations
 
+from domain.planning import (
+    AppointmentStatus,
+    ContactChannel,
+    ExceptionKind,
+    HostKind,
+    MessageKind,
+    MessageStatus,
+    Recurrence,
+)
 from domain.vocabulary import (
     ConsentChannel,
     ConsentKind,
@@ -99,6 +108,8 @@ TASK_KIND_LABELS: dict[str, str] = {
     TaskKind.REFERRAL_REJECTED: "Orientation refusée",
     TaskKind.REFERRAL_FAILED: "Orientation en échec",
     TaskKind.REFERRAL_EXPIRED: "Orientation expirée",
+    TaskKind.APPOINTMENT_NO_SHOW: "Rendez-vous sans présence notée",
+    TaskKind.MESSAGE_FAILED: "Message de rendez-vous non remis",
 }
 DEADLINE_LABELS: dict[str, str] = {
     DeadlineKind.URGENT_ECOUTE: "écoute urgente à mener",
@@ -128,3 +139,56 @@ def de(infinitive: str) -> str:
 
 def quoted_stage(code: str) -> str:
     return f"« {stage_label(code)} »"
+
+
+# ---- planning: permanences, appointments, messages to people (domain.planning) ----------
+HOST_KIND_LABELS: dict[str, str] = {
+    HostKind.PARTENAIRE: "partenaire",
+    HostKind.ELU: "élu",
+    HostKind.AGENT: "agent",
+}
+RECURRENCE_LABELS: dict[str, str] = {
+    Recurrence.WEEKLY: "chaque semaine",
+    Recurrence.FORTNIGHTLY: "une semaine sur deux",
+}
+EXCEPTION_KIND_LABELS: dict[str, str] = {
+    ExceptionKind.CANCELLED: "séance annulée",
+    ExceptionKind.HOLIDAY: "fermeture",
+    ExceptionKind.EXTRA: "séance supplémentaire",
+}
+APPOINTMENT_STATUS_LABELS: dict[str, str] = {
+    AppointmentStatus.BOOKED: "prévu",
+    AppointmentStatus.CANCELLED: "annulé",
+    AppointmentStatus.ARRIVED: "arrivé",
+    AppointmentStatus.SEEN: "vu",
+    AppointmentStatus.NO_SHOW: "absent",
+    AppointmentStatus.NO_SHOW_EXCUSED: "absence excusée",
+}
+CONTACT_CHANNEL_LABELS: dict[str, str] = {
+    ContactChannel.SMS: "SMS",
+    ContactChannel.EMAIL: "courriel",
+}
+MESSAGE_KIND_LABELS: dict[str, str] = {
+    MessageKind.CONFIRMATION: "confirmation",
+    MessageKind.REMINDER: "rappel",
+    MessageKind.SECOND_REMINDER: "second rappel",
+    MessageKind.MOVED: "rendez-vous déplacé",
+    MessageKind.CANCELLATION: "annulation",
+}
+MESSAGE_STATUS_LABELS: dict[str, str] = {
+    MessageStatus.PENDING: "en attente",
+    MessageStatus.SENDING: "en cours d'envoi",
+    MessageStatus.SENT: "envoyé",
+    MessageStatus.FAILED: "échec",
+    MessageStatus.SUPERSEDED: "remplacé (rendez-vous déplacé ou annulé)",
+}
+# ISO weekday (1 = Monday) → its French name.
+WEEKDAY_LABELS: dict[int, str] = {
+    1: "lundi",
+    2: "mardi",
+    3: "mercredi",
+    4: "jeudi",
+    5: "vendredi",
+    6: "samedi",
+    7: "dimanche",
+}

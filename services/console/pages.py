@@ -5,22 +5,30 @@ from __future__ import annotations
 
 from services.console import (
     administration,
+    appointments,
     bilan,
     caseload,
+    day_list,
     dossier_page,
     home,
     import_page,
     inbox,
+    messages_page,
     ops,
     partner,
     partner_link,
     person_page,
+    planning_page,
     reception,
 )
 
 ROUTES = [
     *home.ROUTES,
     *reception.ROUTES,
+    *day_list.ROUTES,
+    *appointments.ROUTES,
+    *planning_page.ROUTES,
+    *messages_page.ROUTES,
     *caseload.ROUTES,
     *dossier_page.ROUTES,
     *person_page.ROUTES,

@@ -1,5 +1,6 @@
-"""A person's page: identity, dossiers, consents, and the person's rights (export of
-their data, rectification), with the merge of a possible duplicate.
+"""A person's page: identity, dossiers, consents, appointments and how the person
+agreed to be reminded of them, and the person's rights (export of their data,
+rectification), with the merge of a possible duplicate.
 
 The intake service decides who may see or do what: a person of another commune is the
 same French 404 page as an unknown one (page_route), and an action the agent's role does
@@ -11,10 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
-from entraide.v1 import intake_pb2, referral_pb2
+from entraide.v1 import intake_pb2, planning_pb2, referral_pb2
 from starlette.responses import Response
 
 from domain import labels_fr as labels
+from domain.planning import ContactChannel
 from kernel import rich_status
 from kernel.auth import Role
 from services.console import web
@@ -27,6 +29,14 @@ DONE = {
     " sont sur cette fiche.",
     "consentement-retire": "Le retrait du consentement est enregistré : plus rien ne part vers ce"
     " partenaire à ce titre, et les orientations en cours qu'il couvrait sont annulées.",
+    "contact": "Les préférences de contact sont enregistrées.",
+}
+CONTACT_CHANNELS = [(c.value, labels.CONTACT_CHANNEL_LABELS[c].capitalize()) for c in ContactChannel]
+# The contact form's inputs, prefixed: the person's page holds several forms.
+CONTACT_RENAME = {
+    "consent": "contact-consent",
+    "channel": "contact-channel",
+    "opted_out": "contact-opted_out",
 }
 # Who records a person's withdrawal of a consent (the service decides; the form is offered to them).
 WITHDRAWERS = frozenset({Role.TRAVAILLEUR_SOCIAL, Role.RESPONSABLE})
@@ -83,6 +93,40 @@ async def partner_names(page: Page, consents: list[Any]) -> dict[str, str]:
     return {p.partner_id: p.name for p in reply.partners}
 
 
+async def planning_section(call: Any) -> tuple[Any, str]:
+    """A read of the planning for the person's page, or the service's refusal for the
+    agent's role (the rest of the page stays usable)."""
+    try:
+        return await call, ""
+    except grpc.RpcError as error:
+        refusal = role_refusal(error)
+        if refusal:
+            return None, refusal
+        if error.code() is grpc.StatusCode.UNIMPLEMENTED:
+            return None, "Les rendez-vous ne sont pas encore disponibles sur ce déploiement."
+        raise
+
+
+async def person_appointments(page: Page, person_id: str) -> tuple[list[Any], str]:
+    reply, refusal = await planning_section(
+        page.calls.planning.ListAppointments(planning_pb2.ListAppointmentsRequest(person_id=person_id))
+    )
+    return (list(reply.appointments) if reply is not None else []), refusal
+
+
+async def contact_preferences(page: Page, person_id: str) -> tuple[Any, str]:
+    try:
+        return await planning_section(
+            page.calls.planning.GetContactPreferences(
+                planning_pb2.GetContactPreferencesRequest(person_id=person_id)
+            )
+        )
+    except grpc.RpcError as error:
+        if error.code() is not grpc.StatusCode.NOT_FOUND:
+            raise
+        return planning_pb2.ContactPreferences(person_id=person_id), ""  # nothing recorded yet
+
+
 async def possible_duplicates(page: Page, person: Any) -> list[Any]:
     """Persons that may be the same one, offered for a merge to responsables."""
     if page.session.agent.role is not Role.RESPONSABLE or person.merged_into:
@@ -105,11 +149,23 @@ async def possible_duplicates(page: Page, person: Any) -> list[Any]:
 
 
 async def render_person(
-    page: Page, person_id: str, status: int = 200, refusal: str = "", errors: FormErrors | None = None
+    page: Page,
+    person_id: str,
+    status: int = 200,
+    refusal: str = "",
+    errors: FormErrors | None = None,
+    contact_typed: Any = None,
 ) -> Response:
     person = await get_person(page, person_id)
     dossiers = await person_dossiers(page, person_id)
     consents, consents_refused = await person_consents(page, person_id)
+    appointments: list[Any] = []
+    appointments_refused, contact, contact_refused = "", None, ""
+    if not person.merged_into:  # a merged record's appointments are on the record kept
+        appointments, appointments_refused = await person_appointments(page, person_id)
+        contact, contact_refused = await contact_preferences(page, person_id)
+    if contact_typed is not None:
+        contact = contact_typed  # the refused form shows what was typed
     return page.render(
         "person_page.html",
         status=status,
@@ -128,6 +184,12 @@ async def render_person(
         merge_request_id=new_request_id(),
         withdraw_request_id=new_request_id(),
         can_withdraw=page.session.agent.role in WITHDRAWERS,
+        appointments=appointments,
+        appointments_refused=appointments_refused,
+        contact=contact,
+        contact_refused=contact_refused,
+        contact_channels=CONTACT_CHANNELS,
+        contact_request_id=new_request_id(),
     )
 
 
@@ -191,6 +253,37 @@ async def revoke_consent(page: Page) -> Response:
     return page.redirect(f"/personnes/{person_id}?fait=consentement-retire")
 
 
+async def set_contact_preferences(page: Page) -> Response:
+    """Whether the person agrees to be reminded of appointments, how, and an opt-out."""
+    person_id = person_id_of(page)
+    typed = planning_pb2.ContactPreferences(
+        person_id=person_id,
+        consent=page.field("consent") == "1",
+        channel=page.field("channel"),
+        opted_out=page.field("opted_out") == "1",
+    )
+    try:
+        await page.calls.planning.SetContactPreferences(
+            planning_pb2.SetContactPreferencesRequest(
+                person_id=person_id,
+                consent=typed.consent,
+                channel=typed.channel,
+                opted_out=typed.opted_out,
+                request_id=page.field("request_id"),
+            )
+        )
+    except grpc.RpcError as error:
+        refusal = role_refusal(error)
+        if refusal:
+            return await render_person(page, person_id, status=403, refusal=refusal)
+        if error.code() not in FORM_CODES:
+            raise
+        errors = form_errors(error)
+        errors.fields = {CONTACT_RENAME.get(k, k): v for k, v in errors.fields.items()}
+        return await render_person(page, person_id, status=400, errors=errors, contact_typed=typed)
+    return page.redirect(f"/personnes/{person_id}?fait=contact#rendez-vous")
+
+
 def rectify_form(
     page: Page,
     person: Any,
@@ -239,6 +332,7 @@ ROUTES = [
     page_route("/personnes/{person_id}", person_page),
     page_route("/personnes/{person_id}/export", export_person, methods=("POST",)),
     page_route("/personnes/{person_id}/consentements/retrait", revoke_consent, methods=("POST",)),
+    page_route("/personnes/{person_id}/contact", set_contact_preferences, methods=("POST",)),
     page_route("/personnes/{person_id}/rectifier", rectify_page),
     page_route("/personnes/{person_id}/rectifier", rectify_person, methods=("POST",), name="rectify_person"),
 ]

@@ -14,11 +14,27 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from domain import labels_fr as labels
+from domain.appointments import ATTENDANCE_FROM, attendance_due
+from domain.planning import ATTENDANCE, AppointmentStatus, ContactChannel, MessageStatus
 from kernel import reference
 from kernel.auth import ROLE_LABELS, Role
 
 PARIS = ZoneInfo("Europe/Paris")
 TEMPLATES = Path(__file__).parent / "templates"
+MONTHS_FR = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
 
 
 def _as_datetime(value: Any) -> datetime | None:
@@ -49,9 +65,50 @@ def datetime_fr(value: Any) -> str:
     return at.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M") if at else ""
 
 
+def time_fr(value: Any) -> str:
+    """HH:MM in Europe/Paris (an appointment's, a session's hours)."""
+    at = _as_datetime(value)
+    return at.astimezone(PARIS).strftime("%H:%M") if at else ""
+
+
+def day_fr(value: Any) -> str:
+    """« lundi 7 décembre 2026 »: an ISO day string, or an instant's day in Europe/Paris."""
+    if isinstance(value, str):
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            return value
+    else:
+        at = _as_datetime(value)
+        if at is None:
+            return ""
+        day = at.astimezone(PARIS).date()
+    weekday = labels.WEEKDAY_LABELS[day.isoweekday()]
+    return f"{weekday} {day.day} {MONTHS_FR[day.month - 1]} {day.year}"
+
+
 def iso(value: Any) -> str:
     at = _as_datetime(value)
     return at.isoformat() if at else ""
+
+
+def attendance_options(appointment: Any) -> list[tuple[str, str]]:
+    """The attendance an agent may record now about an appointment (its day come), as
+    (status, French button text)."""
+    try:
+        current = AppointmentStatus(appointment.status)
+    except ValueError:
+        return []
+    starts = _as_datetime(appointment.starts_at)
+    if starts is None or not attendance_due(starts.astimezone(PARIS).date(), datetime.now(PARIS).date()):
+        return []
+    allowed = ATTENDANCE_FROM[current]
+    return [(s.value, labels.APPOINTMENT_STATUS_LABELS[s].capitalize()) for s in ATTENDANCE if s in allowed]
+
+
+def room_label(data: reference.ReferenceData, site: str, code: str) -> str:
+    found = data.sites[site].room(code) if site in data.sites else None
+    return found.label if found is not None else code
 
 
 def make_environment(env: Mapping[str, str]) -> Environment:
@@ -75,7 +132,27 @@ def make_environment(env: Mapping[str, str]) -> Environment:
         referral_status=lambda code: labels.REFERRAL_STATUS_LABELS.get(code, code),
         referral_reason=lambda code: labels.REFERRAL_REASON_LABELS.get(code, code),
         note_kind=lambda code: labels.NOTE_KIND_LABELS.get(code, code),
+        time_fr=time_fr,
+        day_fr=day_fr,
+        site=lambda code: data.sites[code].label if code in data.sites else code,
+        room=lambda code, site: room_label(data, site, code),
+        host_kind=lambda code: labels.HOST_KIND_LABELS.get(code, code),
+        recurrence=lambda code: labels.RECURRENCE_LABELS.get(code, code),
+        exception_kind=lambda code: labels.EXCEPTION_KIND_LABELS.get(code, code),
+        appointment_status=lambda code: labels.APPOINTMENT_STATUS_LABELS.get(code, code),
+        contact_channel=lambda code: labels.CONTACT_CHANNEL_LABELS.get(code, code),
+        message_kind=lambda code: labels.MESSAGE_KIND_LABELS.get(code, code),
+        message_status=lambda code: labels.MESSAGE_STATUS_LABELS.get(code, code),
+        weekday=lambda number: labels.WEEKDAY_LABELS.get(int(number), str(number)),
+        partner_category=lambda code: data.partner_categories.get(code, code),
         role=lambda code: ROLE_LABELS.get(Role(code), code) if code in Role.__members__.values() else code,
     )
-    jinja.globals.update(reference=data, stage_labels=labels.STAGE_LABELS)
+    jinja.globals.update(
+        reference=data,
+        stage_labels=labels.STAGE_LABELS,
+        statuses=AppointmentStatus,
+        message_statuses=MessageStatus,
+        contact_channel_codes=ContactChannel,
+        attendance_options=attendance_options,
+    )
     return jinja

@@ -5,6 +5,7 @@ minute): its tests run in file order and the last one is `down`."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -13,10 +14,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
+import aiosmtplib
 import httpx2 as httpx
 import psutil
 import pytest
@@ -113,8 +117,18 @@ def test_up_open_count_status(stack: Stack) -> None:
 
     status = run(env, str(BIN / "entraide-stack"), "status")
     assert status.returncode == 0, status.stdout + status.stderr
-    assert status.stdout.count("SERVING") == 4  # three gRPC services and the console
-    for name in ("intake", "referral", "reporting", "workflows", "codec", "console"):
+    # Three gRPC services, the console, the mail catcher and the SMS stand-in.
+    assert status.stdout.count("SERVING") == 6
+    for name in (
+        "mail-catcher",
+        "sms-standin",
+        "intake",
+        "referral",
+        "reporting",
+        "workflows",
+        "codec",
+        "console",
+    ):
         line = status_line(status.stdout, name)
         assert "RUNNING" in line and "uptime" in line and "restarts: 0" in line, status.stdout
 
@@ -148,9 +162,14 @@ def test_up_open_count_status(stack: Stack) -> None:
 
     again = run(env, str(BIN / "entraide-stack"), "up")
     assert again.returncode == 0, again.stdout + again.stderr
-    assert again.stdout.count("already running") == 6  # four services, the codec server, the console
+    # Four services, the codec server, the console, the mail catcher, the SMS stand-in.
+    assert again.stdout.count("already running") == 8
     assert "supervisord: reused" in again.stdout
     assert "demo data: 0 people oriented to caf-meuse now, 3 already there" in again.stdout
+    assert (
+        "demo data: planning: 0 permanences placed now, 4 already there; 0 appointments booked now"
+        in again.stdout
+    )
     assert motif_count() == before + 1  # demo data not loaded twice, nothing reopened
 
 
@@ -168,6 +187,51 @@ def test_the_readme_matches_what_make_up_prints(stack: Stack) -> None:
     printed = {shape(line) for line in stack.up.stdout.splitlines()}
     missing = [line for line in found.group(1).splitlines() if line.strip() and shape(line) not in printed]
     assert not missing, f"README lines not printed by `make up`: {missing}\n{stack.up.stdout}"
+
+
+def caught_lines(path: Path, deadline_s: float = 60) -> Callable[[Callable[[dict[str, Any]], bool]], bool]:
+    """Whether a line of the JSON-lines file matches, read again until the deadline."""
+
+    def wait_for(match: Callable[[dict[str, Any]], bool]) -> bool:
+        deadline = time.monotonic() + deadline_s
+        while True:
+            if path.exists():
+                lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+                if any(match(line) for line in lines):
+                    return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.5)
+
+    return wait_for
+
+
+def test_the_mail_catcher_and_the_sms_standin_receive_the_demo_confirmations(stack: Stack) -> None:
+    """`make up` runs a mail catcher and an SMS stand-in, says where they keep what they
+    receive, and points the intake's sender at them: the demo appointments' confirmations
+    (one by e-mail, one by SMS) arrive there; the catcher keeps any mail sent to it."""
+    env, state = stack.env, stack.state
+    mail, sms = state / "mail", state / "sms"
+    assert f"caught mails in {mail}/" in stack.up.stdout
+    assert f"SMS received in {sms}/sms.jsonl" in stack.up.stdout
+    assert "demo data: planning: 4 permanences placed now, 0 already there; 3 appointments booked now" in (
+        stack.up.stdout
+    )
+    assert caught_lines(mail / "received.jsonl")(
+        lambda m: "morgan.courriel@demo.entraide.localhost" in m["rcpt_tos"]
+    ), "the e-mail confirmation did not reach the mail catcher"
+    assert caught_lines(sms / "sms.jsonl")(lambda m: str(m["recipient"]).endswith("600000011")), (
+        "the SMS confirmation did not reach the SMS stand-in"
+    )
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "test@example.org", "x@example.org", "Essai"
+    message.set_content("Un message pour le collecteur.")
+    port = int(env["ENTRAIDE_MAIL_CATCHER_PORT"])
+    errors, reply = asyncio.run(aiosmtplib.send(message, hostname="127.0.0.1", port=port, timeout=10))
+    assert not errors and "queued as" in reply
+    assert caught_lines(mail / "received.jsonl", 5)(lambda m: m["rcpt_tos"] == ["x@example.org"])
+    eml = sorted(mail.glob("*.eml"))
+    assert any(b"Un message pour le collecteur." in path.read_bytes() for path in eml)
 
 
 def test_the_console_lists_the_demo_accounts_and_signs_one_in(stack: Stack) -> None:
