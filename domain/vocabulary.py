@@ -171,8 +171,14 @@ class TaskKind(StrEnum):
     REFERRAL_REJECTED = "referral_rejected"
     REFERRAL_FAILED = "referral_failed"
     REFERRAL_EXPIRED = "referral_expired"
+    # An appointment of the dossier ended with nothing recorded: confirm the no-show.
+    APPOINTMENT_NO_SHOW = "appointment_no_show"
+    # A message to the person about an appointment of the dossier could not be sent.
+    MESSAGE_FAILED = "message_failed"
 
 
+# Tasks from a dossier's appointments (services/intake/notices/tasks.py), not its timeline.
+APPOINTMENT_TASK_KINDS = frozenset({TaskKind.APPOINTMENT_NO_SHOW, TaskKind.MESSAGE_FAILED})
 TASK_KIND_OF_STEP: dict[str, TaskKind] = {
     StepKind.ESCALATED: TaskKind.ESCALATED,
     StepKind.REMINDER: TaskKind.SUIVI_REMINDER,

@@ -83,6 +83,16 @@ def test_env(endpoints: Endpoints, state_dir: Path) -> Iterator[dict[str, str]]:
         **{f"ENTRAIDE_{name.upper()}_PORT": str(free_port()) for name in GRPC_SERVICES},
         **{f"ENTRAIDE_{name.upper()}_METRICS_PORT": str(free_port()) for name in APP_PROCESSES},
         "ENTRAIDE_METRICS_REFRESH_S": "0.5",
+        # Messages to people: an SMTP server and an SMS stand-in on these ports, started
+        # by the tests that need them (tests/e2e/services/intake/test_notices.py).
+        "ENTRAIDE_SMTP_HOST": "127.0.0.1",
+        "ENTRAIDE_SMTP_PORT": str(free_port()),
+        "ENTRAIDE_MAIL_FROM": "rendez-vous@entraide.test",
+        "ENTRAIDE_SMS_PROVIDER": "brevo",
+        "ENTRAIDE_SMS_API_URL": f"http://127.0.0.1:{free_port()}",
+        "ENTRAIDE_SMS_API_KEY": uuid.uuid4().hex,
+        "ENTRAIDE_MESSAGE_BACKOFF_S": "0.2",
+        "ENTRAIDE_MESSAGE_LEASE_S": "9",
     }
     env["ENTRAIDE_TOKEN"] = mint(env["ENTRAIDE_JWT_SECRET"], AGENT, Role.TRAVAILLEUR_SOCIAL, TERRITORIES)
     try:

@@ -11,13 +11,14 @@ from kernel import metrics
 from kernel import temporal as temporal_kernel
 from kernel.runtime import run_until_signal
 from kernel.settings import Settings
+from workflows.appointment import AppointmentWorkflow
 from workflows.contracts import DOSSIER_TASK_QUEUE
 from workflows.dossier import DossierWorkflow
 from workflows.imports import ImportWorkflow
 from workflows.referral import ReferralWorkflow
 from workflows.retention import RetentionWorkflow
 
-WORKFLOWS = [DossierWorkflow, RetentionWorkflow, ReferralWorkflow, ImportWorkflow]
+WORKFLOWS = [DossierWorkflow, RetentionWorkflow, ReferralWorkflow, ImportWorkflow, AppointmentWorkflow]
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:

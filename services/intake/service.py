@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from entraide.v1 import intake_pb2, intake_pb2_grpc
+from entraide.v1 import intake_pb2, intake_pb2_grpc, planning_pb2, planning_pb2_grpc
 
 from kernel import reference
 from kernel.db import ScopedPool
@@ -15,11 +15,16 @@ from services.intake.access import RULES
 from services.intake.activities import IntakeActivities
 from services.intake.grpc_api import IntakeServicer
 from services.intake.importing.starts import ImportStartActivities
+from services.intake.legacy_sites import map_known as map_legacy_sites
+from services.intake.notices import sender as notice_sender
+from services.intake.notices.queue import NoticeActivities
+from services.intake.planning.access import RULES as PLANNING_RULES
+from services.intake.planning.servicer import PlanningServicer
 from services.intake.referral_gate import ReferralGate
 from services.intake.retention import activities as retention_activities
 from services.intake.retention import ensure_retention_schedule, retention_input
 from services.intake.schema import SCHEMA
-from workflows.contracts import INTAKE_TASK_QUEUE, LifecycleTimers
+from workflows.contracts import INTAKE_TASK_QUEUE, AppointmentTimers, LifecycleTimers
 
 
 def _bindings(ctx: ServiceContext) -> list[ServiceBinding]:
@@ -35,7 +40,17 @@ def _bindings(ctx: ServiceContext) -> list[ServiceBinding]:
             intake_pb2_grpc.add_IntakeServiceServicer_to_server,
             servicer,
             intake_pb2.DESCRIPTOR.services_by_name["IntakeService"].full_name,
-        )
+        ),
+        ServiceBinding(
+            planning_pb2_grpc.add_PlanningServiceServicer_to_server,
+            PlanningServicer(
+                ScopedPool(ctx.pool),
+                ctx.temporal,
+                reference.load(ctx.settings.env),
+                appointment_timers(ctx.settings),
+            ),
+            planning_pb2.DESCRIPTOR.services_by_name["PlanningService"].full_name,
+        ),
     ]
 
 
@@ -51,17 +66,36 @@ def timers(settings: Settings) -> LifecycleTimers:
     )
 
 
+def appointment_timers(settings: Settings) -> AppointmentTimers:
+    """The appointments' reminder and no-show delays (ENTRAIDE_APPOINTMENT_*_S, docs/planning.md)."""
+    defaults = AppointmentTimers()
+    return AppointmentTimers(
+        reminder_s=settings.seconds("appointment_reminder", defaults.reminder_s),
+        second_reminder_s=settings.seconds("appointment_second_reminder", defaults.second_reminder_s),
+        no_show_grace_s=settings.seconds("appointment_no_show_grace", defaults.no_show_grace_s),
+    )
+
+
 def _activities(ctx: ServiceContext) -> list[object]:
     activities = IntakeActivities(ctx.pool, reference.load(ctx.settings.env))
     gate = ReferralGate(ctx.pool)
     starts = ImportStartActivities(ctx.pool, ctx.temporal, timers(ctx.settings))
+    notices = NoticeActivities(ctx.pool, reference.load(ctx.settings.env))
     return [
         activities.record_dossier_opened,
         activities.record_transition,
         gate.check_referral_consent,
         starts.start_imported_dossiers,
         *retention_activities(ctx),
+        notices.queue_person_message,
+        notices.propose_no_show,
     ]
+
+
+async def _on_start(ctx: ServiceContext) -> None:
+    await ensure_retention_schedule(ctx)
+    # Dossiers' free-text sites of before (migration 012) whose text names a site.
+    await map_legacy_sites(ctx.pool, reference.load(ctx.settings.env))
 
 
 SPEC = ServiceSpec(
@@ -71,6 +105,7 @@ SPEC = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     bindings=_bindings,
     activities=_activities,  # type: ignore[arg-type]
-    on_start=ensure_retention_schedule,
-    access_rules=RULES,
+    on_start=_on_start,
+    loops=notice_sender.service_loops,
+    access_rules={**RULES, **PLANNING_RULES},
 )
