@@ -64,6 +64,15 @@ NO_SHOWS = frozenset({AppointmentStatus.NO_SHOW, AppointmentStatus.NO_SHOW_EXCUS
 FINAL = frozenset({AppointmentStatus.CANCELLED, AppointmentStatus.SEEN})
 
 
+class AppointmentChangeKind(StrEnum):
+    """What a row of an appointment's history records (intake.appointment_changes.change)."""
+
+    BOOKED = "booked"
+    MOVED = "moved"
+    CANCELLED = "cancelled"
+    ATTENDANCE = "attendance"
+
+
 class ContactChannel(StrEnum):
     """How a person agreed to be reminded of appointments."""
 

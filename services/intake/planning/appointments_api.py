@@ -20,7 +20,7 @@ from domain.appointments import attendance_allowed, attendance_due, changeable
 from domain.events import EventType
 from domain.labels_fr import APPOINTMENT_STATUS_LABELS
 from domain.permanences import session_at
-from domain.planning import DEFAULT_SLOT, PARIS, AppointmentStatus, HostKind
+from domain.planning import DEFAULT_SLOT, PARIS, AppointmentChangeKind, AppointmentStatus, HostKind
 from kernel import auth, idempotency, outbox
 from kernel.auth import CASE_ROLES
 from kernel.db import Connection
@@ -43,15 +43,6 @@ from workflows.contracts import (
 )
 
 SOURCE = "entraide/intake"
-
-
-class ChangeKind:
-    """appointment_changes.change: what happened."""
-
-    BOOKED = "booked"
-    MOVED = "moved"
-    CANCELLED = "cancelled"
-    ATTENDANCE = "attendance"
 
 
 @dataclass(frozen=True)
@@ -334,7 +325,7 @@ class AppointmentHandlers(PlanningBase):
             conn,
             appointment_id,
             place.territory,
-            ChangeKind.BOOKED,
+            AppointmentChangeKind.BOOKED,
             AppointmentStatus.BOOKED.value,
             place.starts_at,
             place.ends_at,
@@ -354,7 +345,7 @@ class AppointmentHandlers(PlanningBase):
                 conn,
                 appointment_id,
                 place.territory,
-                ChangeKind.ATTENDANCE,
+                AppointmentChangeKind.ATTENDANCE,
                 status.value,
                 place.starts_at,
                 place.ends_at,
@@ -452,7 +443,7 @@ class AppointmentHandlers(PlanningBase):
                         conn,
                         move.appointment_id,
                         row["territory"],
-                        ChangeKind.MOVED,
+                        AppointmentChangeKind.MOVED,
                         row["status"],
                         place.starts_at,
                         place.ends_at,
@@ -502,7 +493,7 @@ class AppointmentHandlers(PlanningBase):
                         conn,
                         appointment_id,
                         row["territory"],
-                        ChangeKind.CANCELLED,
+                        AppointmentChangeKind.CANCELLED,
                         AppointmentStatus.CANCELLED.value,
                         row["starts_at"],
                         row["ends_at"],
@@ -554,7 +545,7 @@ class AppointmentHandlers(PlanningBase):
                         conn,
                         appointment_id,
                         row["territory"],
-                        ChangeKind.ATTENDANCE,
+                        AppointmentChangeKind.ATTENDANCE,
                         wanted.value,
                         row["starts_at"],
                         row["ends_at"],
