@@ -39,6 +39,14 @@ class EventType(StrEnum):
     APPOINTMENT_MOVED = "entraide.appointment.moved"
     APPOINTMENT_CANCELLED = "entraide.appointment.cancelled"
     ATTENDANCE_RECORDED = "entraide.appointment.attendance_recorded"
+    PARTICIPANT_ENROLLED = "entraide.collective.enrolled"
+    ENROLMENT_CHANGED = "entraide.collective.enrolment_changed"
+    GROUP_SESSION_HELD = "entraide.collective.session_held"
+    GOAL_CHANGED = "entraide.collective.goal_changed"
+    PARTICIPANT_OUTCOME_RECORDED = "entraide.collective.outcome_recorded"
+    SIGNAL_SUBMITTED = "entraide.signal.submitted"
+    SIGNAL_QUALIFIED = "entraide.signal.qualified"
+    SIGNAL_ESCALATED = "entraide.signal.escalated"
 
 
 class Subject(StrEnum):
@@ -48,6 +56,8 @@ class Subject(StrEnum):
     PERSON = "person"
     REFERRAL = "referral"
     APPOINTMENT = "appointment"
+    PROGRAMME = "programme"
+    SIGNAL = "signal"
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,14 @@ CATALOGUE: dict[EventType, EventSpec] = dict(
         _spec(_E.APPOINTMENT_MOVED, events_pb2.AppointmentMoved, _S.APPOINTMENT),
         _spec(_E.APPOINTMENT_CANCELLED, events_pb2.AppointmentCancelled, _S.APPOINTMENT),
         _spec(_E.ATTENDANCE_RECORDED, events_pb2.AttendanceRecorded, _S.APPOINTMENT),
+        _spec(_E.PARTICIPANT_ENROLLED, events_pb2.ParticipantEnrolled, _S.PROGRAMME),
+        _spec(_E.ENROLMENT_CHANGED, events_pb2.EnrolmentChanged, _S.PROGRAMME),
+        _spec(_E.GROUP_SESSION_HELD, events_pb2.GroupSessionHeld, _S.PROGRAMME),
+        _spec(_E.GOAL_CHANGED, events_pb2.GoalChanged, _S.PROGRAMME),
+        _spec(_E.PARTICIPANT_OUTCOME_RECORDED, events_pb2.ParticipantOutcomeRecorded, _S.PROGRAMME),
+        _spec(_E.SIGNAL_SUBMITTED, events_pb2.SignalSubmitted, _S.SIGNAL),
+        _spec(_E.SIGNAL_QUALIFIED, events_pb2.SignalQualified, _S.SIGNAL),
+        _spec(_E.SIGNAL_ESCALATED, events_pb2.SignalEscalated, _S.SIGNAL),
     ]
 )
 # Messages of events.proto that are parts of several events, never an event themselves.

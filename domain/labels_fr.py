@@ -4,6 +4,13 @@ defined once for the timeline, the CLI, the console and the error messages."""
 
 from __future__ import annotations
 
+from domain.collective import (
+    EnrolmentStatus,
+    GoalStatus,
+    ParticipantOutcome,
+    ProgrammeStatus,
+    SessionPresence,
+)
 from domain.planning import (
     AppointmentStatus,
     ContactChannel,
@@ -13,6 +20,7 @@ from domain.planning import (
     MessageStatus,
     Recurrence,
 )
+from domain.signals import SignallerKind, SignallerView, SignalStatus
 from domain.vocabulary import (
     ConsentChannel,
     ConsentKind,
@@ -183,6 +191,21 @@ MESSAGE_STATUS_LABELS: dict[str, str] = {
     MessageStatus.SUPERSEDED: "remplacé (rendez-vous déplacé ou annulé)",
 }
 # ISO weekday (1 = Monday) → its French name.
+# The months, January first (dates written out: « jeudi 12 mars 2026 »).
+MONTHS_FR = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
 WEEKDAY_LABELS: dict[int, str] = {
     1: "lundi",
     2: "mardi",
@@ -191,4 +214,53 @@ WEEKDAY_LABELS: dict[int, str] = {
     5: "vendredi",
     6: "samedi",
     7: "dimanche",
+}
+
+# Collective actions (domain.collective).
+PROGRAMME_STATUS_LABELS: dict[str, str] = {
+    ProgrammeStatus.OPEN: "ouvert",
+    ProgrammeStatus.CLOSED: "clôturé",
+}
+ENROLMENT_STATUS_LABELS: dict[str, str] = {
+    EnrolmentStatus.ENROLLED: "inscrit(e)",
+    EnrolmentStatus.WAITING: "sur liste d'attente",
+    EnrolmentStatus.WITHDRAWN: "retiré(e)",
+    EnrolmentStatus.COMPLETED: "parcours terminé",
+}
+SESSION_PRESENCE_LABELS: dict[str, str] = {
+    SessionPresence.PRESENT: "présent(e)",
+    SessionPresence.ABSENT: "absent(e)",
+    SessionPresence.ABSENT_EXCUSED: "absent(e) excusé(e)",
+}
+GOAL_STATUS_LABELS: dict[str, str] = {
+    GoalStatus.PROPOSED: "proposé",
+    GoalStatus.UNDER_WAY: "en cours",
+    GoalStatus.REACHED: "atteint",
+    GoalStatus.GIVEN_UP: "abandonné",
+}
+PARTICIPANT_OUTCOME_LABELS: dict[str, str] = {
+    ParticipantOutcome.INSERTION_PATH: "parcours d'insertion engagé",
+    ParticipantOutcome.TRAINING: "formation",
+    ParticipantOutcome.JOB: "emploi",
+    ParticipantOutcome.OTHER_ACTION: "autre action",
+    ParticipantOutcome.NONE: "aucune suite",
+}
+# Signals ("aller vers").
+SIGNAL_STATUS_LABELS: dict[str, str] = {
+    SignalStatus.RECEIVED: "à qualifier",
+    SignalStatus.CONTACTED: "personne contactée (dossier ouvert)",
+    SignalStatus.UNREACHABLE: "personne injoignable",
+    SignalStatus.DECLINED: "refusé par la personne",
+    SignalStatus.NOT_RELEVANT: "sans objet",
+}
+# All a signaller reads of its signal.
+SIGNALLER_VIEW_LABELS: dict[str, str] = {
+    SignallerView.RECEIVED: "reçu",
+    SignallerView.TAKEN_IN_CHARGE: "pris en charge",
+    SignallerView.CLOSED: "clos",
+}
+SIGNALLER_KIND_LABELS: dict[str, str] = {
+    SignallerKind.ELU: "élu référent",
+    SignallerKind.SECRETAIRE_MAIRIE: "secrétaire de mairie",
+    SignallerKind.AGENT: "agent du CIAS",
 }

@@ -16,23 +16,10 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from domain.labels_fr import MONTHS_FR as MONTHS
 from domain.planning import PARIS, MessageKind
 
 WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
-MONTHS = (
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-)
 # How to move or cancel: the sites' phone numbers are not in the reference data.
 HOW_TO_CHANGE = "Pour déplacer ou annuler ce rendez-vous, contactez l'accueil."
 HOW_TO_CHANGE_SHORT = "Déplacer ou annuler : contactez l'accueil."

@@ -65,6 +65,16 @@ def field_resources(kind: str, *paths: str) -> Resources:
     return extract
 
 
+def all_resources(*extractors: Resources) -> Resources:
+    """The resources of every extractor, in order (a call touching several kinds)."""
+
+    def extract(request: Any, response: Any) -> Iterable[tuple[str, str]]:
+        for extractor in extractors:
+            yield from extractor(request, response)
+
+    return extract
+
+
 def no_resources(request: Any, response: Any) -> Iterable[tuple[str, str]]:
     return ()
 

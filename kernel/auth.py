@@ -34,6 +34,9 @@ class Role(StrEnum):
     PARTENAIRE = "partenaire"
     ELU = "elu"
     OPS = "ops"
+    # An élu référent's or a secrétaire de mairie's account that can only signal residents
+    # (SignalService) for the communes it covers, and read its own signals' status.
+    SIGNALEUR = "signaleur"
     # Internal services (workflow activities, notifier): never minted for people.
     SERVICE = "service"
 
@@ -48,6 +51,7 @@ ROLE_LABELS: dict[Role, str] = {
     Role.PARTENAIRE: "partenaire",
     Role.ELU: "élu",
     Role.OPS: "exploitation",
+    Role.SIGNALEUR: "signaleur (élu référent, secrétaire de mairie)",
     Role.SERVICE: "service interne",
 }
 # Refusals a person can act on: the token is missing, expired, or not right.

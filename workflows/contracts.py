@@ -25,6 +25,7 @@ class WorkflowName(StrEnum):
     RETENTION = "RetentionWorkflow"
     IMPORT = "ImportWorkflow"
     APPOINTMENT = "AppointmentWorkflow"
+    SIGNAL = "SignalWorkflow"
 
 
 # The signal a referral's workflow sends its dossier's (DossierWorkflow.referral_changed),
@@ -47,6 +48,8 @@ class ActivityName(StrEnum):
     QUEUE_PERSON_MESSAGE = "intake.queue_person_message"
     # Nothing recorded after an appointment's end: a no-show proposed to the agent.
     PROPOSE_NO_SHOW = "intake.propose_no_show"
+    # A signal not qualified within the deployment's delay: escalated to the CIAS.
+    ESCALATE_SIGNAL = "intake.escalate_signal"
     RECORD_REFERRAL_STATUS = "referral.record_status"
     RECORD_REFERRAL_REMINDER = "referral.record_reminder"
 
@@ -67,6 +70,31 @@ def import_workflow_id(import_id: str) -> str:
 
 def appointment_workflow_id(appointment_id: str) -> str:
     return f"appointment-{appointment_id}"
+
+
+def signal_workflow_id(signal_id: str) -> str:
+    return f"signal-{signal_id}"
+
+
+# SignalWorkflow's signal: the signal was qualified (its timer is no longer needed).
+SIGNAL_QUALIFIED_SIGNAL = "qualified"
+
+
+@dataclass
+class SignalInput:
+    """SignalWorkflow's input: escalate after `escalation_s` unless qualified before."""
+
+    signal_id: str
+    territory: str
+    # ISO 8601 UTC.
+    submitted_at: str
+    escalation_s: float = 7 * 86400.0
+
+
+@dataclass
+class EscalateSignal:
+    signal_id: str
+    territory: str
 
 
 # AppointmentWorkflow's updates (each carries an AppointmentChange); sent by the planning

@@ -15,26 +15,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from domain import labels_fr as labels
 from domain.appointments import ATTENDANCE_FROM, attendance_due
+from domain.labels_fr import MONTHS_FR
 from domain.planning import ATTENDANCE, AppointmentStatus, ContactChannel, MessageStatus
 from kernel import reference
 from kernel.auth import ROLE_LABELS, Role
 
 PARIS = ZoneInfo("Europe/Paris")
 TEMPLATES = Path(__file__).parent / "templates"
-MONTHS_FR = (
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-)
 
 
 def _as_datetime(value: Any) -> datetime | None:
@@ -146,6 +133,14 @@ def make_environment(env: Mapping[str, str]) -> Environment:
         weekday=lambda number: labels.WEEKDAY_LABELS.get(int(number), str(number)),
         partner_category=lambda code: data.partner_categories.get(code, code),
         role=lambda code: ROLE_LABELS.get(Role(code), code) if code in Role.__members__.values() else code,
+        programme_status=lambda code: labels.PROGRAMME_STATUS_LABELS.get(code, code),
+        enrolment_status=lambda code: labels.ENROLMENT_STATUS_LABELS.get(code, code),
+        presence=lambda code: labels.SESSION_PRESENCE_LABELS.get(code, code),
+        goal_status=lambda code: labels.GOAL_STATUS_LABELS.get(code, code),
+        participant_outcome=lambda code: labels.PARTICIPANT_OUTCOME_LABELS.get(code, code),
+        signal_status=lambda code: labels.SIGNAL_STATUS_LABELS.get(code, code),
+        signaller_view=lambda code: labels.SIGNALLER_VIEW_LABELS.get(code, code),
+        signaller_kind=lambda code: labels.SIGNALLER_KIND_LABELS.get(code, code),
     )
     jinja.globals.update(
         reference=data,

@@ -888,3 +888,310 @@ class AttendanceRecorded(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AttendanceRecorded: _TypeAlias = AttendanceRecorded  # noqa: Y015
+
+@_typing.final
+class ParticipantEnrolled(_message.Message):
+    """ce-type: entraide.collective.enrolled (an enrolment, on the list or waiting)"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROGRAMME_ID_FIELD_NUMBER: _builtins.int
+    ENROLMENT_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    WAITING_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    programme_id: _builtins.str
+    enrolment_id: _builtins.str
+    territory: _builtins.str
+    person_id: _builtins.str
+    """The person's opaque id: participants are counted as distinct persons."""
+    waiting: _builtins.bool
+    """On the waiting list (over capacity)."""
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        programme_id: _builtins.str = ...,
+        enrolment_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        person_id: _builtins.str = ...,
+        waiting: _builtins.bool = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "enrolment_id", b"enrolment_id", "person_id", b"person_id", "programme_id", b"programme_id", "territory", b"territory", "waiting", b"waiting"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ParticipantEnrolled: _TypeAlias = ParticipantEnrolled  # noqa: Y015
+
+@_typing.final
+class EnrolmentChanged(_message.Message):
+    """ce-type: entraide.collective.enrolment_changed (from the waiting list to enrolled, withdrawn)"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROGRAMME_ID_FIELD_NUMBER: _builtins.int
+    ENROLMENT_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    programme_id: _builtins.str
+    enrolment_id: _builtins.str
+    territory: _builtins.str
+    status: _builtins.str
+    """domain.collective.EnrolmentStatus."""
+    sequence: _builtins.int
+    """Increments with each change of the enrolment (latest wins)."""
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        programme_id: _builtins.str = ...,
+        enrolment_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        status: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "enrolment_id", b"enrolment_id", "programme_id", b"programme_id", "sequence", b"sequence", "status", b"status", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EnrolmentChanged: _TypeAlias = EnrolmentChanged  # noqa: Y015
+
+@_typing.final
+class GroupSessionHeld(_message.Message):
+    """ce-type: entraide.collective.session_held (its attendance sheet; sent again when corrected)"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROGRAMME_ID_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    CAPACITY_FIELD_NUMBER: _builtins.int
+    EXPECTED_FIELD_NUMBER: _builtins.int
+    PRESENT_FIELD_NUMBER: _builtins.int
+    ABSENT_FIELD_NUMBER: _builtins.int
+    EXCUSED_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    programme_id: _builtins.str
+    session_id: _builtins.str
+    territory: _builtins.str
+    capacity: _builtins.int
+    expected: _builtins.int
+    """Participants on the sheet, and how many came / were absent (excused among them)."""
+    present: _builtins.int
+    absent: _builtins.int
+    excused: _builtins.int
+    sequence: _builtins.int
+    """Increments with each correction of the sheet (latest wins)."""
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        programme_id: _builtins.str = ...,
+        session_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        capacity: _builtins.int = ...,
+        expected: _builtins.int = ...,
+        present: _builtins.int = ...,
+        absent: _builtins.int = ...,
+        excused: _builtins.int = ...,
+        sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["absent", b"absent", "at", b"at", "capacity", b"capacity", "excused", b"excused", "expected", b"expected", "present", b"present", "programme_id", b"programme_id", "sequence", b"sequence", "session_id", b"session_id", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GroupSessionHeld: _TypeAlias = GroupSessionHeld  # noqa: Y015
+
+@_typing.final
+class GoalChanged(_message.Message):
+    """ce-type: entraide.collective.goal_changed (a goal set or its status changed)"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROGRAMME_ID_FIELD_NUMBER: _builtins.int
+    ENROLMENT_ID_FIELD_NUMBER: _builtins.int
+    GOAL_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    programme_id: _builtins.str
+    enrolment_id: _builtins.str
+    goal_id: _builtins.str
+    territory: _builtins.str
+    status: _builtins.str
+    """domain.collective.GoalStatus."""
+    sequence: _builtins.int
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        programme_id: _builtins.str = ...,
+        enrolment_id: _builtins.str = ...,
+        goal_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        status: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "enrolment_id", b"enrolment_id", "goal_id", b"goal_id", "programme_id", b"programme_id", "sequence", b"sequence", "status", b"status", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GoalChanged: _TypeAlias = GoalChanged  # noqa: Y015
+
+@_typing.final
+class ParticipantOutcomeRecorded(_message.Message):
+    """ce-type: entraide.collective.outcome_recorded"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROGRAMME_ID_FIELD_NUMBER: _builtins.int
+    ENROLMENT_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    programme_id: _builtins.str
+    enrolment_id: _builtins.str
+    territory: _builtins.str
+    outcome: _builtins.str
+    """domain.collective.ParticipantOutcome."""
+    sequence: _builtins.int
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        programme_id: _builtins.str = ...,
+        enrolment_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        outcome: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "enrolment_id", b"enrolment_id", "outcome", b"outcome", "programme_id", b"programme_id", "sequence", b"sequence", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ParticipantOutcomeRecorded: _TypeAlias = ParticipantOutcomeRecorded  # noqa: Y015
+
+@_typing.final
+class SignalSubmitted(_message.Message):
+    """ce-type: entraide.signal.submitted"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SIGNAL_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    SIGNALLER_KIND_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    signal_id: _builtins.str
+    territory: _builtins.str
+    signaller_kind: _builtins.str
+    """domain.signals.SignallerKind."""
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        signal_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        signaller_kind: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "signal_id", b"signal_id", "signaller_kind", b"signaller_kind", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignalSubmitted: _TypeAlias = SignalSubmitted  # noqa: Y015
+
+@_typing.final
+class SignalQualified(_message.Message):
+    """ce-type: entraide.signal.qualified"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SIGNAL_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    SIGNALLER_KIND_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    DOSSIER_ID_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    signal_id: _builtins.str
+    territory: _builtins.str
+    signaller_kind: _builtins.str
+    status: _builtins.str
+    """domain.signals.SignalStatus (not received)."""
+    dossier_id: _builtins.str
+    """The dossier opened from it (contacted), else empty."""
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        signal_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        signaller_kind: _builtins.str = ...,
+        status: _builtins.str = ...,
+        dossier_id: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "dossier_id", b"dossier_id", "signal_id", b"signal_id", "signaller_kind", b"signaller_kind", "status", b"status", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignalQualified: _TypeAlias = SignalQualified  # noqa: Y015
+
+@_typing.final
+class SignalEscalated(_message.Message):
+    """ce-type: entraide.signal.escalated (not qualified within the deployment's delay)"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SIGNAL_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    signal_id: _builtins.str
+    territory: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        signal_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "signal_id", b"signal_id", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignalEscalated: _TypeAlias = SignalEscalated  # noqa: Y015

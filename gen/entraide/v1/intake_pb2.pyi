@@ -894,7 +894,9 @@ class TimelineEntry(_message.Message):
     kind: _builtins.str
     """opened, interview, ecoute_completed, stage_changed, follow_up, assigned,
     escalated, reminder, closure_proposed, closed, reopened, referral (a referral's
-    status), consent_withdrawn (the person withdrew a consent).
+    status), consent_withdrawn (the person withdrew a consent); collective_session,
+    collective_goal (the person's own attendance and goals in a collective action:
+    step 0, no note; docs/collective.md).
     """
     stage: _builtins.str
     actor: _builtins.str

@@ -236,6 +236,8 @@ class Bilan(_message.Message):
     PREVIOUS_DOSSIERS_CLOSED_FIELD_NUMBER: _builtins.int
     TERRITORY_LABELS_FIELD_NUMBER: _builtins.int
     ACTIVITY_FIELD_NUMBER: _builtins.int
+    COLLECTIVE_FIELD_NUMBER: _builtins.int
+    SIGNALS_FIELD_NUMBER: _builtins.int
     people_received: _builtins.int
     """People received: distinct persons (after merges) with a dossier opened in the
     period; a dossier opened without a person counts as one person.
@@ -273,6 +275,14 @@ class Bilan(_message.Message):
     def activity(self) -> Global___ActivityFigures:
         """Permanences and appointments held in the period (their start in [from, to))."""
 
+    @_builtins.property
+    def collective(self) -> Global___CollectiveFigures:
+        """Collective actions: sessions held in the period and their participants."""
+
+    @_builtins.property
+    def signals(self) -> Global___SignalFigures:
+        """Signals ("aller vers") received in the period and what became of them."""
+
     def __init__(
         self,
         *,
@@ -294,14 +304,124 @@ class Bilan(_message.Message):
         previous_dossiers_closed: _builtins.int = ...,
         territory_labels: _abc.Iterable[_builtins.str] | None = ...,
         activity: Global___ActivityFigures | None = ...,
+        collective: Global___CollectiveFigures | None = ...,
+        signals: Global___SignalFigures | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "from", b"from", "to", b"to"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "collective", b"collective", "from", b"from", "signals", b"signals", "to", b"to"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "by_channel", b"by_channel", "by_commune", b"by_commune", "by_motif", b"by_motif", "by_outcome", b"by_outcome", "dossiers_closed", b"dossiers_closed", "dossiers_opened", b"dossiers_opened", "dossiers_solved", b"dossiers_solved", "from", b"from", "partners", b"partners", "people_received", b"people_received", "previous_dossiers_closed", b"previous_dossiers_closed", "previous_dossiers_opened", b"previous_dossiers_opened", "previous_dossiers_solved", b"previous_dossiers_solved", "previous_people_received", b"previous_people_received", "stage_durations", b"stage_durations", "territories", b"territories", "territory_labels", b"territory_labels", "to", b"to"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "by_channel", b"by_channel", "by_commune", b"by_commune", "by_motif", b"by_motif", "by_outcome", b"by_outcome", "collective", b"collective", "dossiers_closed", b"dossiers_closed", "dossiers_opened", b"dossiers_opened", "dossiers_solved", b"dossiers_solved", "from", b"from", "partners", b"partners", "people_received", b"people_received", "previous_dossiers_closed", b"previous_dossiers_closed", "previous_dossiers_opened", b"previous_dossiers_opened", "previous_dossiers_solved", b"previous_dossiers_solved", "previous_people_received", b"previous_people_received", "signals", b"signals", "stage_durations", b"stage_durations", "territories", b"territories", "territory_labels", b"territory_labels", "to", b"to"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Bilan: _TypeAlias = Bilan  # noqa: Y015
+
+@_typing.final
+class CollectiveFigures(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSIONS_HELD_FIELD_NUMBER: _builtins.int
+    PARTICIPANTS_FIELD_NUMBER: _builtins.int
+    ATTENDANCE_RATE_FIELD_NUMBER: _builtins.int
+    PRESENCES_FIELD_NUMBER: _builtins.int
+    ABSENCES_FIELD_NUMBER: _builtins.int
+    GOALS_REACHED_FIELD_NUMBER: _builtins.int
+    GOALS_GIVEN_UP_FIELD_NUMBER: _builtins.int
+    GOALS_SET_FIELD_NUMBER: _builtins.int
+    BY_OUTCOME_FIELD_NUMBER: _builtins.int
+    PREVIOUS_SESSIONS_HELD_FIELD_NUMBER: _builtins.int
+    PREVIOUS_PARTICIPANTS_FIELD_NUMBER: _builtins.int
+    WAITING_LIST_FIELD_NUMBER: _builtins.int
+    sessions_held: _builtins.int
+    """Sessions whose attendance was recorded, held in the period."""
+    participants: _builtins.int
+    """Distinct persons enrolled (not waiting) in a programme with a session in the period."""
+    attendance_rate: _builtins.float
+    """Present / expected over the sessions held, percent one decimal."""
+    presences: _builtins.int
+    absences: _builtins.int
+    goals_reached: _builtins.int
+    """Goals whose latest status, reached in the period, is reached / given up."""
+    goals_given_up: _builtins.int
+    goals_set: _builtins.int
+    previous_sessions_held: _builtins.int
+    previous_participants: _builtins.int
+    waiting_list: _builtins.int
+    @_builtins.property
+    def by_outcome(self) -> _containers.RepeatedCompositeFieldContainer[Global___Share]:
+        """Outcomes recorded in the period, by domain.collective.ParticipantOutcome."""
+
+    def __init__(
+        self,
+        *,
+        sessions_held: _builtins.int = ...,
+        participants: _builtins.int = ...,
+        attendance_rate: _builtins.float = ...,
+        presences: _builtins.int = ...,
+        absences: _builtins.int = ...,
+        goals_reached: _builtins.int = ...,
+        goals_given_up: _builtins.int = ...,
+        goals_set: _builtins.int = ...,
+        by_outcome: _abc.Iterable[Global___Share] | None = ...,
+        previous_sessions_held: _builtins.int = ...,
+        previous_participants: _builtins.int = ...,
+        waiting_list: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["absences", b"absences", "attendance_rate", b"attendance_rate", "by_outcome", b"by_outcome", "goals_given_up", b"goals_given_up", "goals_reached", b"goals_reached", "goals_set", b"goals_set", "participants", b"participants", "presences", b"presences", "previous_participants", b"previous_participants", "previous_sessions_held", b"previous_sessions_held", "sessions_held", b"sessions_held", "waiting_list", b"waiting_list"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CollectiveFigures: _TypeAlias = CollectiveFigures  # noqa: Y015
+
+@_typing.final
+class SignalFigures(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECEIVED_FIELD_NUMBER: _builtins.int
+    QUALIFIED_FIELD_NUMBER: _builtins.int
+    DOSSIERS_OPENED_FIELD_NUMBER: _builtins.int
+    ESCALATED_FIELD_NUMBER: _builtins.int
+    PREVIOUS_RECEIVED_FIELD_NUMBER: _builtins.int
+    BY_COMMUNE_FIELD_NUMBER: _builtins.int
+    BY_SIGNALLER_FIELD_NUMBER: _builtins.int
+    BY_STATUS_FIELD_NUMBER: _builtins.int
+    received: _builtins.int
+    """Signals submitted in the period."""
+    qualified: _builtins.int
+    """Of those, qualified (any status but received), and turned into dossiers (contacted)."""
+    dossiers_opened: _builtins.int
+    escalated: _builtins.int
+    previous_received: _builtins.int
+    @_builtins.property
+    def by_commune(self) -> _containers.RepeatedCompositeFieldContainer[Global___Share]:
+        """Counts of signals received, by commune and by signaller kind
+        (domain.signals.SignallerKind) and by qualification status.
+        """
+
+    @_builtins.property
+    def by_signaller(self) -> _containers.RepeatedCompositeFieldContainer[Global___Share]: ...
+    @_builtins.property
+    def by_status(self) -> _containers.RepeatedCompositeFieldContainer[Global___Share]: ...
+    def __init__(
+        self,
+        *,
+        received: _builtins.int = ...,
+        qualified: _builtins.int = ...,
+        dossiers_opened: _builtins.int = ...,
+        escalated: _builtins.int = ...,
+        previous_received: _builtins.int = ...,
+        by_commune: _abc.Iterable[Global___Share] | None = ...,
+        by_signaller: _abc.Iterable[Global___Share] | None = ...,
+        by_status: _abc.Iterable[Global___Share] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_commune", b"by_commune", "by_signaller", b"by_signaller", "by_status", b"by_status", "dossiers_opened", b"dossiers_opened", "escalated", b"escalated", "previous_received", b"previous_received", "qualified", b"qualified", "received", b"received"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignalFigures: _TypeAlias = SignalFigures  # noqa: Y015
 
 @_typing.final
 class ActivityFigures(_message.Message):

@@ -14,10 +14,7 @@ method shares a name with an IntakeService one, checked at import). Choices:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
-
-from kernel.access import Resources, Rule, field_resources, rule
+from kernel.access import Rule, all_resources, field_resources, rule
 from kernel.auth import Role
 from services.intake.access import CASE
 from services.intake.access import RULES as INTAKE_RULES
@@ -29,14 +26,6 @@ appointment = field_resources("appointment", "appointment_id", "response.appoint
 person_of_appointment = field_resources("person", "response.person_id")
 listed = field_resources("person", "person_id", "response.appointments.person_id")
 person = field_resources("person", "person_id", "response.person_id")
-
-
-def _both(*extractors: Resources) -> Resources:
-    def extract(request: Any, response: Any) -> Iterable[tuple[str, str]]:
-        for extractor in extractors:
-            yield from extractor(request, response)
-
-    return extract
 
 
 RULES: dict[str, Rule] = {
@@ -53,35 +42,35 @@ RULES: dict[str, Rule] = {
     "BookAppointment": rule(
         *CASE,
         access="write",
-        resources=_both(field_resources("person", "person_id"), appointment),
+        resources=all_resources(field_resources("person", "person_id"), appointment),
         purpose="prise de rendez-vous",
         action="prendre un rendez-vous",
     ),
     "MoveAppointment": rule(
         *CASE,
         access="write",
-        resources=_both(appointment, person_of_appointment),
+        resources=all_resources(appointment, person_of_appointment),
         purpose="rendez-vous",
         action="déplacer un rendez-vous",
     ),
     "CancelAppointment": rule(
         *CASE,
         access="write",
-        resources=_both(appointment, person_of_appointment),
+        resources=all_resources(appointment, person_of_appointment),
         purpose="rendez-vous",
         action="annuler un rendez-vous",
     ),
     "RecordAttendance": rule(
         *CASE,
         access="write",
-        resources=_both(appointment, person_of_appointment),
+        resources=all_resources(appointment, person_of_appointment),
         purpose="accueil",
         action="enregistrer la présence à un rendez-vous",
     ),
     "GetAppointment": rule(
         *CASE,
         access="read",
-        resources=_both(appointment, person_of_appointment),
+        resources=all_resources(appointment, person_of_appointment),
         purpose="rendez-vous",
         action="consulter un rendez-vous",
     ),

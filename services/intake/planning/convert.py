@@ -9,25 +9,10 @@ from datetime import date, time
 import asyncpg
 from entraide.v1 import planning_pb2
 
-from domain.labels_fr import WEEKDAY_LABELS
+from domain.labels_fr import MONTHS_FR, WEEKDAY_LABELS
 from domain.planning import ExceptionKind, Recurrence
 from kernel.reference import Site
 from kernel.timestamps import to_timestamp
-
-MONTHS_FR = (
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-)
 
 
 def hhmm(value: time | None) -> str:

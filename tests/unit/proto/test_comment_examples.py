@@ -13,6 +13,7 @@ import pytest
 from domain import vocabulary as v
 from domain.import_fields import FORMATS, ImportField
 from kernel import reference
+from services.intake.collective.rules import EntryKind
 from tests.paths import REPO
 
 PROTOS = sorted((REPO / "proto" / "entraide" / "v1").glob("*.proto"))
@@ -67,7 +68,8 @@ def values(items: Iterable[object]) -> set[str]:
 
 # Every code any list below documents: what a comment may name as a code.
 EXACT: dict[str, set[str]] = {
-    "TimelineEntry.kind": values(v.StepKind),
+    # The dossier's steps, and what a collective action adds to a participant's timeline.
+    "TimelineEntry.kind": values(v.StepKind) | values(EntryKind),
     "Task.kind": values(v.TaskKind),
     "Note.kind": values(v.NoteKind),
     "Deadline.kind": values(v.DeadlineKind),
