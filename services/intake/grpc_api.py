@@ -61,6 +61,7 @@ from kernel.temporal import (
 )
 from kernel.timestamps import to_timestamp
 from services.intake import access, caseload, persons, repository, validation
+from services.intake.collective import timeline as collective_timeline
 from services.intake.importing.api import ImportHandlers
 from services.intake.legacy_sites import LEGACY_PREFIX, site_label
 from services.intake.notices import tasks as notice_tasks
@@ -270,6 +271,8 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, ImportHandlers, intake_pb2_
             if row is None:
                 raise validation.dossier_not_found()
             entries = await repository.timeline_of(conn, dossier_id)
+            # What the person's collective actions add (their own lines only).
+            collective = await collective_timeline.rows_of(conn, dossier_id)
             # Reception sees where the dossier stands, not what was confided (RLS agrees).
             notes = (
                 await repository.notes_visible_to(conn, dossier_id, reader)
@@ -279,18 +282,24 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, ImportHandlers, intake_pb2_
         by_step = {n["step"]: note_message(n) for n in notes}
         return intake_pb2.DossierTimeline(
             dossier=dossier_message(row, self.reference.sites),
-            entries=[
-                intake_pb2.TimelineEntry(
-                    at=to_timestamp(e["at"]),
-                    kind=e["kind"],
-                    stage=e["stage"],
-                    actor=e["actor"],
-                    summary=e["summary"],
-                    step=e["step"],
-                    note=by_step.get(e["step"]),
-                )
-                for e in entries
-            ],
+            entries=collective_timeline.merged(
+                [
+                    (
+                        e["at"],
+                        intake_pb2.TimelineEntry(
+                            at=to_timestamp(e["at"]),
+                            kind=e["kind"],
+                            stage=e["stage"],
+                            actor=e["actor"],
+                            summary=e["summary"],
+                            step=e["step"],
+                            note=by_step.get(e["step"]),
+                        ),
+                    )
+                    for e in entries
+                ],
+                collective,
+            ),
             interviews=[
                 intake_pb2.Interview(
                     interview_id=n.note_id, author=n.author, at=n.at, notes=n.text, visibility=n.visibility
