@@ -1,5 +1,5 @@
 """Runs the workflow worker (task queue `dossiers`): workflows only, no I/O (dossiers,
-referrals, retention, imports)."""
+referrals, retention, imports, appointments, signals)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,16 @@ from workflows.dossier import DossierWorkflow
 from workflows.imports import ImportWorkflow
 from workflows.referral import ReferralWorkflow
 from workflows.retention import RetentionWorkflow
+from workflows.signal import SignalWorkflow
 
-WORKFLOWS = [DossierWorkflow, RetentionWorkflow, ReferralWorkflow, ImportWorkflow, AppointmentWorkflow]
+WORKFLOWS = [
+    DossierWorkflow,
+    RetentionWorkflow,
+    ReferralWorkflow,
+    ImportWorkflow,
+    AppointmentWorkflow,
+    SignalWorkflow,
+]
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:

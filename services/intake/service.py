@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from entraide.v1 import intake_pb2, intake_pb2_grpc, planning_pb2, planning_pb2_grpc
+from entraide.v1 import (
+    collective_pb2,
+    collective_pb2_grpc,
+    intake_pb2,
+    intake_pb2_grpc,
+    planning_pb2,
+    planning_pb2_grpc,
+    signals_pb2,
+    signals_pb2_grpc,
+)
 
 from kernel import reference
 from kernel.db import ScopedPool
@@ -13,6 +22,8 @@ from kernel.runtime import ServiceContext, ServiceSpec
 from kernel.settings import Settings
 from services.intake.access import RULES
 from services.intake.activities import IntakeActivities
+from services.intake.collective.access import RULES as COLLECTIVE_RULES
+from services.intake.collective.servicer import CollectiveServicer
 from services.intake.grpc_api import IntakeServicer
 from services.intake.importing.starts import ImportStartActivities
 from services.intake.legacy_sites import map_known as map_legacy_sites
@@ -24,6 +35,9 @@ from services.intake.referral_gate import ReferralGate
 from services.intake.retention import activities as retention_activities
 from services.intake.retention import ensure_retention_schedule, retention_input
 from services.intake.schema import SCHEMA
+from services.intake.signals.access import RULES as SIGNAL_RULES
+from services.intake.signals.activities import SignalActivities
+from services.intake.signals.servicer import SignalServicer, signal_settings
 from workflows.contracts import INTAKE_TASK_QUEUE, AppointmentTimers, LifecycleTimers
 
 
@@ -50,6 +64,23 @@ def _bindings(ctx: ServiceContext) -> list[ServiceBinding]:
                 appointment_timers(ctx.settings),
             ),
             planning_pb2.DESCRIPTOR.services_by_name["PlanningService"].full_name,
+        ),
+        ServiceBinding(
+            signals_pb2_grpc.add_SignalServiceServicer_to_server,
+            # The dossier opened from a signal goes through IntakeService's OpenDossier.
+            SignalServicer(
+                ScopedPool(ctx.pool),
+                ctx.temporal,
+                reference.load(ctx.settings.env),
+                servicer,
+                signal_settings(ctx.settings),
+            ),
+            signals_pb2.DESCRIPTOR.services_by_name["SignalService"].full_name,
+        ),
+        ServiceBinding(
+            collective_pb2_grpc.add_CollectiveServiceServicer_to_server,
+            CollectiveServicer(ScopedPool(ctx.pool), reference.load(ctx.settings.env)),
+            collective_pb2.DESCRIPTOR.services_by_name["CollectiveService"].full_name,
         ),
     ]
 
@@ -89,6 +120,7 @@ def _activities(ctx: ServiceContext) -> list[object]:
         *retention_activities(ctx),
         notices.queue_person_message,
         notices.propose_no_show,
+        SignalActivities(ctx.pool).escalate_signal,
     ]
 
 
@@ -107,5 +139,5 @@ SPEC = ServiceSpec(
     activities=_activities,  # type: ignore[arg-type]
     on_start=_on_start,
     loops=notice_sender.service_loops,
-    access_rules={**RULES, **PLANNING_RULES},
+    access_rules={**RULES, **PLANNING_RULES, **SIGNAL_RULES, **COLLECTIVE_RULES},
 )

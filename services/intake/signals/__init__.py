@@ -1,0 +1,1 @@
+"""SignalService ("aller vers"), served by the intake process (docs/signals.md)."""
