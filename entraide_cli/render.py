@@ -473,7 +473,9 @@ def _bilan(message: reporting_pb2.Bilan) -> str:
         lines += [_partner_figures(p) for p in message.partners]
     else:
         lines.append("Partenaires : aucune orientation")
-    lines += _activity(message.activity)
+    lines += _collective(message.collective)
+    lines += _signals(message.signals)
+    lines += _activity(message.activity)  # last: the permanences' breakdowns end the text
     return "\n".join(lines)
 
 
@@ -522,6 +524,50 @@ def _activity(a: reporting_pb2.ActivityFigures) -> list[str]:
     lines += _activity_shares("Par partenaire", a.by_partner)
     lines += _activity_shares("Par site", a.by_site)
     return lines
+
+
+def _sub_shares(title: str, shares: Sequence[reporting_pb2.Share], empty: str) -> list[str]:
+    """A breakdown inside a section (indented), one line when empty."""
+    if not shares:
+        return [f"  {title} : {empty}"]
+    return [f"  {title} :"] + [
+        f"    {s.label} : {number(s.count)} ({percent(s.percent)})"
+        f" — période précédente : {number(s.previous_count)}"
+        for s in shares
+    ]
+
+
+def _collective(c: reporting_pb2.CollectiveFigures) -> list[str]:
+    """Bilan.collective: sessions, participants, attendance, goals, outcomes (one line when none)."""
+    if not (c.sessions_held or c.previous_sessions_held or c.by_outcome):
+        return ["Actions collectives : aucune séance sur la période"]
+    before = "période précédente"
+    return [
+        "Actions collectives :",
+        f"  Séances tenues : {number(c.sessions_held)} ({before} : {number(c.previous_sessions_held)})",
+        f"  Participants : {number(c.participants)} ({before} : {number(c.previous_participants)})",
+        f"  Présences : {number(c.presences)}, absences : {number(c.absences)}"
+        f" (taux de présence {percent(c.attendance_rate)})",
+        f"  Objectifs : {number(c.goals_set)} fixés, {number(c.goals_reached)} atteints,"
+        f" {number(c.goals_given_up)} abandonnés",
+        f"  Sur liste d'attente : {number(c.waiting_list)}",
+        *_sub_shares("Suite pour les participants", c.by_outcome, "aucune suite enregistrée"),
+    ]
+
+
+def _signals(s: reporting_pb2.SignalFigures) -> list[str]:
+    """Bilan.signals: received, qualified, dossiers opened, escalated; by commune, signaller, status."""
+    if not (s.received or s.previous_received):
+        return ["Signalements : aucun signalement sur la période"]
+    return [
+        "Signalements :",
+        f"  Reçus : {number(s.received)} (période précédente : {number(s.previous_received)})",
+        f"  Qualifiés : {number(s.qualified)}, dossiers ouverts : {number(s.dossiers_opened)},"
+        f" non qualifiés dans le délai : {number(s.escalated)}",
+        *_sub_shares("Par commune", s.by_commune, "aucun"),
+        *_sub_shares("Par signalant", s.by_signaller, "aucun"),
+        *_sub_shares("Par statut", s.by_status, "aucun"),
+    ]
 
 
 @render_text.register

@@ -4,10 +4,14 @@ optionally the year published to the stack's NATS.
     python -m devstack.synthetic --year 2026 --dossiers 750 --seed 1            # figures, JSON
     python -m devstack.synthetic --year 2026 --dossiers 750 --seed 1 --publish  # to the stack's NATS
     python -m devstack.synthetic --dijon --year 2026 --visits 6000 --publish  # a Dijon-like activity
+    python -m devstack.synthetic --bar-le-duc --year 2014 --publish  # group sessions and signals
 
 `--dijon` generates the Maison de la solidarité de Dijon's permanences and appointments
 of `--year` and of the year before (visits +4.5 %) instead of dossiers, and prints the
-activity figures the bilan of `--year` must report.
+activity figures the bilan of `--year` must report. `--bar-le-duc` generates a
+Bar-le-Duc-like CIAS's year of collective actions ("RV du CIAS" weekly sessions) and
+signals from its 15 communes' élus and secrétaires de mairie, and prints the collective
+and signals figures the bilan of `--year` must report.
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 
-from devstack.synthetic import dijon
+from devstack.synthetic import bar_le_duc, dijon, outreach_oracle
 from devstack.synthetic.activity import events_of, generate_dijon_years
 from devstack.synthetic.activity_oracle import expected
 from devstack.synthetic.generator import generate_year
 from devstack.synthetic.oracle import figures
+from devstack.synthetic.outreach import generate_outreach_year
 from domain.planning import PARIS
 from kernel import reference
 from kernel.events import Event
@@ -45,9 +50,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--publish", action="store_true", help="publish to the stack's NATS (NATS_URL...)")
     parser.add_argument("--dijon", action="store_true", help="a Dijon-like year of appointments instead")
     parser.add_argument("--visits", type=int, default=6000, help="visits of the Dijon-like year")
+    parser.add_argument(
+        "--bar-le-duc",
+        action="store_true",
+        help="a Bar-le-Duc-like year of group sessions and signals instead",
+    )
+    parser.add_argument(
+        "--signals", type=int, default=bar_le_duc.SIGNALS, help="signals of the Bar-le-Duc-like year"
+    )
     args = parser.parse_args(argv)
     if args.dijon:
         events, summary = _dijon(args.seed, args.year, args.visits)
+    elif args.bar_le_duc:
+        events, summary = _bar_le_duc(args.seed, args.year, args.signals)
     else:
         events, summary = _dossiers(args)
     if args.publish:
@@ -78,3 +93,15 @@ def _dijon(seed: int, year: int, visits: int) -> tuple[list[Event], dict[str, An
     appointments = [a for y in years for a in y.appointments]
     activity = expected(appointments, [dijon.TERRITORY], start, end, reference.load({}))
     return events_of(years), MessageToDict(activity, preserving_proto_field_name=True)
+
+
+def _bar_le_duc(seed: int, year: int, signals: int) -> tuple[list[Event], dict[str, Any]]:
+    generated = generate_outreach_year(seed, year=year, signals=signals)
+    start, end = (datetime(y, 1, 1, tzinfo=PARIS).astimezone(UTC) for y in (year, year + 1))
+    communes = list(bar_le_duc.COMMUNES)
+    collective = outreach_oracle.collective([generated], communes, start, end)
+    signal_figures = outreach_oracle.signals([generated], communes, start, end, reference.load({}))
+    return list(generated.events), {
+        "collective": MessageToDict(collective, preserving_proto_field_name=True),
+        "signals": MessageToDict(signal_figures, preserving_proto_field_name=True),
+    }

@@ -82,7 +82,7 @@ DEFAULT_TERRITORIES: Mapping[str, float] = {
     "55291": 0.15,  # Ligny-en-Barrois
     "55519": 0.09,  # Tronville-en-Barrois
     "55186": 0.08,  # Fains-Véel
-    "55040": 0.07,  # Behonne
+    "55041": 0.07,  # Behonne
     "55302": 0.06,  # Longeville-en-Barrois
 }
 DEFAULT_CHANNEL_MIX: Mapping[str, float] = {

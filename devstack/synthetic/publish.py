@@ -21,7 +21,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from devstack.synthetic.generator import demo_events
+from devstack.synthetic.generator import DEMO_SEED, demo_events
 from devstack.synthetic.mixes import PARIS
 from kernel import outbox
 from kernel.db import Connection
@@ -120,9 +120,18 @@ async def publish_to_stack(events: Sequence[Event], env: Mapping[str, str] | Non
         await nc.close()
 
 
+def demo_year_events(year: int) -> list[Event]:
+    """The demo's year: its dossiers (generator.demo_events) and a Bar-le-Duc-like CIAS's
+    group sessions and signals (outreach.py, about 750 events more)."""
+    from devstack.synthetic.outreach import generate_outreach_year
+
+    return demo_events(year) + list(generate_outreach_year(DEMO_SEED, year=year).events)
+
+
 async def demo_year(env: Mapping[str, str], wait_s: float = 180.0) -> str:
     """The demo's synthetic year (ENTRAIDE_DEMO_SYNTHETIC_YEAR: `1` (default) → last
-    year, a 4-digit value → that year, `0` → none), published to the stack; waits until
+    year, a 4-digit value → that year, `0` → none): its dossiers, group sessions and
+    signals (`demo_year_events`), published to the stack; waits until
     the reporting projector has caught up so the bilan has content when `make up` ends.
     Harmless when repeated: the same events, the same ids, and the events the stream
     already holds are not published again (`publish_new`)."""
@@ -134,7 +143,7 @@ async def demo_year(env: Mapping[str, str], wait_s: float = 180.0) -> str:
     if flag in ("0", "false", "no", "off"):
         return "synthetic year: skipped (ENTRAIDE_DEMO_SYNTHETIC_YEAR=0)"
     year = int(flag) if flag.isdigit() and len(flag) == 4 else datetime.now(PARIS).year - 1
-    events = demo_events(year)
+    events = demo_year_events(year)
     settings = Settings.from_env(env)
     nc = await messaging.connect(settings.nats_url, "synthetic-demo")
     try:

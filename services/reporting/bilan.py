@@ -15,6 +15,8 @@ Definitions (also in the README):
   each partner's name is the latest its referral events carried (any period), its id
   when none carried one.
 - activity (appointments, visits, no-shows of the permanences): activity.py.
+- collective actions (sessions held, participants, attendance, goals, outcomes):
+  collective.py; signals (received, qualified, dossiers opened, escalated): signals.py.
 The previous period is the one of equal length just before.
 
 Read from the projector's pre-aggregates (migration 004), not from the fact rows: the
@@ -39,19 +41,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from kernel.db import Connection
-from services.reporting import activity
+from services.reporting import activity, collective, signals
 from services.reporting.bilan_periods import days, months
 from services.reporting.percentiles import percentile
 from services.reporting.projection.cells import BUCKET_SQL, DURATION_STAGES, STAGE_SECONDS
 from services.reporting.projection.tables import LIVE, Tables
-
-
-@dataclass(frozen=True)
-class Share:
-    code: str
-    count: int
-    percent: float
-    previous_count: int
+from services.reporting.shares import Share
+from services.reporting.shares import shares as _shares
 
 
 @dataclass(frozen=True)
@@ -95,17 +91,8 @@ class BilanFigures:
     stage_durations: list[StageDuration] = field(default_factory=list)
     partners: list[PartnerFigures] = field(default_factory=list)
     activity: activity.ActivityFigures = field(default_factory=activity.ActivityFigures)
-
-
-def _percent(count: int, total: int) -> float:
-    return round(100.0 * count / total, 1) if total else 0.0
-
-
-def _shares(current: Mapping[str, int], previous: Mapping[str, int], total: int) -> list[Share]:
-    codes = sorted(set(current) | set(previous), key=lambda c: (-current.get(c, 0), -previous.get(c, 0), c))
-    return [
-        Share(c, current.get(c, 0), _percent(current.get(c, 0), total), previous.get(c, 0)) for c in codes
-    ]
+    collective: collective.CollectiveFigures = field(default_factory=collective.CollectiveFigures)
+    signals: signals.SignalFigures = field(default_factory=signals.SignalFigures)
 
 
 async def _opened_counts_facts(
@@ -368,6 +355,8 @@ Counts = tuple[int, dict[str, int], dict[str, int], dict[str, int]]
 Durations = list[StageDuration]
 Partners = list[PartnerFigures]
 Activity = activity.Grouped
+# The collective actions' counts and the signals received, of one period.
+Outreach = tuple[collective.CollectiveCounts, signals.Grouped]
 # The bilan's queries run in milliseconds; JIT compiling them costs more (measured:
 # 50-100 ms more on a period cut mid-month over 1,000,000 dossiers).
 _NO_JIT = "SET LOCAL jit = off"
@@ -387,17 +376,26 @@ async def compute(
     period's figures, in the same snapshot (exported by `conn`): two cores on one report."""
     previous_start = start - (end - start)
 
-    async def counts(c: Connection, a: datetime, b: datetime) -> tuple[Counts, int, dict[str, int], Activity]:
+    async def counts(
+        c: Connection, a: datetime, b: datetime
+    ) -> tuple[Counts, int, dict[str, int], Activity, Outreach]:
         opened = await _opened_counts(c, tables, territories, a, b)
         people = await _people(c, tables, territories, a, b, opened[0])
         closed = await _closed_counts(c, tables, territories, a, b)
-        return opened, people, closed, await activity.grouped(c, tables, territories, a, b)
+        appointments = await activity.grouped(c, tables, territories, a, b)
+        outreach = (
+            await collective.counts(c, tables, territories, a, b),
+            await signals.grouped(c, tables, territories, a, b),
+        )
+        return opened, people, closed, appointments, outreach
 
-    async def current(c: Connection) -> tuple[Counts, int, dict[str, int], Activity, Durations, Partners]:
-        opened, people, closed, appointments = await counts(c, start, end)
+    async def current(
+        c: Connection,
+    ) -> tuple[Counts, int, dict[str, int], Activity, Outreach, Durations, Partners]:
+        opened, people, closed, appointments, outreach = await counts(c, start, end)
         durations = await _durations(c, tables, territories, start, end)
         partners = await _partners(c, tables, territories, start, end)
-        return opened, people, closed, appointments, durations, partners
+        return opened, people, closed, appointments, outreach, durations, partners
 
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         await conn.execute(_NO_JIT)
@@ -416,8 +414,8 @@ async def compute(
                     before_task = group.create_task(counts(helper, previous_start, start))
                 now, before = now_task.result(), before_task.result()
         names = await activity.host_names(conn, tables, activity.partner_ids(now[3], before[3]))
-    (opened, motifs, communes, channels), people, closed, appointments, durations, partners = now
-    (p_opened, p_motifs, p_communes, p_channels), p_people, p_closed, p_appointments = before
+    (opened, motifs, communes, channels), people, closed, appointments, outreach, durations, partners = now
+    (p_opened, p_motifs, p_communes, p_channels), p_people, p_closed, p_appointments, p_outreach = before
     closed_total, p_closed_total = sum(closed.values()), sum(p_closed.values())
     return BilanFigures(
         start=start,
@@ -438,4 +436,6 @@ async def compute(
         stage_durations=durations,
         partners=partners,
         activity=activity.figures(appointments, p_appointments, names),
+        collective=collective.figures(outreach[0], p_outreach[0]),
+        signals=signals.figures(outreach[1], p_outreach[1]),
     )

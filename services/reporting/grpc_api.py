@@ -17,8 +17,9 @@ from kernel.errors import InvalidArgument
 from kernel.grpc_server import Context
 from kernel.reference import ReferenceData
 from kernel.timestamps import optional_datetime, to_timestamp
-from services.reporting import activity, bilan, ops, queries, render_csv, render_html
+from services.reporting import activity, bilan, collective, ops, queries, render_csv, render_html, signals
 from services.reporting.labels import Labels
+from services.reporting.shares import Share
 
 MAX_PERIOD = timedelta(days=3660)
 FORMATS = {
@@ -89,6 +90,51 @@ def activity_message(a: activity.ActivityFigures, labels: Labels) -> reporting_p
     )
 
 
+def share_messages(items: list[Share], label: Callable[[str], str]) -> list[reporting_pb2.Share]:
+    return [
+        reporting_pb2.Share(
+            code=s.code,
+            label=label(s.code),
+            count=s.count,
+            percent=s.percent,
+            previous_count=s.previous_count,
+        )
+        for s in items
+    ]
+
+
+def collective_message(c: collective.CollectiveFigures, labels: Labels) -> reporting_pb2.CollectiveFigures:
+    """Bilan.collective: the figures, the outcomes with their French labels."""
+    return reporting_pb2.CollectiveFigures(
+        sessions_held=c.sessions_held,
+        participants=c.participants,
+        attendance_rate=c.attendance_rate,
+        presences=c.presences,
+        absences=c.absences,
+        goals_reached=c.goals_reached,
+        goals_given_up=c.goals_given_up,
+        goals_set=c.goals_set,
+        by_outcome=share_messages(c.by_outcome, labels.participant_outcome),
+        previous_sessions_held=c.previous_sessions_held,
+        previous_participants=c.previous_participants,
+        waiting_list=c.waiting_list,
+    )
+
+
+def signals_message(s: signals.SignalFigures, labels: Labels) -> reporting_pb2.SignalFigures:
+    """Bilan.signals: the figures, communes, signaller kinds and statuses with their French labels."""
+    return reporting_pb2.SignalFigures(
+        received=s.received,
+        qualified=s.qualified,
+        dossiers_opened=s.dossiers_opened,
+        escalated=s.escalated,
+        previous_received=s.previous_received,
+        by_commune=share_messages(s.by_commune, labels.commune),
+        by_signaller=share_messages(s.by_signaller, labels.signaller_kind),
+        by_status=share_messages(s.by_status, labels.signal_status),
+    )
+
+
 class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
     def __init__(
         self, pool: Pool, reference: ReferenceData, js: JetStreamContext | None = None, stream: str = ""
@@ -156,7 +202,7 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
         return self._bilan_message(figures)
 
     def _bilan_message(self, f: bilan.BilanFigures) -> reporting_pb2.Bilan:
-        def shares(items: list[bilan.Share], label: object) -> list[reporting_pb2.Share]:
+        def shares(items: list[Share], label: object) -> list[reporting_pb2.Share]:
             assert callable(label)
             return [
                 reporting_pb2.Share(
@@ -211,6 +257,8 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
                 for p in f.partners
             ],
             activity=activity_message(f.activity, self.labels),
+            collective=collective_message(f.collective, self.labels),
+            signals=signals_message(f.signals, self.labels),
         )
         getattr(message, "from").CopyFrom(_stamp(f.start))
         return message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from domain.labels_fr import PARTICIPANT_OUTCOME_LABELS, SIGNAL_STATUS_LABELS, SIGNALLER_KIND_LABELS
 from kernel.reference import ReferenceData
 
 STAGE_LABELS = {
@@ -39,3 +40,12 @@ class Labels:
     def site(self, code: str) -> str:
         site = self.reference.sites.get(code)
         return site.label if site else code or "non renseigné"
+
+    def participant_outcome(self, code: str) -> str:
+        return PARTICIPANT_OUTCOME_LABELS.get(code, code or "non renseignée")
+
+    def signaller_kind(self, code: str) -> str:
+        return SIGNALLER_KIND_LABELS.get(code, code or "non renseigné")
+
+    def signal_status(self, code: str) -> str:
+        return SIGNAL_STATUS_LABELS.get(code, code)

@@ -7,7 +7,8 @@
    functions as the live projector (`projection.apply.project_batch`, other `Tables`),
    with their own inbox: every event applied once. The bilan's pre-aggregates
    (opened/closed/duration/return cells) and the partners' names are shadowed and
-   swapped with the facts, as are the appointments' facts, day cells and hosts' names.
+   swapped with the facts, as are the appointments' facts, day cells and hosts' names, and the collective
+   actions' and signals' facts.
 2. Cut-over: the rebuild takes the projection lock exclusively. The live projector
    takes it shared in each of its transactions, so it pauses between two batches
    (nothing half-applied). The rebuild reads the stream's last sequence L, applies
@@ -59,6 +60,10 @@ TABLES = (
     "appointment_facts",
     "appointment_cells",
     "appointment_hosts",
+    "group_session_facts",
+    "enrolment_facts",
+    "goal_facts",
+    "signal_facts",
     "inbox",
 )
 

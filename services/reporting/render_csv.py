@@ -1,7 +1,8 @@
 """The bilan as CSV for a spreadsheet: UTF-8 with BOM (Excel), `;` separator,
 French headers and decimal commas; one table, one row per figure (the permanences'
 activity last: its totals, then visits, appointments and no-shows by partner, category
-and site, the percentage being the share of the visits or the no-show rate)."""
+and site, the percentage being the share of the visits or the no-show rate; then the
+collective actions and the signals, their totals and their shares)."""
 
 from __future__ import annotations
 
@@ -111,6 +112,8 @@ def render(bilan: reporting_pb2.Bilan) -> bytes:
             ]
         )
     _activity(writer, bilan.activity)
+    _collective(writer, bilan.collective)
+    _signals(writer, bilan.signals)
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
@@ -142,3 +145,41 @@ def _activity(writer: Any, activity: reporting_pb2.ActivityFigures) -> None:
                 (f"Absences {dimension}", share.no_shows, rate, ""),
             ):
                 writer.writerow([rubric, share.code, share.label, count, percent, previous, "", ""])
+
+
+def _share_rows(writer: Any, section: str, shares: Any) -> None:
+    for s in shares:
+        writer.writerow([section, s.code, s.label, s.count, _decimal(s.percent), s.previous_count, "", ""])
+
+
+def _collective(writer: Any, c: reporting_pb2.CollectiveFigures) -> None:
+    """The collective actions' sessions, participants, attendance, goals, then outcomes."""
+    section = "Actions collectives"
+    for code, label, count, percent, previous in (
+        ("seances_tenues", "Séances tenues", c.sessions_held, "", c.previous_sessions_held),
+        ("participants", "Participants (personnes distinctes)", c.participants, "", c.previous_participants),
+        ("presences", "Présences", c.presences, "", ""),
+        ("absences", "Absences (excusées comprises)", c.absences, "", ""),
+        ("taux_presence", "Taux de présence (%)", "", _decimal(c.attendance_rate), ""),
+        ("objectifs_fixes", "Objectifs fixés", c.goals_set, "", ""),
+        ("objectifs_atteints", "Objectifs atteints", c.goals_reached, "", ""),
+        ("objectifs_abandonnes", "Objectifs abandonnés", c.goals_given_up, "", ""),
+        ("liste_attente", "Sur liste d'attente", c.waiting_list, "", ""),
+    ):
+        writer.writerow([section, code, label, count, percent, previous, "", ""])
+    _share_rows(writer, "Suite des participants", c.by_outcome)
+
+
+def _signals(writer: Any, s: reporting_pb2.SignalFigures) -> None:
+    """The signals received and what became of them, then by commune, signaller, status."""
+    section = "Signalements"
+    for code, label, count, previous in (
+        ("signalements_recus", "Signalements reçus", s.received, s.previous_received),
+        ("signalements_qualifies", "Signalements qualifiés", s.qualified, ""),
+        ("dossiers_ouverts", "Dossiers ouverts à partir d'un signalement", s.dossiers_opened, ""),
+        ("signalements_relances", "Signalements non qualifiés dans le délai", s.escalated, ""),
+    ):
+        writer.writerow([section, code, label, count, "", previous, "", ""])
+    _share_rows(writer, "Signalements par commune", s.by_commune)
+    _share_rows(writer, "Signalements par signalant", s.by_signaller)
+    _share_rows(writer, "Signalements par statut", s.by_status)

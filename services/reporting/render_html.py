@@ -241,6 +241,74 @@ def _activity_section(a: reporting_pb2.ActivityFigures) -> str:
     )
 
 
+def _cards(cards: Sequence[tuple[str, str, str]]) -> str:
+    return (
+        "<div class='cards'>"
+        + "".join(
+            f"<div class='card'><small>{escape(label)}</small><b>{value}</b><small>{note}</small></div>"
+            for label, value, note in cards
+        )
+        + "</div>"
+    )
+
+
+def _before(now: int, before: int) -> str:
+    return f"période précédente\u00a0: {_number(before)} ({_evolution(now, before)})"
+
+
+def _collective_section(c: reporting_pb2.CollectiveFigures) -> str:
+    """The collective actions' sessions, participants, attendance, goals and outcomes."""
+    html = "<h2>Actions collectives</h2>"
+    if not (c.sessions_held or c.previous_sessions_held or c.by_outcome):
+        return html + "<p class='note'>Aucune séance collective sur la période.</p>"
+    html += _cards(
+        [
+            ("Séances tenues", _number(c.sessions_held), _before(c.sessions_held, c.previous_sessions_held)),
+            ("Participants", _number(c.participants), _before(c.participants, c.previous_participants)),
+            (
+                "Taux de présence",
+                _percent(c.attendance_rate),
+                f"{_number(c.presences)} présences, {_number(c.absences)} absences",
+            ),
+            (
+                "Objectifs atteints",
+                _number(c.goals_reached),
+                f"{_number(c.goals_given_up)} abandonnés, {_number(c.goals_set)} fixés",
+            ),
+            ("Liste d'attente", _number(c.waiting_list), "inscriptions en attente d'une place"),
+        ]
+    ) + (
+        "<p class='note'>Participants\u00a0: personnes distinctes inscrites (hors liste d'attente) à une "
+        "action ayant tenu une séance dans la période, comptées une fois même inscrites dans plusieurs "
+        "communes\u202f; taux de présence\u00a0: présences sur présences et absences (excusées "
+        "comprises).</p>"
+    )
+    if c.by_outcome:
+        html += _share_section("Suite pour les participants", "Suite", c.by_outcome)
+    return html
+
+
+def _signals_section(s: reporting_pb2.SignalFigures) -> str:
+    """The signals received ("aller vers") and what became of them."""
+    html = "<h2>Signalements (aller vers)</h2>"
+    if not (s.received or s.previous_received):
+        return html + "<p class='note'>Aucun signalement sur la période.</p>"
+    html += _cards(
+        [
+            ("Signalements reçus", _number(s.received), _before(s.received, s.previous_received)),
+            ("Qualifiés", _number(s.qualified), "par un agent du CIAS"),
+            ("Dossiers ouverts", _number(s.dossiers_opened), "personnes contactées"),
+            ("Non qualifiés dans le délai", _number(s.escalated), "délai de qualification dépassé"),
+        ]
+    )
+    return (
+        html
+        + _share_section("Signalements par commune", "Commune", s.by_commune)
+        + _share_section("Signalements par signalant", "Signalant", s.by_signaller)
+        + _share_section("Signalements par statut", "Statut", s.by_status)
+    )
+
+
 def render(bilan: reporting_pb2.Bilan) -> bytes:
     start = getattr(bilan, "from").ToDatetime(tzinfo=UTC)
     end = bilan.to.ToDatetime(tzinfo=UTC)
@@ -313,6 +381,8 @@ def render(bilan: reporting_pb2.Bilan) -> bytes:
         + duration_html
         + partner_html
         + _activity_section(bilan.activity)
+        + _collective_section(bilan.collective)
+        + _signals_section(bilan.signals)
         + f"<p class='note'>Document produit le {_date(datetime.now(UTC))} par Entraide, à partir des "
         "événements de l'activité\u00a0: aucune donnée nominative.</p>"
     )

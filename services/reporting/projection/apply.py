@@ -18,6 +18,7 @@ from kernel.events import Event
 from services.reporting import people
 from services.reporting.projection.appointments import apply_appointments
 from services.reporting.projection.cells import move_cells
+from services.reporting.projection.collective import apply_collective
 from services.reporting.projection.fold import DossierDelta, Fold, ReferralDelta, fold
 from services.reporting.projection.tables import LIVE, Tables
 
@@ -205,6 +206,7 @@ async def apply_fold(conn: Connection, folded: Fold, tables: Tables = LIVE) -> N
             [(partner, *version) for partner, version in sorted(folded.partner_names.items())],
         )
     await apply_appointments(conn, folded, tables)
+    await apply_collective(conn, folded.collective, tables)
 
 
 async def project_batch(conn: Connection, events: Sequence[Event], tables: Tables = LIVE) -> None:

@@ -1,5 +1,6 @@
 """The projection's pure part: a batch of domain events folded in memory into one delta
-per dossier, per referral, per appointment and per partner name (no I/O).
+per dossier, per referral, per appointment and per partner name (no I/O); the
+collective actions' and signals' deltas fold in collective_fold.py.
 
 Every field of a delta merges commutatively (first time = the least, latest-at-wins
 with a deterministic tie-break, counters add up), as its row's upsert does in `apply`:
@@ -12,6 +13,7 @@ catalogue's message; a type reporting does not project changes nothing.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +27,8 @@ from domain.planning import ATTENDANCE, AppointmentStatus, HostKind
 from domain.vocabulary import REFERRAL_REMINDER, REFERRAL_STATUSES, STAGES, ReferralStatus, Stage
 from kernel.events import Event
 from kernel.timestamps import from_timestamp
+from services.reporting.projection import collective_fold
+from services.reporting.projection.collective_fold import CollectiveFold
 
 STAGE_RANK: dict[str, int] = {stage: rank for rank, stage in enumerate(STAGES)}
 # The stages whose first time a dossier fact row keeps, and its column.
@@ -158,6 +162,7 @@ class Fold:
     partner_names: dict[str, NameVersion] = field(default_factory=dict)  # the greatest per partner
     appointments: dict[str, AppointmentDelta] = field(default_factory=dict)
     host_names: dict[str, HostName] = field(default_factory=dict)  # hosting partners, the greatest
+    collective: CollectiveFold = field(default_factory=CollectiveFold)  # sessions, enrolments, signals
 
     @property
     def persons(self) -> set[str]:
@@ -363,9 +368,22 @@ def _attendance_recorded(f: Fold, attendance: events_pb2.AttendanceRecorded) -> 
     a.set_status(from_timestamp(attendance.at), attendance.status)
 
 
+Handler = Callable[[Fold, Any], None]
+
+
+def _collective(handler: Callable[[CollectiveFold, Any], None]) -> Handler:
+    """A collective_fold handler on the batch's collective part; it keeps the handler's
+    annotations (the catalogue's message it reads)."""
+
+    @functools.wraps(handler)
+    def on_fold(f: Fold, message: Any) -> None:
+        handler(f.collective, message)
+
+    return on_fold
+
+
 # What each projected type does to the fold; its handler takes the catalogue's message
 # of the type (`Event.payload()`). Every dossier event is projected (DOSSIER_EVENTS).
-Handler = Callable[[Fold, Any], None]
 HANDLERS: Mapping[str, Handler] = {
     EventType.DOSSIER_OPENED: _dossier_opened,
     EventType.DOSSIER_STAGE_CHANGED: _stage_changed,
@@ -384,4 +402,12 @@ HANDLERS: Mapping[str, Handler] = {
     EventType.APPOINTMENT_MOVED: _appointment_moved,
     EventType.APPOINTMENT_CANCELLED: _appointment_cancelled,
     EventType.ATTENDANCE_RECORDED: _attendance_recorded,
+    EventType.PARTICIPANT_ENROLLED: _collective(collective_fold.participant_enrolled),
+    EventType.ENROLMENT_CHANGED: _collective(collective_fold.enrolment_changed),
+    EventType.GROUP_SESSION_HELD: _collective(collective_fold.session_held),
+    EventType.GOAL_CHANGED: _collective(collective_fold.goal_changed),
+    EventType.PARTICIPANT_OUTCOME_RECORDED: _collective(collective_fold.outcome_recorded),
+    EventType.SIGNAL_SUBMITTED: _collective(collective_fold.signal_submitted),
+    EventType.SIGNAL_QUALIFIED: _collective(collective_fold.signal_qualified),
+    EventType.SIGNAL_ESCALATED: _collective(collective_fold.signal_escalated),
 }

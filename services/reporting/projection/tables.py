@@ -65,5 +65,21 @@ class Tables:
     def appointment_hosts(self) -> str:
         return f"{self.schema}.appointment_hosts"
 
+    @property
+    def group_sessions(self) -> str:
+        return f"{self.schema}.group_session_facts"
+
+    @property
+    def enrolments(self) -> str:
+        return f"{self.schema}.enrolment_facts"
+
+    @property
+    def goals(self) -> str:
+        return f"{self.schema}.goal_facts"
+
+    @property
+    def signals(self) -> str:
+        return f"{self.schema}.signal_facts"
+
 
 LIVE = Tables()

@@ -21,7 +21,14 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from devstack.synthetic import generator, mixes, oracle
-from devstack.synthetic.publish import demo_year, publish, publish_new, stored_event_ids, write_outbox
+from devstack.synthetic.publish import (
+    demo_year,
+    demo_year_events,
+    publish,
+    publish_new,
+    stored_event_ids,
+    write_outbox,
+)
 from domain.events import CATALOGUE, EventType
 from domain.vocabulary import REFERRAL_OUTCOMES, REFERRAL_REASONS
 from kernel import messaging
@@ -338,7 +345,7 @@ async def test_demo_year_loaded_twice_publishes_nothing_new(
         "ENTRAIDE_SUBJECT_ROOT": world.subject_root,
         "ENTRAIDE_DEMO_SYNTHETIC_YEAR": "2025",
     }
-    events = generator.demo_events(2025)
+    events = demo_year_events(2025)  # the dossiers, group sessions and signals
     first = await demo_year(env, wait_s=0)
     assert f"synthetic year 2025: {len(events)} events, {len(events)} new, 0 already there" in first
     assert await stream_messages(world) == len(events)
