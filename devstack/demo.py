@@ -19,6 +19,7 @@ import grpc
 from entraide.v1 import intake_pb2, intake_pb2_grpc, referral_pb2, referral_pb2_grpc
 
 from devstack import tokens
+from devstack.demo_collective import collective_demo
 from devstack.demo_planning import plan_demo
 from devstack.synthetic.publish import demo_year
 from kernel import client, reference
@@ -48,7 +49,7 @@ CHANNEL_WEIGHTS = {
     "signalement_elu": 3,
     "aller_vers": 2,
 }
-TERRITORY_WEIGHTS = {"55029": 60, "55291": 15, "55519": 10, "55186": 8, "55040": 7}
+TERRITORY_WEIGHTS = {"55029": 60, "55291": 15, "55519": 10, "55186": 8, "55041": 7}
 # Where the demo's people are received: sites of the reference data (the other communes
 # have none).
 DEMO_SITES = {"55029": ("ccas-bar-le-duc", "antenne-cote-sainte-catherine"), "55291": ("mairie-ligny",)}
@@ -332,6 +333,8 @@ async def main_async() -> None:
     )
     # Permanences in the demo sites' rooms and a few appointments (devstack.demo_planning).
     print(f"demo data: planning: {await plan_demo(settings)}")
+    # A "RV du CIAS" collective action and the demo signaleur's signals (devstack.demo_collective).
+    print(f"demo data: collective actions and signals: {await collective_demo(settings)}")
     # One synthetic year for the bilan (ENTRAIDE_DEMO_SYNTHETIC_YEAR, see devstack.synthetic).
     print(f"demo data: {await demo_year(settings.env)}")
 

@@ -13,7 +13,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import grpc
-from entraide.v1 import intake_pb2_grpc, planning_pb2_grpc, referral_pb2_grpc, reporting_pb2_grpc
+from entraide.v1 import (
+    collective_pb2_grpc,
+    intake_pb2_grpc,
+    planning_pb2_grpc,
+    referral_pb2_grpc,
+    reporting_pb2_grpc,
+    signals_pb2_grpc,
+)
 
 from kernel import auth, client
 from kernel.settings import Settings
@@ -44,12 +51,15 @@ class _Bound:
 
 
 class AgentCalls:
-    """The three services (and the planning, served by the intake process), as one agent."""
+    """The three services (and the planning, collective actions and signals, served by the
+    intake process), as one agent."""
 
     def __init__(self, backend: Backend, token: str) -> None:
         metadata = (("authorization", f"Bearer {token}"),)
         self.intake = _Bound(backend.intake, metadata)
         self.planning = _Bound(backend.planning, metadata)
+        self.collective = _Bound(backend.collective, metadata)
+        self.signals = _Bound(backend.signals, metadata)
         self.referral = _Bound(backend.referral, metadata)
         self.reporting = _Bound(backend.reporting, metadata)
 
@@ -71,6 +81,9 @@ class Backend:
         self.intake = intake_pb2_grpc.IntakeServiceStub(self._channels["intake"])
         # The planning lives in the intake process (persons and dossiers are there).
         self.planning = planning_pb2_grpc.PlanningServiceStub(self._channels["intake"])
+        # So are the collective actions and the signals (persons and dossiers again).
+        self.collective = collective_pb2_grpc.CollectiveServiceStub(self._channels["intake"])
+        self.signals = signals_pb2_grpc.SignalServiceStub(self._channels["intake"])
         self.referral = referral_pb2_grpc.ReferralServiceStub(self._channels["referral"])
         self.reporting = reporting_pb2_grpc.ReportingServiceStub(self._channels["reporting"])
 

@@ -11,7 +11,8 @@ dossier is ever linked from here: the bilan holds aggregates only.
 The permanences' section (Bilan.activity) shows the appointments and visits of the
 period with the previous period's, then the same by partner category (with its chart),
 by partner and by site; only its heading and one sentence when the period and the one
-before it had no appointment.
+before it had no appointment. The collective actions' and signals' sections:
+bilan_outreach.py.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from starlette.responses import Response
 
 from kernel import rich_status
 from kernel.timestamps import to_timestamp
+from services.console.bilan_outreach import outreach
 from services.console.charts import Bar, labelled_bar_chart
 from services.console.web import FORM_CODES, FormErrors, Page, form_errors, page_route, query
 from services.reporting.render_html import _days, _number, _percent, partner_label
@@ -326,7 +328,15 @@ def _formatters() -> dict[str, Callable[..., str]]:
 def _figures(bilan: reporting_pb2.Bilan | None) -> dict[str, object]:
     """What the template shows of an answered bilan: period, breakdowns and charts."""
     if bilan is None:
-        return {"bilan": None, "period": "", "breakdowns": [], "durations": [], "activity": None}
+        return {
+            "bilan": None,
+            "period": "",
+            "breakdowns": [],
+            "durations": [],
+            "activity": None,
+            "collective": None,
+            "signals": None,
+        }
     period_start = _day_fr(getattr(bilan, "from").ToDatetime(tzinfo=UTC))
     period_end = _day_fr(_last_day(bilan))
     # A stage no dossier of the period went through has no duration to show.
@@ -345,6 +355,7 @@ def _figures(bilan: reporting_pb2.Bilan | None) -> dict[str, object]:
         # Shown when the period or the one before it had appointments (as the HTML document).
         "activity": bilan.activity if activity.appointments or activity.previous_appointments else None,
         "activity_tables": activity_tables(activity),
+        **outreach(bilan),
     }
 
 

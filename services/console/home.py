@@ -14,6 +14,8 @@ START_PAGES = {
     Role.PARTENAIRE: "/partenaire",
     Role.ELU: "/bilan",
     Role.OPS: "/exploitation",
+    # A signaleur may only signal: its start page is the signal form (services/console/signal_pages.py).
+    Role.SIGNALEUR: "/signalement",
 }
 
 

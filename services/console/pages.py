@@ -8,6 +8,8 @@ from services.console import (
     appointments,
     bilan,
     caseload,
+    collective_pages,
+    collective_sheet,
     day_list,
     dossier_page,
     home,
@@ -20,6 +22,7 @@ from services.console import (
     person_page,
     planning_page,
     reception,
+    signal_pages,
 )
 
 ROUTES = [
@@ -29,6 +32,11 @@ ROUTES = [
     *appointments.ROUTES,
     *planning_page.ROUTES,
     *messages_page.ROUTES,
+    *signal_pages.ROUTES,
+    # The programmes' fixed paths (nouvelle, seances/, participants/) before /{programme_id}.
+    *collective_pages.ROUTES,
+    *collective_sheet.ROUTES,
+    *collective_pages.PROGRAMME_ROUTES,
     *caseload.ROUTES,
     *dossier_page.ROUTES,
     *person_page.ROUTES,

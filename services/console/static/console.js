@@ -1,6 +1,6 @@
 // The console's only script (no inline script under the CSP). Everything works without it;
 // it adds the CSRF header to htmx requests, keeps a form from being posted twice by a
-// double-click, and moves the focus to an error summary.
+// double-click, moves the focus to an error summary and counts a text area's characters left.
 (function () {
   "use strict";
   document.addEventListener("htmx:configRequest", function (event) {
@@ -17,5 +17,18 @@
   document.addEventListener("DOMContentLoaded", function () {
     var summary = document.getElementById("erreurs");
     if (summary) { summary.focus(); }
+    // A text area's characters left (its maxlength and hint already say the limit without JS).
+    Array.prototype.forEach.call(document.querySelectorAll("textarea[data-counter]"), function (area) {
+      var counter = document.getElementById(area.getAttribute("data-counter"));
+      var limit = parseInt(area.getAttribute("maxlength"), 10);
+      if (!counter || !limit) { return; }
+      var update = function () {
+        var left = limit - area.value.length;
+        counter.textContent = left + (left > 1 ? " caractères restants" : " caractère restant");
+      };
+      counter.hidden = false;
+      update();
+      area.addEventListener("input", update);
+    });
   });
 })();

@@ -90,6 +90,9 @@ AGENTS = {
     "elu": Person("elu.bar", "paul.girard", "elu", (BAR,), "Paul", "Girard"),
     "ops": Person("ops.cias", "samir.haddad", "ops", (BAR, LIGNY, TRONVILLE), "Samir", "Haddad"),
     "ts2_tronville": Person("ts2.tronville", "eva.blanc", "travailleur_social", (TRONVILLE,), "Éva", "Blanc"),
+    # Town-hall accounts that can only signal residents (role signaleur).
+    "signaleur": Person("mairie.bar", "lucie.mercier", "signaleur", (BAR,), "Lucie", "Mercier"),
+    "signaleur2": Person("mairie.bar2", "remi.vasseur", "signaleur", (BAR,), "Rémi", "Vasseur"),
 }
 # A provider account that the directory does not know.
 STRANGER = Person("nobody", "jean.inconnu", "accueil", (BAR,), "Jean", "Inconnu")

@@ -24,7 +24,13 @@ import httpx2 as httpx
 import pytest
 from entraide.v1 import intake_pb2
 
+from devstack.synthetic import outreach_events as ev
+from domain.collective import EnrolmentStatus as E
+from domain.collective import GoalStatus as G
+from domain.collective import ParticipantOutcome as O
 from domain.planning import AppointmentStatus, HostKind
+from domain.signals import SignallerKind as K
+from domain.signals import SignalStatus
 from kernel.events import Event
 from kernel.settings import Settings
 from tests.conftest import AppStack
@@ -542,3 +548,99 @@ def test_the_bilan_passes_axe_core_in_chromium(seeded: None, console: Console) -
         page.wait_for_load_state()
         assert page.input_value("#du") == paris_today().replace(month=1, day=1).isoformat()
         checked.accessible(page, "bilan-annee-en-cours")
+
+
+def ligny_outreach() -> list[Event]:
+    """Ligny-en-Barrois in 2013: a programme of two sessions (8 places, 3 asked, the 3rd
+    waiting then taking the place the 2nd left), two goals (one reached), an outcome;
+    three signals (two of a secrétaire de mairie, one contacted, one escalated)."""
+    at = datetime(2013, 5, 7, 12, tzinfo=UTC)
+    p = "programme-ligny-2013"
+    return [
+        ev.participant_enrolled(p, "e1", LIGNY, str(uuid.uuid4()), at - timedelta(days=9)),
+        ev.participant_enrolled(p, "e2", LIGNY, str(uuid.uuid4()), at - timedelta(days=8)),
+        ev.participant_enrolled(p, "e3", LIGNY, str(uuid.uuid4()), at - timedelta(days=7), waiting=True),
+        ev.group_session_held(
+            p, "s1", LIGNY, at, capacity=8, expected=2, present=2, absent=0, excused=0, sequence=1
+        ),
+        ev.enrolment_changed(p, "e2", LIGNY, E.WITHDRAWN, at + timedelta(days=2), 2),
+        ev.enrolment_changed(p, "e3", LIGNY, E.ENROLLED, at + timedelta(days=2), 2),
+        ev.group_session_held(
+            p,
+            "s2",
+            LIGNY,
+            at + timedelta(days=7),
+            capacity=8,
+            expected=2,
+            present=1,
+            absent=1,
+            excused=0,
+            sequence=1,
+        ),
+        ev.goal_changed(p, "e1", "g1", LIGNY, G.PROPOSED, at, 1),
+        ev.goal_changed(p, "e1", "g1", LIGNY, G.REACHED, at + timedelta(days=7), 2),
+        ev.goal_changed(p, "e3", "g2", LIGNY, G.PROPOSED, at + timedelta(days=7), 1),
+        ev.outcome_recorded(p, "e1", LIGNY, O.TRAINING, at + timedelta(days=8), 1),
+        ev.signal_submitted("sig-l1", LIGNY, K.SECRETAIRE_MAIRIE, at),
+        ev.signal_qualified(
+            "sig-l1",
+            LIGNY,
+            K.SECRETAIRE_MAIRIE,
+            SignalStatus.CONTACTED,
+            at + timedelta(days=1),
+            dossier_id="d",
+        ),
+        ev.signal_submitted("sig-l2", LIGNY, K.SECRETAIRE_MAIRIE, at + timedelta(days=3)),
+        ev.signal_escalated("sig-l2", LIGNY, at + timedelta(days=10)),
+        ev.signal_submitted("sig-l3", LIGNY, K.ELU, at + timedelta(days=4)),
+    ]
+
+
+async def test_the_collective_actions_and_signals_are_shown(
+    seeded: None, settings: Settings, signed_in: dict[str, httpx.Client]
+) -> None:
+    await publish(settings, shuffled(ligny_outreach()))
+    await drained(settings)
+    reply = signed_in["responsable"].get(f"/bilan?{PERIOD}&communes={LIGNY}")
+    assert reply.status_code == 200, reply.text
+    page = Tables(reply.text)
+    na = "—non disponible"
+    assert body(page.table("collectif-synthese")) == {
+        "Séances tenues": ["2", "0"],
+        "Participants": ["3", "0"],
+        "Présences": ["3", na],
+        "Absences": ["1", na],
+        "Taux de présence": [percent("75,0"), na],
+        "Objectifs fixés": ["2", na],
+        "Objectifs atteints": ["1", na],
+        "Objectifs abandonnés": ["0", na],
+        "Sur liste d'attente": ["1", na],
+    }
+    assert body(page.table("collectif-suites-donnees")) == {"formation": ["1", percent("100,0"), "0"]}
+    assert body(page.table("signalements-synthese")) == {
+        "Signalements reçus": ["3", "0"],
+        "Qualifiés": ["1", na],
+        "Dossiers ouverts": ["1", na],
+        "Non qualifiés dans le délai": ["1", na],
+    }
+    assert body(page.table("signalements-communes-donnees")) == {
+        "Ligny-en-Barrois": ["3", percent("100,0"), "0"]
+    }
+    assert body(page.table("signalements-signalants-donnees")) == {
+        "secrétaire de mairie": ["2", percent("66,7"), "0"],
+        "élu référent": ["1", percent("33,3"), "0"],
+    }
+    assert body(page.table("signalements-statuts-donnees")) == {
+        "à qualifier": ["2", percent("66,7"), "0"],
+        "personne contactée (dossier ouvert)": ["1", percent("33,3"), "0"],
+    }
+    for table in page.tables:
+        assert table.caption.strip()
+    # Bar-le-Duc had none: each section is its heading and one sentence.
+    bar = html.unescape(signed_in["elu"].get(f"/bilan?{PERIOD}").text)
+    for key, sentence in (
+        ("collectif", "Actions collectives Aucune séance collective sur la période."),
+        ("signalements", "Signalements (aller vers) Aucun signalement sur la période."),
+    ):
+        section = bar.split(f'<h2 id="{key}-section">')[1].split("</section>")[0]
+        assert squeezed(re.sub(r"<[^>]+>", " ", section)) == sentence
