@@ -6,7 +6,8 @@ by RetentionWorkflow, and the Temporal Schedule that starts it every day.
   yet anonymised: their notes' bodies are erased (codes kept, so the bilan does not
   move), then their persons are anonymised when they have no other dossier still
   kept (see services/intake/rights.py). Persons with no dossier at all, unchanged
-  since the cutoff, are anonymised too. Works in batches, one transaction each.
+  since the cutoff, are anonymised too, and signals last changed before it lose their
+  identity and description. Works in batches, one transaction each.
 - `intake.purge_access_log(retention_days)`: audit.purge (which refuses to keep less
   than 6 months).
 
@@ -43,6 +44,7 @@ from kernel.runtime import ServiceContext
 from kernel.temporal import application_error
 from services.intake import rights
 from services.intake.schema import SCHEMA
+from services.intake.signals import store as signal_store
 from workflows.contracts import DOSSIER_TASK_QUEUE, ActivityName
 from workflows.retention import (
     DEFAULT_ACCESS_LOG_RETENTION_DAYS,
@@ -165,6 +167,12 @@ async def anonymise_inactive_batch(conn: Connection, cutoff: datetime, limit: in
     return len(rows)
 
 
+async def erase_old_signals_batch(conn: Connection, cutoff: datetime, limit: int, at: datetime) -> int:
+    """Signals last changed before `cutoff` (whatever followed: a dossier opened from
+    one is kept by its own rule) lose their identity and description."""
+    return await signal_store.erase_older_than(conn, cutoff, limit, at)
+
+
 async def anonymise_idle_persons_batch(conn: Connection, cutoff: datetime, limit: int, at: datetime) -> int:
     """Persons with no dossier, unchanged since before `cutoff` (their last contact),
     not merged, not anonymised; returns how many were anonymised."""
@@ -229,7 +237,17 @@ class RetentionActivities:
             _heartbeat(dossiers, persons)
             if done < self.batch_size:
                 break
+        signals = 0
+        while True:
+            async with system_scope(self.pool, self.territories) as conn:
+                async with conn.transaction():
+                    done = await erase_old_signals_batch(conn, cutoff, self.batch_size, now)
+            signals += done
+            _heartbeat(dossiers, persons, signals)
+            if done < self.batch_size:
+                break
         log.info("retention: inactive dossiers anonymised", extra={"count": dossiers})
+        log.info("retention: old signals erased", extra={"count": signals})
         log.info("retention: persons with no dossier anonymised", extra={"count": persons})
         return dossiers
 

@@ -16,6 +16,11 @@ bilan's figures (reporting.dossier_facts, fed by dossier events) do not move:
 - dossiers of the person: codes kept (territory, site, motifs, channel, urgency,
   stage, outcome, agent), `anonymised_at` set;
 - notes of those dossiers: body '' and `erased_at` set (author, kind and time stay);
+- collective actions of those dossiers: goals' titles and progress notes '' and
+  `erased_at` set, the titles quoted in the dossier timeline replaced (attendance,
+  statuses and outcomes stay);
+- signals that led to the person: identity, contact and description erased,
+  `anonymised_at` set (commune, signaller, dates and qualification stay);
 - consents (legal trace: partner, scope, agent, legal ground) and household links kept.
 """
 
@@ -25,7 +30,7 @@ import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import asyncpg
@@ -39,6 +44,7 @@ from kernel.events import new_event
 from kernel.reference import ReferenceData
 from kernel.timestamps import to_timestamp
 from services.intake import people_validation, persons
+from services.intake.collective import erasure as collective_erasure
 
 # The field checks of CreatePerson, shared so that a rectified person passes the same
 # rules as a created one.
@@ -50,6 +56,7 @@ from services.intake.people_validation import (
     check_text,
 )
 from services.intake.schema import SCHEMA
+from services.intake.signals import store as signal_store
 
 SOURCE = "entraide/intake"
 EXPORT_FORMAT = "entraide.person-export/1"
@@ -137,7 +144,7 @@ def _plain(value: Any) -> Any:
     """A database value as JSON: ids and times as strings, arrays as lists."""
     if isinstance(value, uuid.UUID):
         return str(value)
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime | date | time):
         return value.isoformat()
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
@@ -218,6 +225,8 @@ async def export_person(conn: Connection, person_id: str, *, now: datetime | Non
         f"SELECT * FROM {SCHEMA}.notes WHERE dossier_id = ANY($1::uuid[]) ORDER BY dossier_id, step",
         dossier_ids,
     )
+    participation = await collective_erasure.participation(conn, ids)
+    signals = await signal_store.of_persons(conn, ids)
     exported_dossiers = []
     for dossier in dossiers:
         exported = _record(dossier)
@@ -241,11 +250,40 @@ async def export_person(conn: Connection, person_id: str, *, now: datetime | Non
         "households": [_record(h) for h in households],
         "consents": [_record(c) for c in consents],
         "dossiers": exported_dossiers,
+        "collective": _collective(participation),
+        "signals": [_record(row, without=("request_key",)) for row in signals],
         # Referrals (orientations to partners) are not built yet: the referral service
         # holds none. Kept in the document so its shape does not change when they come.
         "referrals": [],
     }
     return json.dumps(document, ensure_ascii=False, indent=2)
+
+
+def _collective(participation: collective_erasure.Participation) -> list[dict[str, Any]]:
+    """Each enrolment with its attendance and its goals (each with its notes)."""
+    exported = []
+    for enrolment in participation.enrolments:
+        item = _record(enrolment, without=("request_key",))
+        key = enrolment["enrolment_id"]
+        item["attendance"] = [
+            _record(a, without=("enrolment_id",))
+            for a in participation.attendance
+            if a["enrolment_id"] == key
+        ]
+        goals = []
+        for goal in participation.goals:
+            if goal["enrolment_id"] != key:
+                continue
+            exported_goal = _record(goal, without=("enrolment_id", "request_key"))
+            exported_goal["notes"] = [
+                _record(n, without=("goal_id", "territory"))
+                for n in participation.notes
+                if n["goal_id"] == goal["goal_id"]
+            ]
+            goals.append(exported_goal)
+        item["goals"] = goals
+        exported.append(item)
+    return exported
 
 
 # ---------------------------------------------------------------- rectification
@@ -316,9 +354,10 @@ class Anonymised:
 
 
 async def erase_dossiers(conn: Connection, dossier_ids: Sequence[uuid.UUID], at: datetime) -> int:
-    """Erases the notes' bodies and marks the dossiers anonymised (codes kept);
-    returns the number of notes erased now. The connection must see every note
-    (all_notes scope). Runs inside the caller's transaction."""
+    """Erases the notes' bodies and the collective actions' goals of these dossiers and
+    marks the dossiers anonymised (codes kept); returns the number of notes erased now.
+    The connection must see every note (all_notes scope). Runs inside the caller's
+    transaction."""
     if not dossier_ids:
         return 0
     status = await conn.execute(
@@ -333,15 +372,16 @@ async def erase_dossiers(conn: Connection, dossier_ids: Sequence[uuid.UUID], at:
         list(dossier_ids),
         at,
     )
+    await collective_erasure.erase_dossiers(conn, dossier_ids, at)
     return int(status.rsplit(" ", 1)[-1])
 
 
 async def anonymise_person(conn: Connection, person_id: str, *, at: datetime | None = None) -> Anonymised:
-    """Anonymises the person, the records merged into it and its dossiers' free text,
-    and writes person.anonymised (ids only). Anonymising again erases what was added
-    since (a later note) and otherwise changes nothing. The connection must see every
-    note (all_notes scope) of every territory the person's dossiers are in. Runs inside
-    the caller's transaction."""
+    """Anonymises the person, the records merged into it, its dossiers' free text and
+    the signals that led to it, and writes person.anonymised (ids only). Anonymising
+    again erases what was added since (a later note) and otherwise changes nothing. The
+    connection must see every note (all_notes scope) of every territory the person's
+    dossiers are in. Runs inside the caller's transaction."""
     now = at or datetime.now(UTC)
     group = await _identity_group(conn, person_id, lock=True)
     canonical = group[0]
@@ -365,8 +405,9 @@ async def anonymise_person(conn: Connection, person_id: str, *, at: datetime | N
     )
     dossier_ids = [row["dossier_id"] for row in dossiers]
     notes = await erase_dossiers(conn, dossier_ids, now)
+    signals = await signal_store.erase_of_persons(conn, ids, now)
     newly = any(row["anonymised_at"] is None for row in dossiers)
-    if identified or notes or newly:
+    if identified or notes or signals or newly:
         payload = events_pb2.PersonAnonymised(
             person_id=str(canonical["person_id"]),
             territory=canonical["territory"],

@@ -10,7 +10,7 @@ from typing import Any
 
 import grpc
 import pytest
-from entraide.v1 import intake_pb2, planning_pb2, referral_pb2, reporting_pb2
+from entraide.v1 import collective_pb2, intake_pb2, planning_pb2, referral_pb2, reporting_pb2, signals_pb2
 from google.protobuf import descriptor as pb_descriptor
 from google.protobuf import message_factory
 from google.protobuf.message import Message
@@ -22,7 +22,9 @@ from kernel.access import Rule
 from kernel.auth import Role, mint
 from kernel.rich_status import describe
 from services.intake.access import RULES as INTAKE_RULES
+from services.intake.collective.access import RULES as COLLECTIVE_RULES
 from services.intake.planning.access import RULES as PLANNING_RULES
+from services.intake.signals.access import RULES as SIGNAL_RULES
 from services.referral.access import RULES as REFERRAL_RULES
 from services.reporting.access import RULES as REPORTING_RULES
 from tests.conftest import TERRITORIES, AppStack
@@ -33,9 +35,11 @@ SERVICES: dict[str, tuple[pb_descriptor.ServiceDescriptor, dict[str, Rule]]] = {
     "referral": (referral_pb2.DESCRIPTOR.services_by_name["ReferralService"], REFERRAL_RULES),
     "reporting": (reporting_pb2.DESCRIPTOR.services_by_name["ReportingService"], REPORTING_RULES),
     "planning": (planning_pb2.DESCRIPTOR.services_by_name["PlanningService"], PLANNING_RULES),
+    "signals": (signals_pb2.DESCRIPTOR.services_by_name["SignalService"], SIGNAL_RULES),
+    "collective": (collective_pb2.DESCRIPTOR.services_by_name["CollectiveService"], COLLECTIVE_RULES),
 }
 # The process serving each service, when it is not its own (PlanningService: intake's).
-PROCESS = {"planning": "intake"}
+PROCESS = {"signals": "intake", "planning": "intake", "collective": "intake"}
 METHODS = [(service, method.name) for service, (desc, _) in SERVICES.items() for method in desc.methods]
 
 # Values that reach deep into handlers: real codes and ids next to random text.
@@ -91,6 +95,20 @@ INTERESTING_STRINGS = st.sampled_from(
         "arrived",
         "no_show",
         "sms",
+        # Signals: a small commune, the qualifications.
+        "55041",
+        "contacted",
+        "unreachable",
+        "declined",
+        "not_relevant",
+        # Collective actions: presences, goal statuses, outcomes.
+        "present",
+        "absent_excused",
+        "under_way",
+        "reached",
+        "given_up",
+        "parcours_insertion",
+        "2015-03-12",
     ]
 )
 TEXT = st.one_of(INTERESTING_STRINGS, st.text(max_size=40))

@@ -20,6 +20,8 @@ from kernel.access import role_refusal
 from kernel.auth import ROLE_LABELS, Role, mint
 from kernel.rich_status import DOMAIN, LOCALE, Described, describe
 from services.intake.access import RULES as INTAKE_RULES
+from services.intake.collective.access import RULES as COLLECTIVE_RULES
+from services.intake.signals.access import RULES as SIGNAL_RULES
 from services.referral.access import RULES as REFERRAL_RULES
 from services.reporting.access import RULES as REPORTING_RULES
 from tests.conftest import AGENT, AppStack
@@ -199,7 +201,13 @@ async def test_a_missing_or_expired_token_is_unauthenticated_in_french(app_stack
 # ---------------------------------------------------------------- declarations
 
 
-RULES = {"intake": INTAKE_RULES, "referral": REFERRAL_RULES, "reporting": REPORTING_RULES}
+RULES = {
+    "intake": INTAKE_RULES,
+    "referral": REFERRAL_RULES,
+    "reporting": REPORTING_RULES,
+    "signals": SIGNAL_RULES,
+    "collective": COLLECTIVE_RULES,
+}
 
 
 @pytest.mark.parametrize("service", sorted(RULES))

@@ -102,7 +102,7 @@ async def test_same_request_id_twice_opens_one_dossier_and_counts_one_event(
     app_stack: AppStack, pool: asyncpg.Pool
 ) -> None:
     since = datetime.now(UTC)
-    request = open_request(territory="55040", motifs=["mobilite"])
+    request = open_request(territory="55041", motifs=["mobilite"])
     async with app_stack.channel("intake") as channel:
         stub = intake_pb2_grpc.IntakeServiceStub(channel)
         first = await stub.OpenDossier(request, timeout=10)
@@ -113,9 +113,9 @@ async def test_same_request_id_twice_opens_one_dossier_and_counts_one_event(
     assert all(r.SerializeToString() == first.SerializeToString() for r in [again, *burst])
     assert first.created
     assert {r.dossier.dossier_id for r in [first, again, *burst]} == {first.dossier.dossier_id}
-    await eventually(lambda: motif_count(app_stack, "mobilite", since, "55040"), lambda n: n >= 1)
+    await eventually(lambda: motif_count(app_stack, "mobilite", since, "55041"), lambda n: n >= 1)
     await asyncio.sleep(0.5)  # a second event, if any, would have arrived by now
-    assert await motif_count(app_stack, "mobilite", since, "55040") == 1
+    assert await motif_count(app_stack, "mobilite", since, "55041") == 1
     async with pool.acquire() as conn:
         dossiers = await conn.fetchval(
             "SELECT count(*) FROM intake.dossiers WHERE dossier_id = $1", first.dossier.dossier_id

@@ -525,8 +525,8 @@ async def test_a_closed_pipe_after_a_call_is_no_error(app_stack: AppStack) -> No
 
 
 async def test_json_counts_are_numbers(app_stack: AppStack) -> None:
-    await as_json(app_stack, "ouvrir", "--commune", "55040", "--motif", "sante", "--canal", "telephone")
-    counts = await as_json(app_stack, "chiffres", "--commune", "55040")
+    await as_json(app_stack, "ouvrir", "--commune", "55041", "--motif", "sante", "--canal", "telephone")
+    counts = await as_json(app_stack, "chiffres", "--commune", "55041")
     assert isinstance(counts["dossiers"], int) and counts["dossiers"] >= 0
     assert counts["motifs"] and all(isinstance(m["count"], int) for m in counts["motifs"])
 

@@ -29,7 +29,7 @@ from tests.paths import REPO
 from tests.reporting_events import Dossier, persons_merged
 
 MIGRATIONS = REPO / "services" / "reporting" / "migrations"
-COMMUNES = ["55029", "55040", "55186"]
+COMMUNES = ["55029", "55041", "55186"]
 YEAR = datetime(2026, 1, 1, tzinfo=UTC)
 
 
