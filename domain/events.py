@@ -47,6 +47,15 @@ class EventType(StrEnum):
     SIGNAL_SUBMITTED = "entraide.signal.submitted"
     SIGNAL_QUALIFIED = "entraide.signal.qualified"
     SIGNAL_ESCALATED = "entraide.signal.escalated"
+    AID_REQUESTED = "entraide.aid.requested"
+    AID_INSTRUCTED = "entraide.aid.instructed"
+    AID_SCHEDULED = "entraide.aid.scheduled"
+    AID_DECIDED = "entraide.aid.decided"
+    AID_WITHDRAWN = "entraide.aid.withdrawn"
+    AID_PAYMENT_CHANGED = "entraide.aid.payment_changed"
+    LOAN_SET_UP = "entraide.aid.loan_set_up"
+    LOAN_INCIDENT_RECORDED = "entraide.aid.loan_incident"
+    BUDGET_LINE_CREATED = "entraide.budget_line.created"
 
 
 class Subject(StrEnum):
@@ -58,6 +67,8 @@ class Subject(StrEnum):
     APPOINTMENT = "appointment"
     PROGRAMME = "programme"
     SIGNAL = "signal"
+    AID_REQUEST = "aid_request"
+    BUDGET_LINE = "budget_line"
 
 
 @dataclass(frozen=True)
@@ -104,6 +115,15 @@ CATALOGUE: dict[EventType, EventSpec] = dict(
         _spec(_E.SIGNAL_SUBMITTED, events_pb2.SignalSubmitted, _S.SIGNAL),
         _spec(_E.SIGNAL_QUALIFIED, events_pb2.SignalQualified, _S.SIGNAL),
         _spec(_E.SIGNAL_ESCALATED, events_pb2.SignalEscalated, _S.SIGNAL),
+        _spec(_E.AID_REQUESTED, events_pb2.AidRequested, _S.AID_REQUEST),
+        _spec(_E.AID_INSTRUCTED, events_pb2.AidInstructed, _S.AID_REQUEST),
+        _spec(_E.AID_SCHEDULED, events_pb2.AidScheduled, _S.AID_REQUEST),
+        _spec(_E.AID_DECIDED, events_pb2.AidDecided, _S.AID_REQUEST),
+        _spec(_E.AID_WITHDRAWN, events_pb2.AidWithdrawn, _S.AID_REQUEST),
+        _spec(_E.AID_PAYMENT_CHANGED, events_pb2.AidPaymentChanged, _S.AID_REQUEST),
+        _spec(_E.LOAN_SET_UP, events_pb2.LoanSetUp, _S.AID_REQUEST),
+        _spec(_E.LOAN_INCIDENT_RECORDED, events_pb2.LoanIncidentRecorded, _S.AID_REQUEST),
+        _spec(_E.BUDGET_LINE_CREATED, events_pb2.BudgetLineCreated, _S.BUDGET_LINE),
     ]
 )
 # Messages of events.proto that are parts of several events, never an event themselves.

@@ -4,6 +4,22 @@ defined once for the timeline, the CLI, the console and the error messages."""
 
 from __future__ import annotations
 
+from domain.aides import (
+    AidNature,
+    AidRequestStatus,
+    AidStep,
+    CommissionStatus,
+    Decision,
+    DecisionChannel,
+    DocumentFormat,
+    DocumentOwner,
+    EligibilityScale,
+    LoanIncidentKind,
+    LoanStatus,
+    PayeeKind,
+    PaymentMode,
+    PaymentStatus,
+)
 from domain.collective import (
     EnrolmentStatus,
     GoalStatus,
@@ -118,6 +134,9 @@ TASK_KIND_LABELS: dict[str, str] = {
     TaskKind.REFERRAL_EXPIRED: "Orientation expirée",
     TaskKind.APPOINTMENT_NO_SHOW: "Rendez-vous sans présence notée",
     TaskKind.MESSAGE_FAILED: "Message de rendez-vous non remis",
+    TaskKind.AID_INSTRUCTION_LATE: "Demande d'aide à instruire (délai dépassé)",
+    TaskKind.AID_DECISION_LATE: "Demande d'aide en attente de décision (délai dépassé)",
+    TaskKind.AID_PAYMENT_LATE: "Aide accordée à payer (délai dépassé)",
 }
 DEADLINE_LABELS: dict[str, str] = {
     DeadlineKind.URGENT_ECOUTE: "écoute urgente à mener",
@@ -263,4 +282,86 @@ SIGNALLER_KIND_LABELS: dict[str, str] = {
     SignallerKind.ELU: "élu référent",
     SignallerKind.SECRETAIRE_MAIRIE: "secrétaire de mairie",
     SignallerKind.AGENT: "agent du CIAS",
+}
+
+
+# ---------------------------------------------------------------- aides facultatives
+
+AID_NATURE_LABELS: dict[AidNature, str] = {
+    AidNature.CASH: "versement à la personne",
+    AidNature.VOUCHER: "bon d'achat",
+    AidNature.PREPAID_CARD: "carte prépayée",
+    AidNature.THIRD_PARTY: "paiement à un tiers",
+    AidNature.LOAN: "microcrédit personnel",
+}
+ELIGIBILITY_SCALE_LABELS: dict[EligibilityScale, str] = {
+    EligibilityScale.QUOTIENT_FAMILIAL: "quotient familial",
+    EligibilityScale.RESTE_A_VIVRE: "reste à vivre",
+    EligibilityScale.NONE: "sans barème",
+}
+AID_STATUS_LABELS: dict[AidRequestStatus, str] = {
+    AidRequestStatus.SUBMITTED: "à instruire",
+    AidRequestStatus.INCOMPLETE: "incomplète",
+    AidRequestStatus.COMPLETE: "complète, à présenter en commission",
+    AidRequestStatus.SCHEDULED: "inscrite à l'ordre du jour",
+    AidRequestStatus.GRANTED: "accordée",
+    AidRequestStatus.POSTPONED: "ajournée",
+    AidRequestStatus.REFUSED: "refusée",
+    AidRequestStatus.WITHDRAWN: "retirée",
+    AidRequestStatus.CLOSED: "close",
+}
+DECISION_LABELS: dict[Decision, str] = {
+    Decision.GRANTED: "accordée",
+    Decision.POSTPONED: "ajournée",
+    Decision.REFUSED: "refusée",
+}
+DECISION_CHANNEL_LABELS: dict[DecisionChannel, str] = {
+    DecisionChannel.COMMISSION: "en commission",
+    DecisionChannel.URGENT: "en urgence, hors commission",
+}
+COMMISSION_STATUS_LABELS: dict[CommissionStatus, str] = {
+    CommissionStatus.PLANNED: "prévue",
+    CommissionStatus.HELD: "tenue",
+}
+PAYMENT_MODE_LABELS: dict[PaymentMode, str] = {
+    PaymentMode.TRANSFER: "virement",
+    PaymentMode.CHEQUE: "chèque",
+    PaymentMode.VOUCHER: "bon d'achat",
+    PaymentMode.PREPAID_CARD: "carte prépayée",
+    PaymentMode.CASH: "espèces",
+}
+PAYEE_KIND_LABELS: dict[PayeeKind, str] = {
+    PayeeKind.PERSON: "la personne",
+    PayeeKind.THIRD_PARTY: "un tiers",
+}
+PAYMENT_STATUS_LABELS: dict[PaymentStatus, str] = {
+    PaymentStatus.TO_PAY: "à payer",
+    PaymentStatus.PAID: "payé",
+    PaymentStatus.CANCELLED: "annulé",
+}
+LOAN_STATUS_LABELS: dict[LoanStatus, str] = {
+    LoanStatus.REPAYING: "en remboursement",
+    LoanStatus.REPAID: "remboursé",
+    LoanStatus.CLOSED: "clos",
+}
+LOAN_INCIDENT_LABELS: dict[LoanIncidentKind, str] = {
+    LoanIncidentKind.LATE: "retard de paiement",
+    LoanIncidentKind.UNPAID: "échéance impayée",
+    LoanIncidentKind.EARLY_REPAYMENT: "remboursement anticipé",
+    LoanIncidentKind.RESCHEDULED: "rééchelonnement",
+}
+DOCUMENT_OWNER_LABELS: dict[DocumentOwner, str] = {
+    DocumentOwner.PERSON: "la personne",
+    DocumentOwner.DOSSIER: "le dossier",
+    DocumentOwner.AID_REQUEST: "la demande d'aide",
+}
+DOCUMENT_FORMAT_LABELS: dict[DocumentFormat, str] = {
+    DocumentFormat.PDF: "PDF",
+    DocumentFormat.JPEG: "image JPEG",
+    DocumentFormat.PNG: "image PNG",
+}
+AID_STEP_LABELS: dict[AidStep, str] = {
+    AidStep.INSTRUCTION: "instruction",
+    AidStep.COMMISSION: "décision",
+    AidStep.PAYMENT: "paiement",
 }

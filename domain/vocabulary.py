@@ -175,6 +175,10 @@ class TaskKind(StrEnum):
     APPOINTMENT_NO_SHOW = "appointment_no_show"
     # A message to the person about an appointment of the dossier could not be sent.
     MESSAGE_FAILED = "message_failed"
+    # An aid request of the dossier is past its step's deadline (domain.aides.AidStep).
+    AID_INSTRUCTION_LATE = "aid_instruction_late"
+    AID_DECISION_LATE = "aid_decision_late"
+    AID_PAYMENT_LATE = "aid_payment_late"
 
 
 # Tasks from a dossier's appointments (services/intake/notices/tasks.py), not its timeline.

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from domain.aides import AidNature, EligibilityScale
+
 DEFAULT_FILE = Path(__file__).parent / "reference_data.json"
 
 
@@ -37,6 +39,20 @@ class Site:
 
 
 @dataclass(frozen=True)
+class AidTypeRef:
+    """An aid type of the deployment: how it is given, its ceilings (0: none) and the
+    eligibility scale with its threshold (0: none), money in cents."""
+
+    code: str
+    label: str
+    nature: AidNature
+    ceiling_per_request_cents: int
+    ceiling_per_household_year_cents: int
+    scale: EligibilityScale
+    threshold_cents: int
+
+
+@dataclass(frozen=True)
 class ReferenceData:
     motifs: Mapping[str, str]
     arrival_channels: Mapping[str, str]
@@ -45,6 +61,12 @@ class ReferenceData:
     consent_data_scopes: Mapping[str, str]
     sites: Mapping[str, Site] = field(default_factory=dict)
     partner_categories: Mapping[str, str] = field(default_factory=dict)
+    # Aides facultatives (domain.aides): the deployment's aid types, refusal reasons,
+    # kinds of supporting document and the micro-credit's partner banks.
+    aid_types: Mapping[str, AidTypeRef] = field(default_factory=dict)
+    aid_refusal_reasons: Mapping[str, str] = field(default_factory=dict)
+    document_kinds: Mapping[str, str] = field(default_factory=dict)
+    loan_banks: Mapping[str, str] = field(default_factory=dict)
 
     def sites_of(self, territories: Iterable[str]) -> list[Site]:
         wanted = set(territories)
@@ -75,4 +97,19 @@ def load(env: Mapping[str, str]) -> ReferenceData:
             for item in raw.get("sites", [])
         },
         partner_categories=table("partner_categories"),
+        aid_types={
+            item["code"]: AidTypeRef(
+                code=item["code"],
+                label=item["label"],
+                nature=AidNature(item["nature"]),
+                ceiling_per_request_cents=int(item.get("ceiling_per_request_cents", 0)),
+                ceiling_per_household_year_cents=int(item.get("ceiling_per_household_year_cents", 0)),
+                scale=EligibilityScale(item.get("scale", "none")),
+                threshold_cents=int(item.get("threshold_cents", 0)),
+            )
+            for item in raw.get("aid_types", [])
+        },
+        aid_refusal_reasons=table("aid_refusal_reasons"),
+        document_kinds=table("document_kinds"),
+        loan_banks=table("loan_banks"),
     )

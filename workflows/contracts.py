@@ -26,6 +26,7 @@ class WorkflowName(StrEnum):
     IMPORT = "ImportWorkflow"
     APPOINTMENT = "AppointmentWorkflow"
     SIGNAL = "SignalWorkflow"
+    AID_REQUEST = "AidRequestWorkflow"
 
 
 # The signal a referral's workflow sends its dossier's (DossierWorkflow.referral_changed),
@@ -50,6 +51,10 @@ class ActivityName(StrEnum):
     PROPOSE_NO_SHOW = "intake.propose_no_show"
     # A signal not qualified within the deployment's delay: escalated to the CIAS.
     ESCALATE_SIGNAL = "intake.escalate_signal"
+    # An aid request still at the step it was at when its deadline was set: a task.
+    AID_DEADLINE_PASSED = "intake.aid_deadline_passed"
+    # Supporting documents past their date (retention): bytes deleted, row kept.
+    PURGE_DOCUMENTS = "intake.purge_documents"
     RECORD_REFERRAL_STATUS = "referral.record_status"
     RECORD_REFERRAL_REMINDER = "referral.record_reminder"
 
@@ -78,6 +83,55 @@ def signal_workflow_id(signal_id: str) -> str:
 
 # SignalWorkflow's signal: the signal was qualified (its timer is no longer needed).
 SIGNAL_QUALIFIED_SIGNAL = "qualified"
+
+
+def aid_request_workflow_id(aid_request_id: str) -> str:
+    return f"aid-request-{aid_request_id}"
+
+
+# AidRequestWorkflow's signal, sent by the aid RPCs after each change is committed
+# (carries an AidProgress).
+AID_REQUEST_CHANGED_SIGNAL = "aid_request_changed"
+
+
+@dataclass
+class AidRequestInput:
+    """AidRequestWorkflow's input: the request at its creation and the deployment's
+    deadlines (seconds) for each step (domain.aides.AidStep)."""
+
+    aid_request_id: str
+    dossier_id: str
+    territory: str
+    # domain.aides.AidRequestStatus, ISO 8601 UTC.
+    status: str
+    changed_at: str
+    instruction_s: int
+    commission_s: int
+    payment_s: int
+    # The request's change counter at creation (what AidProgress.version counts from).
+    version: int = 1
+
+
+@dataclass
+class AidProgress:
+    """A committed change of the request: its new status, when, and its version (the
+    request's change counter; a signal older than the workflow's state is ignored)."""
+
+    status: str
+    changed_at: str
+    version: int
+
+
+@dataclass
+class AidDeadline:
+    """AID_DEADLINE_PASSED's input: the step whose deadline passed and the request's
+    version then (the activity does nothing if the request moved on since)."""
+
+    aid_request_id: str
+    dossier_id: str
+    territory: str
+    step: str
+    version: int
 
 
 @dataclass

@@ -1195,3 +1195,382 @@ class SignalEscalated(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SignalEscalated: _TypeAlias = SignalEscalated  # noqa: Y015
+
+@_typing.final
+class AidRequested(_message.Message):
+    """---- Aides facultatives (subject aid_request, budget_line; codes, ids and cents only) ----
+
+    ce-type: entraide.aid.requested
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AID_REQUEST_ID_FIELD_NUMBER: _builtins.int
+    DOSSIER_ID_FIELD_NUMBER: _builtins.int
+    PERSON_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    AID_TYPE_FIELD_NUMBER: _builtins.int
+    AMOUNT_ASKED_CENTS_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    aid_request_id: _builtins.str
+    dossier_id: _builtins.str
+    person_id: _builtins.str
+    territory: _builtins.str
+    aid_type: _builtins.str
+    amount_asked_cents: _builtins.int
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        aid_request_id: _builtins.str = ...,
+        dossier_id: _builtins.str = ...,
+        person_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        aid_type: _builtins.str = ...,
+        amount_asked_cents: _builtins.int = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aid_request_id", b"aid_request_id", "aid_type", b"aid_type", "amount_asked_cents", b"amount_asked_cents", "at", b"at", "dossier_id", b"dossier_id", "person_id", b"person_id", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AidRequested: _TypeAlias = AidRequested  # noqa: Y015
+
+@_typing.final
+class AidInstructed(_message.Message):
+    """ce-type: entraide.aid.instructed (complete, or incomplete with documents missing)"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AID_REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    COMPLETE_FIELD_NUMBER: _builtins.int
+    MISSING_DOCUMENTS_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    aid_request_id: _builtins.str
+    territory: _builtins.str
+    complete: _builtins.bool
+    missing_documents: _builtins.int
+    sequence: _builtins.int
+    """Changes of the request (1 at creation): orders its events."""
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        aid_request_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        complete: _builtins.bool = ...,
+        missing_documents: _builtins.int = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aid_request_id", b"aid_request_id", "at", b"at", "complete", b"complete", "missing_documents", b"missing_documents", "sequence", b"sequence", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AidInstructed: _TypeAlias = AidInstructed  # noqa: Y015
+
+@_typing.final
+class AidScheduled(_message.Message):
+    """ce-type: entraide.aid.scheduled (put on a commission's agenda)"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AID_REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    COMMISSION_ID_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    aid_request_id: _builtins.str
+    territory: _builtins.str
+    commission_id: _builtins.str
+    sequence: _builtins.int
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        aid_request_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        commission_id: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aid_request_id", b"aid_request_id", "at", b"at", "commission_id", b"commission_id", "sequence", b"sequence", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AidScheduled: _TypeAlias = AidScheduled  # noqa: Y015
+
+@_typing.final
+class AidDecided(_message.Message):
+    """ce-type: entraide.aid.decided"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AID_REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    AID_TYPE_FIELD_NUMBER: _builtins.int
+    DECISION_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    AMOUNT_GRANTED_CENTS_FIELD_NUMBER: _builtins.int
+    REFUSAL_REASON_FIELD_NUMBER: _builtins.int
+    BUDGET_LINE_ID_FIELD_NUMBER: _builtins.int
+    OVERRIDDEN_FIELD_NUMBER: _builtins.int
+    COMMISSION_ID_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    aid_request_id: _builtins.str
+    territory: _builtins.str
+    aid_type: _builtins.str
+    decision: _builtins.str
+    """domain.aides.Decision and DecisionChannel."""
+    channel: _builtins.str
+    amount_granted_cents: _builtins.int
+    refusal_reason: _builtins.str
+    """Reference data code, refused only."""
+    budget_line_id: _builtins.str
+    overridden: _builtins.bool
+    """Granted beyond the line's envelope by a responsable."""
+    commission_id: _builtins.str
+    sequence: _builtins.int
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        aid_request_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        aid_type: _builtins.str = ...,
+        decision: _builtins.str = ...,
+        channel: _builtins.str = ...,
+        amount_granted_cents: _builtins.int = ...,
+        refusal_reason: _builtins.str = ...,
+        budget_line_id: _builtins.str = ...,
+        overridden: _builtins.bool = ...,
+        commission_id: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aid_request_id", b"aid_request_id", "aid_type", b"aid_type", "amount_granted_cents", b"amount_granted_cents", "at", b"at", "budget_line_id", b"budget_line_id", "channel", b"channel", "commission_id", b"commission_id", "decision", b"decision", "overridden", b"overridden", "refusal_reason", b"refusal_reason", "sequence", b"sequence", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AidDecided: _TypeAlias = AidDecided  # noqa: Y015
+
+@_typing.final
+class AidWithdrawn(_message.Message):
+    """ce-type: entraide.aid.withdrawn"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AID_REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    aid_request_id: _builtins.str
+    territory: _builtins.str
+    sequence: _builtins.int
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        aid_request_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aid_request_id", b"aid_request_id", "at", b"at", "sequence", b"sequence", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AidWithdrawn: _TypeAlias = AidWithdrawn  # noqa: Y015
+
+@_typing.final
+class AidPaymentChanged(_message.Message):
+    """ce-type: entraide.aid.payment_changed (created to pay, paid, cancelled)"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYMENT_ID_FIELD_NUMBER: _builtins.int
+    AID_REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    AID_TYPE_FIELD_NUMBER: _builtins.int
+    BUDGET_LINE_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_CENTS_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    payment_id: _builtins.str
+    aid_request_id: _builtins.str
+    territory: _builtins.str
+    aid_type: _builtins.str
+    budget_line_id: _builtins.str
+    amount_cents: _builtins.int
+    mode: _builtins.str
+    """domain.aides.PaymentMode and PaymentStatus."""
+    status: _builtins.str
+    sequence: _builtins.int
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        payment_id: _builtins.str = ...,
+        aid_request_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        aid_type: _builtins.str = ...,
+        budget_line_id: _builtins.str = ...,
+        amount_cents: _builtins.int = ...,
+        mode: _builtins.str = ...,
+        status: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aid_request_id", b"aid_request_id", "aid_type", b"aid_type", "amount_cents", b"amount_cents", "at", b"at", "budget_line_id", b"budget_line_id", "mode", b"mode", "payment_id", b"payment_id", "sequence", b"sequence", "status", b"status", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AidPaymentChanged: _TypeAlias = AidPaymentChanged  # noqa: Y015
+
+@_typing.final
+class LoanSetUp(_message.Message):
+    """ce-type: entraide.aid.loan_set_up"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOAN_ID_FIELD_NUMBER: _builtins.int
+    AID_REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    BANK_FIELD_NUMBER: _builtins.int
+    AMOUNT_CENTS_FIELD_NUMBER: _builtins.int
+    MONTHS_FIELD_NUMBER: _builtins.int
+    ANNUAL_RATE_BP_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    loan_id: _builtins.str
+    aid_request_id: _builtins.str
+    territory: _builtins.str
+    bank: _builtins.str
+    amount_cents: _builtins.int
+    months: _builtins.int
+    annual_rate_bp: _builtins.int
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        loan_id: _builtins.str = ...,
+        aid_request_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        bank: _builtins.str = ...,
+        amount_cents: _builtins.int = ...,
+        months: _builtins.int = ...,
+        annual_rate_bp: _builtins.int = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aid_request_id", b"aid_request_id", "amount_cents", b"amount_cents", "annual_rate_bp", b"annual_rate_bp", "at", b"at", "bank", b"bank", "loan_id", b"loan_id", "months", b"months", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoanSetUp: _TypeAlias = LoanSetUp  # noqa: Y015
+
+@_typing.final
+class LoanIncidentRecorded(_message.Message):
+    """ce-type: entraide.aid.loan_incident"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOAN_ID_FIELD_NUMBER: _builtins.int
+    AID_REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    AMOUNT_CENTS_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    loan_id: _builtins.str
+    aid_request_id: _builtins.str
+    territory: _builtins.str
+    kind: _builtins.str
+    """domain.aides.LoanIncidentKind."""
+    amount_cents: _builtins.int
+    sequence: _builtins.int
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        loan_id: _builtins.str = ...,
+        aid_request_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        amount_cents: _builtins.int = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aid_request_id", b"aid_request_id", "amount_cents", b"amount_cents", "at", b"at", "kind", b"kind", "loan_id", b"loan_id", "sequence", b"sequence", "territory", b"territory"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoanIncidentRecorded: _TypeAlias = LoanIncidentRecorded  # noqa: Y015
+
+@_typing.final
+class BudgetLineCreated(_message.Message):
+    """ce-type: entraide.budget_line.created"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUDGET_LINE_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    YEAR_FIELD_NUMBER: _builtins.int
+    LABEL_FIELD_NUMBER: _builtins.int
+    AID_TYPES_FIELD_NUMBER: _builtins.int
+    ENVELOPE_CENTS_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    budget_line_id: _builtins.str
+    territory: _builtins.str
+    year: _builtins.int
+    label: _builtins.str
+    envelope_cents: _builtins.int
+    @_builtins.property
+    def aid_types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        budget_line_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        year: _builtins.int = ...,
+        label: _builtins.str = ...,
+        aid_types: _abc.Iterable[_builtins.str] | None = ...,
+        envelope_cents: _builtins.int = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aid_types", b"aid_types", "at", b"at", "budget_line_id", b"budget_line_id", "envelope_cents", b"envelope_cents", "label", b"label", "territory", b"territory", "year", b"year"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BudgetLineCreated: _TypeAlias = BudgetLineCreated  # noqa: Y015

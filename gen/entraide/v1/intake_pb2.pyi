@@ -813,12 +813,14 @@ class Task(_message.Message):
     REFERRAL_ID_FIELD_NUMBER: _builtins.int
     PARTNER_NAME_FIELD_NUMBER: _builtins.int
     STEP_FIELD_NUMBER: _builtins.int
+    AID_REQUEST_ID_FIELD_NUMBER: _builtins.int
     dossier_id: _builtins.str
     kind: _builtins.str
     """escalated, suivi_reminder, closure_proposed, referral_rejected, referral_failed,
     referral_expired; from the dossier's appointments: appointment_no_show (ended with
-    nothing recorded), message_failed (a message to the person not delivered)
-    (French labels: ReferenceData.task_kinds).
+    nothing recorded), message_failed (a message to the person not delivered); from the
+    dossier's aid requests, past their step's deadline: aid_instruction_late,
+    aid_decision_late, aid_payment_late (French labels: ReferenceData.task_kinds).
     """
     territory: _builtins.str
     stage: _builtins.str
@@ -831,7 +833,11 @@ class Task(_message.Message):
     partner_name: _builtins.str
     """For the referral kinds: the partner's directory name, if known; else empty."""
     step: _builtins.int
-    """The timeline step the task comes from."""
+    """The timeline step the task comes from (0 for the aid kinds: no step of the dossier)."""
+    aid_request_id: _builtins.str
+    """For the aid kinds (aid_instruction_late, aid_decision_late, aid_payment_late): the
+    aid request past its step's deadline.
+    """
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp:
         """When the workflow asked (the timeline step's time)."""
@@ -849,10 +855,11 @@ class Task(_message.Message):
         referral_id: _builtins.str = ...,
         partner_name: _builtins.str = ...,
         step: _builtins.int = ...,
+        aid_request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assigned_agent", b"assigned_agent", "at", b"at", "dossier_id", b"dossier_id", "kind", b"kind", "partner_name", b"partner_name", "referral_id", b"referral_id", "stage", b"stage", "step", b"step", "territory", b"territory", "urgent", b"urgent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aid_request_id", b"aid_request_id", "assigned_agent", b"assigned_agent", "at", b"at", "dossier_id", b"dossier_id", "kind", b"kind", "partner_name", b"partner_name", "referral_id", b"referral_id", "stage", b"stage", "step", b"step", "territory", b"territory", "urgent", b"urgent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

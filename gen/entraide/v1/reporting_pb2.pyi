@@ -238,6 +238,7 @@ class Bilan(_message.Message):
     ACTIVITY_FIELD_NUMBER: _builtins.int
     COLLECTIVE_FIELD_NUMBER: _builtins.int
     SIGNALS_FIELD_NUMBER: _builtins.int
+    AIDES_FIELD_NUMBER: _builtins.int
     people_received: _builtins.int
     """People received: distinct persons (after merges) with a dossier opened in the
     period; a dossier opened without a person counts as one person.
@@ -283,6 +284,10 @@ class Bilan(_message.Message):
     def signals(self) -> Global___SignalFigures:
         """Signals ("aller vers") received in the period and what became of them."""
 
+    @_builtins.property
+    def aides(self) -> Global___AidFigures:
+        """The CCAS's own aid: requests, decisions, amounts, budget lines (AidFigures)."""
+
     def __init__(
         self,
         *,
@@ -306,10 +311,11 @@ class Bilan(_message.Message):
         activity: Global___ActivityFigures | None = ...,
         collective: Global___CollectiveFigures | None = ...,
         signals: Global___SignalFigures | None = ...,
+        aides: Global___AidFigures | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "collective", b"collective", "from", b"from", "signals", b"signals", "to", b"to"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "aides", b"aides", "collective", b"collective", "from", b"from", "signals", b"signals", "to", b"to"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "by_channel", b"by_channel", "by_commune", b"by_commune", "by_motif", b"by_motif", "by_outcome", b"by_outcome", "collective", b"collective", "dossiers_closed", b"dossiers_closed", "dossiers_opened", b"dossiers_opened", "dossiers_solved", b"dossiers_solved", "from", b"from", "partners", b"partners", "people_received", b"people_received", "previous_dossiers_closed", b"previous_dossiers_closed", "previous_dossiers_opened", b"previous_dossiers_opened", "previous_dossiers_solved", b"previous_dossiers_solved", "previous_people_received", b"previous_people_received", "signals", b"signals", "stage_durations", b"stage_durations", "territories", b"territories", "territory_labels", b"territory_labels", "to", b"to"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "aides", b"aides", "by_channel", b"by_channel", "by_commune", b"by_commune", "by_motif", b"by_motif", "by_outcome", b"by_outcome", "collective", b"collective", "dossiers_closed", b"dossiers_closed", "dossiers_opened", b"dossiers_opened", "dossiers_solved", b"dossiers_solved", "from", b"from", "partners", b"partners", "people_received", b"people_received", "previous_dossiers_closed", b"previous_dossiers_closed", "previous_dossiers_opened", b"previous_dossiers_opened", "previous_dossiers_solved", b"previous_dossiers_solved", "previous_people_received", b"previous_people_received", "signals", b"signals", "stage_durations", b"stage_durations", "territories", b"territories", "territory_labels", b"territory_labels", "to", b"to"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -844,3 +850,173 @@ class OpsOverview(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___OpsOverview: _TypeAlias = OpsOverview  # noqa: Y015
+
+@_typing.final
+class AidFigures(_message.Message):
+    """The aides facultatives of the period (Bilan.aides). Requests counted by their opening
+    date, decisions by their date, payments by their payment date; money in cents.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUESTS_FIELD_NUMBER: _builtins.int
+    GRANTED_FIELD_NUMBER: _builtins.int
+    POSTPONED_FIELD_NUMBER: _builtins.int
+    REFUSED_FIELD_NUMBER: _builtins.int
+    WITHDRAWN_FIELD_NUMBER: _builtins.int
+    URGENT_FIELD_NUMBER: _builtins.int
+    ASKED_CENTS_FIELD_NUMBER: _builtins.int
+    GRANTED_CENTS_FIELD_NUMBER: _builtins.int
+    PAID_CENTS_FIELD_NUMBER: _builtins.int
+    HOUSEHOLDS_FIELD_NUMBER: _builtins.int
+    BY_TYPE_FIELD_NUMBER: _builtins.int
+    BY_COMMUNE_FIELD_NUMBER: _builtins.int
+    BY_MONTH_FIELD_NUMBER: _builtins.int
+    REFUSAL_REASONS_FIELD_NUMBER: _builtins.int
+    BUDGET_LINES_FIELD_NUMBER: _builtins.int
+    LOANS_FIELD_NUMBER: _builtins.int
+    LOAN_CENTS_FIELD_NUMBER: _builtins.int
+    LOAN_INCIDENTS_FIELD_NUMBER: _builtins.int
+    requests: _builtins.int
+    granted: _builtins.int
+    postponed: _builtins.int
+    refused: _builtins.int
+    withdrawn: _builtins.int
+    urgent: _builtins.int
+    """Decided outside commission (urgent), among granted + postponed + refused."""
+    asked_cents: _builtins.int
+    granted_cents: _builtins.int
+    paid_cents: _builtins.int
+    households: _builtins.int
+    """Distinct households (persons, merges followed) whose request was opened in the period."""
+    loans: _builtins.int
+    loan_cents: _builtins.int
+    loan_incidents: _builtins.int
+    @_builtins.property
+    def by_type(self) -> _containers.RepeatedCompositeFieldContainer[Global___AidBreakdown]: ...
+    @_builtins.property
+    def by_commune(self) -> _containers.RepeatedCompositeFieldContainer[Global___AidBreakdown]: ...
+    @_builtins.property
+    def by_month(self) -> _containers.RepeatedCompositeFieldContainer[Global___AidBreakdown]:
+        """"YYYY-MM" codes, Paris months."""
+
+    @_builtins.property
+    def refusal_reasons(self) -> _containers.RepeatedCompositeFieldContainer[Global___Share]:
+        """Refused requests by reason (reference data codes)."""
+
+    @_builtins.property
+    def budget_lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___BudgetLineFigures]:
+        """Each line overlapping the period: its envelope, committed and paid at the period's end."""
+
+    def __init__(
+        self,
+        *,
+        requests: _builtins.int = ...,
+        granted: _builtins.int = ...,
+        postponed: _builtins.int = ...,
+        refused: _builtins.int = ...,
+        withdrawn: _builtins.int = ...,
+        urgent: _builtins.int = ...,
+        asked_cents: _builtins.int = ...,
+        granted_cents: _builtins.int = ...,
+        paid_cents: _builtins.int = ...,
+        households: _builtins.int = ...,
+        by_type: _abc.Iterable[Global___AidBreakdown] | None = ...,
+        by_commune: _abc.Iterable[Global___AidBreakdown] | None = ...,
+        by_month: _abc.Iterable[Global___AidBreakdown] | None = ...,
+        refusal_reasons: _abc.Iterable[Global___Share] | None = ...,
+        budget_lines: _abc.Iterable[Global___BudgetLineFigures] | None = ...,
+        loans: _builtins.int = ...,
+        loan_cents: _builtins.int = ...,
+        loan_incidents: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asked_cents", b"asked_cents", "budget_lines", b"budget_lines", "by_commune", b"by_commune", "by_month", b"by_month", "by_type", b"by_type", "granted", b"granted", "granted_cents", b"granted_cents", "households", b"households", "loan_cents", b"loan_cents", "loan_incidents", b"loan_incidents", "loans", b"loans", "paid_cents", b"paid_cents", "postponed", b"postponed", "refusal_reasons", b"refusal_reasons", "refused", b"refused", "requests", b"requests", "urgent", b"urgent", "withdrawn", b"withdrawn"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AidFigures: _TypeAlias = AidFigures  # noqa: Y015
+
+@_typing.final
+class AidBreakdown(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    LABEL_FIELD_NUMBER: _builtins.int
+    REQUESTS_FIELD_NUMBER: _builtins.int
+    GRANTED_FIELD_NUMBER: _builtins.int
+    POSTPONED_FIELD_NUMBER: _builtins.int
+    REFUSED_FIELD_NUMBER: _builtins.int
+    ASKED_CENTS_FIELD_NUMBER: _builtins.int
+    GRANTED_CENTS_FIELD_NUMBER: _builtins.int
+    PAID_CENTS_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    label: _builtins.str
+    requests: _builtins.int
+    granted: _builtins.int
+    postponed: _builtins.int
+    refused: _builtins.int
+    asked_cents: _builtins.int
+    granted_cents: _builtins.int
+    paid_cents: _builtins.int
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        label: _builtins.str = ...,
+        requests: _builtins.int = ...,
+        granted: _builtins.int = ...,
+        postponed: _builtins.int = ...,
+        refused: _builtins.int = ...,
+        asked_cents: _builtins.int = ...,
+        granted_cents: _builtins.int = ...,
+        paid_cents: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asked_cents", b"asked_cents", "code", b"code", "granted", b"granted", "granted_cents", b"granted_cents", "label", b"label", "paid_cents", b"paid_cents", "postponed", b"postponed", "refused", b"refused", "requests", b"requests"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AidBreakdown: _TypeAlias = AidBreakdown  # noqa: Y015
+
+@_typing.final
+class BudgetLineFigures(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUDGET_LINE_ID_FIELD_NUMBER: _builtins.int
+    TERRITORY_FIELD_NUMBER: _builtins.int
+    YEAR_FIELD_NUMBER: _builtins.int
+    LABEL_FIELD_NUMBER: _builtins.int
+    ENVELOPE_CENTS_FIELD_NUMBER: _builtins.int
+    COMMITTED_CENTS_FIELD_NUMBER: _builtins.int
+    PAID_CENTS_FIELD_NUMBER: _builtins.int
+    REMAINING_CENTS_FIELD_NUMBER: _builtins.int
+    budget_line_id: _builtins.str
+    territory: _builtins.str
+    year: _builtins.int
+    label: _builtins.str
+    envelope_cents: _builtins.int
+    committed_cents: _builtins.int
+    paid_cents: _builtins.int
+    remaining_cents: _builtins.int
+    def __init__(
+        self,
+        *,
+        budget_line_id: _builtins.str = ...,
+        territory: _builtins.str = ...,
+        year: _builtins.int = ...,
+        label: _builtins.str = ...,
+        envelope_cents: _builtins.int = ...,
+        committed_cents: _builtins.int = ...,
+        paid_cents: _builtins.int = ...,
+        remaining_cents: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["budget_line_id", b"budget_line_id", "committed_cents", b"committed_cents", "envelope_cents", b"envelope_cents", "label", b"label", "paid_cents", b"paid_cents", "remaining_cents", b"remaining_cents", "territory", b"territory", "year", b"year"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BudgetLineFigures: _TypeAlias = BudgetLineFigures  # noqa: Y015
