@@ -61,6 +61,8 @@ from kernel.temporal import (
 )
 from kernel.timestamps import to_timestamp
 from services.intake import access, caseload, persons, repository, validation
+from services.intake.aides import store as aid_store
+from services.intake.aides import tasks as aid_tasks
 from services.intake.collective import timeline as collective_timeline
 from services.intake.importing.api import ImportHandlers
 from services.intake.legacy_sites import LEGACY_PREFIX, site_label
@@ -273,6 +275,9 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, ImportHandlers, intake_pb2_
             entries = await repository.timeline_of(conn, dossier_id)
             # What the person's collective actions add (their own lines only).
             collective = await collective_timeline.rows_of(conn, dossier_id)
+            # The aid requests' steps: the social workers' (reception has no part in the aid).
+            if auth.current().role in access.FOLLOWING:
+                collective += await aid_store.timeline_entries(conn, dossier_id)
             # Reception sees where the dossier stands, not what was confided (RLS agrees).
             notes = (
                 await repository.notes_visible_to(conn, dossier_id, reader)
@@ -348,8 +353,14 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, ImportHandlers, intake_pb2_
             rows += await notice_tasks.appointment_tasks(
                 conn, territories, listing.assigned_agent, listing.page_size
             )
+            rows += await aid_tasks.aid_tasks(conn, territories, listing.assigned_agent, listing.page_size)
         rows.sort(key=lambda r: (r["at"], str(r["dossier_id"]), r["step"]), reverse=True)
-        return intake_pb2.ListTasksResponse(tasks=[task_message(r) for r in rows[: listing.page_size]])
+        return intake_pb2.ListTasksResponse(
+            tasks=[
+                aid_tasks.task_message(r) if aid_tasks.is_aid_task(r) else task_message(r)
+                for r in rows[: listing.page_size]
+            ]
+        )
 
     async def ListReferenceData(
         self, request: intake_pb2.ListReferenceDataRequest, context: Context
