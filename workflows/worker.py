@@ -1,5 +1,5 @@
 """Runs the workflow worker (task queue `dossiers`): workflows only, no I/O (dossiers,
-referrals, retention, imports, appointments, signals)."""
+referrals, retention, imports, appointments, signals, aid requests)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from kernel import metrics
 from kernel import temporal as temporal_kernel
 from kernel.runtime import run_until_signal
 from kernel.settings import Settings
+from workflows.aid_request import AidRequestWorkflow
 from workflows.appointment import AppointmentWorkflow
 from workflows.contracts import DOSSIER_TASK_QUEUE
 from workflows.dossier import DossierWorkflow
@@ -26,6 +27,7 @@ WORKFLOWS = [
     ImportWorkflow,
     AppointmentWorkflow,
     SignalWorkflow,
+    AidRequestWorkflow,
 ]
 
 
