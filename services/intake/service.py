@@ -5,8 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from entraide.v1 import (
+    aides_pb2,
+    aides_pb2_grpc,
     collective_pb2,
     collective_pb2_grpc,
+    documents_pb2,
+    documents_pb2_grpc,
     intake_pb2,
     intake_pb2_grpc,
     planning_pb2,
@@ -22,8 +26,16 @@ from kernel.runtime import ServiceContext, ServiceSpec
 from kernel.settings import Settings
 from services.intake.access import RULES
 from services.intake.activities import IntakeActivities
+from services.intake.aides.access import RULES as AID_RULES
+from services.intake.aides.activities import AidActivities
+from services.intake.aides.servicer import AidServicer
+from services.intake.aides.settings import aid_settings
 from services.intake.collective.access import RULES as COLLECTIVE_RULES
 from services.intake.collective.servicer import CollectiveServicer
+from services.intake.documents.access import RULES as DOCUMENT_RULES
+from services.intake.documents.retention import DocumentRetention
+from services.intake.documents.servicer import DocumentServicer
+from services.intake.documents.storage import store_from_env
 from services.intake.grpc_api import IntakeServicer
 from services.intake.importing.starts import ImportStartActivities
 from services.intake.legacy_sites import map_known as map_legacy_sites
@@ -82,6 +94,21 @@ def _bindings(ctx: ServiceContext) -> list[ServiceBinding]:
             CollectiveServicer(ScopedPool(ctx.pool), reference.load(ctx.settings.env)),
             collective_pb2.DESCRIPTOR.services_by_name["CollectiveService"].full_name,
         ),
+        ServiceBinding(
+            aides_pb2_grpc.add_AidServiceServicer_to_server,
+            AidServicer(
+                ScopedPool(ctx.pool),
+                ctx.temporal,
+                reference.load(ctx.settings.env),
+                aid_settings(ctx.settings),
+            ),
+            aides_pb2.DESCRIPTOR.services_by_name["AidService"].full_name,
+        ),
+        ServiceBinding(
+            documents_pb2_grpc.add_DocumentServiceServicer_to_server,
+            DocumentServicer(ScopedPool(ctx.pool), reference.load(ctx.settings.env), ctx.settings),
+            documents_pb2.DESCRIPTOR.services_by_name["DocumentService"].full_name,
+        ),
     ]
 
 
@@ -121,6 +148,10 @@ def _activities(ctx: ServiceContext) -> list[object]:
         notices.queue_person_message,
         notices.propose_no_show,
         SignalActivities(ctx.pool).escalate_signal,
+        DocumentRetention(
+            ctx.pool, reference.load(ctx.settings.env), store_from_env(ctx.settings.env)
+        ).purge_documents,
+        AidActivities(ctx.pool).aid_deadline_passed,
     ]
 
 
@@ -139,5 +170,12 @@ SPEC = ServiceSpec(
     activities=_activities,  # type: ignore[arg-type]
     on_start=_on_start,
     loops=notice_sender.service_loops,
-    access_rules={**RULES, **PLANNING_RULES, **SIGNAL_RULES, **COLLECTIVE_RULES},
+    access_rules={
+        **RULES,
+        **PLANNING_RULES,
+        **SIGNAL_RULES,
+        **COLLECTIVE_RULES,
+        **AID_RULES,
+        **DOCUMENT_RULES,
+    },
 )
