@@ -25,6 +25,7 @@ from domain.labels_fr import (
     REFERRAL_STATUS_LABELS,
     STAGE_LABELS,
 )
+from domain.money import format_euros
 from kernel import reference
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -475,6 +476,7 @@ def _bilan(message: reporting_pb2.Bilan) -> str:
         lines.append("Partenaires : aucune orientation")
     lines += _collective(message.collective)
     lines += _signals(message.signals)
+    lines += _aides(message.aides)
     lines += _activity(message.activity)  # last: the permanences' breakdowns end the text
     return "\n".join(lines)
 
@@ -568,6 +570,49 @@ def _signals(s: reporting_pb2.SignalFigures) -> list[str]:
         *_sub_shares("Par signalant", s.by_signaller, "aucun"),
         *_sub_shares("Par statut", s.by_status, "aucun"),
     ]
+
+
+def _aid_rows(title: str, rows: Sequence[reporting_pb2.AidBreakdown]) -> list[str]:
+    if not rows:
+        return []
+    return [f"  {title} :"] + [
+        f"    {b.label} : {number(b.requests)} demandes, {number(b.granted)} accordées,"
+        f" {number(b.refused)} refusées, {number(b.postponed)} ajournées ;"
+        f" demandé {format_euros(b.asked_cents)}, accordé {format_euros(b.granted_cents)},"
+        f" payé {format_euros(b.paid_cents)}"
+        for b in rows
+    ]
+
+
+def _aides(a: reporting_pb2.AidFigures) -> list[str]:
+    """Bilan.aides: requests, decisions and amounts in euros; by type, commune and month;
+    refusal reasons; micro-credits; budget lines (one line when none)."""
+    if not (a.requests or a.granted or a.refused or a.postponed or a.paid_cents or a.budget_lines):
+        return ["Aides facultatives : aucune demande sur la période"]
+    lines = [
+        "Aides facultatives :",
+        f"  Demandes : {number(a.requests)} ({number(a.households)} foyers),"
+        f" montant demandé {format_euros(a.asked_cents)}",
+        f"  Décisions : {number(a.granted)} accordées, {number(a.refused)} refusées,"
+        f" {number(a.postponed)} ajournées, dont {number(a.urgent)} en urgence ;"
+        f" {number(a.withdrawn)} demandes retirées",
+        f"  Montant accordé : {format_euros(a.granted_cents)}, payé : {format_euros(a.paid_cents)}",
+        f"  Microcrédits : {number(a.loans)} mis en place ({format_euros(a.loan_cents)}),"
+        f" {number(a.loan_incidents)} incidents",
+        *_aid_rows("Par type d'aide", a.by_type),
+        *_aid_rows("Par commune", a.by_commune),
+        *_aid_rows("Par mois", a.by_month),
+        *_sub_shares("Motifs de refus", a.refusal_reasons, "aucun refus"),
+    ]
+    if a.budget_lines:
+        lines.append("  Lignes budgétaires :")
+        lines += [
+            f"    {b.label} ({b.year}) : enveloppe {format_euros(b.envelope_cents)},"
+            f" engagé {format_euros(b.committed_cents)}, payé {format_euros(b.paid_cents)},"
+            f" disponible {format_euros(b.remaining_cents)}"
+            for b in a.budget_lines
+        ]
+    return lines
 
 
 @render_text.register

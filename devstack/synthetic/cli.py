@@ -5,13 +5,17 @@ optionally the year published to the stack's NATS.
     python -m devstack.synthetic --year 2026 --dossiers 750 --seed 1 --publish  # to the stack's NATS
     python -m devstack.synthetic --dijon --year 2026 --visits 6000 --publish  # a Dijon-like activity
     python -m devstack.synthetic --bar-le-duc --year 2014 --publish  # group sessions and signals
+    python -m devstack.synthetic --aides --year 2030 --publish  # aid requests, decisions, budget lines
 
 `--dijon` generates the Maison de la solidarité de Dijon's permanences and appointments
 of `--year` and of the year before (visits +4.5 %) instead of dossiers, and prints the
 activity figures the bilan of `--year` must report. `--bar-le-duc` generates a
 Bar-le-Duc-like CIAS's year of collective actions ("RV du CIAS" weekly sessions) and
 signals from its 15 communes' élus and secrétaires de mairie, and prints the collective
-and signals figures the bilan of `--year` must report.
+and signals figures the bilan of `--year` must report. `--aides` generates a year of a
+CIAS's own aid in six communes (requests, commission and urgent decisions, payments,
+micro-credits, budget lines: devstack/synthetic/aides.py) and prints the aid figures
+(Bilan.aides, cents) the bilan of `--year` must report.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 
-from devstack.synthetic import bar_le_duc, dijon, outreach_oracle
+from devstack.synthetic import aides, aides_oracle, bar_le_duc, dijon, outreach_oracle
 from devstack.synthetic.activity import events_of, generate_dijon_years
 from devstack.synthetic.activity_oracle import expected
 from devstack.synthetic.generator import generate_year
@@ -58,8 +62,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--signals", type=int, default=bar_le_duc.SIGNALS, help="signals of the Bar-le-Duc-like year"
     )
+    parser.add_argument(
+        "--aides", action="store_true", help="a year of aid requests and budget lines instead"
+    )
+    parser.add_argument(
+        "--requests", type=int, default=aides.REQUESTS, help="aid requests of the --aides year"
+    )
     args = parser.parse_args(argv)
-    if args.dijon:
+    if args.aides:
+        events, summary = _aides(args.seed, args.year, args.requests)
+    elif args.dijon:
         events, summary = _dijon(args.seed, args.year, args.visits)
     elif args.bar_le_duc:
         events, summary = _bar_le_duc(args.seed, args.year, args.signals)
@@ -105,3 +117,11 @@ def _bar_le_duc(seed: int, year: int, signals: int) -> tuple[list[Event], dict[s
         "collective": MessageToDict(collective, preserving_proto_field_name=True),
         "signals": MessageToDict(signal_figures, preserving_proto_field_name=True),
     }
+
+
+def _aides(seed: int, year: int, requests: int) -> tuple[list[Event], dict[str, Any]]:
+    reference_data = reference.load({})
+    generated = aides.generate_aid_year(seed, year=year, requests=requests, reference=reference_data)
+    start, end = (datetime(y, 1, 1, tzinfo=PARIS).astimezone(UTC) for y in (year, year + 1))
+    figures_ = aides_oracle.figures([generated], list(aides.COMMUNES), start, end, reference_data)
+    return list(generated.events), {"aides": MessageToDict(figures_, preserving_proto_field_name=True)}

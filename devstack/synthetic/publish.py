@@ -121,17 +121,23 @@ async def publish_to_stack(events: Sequence[Event], env: Mapping[str, str] | Non
 
 
 def demo_year_events(year: int) -> list[Event]:
-    """The demo's year: its dossiers (generator.demo_events) and a Bar-le-Duc-like CIAS's
-    group sessions and signals (outreach.py, about 750 events more)."""
+    """The demo's year: its dossiers (generator.demo_events), a Bar-le-Duc-like CIAS's
+    group sessions and signals (outreach.py, about 750 events more) and its aid requests,
+    decisions, payments, micro-credits and budget lines (aides.py, about 2,300 more)."""
+    from devstack.synthetic.aides import generate_aid_year
     from devstack.synthetic.outreach import generate_outreach_year
 
-    return demo_events(year) + list(generate_outreach_year(DEMO_SEED, year=year).events)
+    return (
+        demo_events(year)
+        + list(generate_outreach_year(DEMO_SEED, year=year).events)
+        + list(generate_aid_year(DEMO_SEED, year=year).events)
+    )
 
 
 async def demo_year(env: Mapping[str, str], wait_s: float = 180.0) -> str:
     """The demo's synthetic year (ENTRAIDE_DEMO_SYNTHETIC_YEAR: `1` (default) → last
-    year, a 4-digit value → that year, `0` → none): its dossiers, group sessions and
-    signals (`demo_year_events`), published to the stack; waits until
+    year, a 4-digit value → that year, `0` → none): its dossiers, group sessions,
+    signals and aides (`demo_year_events`), published to the stack; waits until
     the reporting projector has caught up so the bilan has content when `make up` ends.
     Harmless when repeated: the same events, the same ids, and the events the stream
     already holds are not published again (`publish_new`)."""

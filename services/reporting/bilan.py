@@ -16,7 +16,8 @@ Definitions (also in the README):
   when none carried one.
 - activity (appointments, visits, no-shows of the permanences): activity.py.
 - collective actions (sessions held, participants, attendance, goals, outcomes):
-  collective.py; signals (received, qualified, dossiers opened, escalated): signals.py.
+  collective.py; signals (received, qualified, dossiers opened, escalated): signals.py;
+  the CCAS's own aid (requests, decisions, amounts, budget lines, loans): aides.py.
 The previous period is the one of equal length just before.
 
 Read from the projector's pre-aggregates (migration 004), not from the fact rows: the
@@ -41,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from kernel.db import Connection
-from services.reporting import activity, collective, signals
+from services.reporting import activity, aides, collective, signals
 from services.reporting.bilan_periods import days, months
 from services.reporting.percentiles import percentile
 from services.reporting.projection.cells import BUCKET_SQL, DURATION_STAGES, STAGE_SECONDS
@@ -93,6 +94,7 @@ class BilanFigures:
     activity: activity.ActivityFigures = field(default_factory=activity.ActivityFigures)
     collective: collective.CollectiveFigures = field(default_factory=collective.CollectiveFigures)
     signals: signals.SignalFigures = field(default_factory=signals.SignalFigures)
+    aides: aides.AidFigures = field(default_factory=aides.AidFigures)
 
 
 async def _opened_counts_facts(
@@ -391,11 +393,12 @@ async def compute(
 
     async def current(
         c: Connection,
-    ) -> tuple[Counts, int, dict[str, int], Activity, Outreach, Durations, Partners]:
+    ) -> tuple[Counts, int, dict[str, int], Activity, Outreach, Durations, Partners, aides.AidFigures]:
         opened, people, closed, appointments, outreach = await counts(c, start, end)
         durations = await _durations(c, tables, territories, start, end)
         partners = await _partners(c, tables, territories, start, end)
-        return opened, people, closed, appointments, outreach, durations, partners
+        aid = await aides.compute(c, tables, territories, start, end)
+        return opened, people, closed, appointments, outreach, durations, partners, aid
 
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         await conn.execute(_NO_JIT)
@@ -414,7 +417,9 @@ async def compute(
                     before_task = group.create_task(counts(helper, previous_start, start))
                 now, before = now_task.result(), before_task.result()
         names = await activity.host_names(conn, tables, activity.partner_ids(now[3], before[3]))
-    (opened, motifs, communes, channels), people, closed, appointments, outreach, durations, partners = now
+    (opened, motifs, communes, channels), people, closed, appointments, outreach, durations, partners, aid = (
+        now
+    )
     (p_opened, p_motifs, p_communes, p_channels), p_people, p_closed, p_appointments, p_outreach = before
     closed_total, p_closed_total = sum(closed.values()), sum(p_closed.values())
     return BilanFigures(
@@ -438,4 +443,5 @@ async def compute(
         activity=activity.figures(appointments, p_appointments, names),
         collective=collective.figures(outreach[0], p_outreach[0]),
         signals=signals.figures(outreach[1], p_outreach[1]),
+        aides=aid,
     )

@@ -17,7 +17,17 @@ from kernel.errors import InvalidArgument
 from kernel.grpc_server import Context
 from kernel.reference import ReferenceData
 from kernel.timestamps import optional_datetime, to_timestamp
-from services.reporting import activity, bilan, collective, ops, queries, render_csv, render_html, signals
+from services.reporting import (
+    activity,
+    aides,
+    bilan,
+    collective,
+    ops,
+    queries,
+    render_csv,
+    render_html,
+    signals,
+)
 from services.reporting.labels import Labels
 from services.reporting.shares import Share
 
@@ -132,6 +142,62 @@ def signals_message(s: signals.SignalFigures, labels: Labels) -> reporting_pb2.S
         by_commune=share_messages(s.by_commune, labels.commune),
         by_signaller=share_messages(s.by_signaller, labels.signaller_kind),
         by_status=share_messages(s.by_status, labels.signal_status),
+    )
+
+
+def _breakdowns(
+    items: Iterable[aides.Breakdown], label: Callable[[str], str]
+) -> list[reporting_pb2.AidBreakdown]:
+    return [
+        reporting_pb2.AidBreakdown(
+            code=b.code,
+            label=label(b.code),
+            requests=b.requests,
+            granted=b.granted,
+            postponed=b.postponed,
+            refused=b.refused,
+            asked_cents=b.asked_cents,
+            granted_cents=b.granted_cents,
+            paid_cents=b.paid_cents,
+        )
+        for b in items
+    ]
+
+
+def aides_message(a: aides.AidFigures, labels: Labels) -> reporting_pb2.AidFigures:
+    """Bilan.aides: the figures in cents; aid types in the deployment's order, with the
+    French labels of types, communes, months and refusal reasons."""
+    return reporting_pb2.AidFigures(
+        requests=a.requests,
+        granted=a.granted,
+        postponed=a.postponed,
+        refused=a.refused,
+        withdrawn=a.withdrawn,
+        urgent=a.urgent,
+        asked_cents=a.asked_cents,
+        granted_cents=a.granted_cents,
+        paid_cents=a.paid_cents,
+        households=a.households,
+        by_type=_breakdowns(aides.ordered_types(a.by_type, labels.reference.aid_types), labels.aid_type),
+        by_commune=_breakdowns(a.by_commune, labels.commune),
+        by_month=_breakdowns(a.by_month, labels.month),
+        refusal_reasons=share_messages(a.refusal_reasons, labels.refusal_reason),
+        budget_lines=[
+            reporting_pb2.BudgetLineFigures(
+                budget_line_id=line.budget_line_id,
+                territory=line.territory,
+                year=line.year,
+                label=line.label,
+                envelope_cents=line.envelope_cents,
+                committed_cents=line.committed_cents,
+                paid_cents=line.paid_cents,
+                remaining_cents=line.remaining_cents,
+            )
+            for line in a.budget_lines
+        ],
+        loans=a.loans,
+        loan_cents=a.loan_cents,
+        loan_incidents=a.loan_incidents,
     )
 
 
@@ -259,6 +325,7 @@ class ReportingServicer(reporting_pb2_grpc.ReportingServiceServicer):
             activity=activity_message(f.activity, self.labels),
             collective=collective_message(f.collective, self.labels),
             signals=signals_message(f.signals, self.labels),
+            aides=aides_message(f.aides, self.labels),
         )
         getattr(message, "from").CopyFrom(_stamp(f.start))
         return message

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from domain.labels_fr import PARTICIPANT_OUTCOME_LABELS, SIGNAL_STATUS_LABELS, SIGNALLER_KIND_LABELS
+from domain.labels_fr import (
+    MONTHS_FR,
+    PARTICIPANT_OUTCOME_LABELS,
+    SIGNAL_STATUS_LABELS,
+    SIGNALLER_KIND_LABELS,
+)
 from kernel.reference import ReferenceData
 
 STAGE_LABELS = {
@@ -49,3 +54,18 @@ class Labels:
 
     def signal_status(self, code: str) -> str:
         return SIGNAL_STATUS_LABELS.get(code, code)
+
+    def aid_type(self, code: str) -> str:
+        aid = self.reference.aid_types.get(code)
+        return aid.label if aid else code or "non renseigné"
+
+    def refusal_reason(self, code: str) -> str:
+        return self.reference.aid_refusal_reasons.get(code, code or "non renseigné")
+
+    @staticmethod
+    def month(code: str) -> str:
+        """« mars 2031 » for "2031-03"."""
+        year, _, month = code.partition("-")
+        if not (year.isdigit() and month.isdigit() and 1 <= int(month) <= 12):
+            return code
+        return f"{MONTHS_FR[int(month) - 1]} {year}"

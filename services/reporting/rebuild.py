@@ -7,8 +7,9 @@
    functions as the live projector (`projection.apply.project_batch`, other `Tables`),
    with their own inbox: every event applied once. The bilan's pre-aggregates
    (opened/closed/duration/return cells) and the partners' names are shadowed and
-   swapped with the facts, as are the appointments' facts, day cells and hosts' names, and the collective
-   actions' and signals' facts.
+   swapped with the facts, as are the appointments' facts, day cells and hosts' names, the collective
+   actions' and signals' facts, and the aid facts (requests, decisions, payments, loans,
+   budget lines).
 2. Cut-over: the rebuild takes the projection lock exclusively. The live projector
    takes it shared in each of its transactions, so it pauses between two batches
    (nothing half-applied). The rebuild reads the stream's last sequence L, applies
@@ -64,6 +65,13 @@ TABLES = (
     "enrolment_facts",
     "goal_facts",
     "signal_facts",
+    "aid_request_facts",
+    "aid_decision_facts",
+    "aid_withdrawal_facts",
+    "aid_payment_facts",
+    "loan_facts",
+    "loan_incident_facts",
+    "budget_line_facts",
     "inbox",
 )
 

@@ -2,7 +2,9 @@
 French headers and decimal commas; one table, one row per figure (the permanences'
 activity last: its totals, then visits, appointments and no-shows by partner, category
 and site, the percentage being the share of the visits or the no-show rate; then the
-collective actions and the signals, their totals and their shares)."""
+collective actions and the signals, their totals and their shares; then the CCAS's own
+aid: counts in « Nombre », amounts in euros with a decimal comma, by aid type, commune
+and month, refusal reasons and budget lines)."""
 
 from __future__ import annotations
 
@@ -114,6 +116,7 @@ def render(bilan: reporting_pb2.Bilan) -> bytes:
     _activity(writer, bilan.activity)
     _collective(writer, bilan.collective)
     _signals(writer, bilan.signals)
+    _aides(writer, bilan.aides)
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
@@ -183,3 +186,56 @@ def _signals(writer: Any, s: reporting_pb2.SignalFigures) -> None:
     _share_rows(writer, "Signalements par commune", s.by_commune)
     _share_rows(writer, "Signalements par signalant", s.by_signaller)
     _share_rows(writer, "Signalements par statut", s.by_status)
+
+
+def _euros(cents: int) -> str:
+    """Euros with a decimal comma and no thousands separator (a spreadsheet reads it)."""
+    sign = "-" if cents < 0 else ""
+    whole, part = divmod(abs(cents), 100)
+    return f"{sign}{whole},{part:02d}"
+
+
+def _aides(writer: Any, a: reporting_pb2.AidFigures) -> None:
+    """The aid requests, decisions and amounts; by type, commune and month; refusal
+    reasons; each budget line's envelope, committed, paid and remaining."""
+    section = "Aides facultatives"
+    for code, label, value in (
+        ("demandes", "Demandes déposées", a.requests),
+        ("foyers", "Foyers demandeurs (distincts)", a.households),
+        ("accordees", "Décisions d'accord", a.granted),
+        ("ajournees", "Décisions d'ajournement", a.postponed),
+        ("refusees", "Décisions de refus", a.refused),
+        ("urgentes", "Décisions en urgence (hors commission)", a.urgent),
+        ("retirees", "Demandes retirées", a.withdrawn),
+        ("montant_demande", "Montant demandé (€)", _euros(a.asked_cents)),
+        ("montant_accorde", "Montant accordé (€)", _euros(a.granted_cents)),
+        ("montant_paye", "Montant payé (€)", _euros(a.paid_cents)),
+        ("microcredits", "Microcrédits mis en place", a.loans),
+        ("montant_microcredits", "Montant des microcrédits (€)", _euros(a.loan_cents)),
+        ("incidents_microcredit", "Incidents de remboursement", a.loan_incidents),
+    ):
+        writer.writerow([section, code, label, value, "", "", "", ""])
+    for title, rows in (("type", a.by_type), ("commune", a.by_commune), ("mois", a.by_month)):
+        for b in rows:
+            for rubric, value in (
+                ("demandes", b.requests),
+                ("accords", b.granted),
+                ("ajournements", b.postponed),
+                ("refus", b.refused),
+                ("montant demandé", _euros(b.asked_cents)),
+                ("montant accordé", _euros(b.granted_cents)),
+                ("montant payé", _euros(b.paid_cents)),
+            ):
+                writer.writerow([f"Aides par {title} : {rubric}", b.code, b.label, value, "", "", "", ""])
+    _share_rows(writer, "Motifs de refus", a.refusal_reasons)
+    for line in a.budget_lines:
+        label = f"{line.label} ({line.year})"
+        for rubric, cents in (
+            ("enveloppe", line.envelope_cents),
+            ("engagé", line.committed_cents),
+            ("payé", line.paid_cents),
+            ("disponible", line.remaining_cents),
+        ):
+            writer.writerow(
+                [f"Ligne budgétaire : {rubric}", line.budget_line_id, label, _euros(cents), "", "", "", ""]
+            )

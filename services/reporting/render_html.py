@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 
 from entraide.v1 import reporting_pb2
 
+from domain.money import format_euros
+
 PARIS = ZoneInfo("Europe/Paris")
 CSS = """
 body { font-family: system-ui, 'Segoe UI', Arial, sans-serif; color: #1b1b1b; margin: 2rem auto;
@@ -309,6 +311,78 @@ def _signals_section(s: reporting_pb2.SignalFigures) -> str:
     )
 
 
+def _aid_table(title: str, column: str, rows: Sequence[reporting_pb2.AidBreakdown]) -> str:
+    if not rows:
+        return ""
+    body = "".join(
+        f"<tr><td>{escape(b.label)}</td><td class='n'>{_number(b.requests)}</td>"
+        f"<td class='n'>{_number(b.granted)}</td><td class='n'>{_number(b.postponed)}</td>"
+        f"<td class='n'>{_number(b.refused)}</td><td class='n'>{format_euros(b.asked_cents)}</td>"
+        f"<td class='n'>{format_euros(b.granted_cents)}</td>"
+        f"<td class='n'>{format_euros(b.paid_cents)}</td></tr>"
+        for b in rows
+    )
+    return (
+        f"<h2>{escape(title)}</h2><table><thead><tr><th>{escape(column)}</th>"
+        "<th class='n'>Demandes</th><th class='n'>Accords</th><th class='n'>Ajournements</th>"
+        "<th class='n'>Refus</th><th class='n'>Demandé</th><th class='n'>Accordé</th>"
+        f"<th class='n'>Payé</th></tr></thead><tbody>{body}</tbody></table>"
+    )
+
+
+def _budget_lines(lines: Sequence[reporting_pb2.BudgetLineFigures]) -> str:
+    if not lines:
+        return ""
+    body = "".join(
+        f"<tr><td>{escape(b.label)} ({b.year})</td><td class='n'>{format_euros(b.envelope_cents)}</td>"
+        f"<td class='n'>{format_euros(b.committed_cents)}</td><td class='n'>{format_euros(b.paid_cents)}</td>"
+        f"<td class='n'>{format_euros(b.remaining_cents)}</td></tr>"
+        for b in lines
+    )
+    return (
+        "<h2>Lignes budgétaires</h2><table><thead><tr><th>Ligne</th><th class='n'>Enveloppe</th>"
+        "<th class='n'>Engagé</th><th class='n'>Payé</th><th class='n'>Disponible</th></tr></thead>"
+        f"<tbody>{body}</tbody></table><p class='note'>Engagé : montants accordés sur la ligne, "
+        "paiements annulés déduits, à la fin de la période ; un disponible négatif vient d'un "
+        "dépassement autorisé par un responsable.</p>"
+    )
+
+
+def _aides_section(a: reporting_pb2.AidFigures) -> str:
+    """The CCAS's own aid: requests, decisions, amounts, breakdowns, refusals, budget lines."""
+    html = "<h2>Aides facultatives</h2>"
+    if not (a.requests or a.granted or a.refused or a.postponed or a.paid_cents or a.budget_lines):
+        return html + "<p class='note'>Aucune demande d'aide sur la période.</p>"
+    html += _cards(
+        [
+            ("Demandes", _number(a.requests), f"{_number(a.households)} foyers demandeurs"),
+            ("Accordées", _number(a.granted), f"dont {_number(a.urgent)} décisions en urgence"),
+            (
+                "Refusées",
+                _number(a.refused),
+                f"{_number(a.postponed)} ajournées, {_number(a.withdrawn)} retirées",
+            ),
+            ("Montant accordé", format_euros(a.granted_cents), f"demandé : {format_euros(a.asked_cents)}"),
+            ("Montant payé", format_euros(a.paid_cents), "paiements effectués dans la période"),
+            (
+                "Microcrédits",
+                _number(a.loans),
+                f"{format_euros(a.loan_cents)}, {_number(a.loan_incidents)} incidents",
+            ),
+        ]
+    ) + (
+        "<p class='note'>Demandes : déposées dans la période ; décisions et montants accordés : "
+        "décisions prises dans la période (une demande ajournée puis décidée compte dans chacune) ; "
+        "montants payés : paiements effectués dans la période ; foyers comptés une fois.</p>"
+    )
+    html += _aid_table("Aides par type", "Type d'aide", a.by_type)
+    html += _aid_table("Aides par commune", "Commune", a.by_commune)
+    html += _aid_table("Aides par mois", "Mois", a.by_month)
+    if a.refusal_reasons:
+        html += _share_section("Motifs de refus", "Motif", a.refusal_reasons)
+    return html + _budget_lines(a.budget_lines)
+
+
 def render(bilan: reporting_pb2.Bilan) -> bytes:
     start = getattr(bilan, "from").ToDatetime(tzinfo=UTC)
     end = bilan.to.ToDatetime(tzinfo=UTC)
@@ -383,6 +457,7 @@ def render(bilan: reporting_pb2.Bilan) -> bytes:
         + _activity_section(bilan.activity)
         + _collective_section(bilan.collective)
         + _signals_section(bilan.signals)
+        + _aides_section(bilan.aides)
         + f"<p class='note'>Document produit le {_date(datetime.now(UTC))} par Entraide, à partir des "
         "événements de l'activité\u00a0: aucune donnée nominative.</p>"
     )

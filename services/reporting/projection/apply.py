@@ -16,6 +16,7 @@ from domain.vocabulary import REFERRAL_STATUSES
 from kernel.db import Connection
 from kernel.events import Event
 from services.reporting import people
+from services.reporting.projection.aides import apply_aides
 from services.reporting.projection.appointments import apply_appointments
 from services.reporting.projection.cells import move_cells
 from services.reporting.projection.collective import apply_collective
@@ -207,6 +208,7 @@ async def apply_fold(conn: Connection, folded: Fold, tables: Tables = LIVE) -> N
         )
     await apply_appointments(conn, folded, tables)
     await apply_collective(conn, folded.collective, tables)
+    await apply_aides(conn, folded.aides, tables)
 
 
 async def project_batch(conn: Connection, events: Sequence[Event], tables: Tables = LIVE) -> None:

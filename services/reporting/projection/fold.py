@@ -1,6 +1,7 @@
 """The projection's pure part: a batch of domain events folded in memory into one delta
 per dossier, per referral, per appointment and per partner name (no I/O); the
-collective actions' and signals' deltas fold in collective_fold.py.
+collective actions' and signals' deltas fold in collective_fold.py, the aid events'
+rows in aides_fold.py.
 
 Every field of a delta merges commutatively (first time = the least, latest-at-wins
 with a deterministic tie-break, counters add up), as its row's upsert does in `apply`:
@@ -27,7 +28,8 @@ from domain.planning import ATTENDANCE, AppointmentStatus, HostKind
 from domain.vocabulary import REFERRAL_REMINDER, REFERRAL_STATUSES, STAGES, ReferralStatus, Stage
 from kernel.events import Event
 from kernel.timestamps import from_timestamp
-from services.reporting.projection import collective_fold
+from services.reporting.projection import aides_fold, collective_fold
+from services.reporting.projection.aides_fold import AidFold
 from services.reporting.projection.collective_fold import CollectiveFold
 
 STAGE_RANK: dict[str, int] = {stage: rank for rank, stage in enumerate(STAGES)}
@@ -163,6 +165,7 @@ class Fold:
     appointments: dict[str, AppointmentDelta] = field(default_factory=dict)
     host_names: dict[str, HostName] = field(default_factory=dict)  # hosting partners, the greatest
     collective: CollectiveFold = field(default_factory=CollectiveFold)  # sessions, enrolments, signals
+    aides: AidFold = field(default_factory=AidFold)  # aid requests, decisions, payments, budget lines
 
     @property
     def persons(self) -> set[str]:
@@ -382,6 +385,16 @@ def _collective(handler: Callable[[CollectiveFold, Any], None]) -> Handler:
     return on_fold
 
 
+def _aides(handler: Callable[[AidFold, Any], None]) -> Handler:
+    """An aides_fold handler on the batch's aid part (annotations kept, as _collective)."""
+
+    @functools.wraps(handler)
+    def on_fold(f: Fold, message: Any) -> None:
+        handler(f.aides, message)
+
+    return on_fold
+
+
 # What each projected type does to the fold; its handler takes the catalogue's message
 # of the type (`Event.payload()`). Every dossier event is projected (DOSSIER_EVENTS).
 HANDLERS: Mapping[str, Handler] = {
@@ -410,4 +423,11 @@ HANDLERS: Mapping[str, Handler] = {
     EventType.SIGNAL_SUBMITTED: _collective(collective_fold.signal_submitted),
     EventType.SIGNAL_QUALIFIED: _collective(collective_fold.signal_qualified),
     EventType.SIGNAL_ESCALATED: _collective(collective_fold.signal_escalated),
+    EventType.AID_REQUESTED: _aides(aides_fold.aid_requested),
+    EventType.AID_DECIDED: _aides(aides_fold.aid_decided),
+    EventType.AID_WITHDRAWN: _aides(aides_fold.aid_withdrawn),
+    EventType.AID_PAYMENT_CHANGED: _aides(aides_fold.payment_changed),
+    EventType.LOAN_SET_UP: _aides(aides_fold.loan_set_up),
+    EventType.LOAN_INCIDENT_RECORDED: _aides(aides_fold.loan_incident),
+    EventType.BUDGET_LINE_CREATED: _aides(aides_fold.budget_line_created),
 }

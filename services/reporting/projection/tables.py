@@ -81,5 +81,33 @@ class Tables:
     def signals(self) -> str:
         return f"{self.schema}.signal_facts"
 
+    @property
+    def aid_requests(self) -> str:
+        return f"{self.schema}.aid_request_facts"
+
+    @property
+    def aid_decisions(self) -> str:
+        return f"{self.schema}.aid_decision_facts"
+
+    @property
+    def aid_withdrawals(self) -> str:
+        return f"{self.schema}.aid_withdrawal_facts"
+
+    @property
+    def aid_payments(self) -> str:
+        return f"{self.schema}.aid_payment_facts"
+
+    @property
+    def loans(self) -> str:
+        return f"{self.schema}.loan_facts"
+
+    @property
+    def loan_incidents(self) -> str:
+        return f"{self.schema}.loan_incident_facts"
+
+    @property
+    def budget_lines(self) -> str:
+        return f"{self.schema}.budget_line_facts"
+
 
 LIVE = Tables()
