@@ -14,7 +14,9 @@ from typing import Any
 
 import grpc
 from entraide.v1 import (
+    aides_pb2_grpc,
     collective_pb2_grpc,
+    documents_pb2_grpc,
     intake_pb2_grpc,
     planning_pb2_grpc,
     referral_pb2_grpc,
@@ -51,8 +53,8 @@ class _Bound:
 
 
 class AgentCalls:
-    """The three services (and the planning, collective actions and signals, served by the
-    intake process), as one agent."""
+    """The three services (and the planning, collective actions, signals, aid and documents,
+    served by the intake process), as one agent."""
 
     def __init__(self, backend: Backend, token: str) -> None:
         metadata = (("authorization", f"Bearer {token}"),)
@@ -60,6 +62,8 @@ class AgentCalls:
         self.planning = _Bound(backend.planning, metadata)
         self.collective = _Bound(backend.collective, metadata)
         self.signals = _Bound(backend.signals, metadata)
+        self.aides = _Bound(backend.aides, metadata)
+        self.documents = _Bound(backend.documents, metadata)
         self.referral = _Bound(backend.referral, metadata)
         self.reporting = _Bound(backend.reporting, metadata)
 
@@ -84,6 +88,9 @@ class Backend:
         # So are the collective actions and the signals (persons and dossiers again).
         self.collective = collective_pb2_grpc.CollectiveServiceStub(self._channels["intake"])
         self.signals = signals_pb2_grpc.SignalServiceStub(self._channels["intake"])
+        # And the CCAS's aid and the supporting documents (on persons, dossiers, requests).
+        self.aides = aides_pb2_grpc.AidServiceStub(self._channels["intake"])
+        self.documents = documents_pb2_grpc.DocumentServiceStub(self._channels["intake"])
         self.referral = referral_pb2_grpc.ReferralServiceStub(self._channels["referral"])
         self.reporting = reporting_pb2_grpc.ReportingServiceStub(self._channels["reporting"])
 

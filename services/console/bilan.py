@@ -12,7 +12,7 @@ The permanences' section (Bilan.activity) shows the appointments and visits of t
 period with the previous period's, then the same by partner category (with its chart),
 by partner and by site; only its heading and one sentence when the period and the one
 before it had no appointment. The collective actions' and signals' sections:
-bilan_outreach.py.
+bilan_outreach.py; the CCAS's aid: bilan_aides.py.
 """
 
 from __future__ import annotations
@@ -30,8 +30,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from markupsafe import Markup
 from starlette.responses import Response
 
+from domain.money import format_euros
 from kernel import rich_status
 from kernel.timestamps import to_timestamp
+from services.console.bilan_aides import aides
 from services.console.bilan_outreach import outreach
 from services.console.charts import Bar, labelled_bar_chart
 from services.console.web import FORM_CODES, FormErrors, Page, form_errors, page_route, query
@@ -317,6 +319,7 @@ def _formatters() -> dict[str, Callable[..., str]]:
     # French numbers as the reporting service's own document writes them.
     return {
         "number": _number,
+        "euros": format_euros,
         "percent": _percent,
         "days": _days,
         "partner_label": partner_label,
@@ -336,6 +339,7 @@ def _figures(bilan: reporting_pb2.Bilan | None) -> dict[str, object]:
             "activity": None,
             "collective": None,
             "signals": None,
+            "aides": None,
         }
     period_start = _day_fr(getattr(bilan, "from").ToDatetime(tzinfo=UTC))
     period_end = _day_fr(_last_day(bilan))
@@ -356,6 +360,7 @@ def _figures(bilan: reporting_pb2.Bilan | None) -> dict[str, object]:
         "activity": bilan.activity if activity.appointments or activity.previous_appointments else None,
         "activity_tables": activity_tables(activity),
         **outreach(bilan),
+        **aides(bilan),
     }
 
 

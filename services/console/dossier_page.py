@@ -28,6 +28,8 @@ from domain.vocabulary import REFERRAL_TERMINAL
 from kernel.auth import Role
 from kernel.reference import ReferenceData
 from services.console import directory
+from services.console.aid_dossier import DONE as AID_DONE
+from services.console.aid_dossier import aid_sections
 from services.console.dossier_actions import ACTIONS, DONE, Action, dossier_of
 from services.console.templating import PARIS
 from services.console.web import (
@@ -61,6 +63,7 @@ FORM_FIELDS: dict[str, frozenset[str]] = {
     "attribution": frozenset({"assignee"}),
     "cloture": frozenset({"outcome", "notes"}),
     "reouverture": frozenset({"reason"}),
+    "piece": frozenset({"kind", "content"}),
 }
 # Codes of a referral call that mean « not known to the referral service yet » (its
 # read model follows intake's events) or « not at this stage »: shown as none.
@@ -221,14 +224,20 @@ async def render_dossier(page: Page, dossier_id: str, refusal: Refusal | None = 
     # Reception sees where the dossier stands; the écoute, consents and referrals are the
     # work of those who follow it (the services refuse reception those calls).
     follows = page.session.agent.role in FOLLOWING
-    suggestions, referrals, partners, person, consents, agents = await asyncio.gather(
-        _suggestions(page, dossier_id) if follows else _nothing(),
-        _referrals(page, dossier_id) if follows else _nothing(),
-        _partners(page, dossier.territory),
-        _person(page, dossier.person_id),
-        _consents(page, dossier.person_id) if follows else _nothing(),
-        _agents(page),
-    )
+    aides_task = asyncio.ensure_future(aid_sections(page, dossier_id))
+    try:
+        suggestions, referrals, partners, person, consents, agents = await asyncio.gather(
+            _suggestions(page, dossier_id) if follows else _nothing(),
+            _referrals(page, dossier_id) if follows else _nothing(),
+            _partners(page, dossier.territory),
+            _person(page, dossier.person_id),
+            _consents(page, dossier.person_id) if follows else _nothing(),
+            _agents(page),
+        )
+    except BaseException:
+        aides_task.cancel()
+        raise
+    aides = await aides_task
     reference = page.state.jinja.globals["reference"]
     communes = reference.territories if isinstance(reference, ReferenceData) else {}
     names = {agent.agent_id: agent.display_name for agent in agents}
@@ -259,7 +268,7 @@ async def render_dossier(page: Page, dossier_id: str, refusal: Refusal | None = 
             request_ids[refusal.form] = refusal.request_id
         refusal.anchors = _anchors(refusal)
     code = query(page.request, "fait")
-    done = DONE.get(code) if refusal is None else None
+    done = (DONE.get(code) or AID_DONE.get(code)) if refusal is None else None
     return page.render(
         "dossier_page.html",
         status=400 if refusal is not None else 200,
@@ -289,6 +298,7 @@ async def render_dossier(page: Page, dossier_id: str, refusal: Refusal | None = 
         consent_channels=CONSENT_CHANNELS,
         visibilities=VISIBILITIES,
         next_stages=NEXT_STAGES,
+        **aides,
     )
 
 

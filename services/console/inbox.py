@@ -38,6 +38,10 @@ ACTIONS: dict[str, Action] = {
     TaskKind.REFERRAL_REJECTED: Action("orientations", "Orienter à nouveau"),
     TaskKind.REFERRAL_FAILED: Action("orientations", "Orienter à nouveau"),
     TaskKind.REFERRAL_EXPIRED: Action("orientations", "Orienter à nouveau"),
+    # The dossier's aid requests: the late one is listed there with its status.
+    TaskKind.AID_INSTRUCTION_LATE: Action("aides", "Instruire la demande d'aide"),
+    TaskKind.AID_DECISION_LATE: Action("aides", "Présenter la demande d'aide en commission"),
+    TaskKind.AID_PAYMENT_LATE: Action("aides", "Faire payer l'aide accordée"),
 }
 # A kind this console does not know yet: the dossier itself, never the raw code.
 UNKNOWN_ACTION = Action("", "Ouvrir le dossier")

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from services.console import (
     administration,
+    aid_commissions,
+    aid_money,
+    aid_pages,
     appointments,
     bilan,
     caseload,
     collective_pages,
     collective_sheet,
     day_list,
+    documents_pages,
     dossier_page,
     home,
     import_page,
@@ -38,6 +42,12 @@ ROUTES = [
     *collective_sheet.ROUTES,
     *collective_pages.PROGRAMME_ROUTES,
     *caseload.ROUTES,
+    # The aid pages' fixed paths (nouvelle, releve) are matched before their ids by
+    # Starlette only in list order: commissions/nouvelle comes before commissions/{id}.
+    *aid_pages.ROUTES,
+    *aid_commissions.ROUTES,
+    *aid_money.ROUTES,
+    *documents_pages.ROUTES,
     *dossier_page.ROUTES,
     *person_page.ROUTES,
     *inbox.ROUTES,

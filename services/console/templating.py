@@ -14,8 +14,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from domain import labels_fr as labels
+from domain.aides import DEFAULT_DOCUMENT_MAX_BYTES
 from domain.appointments import ATTENDANCE_FROM, attendance_due
 from domain.labels_fr import MONTHS_FR
+from domain.money import format_euros
 from domain.planning import ATTENDANCE, AppointmentStatus, ContactChannel, MessageStatus
 from kernel import reference
 from kernel.auth import ROLE_LABELS, Role
@@ -93,6 +95,28 @@ def attendance_options(appointment: Any) -> list[tuple[str, str]]:
     return [(s.value, labels.APPOINTMENT_STATUS_LABELS[s].capitalize()) for s in ATTENDANCE if s in allowed]
 
 
+def document_max_bytes(env: Mapping[str, str]) -> int:
+    """The supporting documents' size limit as the document service reads it
+    (ENTRAIDE_DOCUMENT_MAX_BYTES, 3 MiB by default)."""
+    try:
+        return int(env.get("ENTRAIDE_DOCUMENT_MAX_BYTES", "") or DEFAULT_DOCUMENT_MAX_BYTES)
+    except ValueError:
+        return DEFAULT_DOCUMENT_MAX_BYTES
+
+
+def megabytes(size: int) -> str:
+    """« 3 Mo », « 1,5 Mo »."""
+    return f"{size / (1024 * 1024):.1f}".replace(".", ",").removesuffix(",0") + " Mo"
+
+
+def file_size(size: Any) -> str:
+    """« 245 ko », « 1,2 Mo » (a document's size)."""
+    n = int(size)
+    if n < 1024 * 1024:
+        return f"{max(1, round(n / 1024))} ko"
+    return f"{n / (1024 * 1024):.1f} Mo".replace(".", ",")
+
+
 def room_label(data: reference.ReferenceData, site: str, code: str) -> str:
     found = data.sites[site].room(code) if site in data.sites else None
     return found.label if found is not None else code
@@ -141,9 +165,30 @@ def make_environment(env: Mapping[str, str]) -> Environment:
         signal_status=lambda code: labels.SIGNAL_STATUS_LABELS.get(code, code),
         signaller_view=lambda code: labels.SIGNALLER_VIEW_LABELS.get(code, code),
         signaller_kind=lambda code: labels.SIGNALLER_KIND_LABELS.get(code, code),
+        # Aides facultatives: euros the French way, and the French word of every code.
+        euros=lambda cents: format_euros(int(cents)),
+        aid_type=lambda code: data.aid_types[code].label if code in data.aid_types else code,
+        aid_nature=lambda code: labels.AID_NATURE_LABELS.get(code, code),
+        aid_scale=lambda code: labels.ELIGIBILITY_SCALE_LABELS.get(code, code),
+        aid_status=lambda code: labels.AID_STATUS_LABELS.get(code, code),
+        aid_decision=lambda code: labels.DECISION_LABELS.get(code, code),
+        decision_channel=lambda code: labels.DECISION_CHANNEL_LABELS.get(code, code),
+        commission_status=lambda code: labels.COMMISSION_STATUS_LABELS.get(code, code),
+        payment_mode=lambda code: labels.PAYMENT_MODE_LABELS.get(code, code),
+        payee_kind=lambda code: labels.PAYEE_KIND_LABELS.get(code, code),
+        payment_status=lambda code: labels.PAYMENT_STATUS_LABELS.get(code, code),
+        loan_status=lambda code: labels.LOAN_STATUS_LABELS.get(code, code),
+        loan_incident=lambda code: labels.LOAN_INCIDENT_LABELS.get(code, code),
+        loan_bank=lambda code: data.loan_banks.get(code, code),
+        refusal_reason=lambda code: data.aid_refusal_reasons.get(code, code),
+        document_kind=lambda code: data.document_kinds.get(code, code),
+        media_type=lambda code: labels.DOCUMENT_FORMAT_LABELS.get(code, code),
+        file_size=file_size,
     )
     jinja.globals.update(
         reference=data,
+        # The supporting documents' size limit, as the document service reads it.
+        document_limit=megabytes(document_max_bytes(env)),
         stage_labels=labels.STAGE_LABELS,
         statuses=AppointmentStatus,
         message_statuses=MessageStatus,
