@@ -10,7 +10,16 @@ from typing import Any
 
 import grpc
 import pytest
-from entraide.v1 import collective_pb2, intake_pb2, planning_pb2, referral_pb2, reporting_pb2, signals_pb2
+from entraide.v1 import (
+    aides_pb2,
+    collective_pb2,
+    documents_pb2,
+    intake_pb2,
+    planning_pb2,
+    referral_pb2,
+    reporting_pb2,
+    signals_pb2,
+)
 from google.protobuf import descriptor as pb_descriptor
 from google.protobuf import message_factory
 from google.protobuf.message import Message
@@ -22,7 +31,9 @@ from kernel.access import Rule
 from kernel.auth import Role, mint
 from kernel.rich_status import describe
 from services.intake.access import RULES as INTAKE_RULES
+from services.intake.aides.access import RULES as AID_RULES
 from services.intake.collective.access import RULES as COLLECTIVE_RULES
+from services.intake.documents.access import RULES as DOCUMENT_RULES
 from services.intake.planning.access import RULES as PLANNING_RULES
 from services.intake.signals.access import RULES as SIGNAL_RULES
 from services.referral.access import RULES as REFERRAL_RULES
@@ -37,9 +48,17 @@ SERVICES: dict[str, tuple[pb_descriptor.ServiceDescriptor, dict[str, Rule]]] = {
     "planning": (planning_pb2.DESCRIPTOR.services_by_name["PlanningService"], PLANNING_RULES),
     "signals": (signals_pb2.DESCRIPTOR.services_by_name["SignalService"], SIGNAL_RULES),
     "collective": (collective_pb2.DESCRIPTOR.services_by_name["CollectiveService"], COLLECTIVE_RULES),
+    "aides": (aides_pb2.DESCRIPTOR.services_by_name["AidService"], AID_RULES),
+    "documents": (documents_pb2.DESCRIPTOR.services_by_name["DocumentService"], DOCUMENT_RULES),
 }
 # The process serving each service, when it is not its own (PlanningService: intake's).
-PROCESS = {"signals": "intake", "planning": "intake", "collective": "intake"}
+PROCESS = {
+    "signals": "intake",
+    "planning": "intake",
+    "collective": "intake",
+    "aides": "intake",
+    "documents": "intake",
+}
 METHODS = [(service, method.name) for service, (desc, _) in SERVICES.items() for method in desc.methods]
 
 # Values that reach deep into handlers: real codes and ids next to random text.

@@ -20,6 +20,7 @@ from kernel.access import role_refusal
 from kernel.auth import ROLE_LABELS, Role, mint
 from kernel.rich_status import DOMAIN, LOCALE, Described, describe
 from services.intake.access import RULES as INTAKE_RULES
+from services.intake.aides.access import RULES as AID_RULES
 from services.intake.collective.access import RULES as COLLECTIVE_RULES
 from services.intake.signals.access import RULES as SIGNAL_RULES
 from services.referral.access import RULES as REFERRAL_RULES
@@ -207,6 +208,7 @@ RULES = {
     "reporting": REPORTING_RULES,
     "signals": SIGNAL_RULES,
     "collective": COLLECTIVE_RULES,
+    "aides": AID_RULES,
 }
 
 
