@@ -11,15 +11,22 @@ and, for case data, again in the database through row-level security.
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
 from kernel.auth import NO_TOKEN_FR, ROLE_LABELS, Claims, Role, TokenVerifier
 from kernel.db import Connection, Pool
-from kernel.errors import PermissionDenied, Unauthenticated
+from kernel.errors import PermissionDenied, Unauthenticated, Unavailable
 from kernel.logs import get_logger
 
 log = get_logger("access")
@@ -28,8 +35,27 @@ OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 PURPOSE_HEADER = "x-entraide-purpose"
 _PURPOSE = re.compile(r"^[^\x00-\x1f]{1,200}$")
 
+# Verified tokens remembered per process: how many, and how long at most.
+TOKEN_CACHE_SIZE = 4096
+TOKEN_CACHE_S = 60.0
+
 # (resource type, resource id) pairs a call touched, read from its request/response.
 Resources = Callable[[Any, Any], Iterable[tuple[str, str]]]
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _expiry(token: str) -> float:
+    """The `exp` of a token whose signature was just verified (0 when unreadable: then
+    it is not remembered)."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return float(claims["exp"])
+    except (IndexError, KeyError, TypeError, ValueError):
+        return 0.0
 
 
 def _values(source: Any, parts: list[str]) -> list[str]:
@@ -147,6 +173,9 @@ class AccessPolicy:
     verifier: TokenVerifier
     pool: Pool | None = None
     _unknown: set[str] = field(default_factory=set)
+    _writer: AccessLogWriter | None = field(default=None, repr=False)
+    # Verified tokens → (claims, until when they are taken as verified, epoch seconds).
+    _tokens: dict[str, tuple[Claims, float]] = field(default_factory=dict, repr=False)
 
     def is_open(self, method: str) -> bool:
         return method.startswith(OPEN_PREFIXES)
@@ -164,10 +193,24 @@ class AccessPolicy:
                 fr=NO_TOKEN_FR,
                 reason="TOKEN_MISSING",
             )
-        claims = self.verifier.verify(token.strip())
+        claims = self._verified(token.strip())
         rule = self.rule_for(method)
         if rule is None or claims.role not in rule.roles:
             raise role_refusal(method.rsplit("/", 1)[-1], claims.role, rule)
+        return claims
+
+    def _verified(self, token: str) -> Claims:
+        """The token's claims, verified once and then remembered until its expiry (at
+        most TOKEN_CACHE_S): a console session calls many times with one token, and each
+        signature check costs more CPU than the rest of a small read's platform work."""
+        now = _now()
+        known = self._tokens.get(token)
+        if known is not None and now < known[1]:
+            return known[0]
+        claims = self.verifier.verify(token)  # raises for a bad or expired token
+        if len(self._tokens) >= TOKEN_CACHE_SIZE:
+            self._tokens.clear()  # crude bound: a few verifications again
+        self._tokens[token] = (claims, min(now + TOKEN_CACHE_S, _expiry(token)))
         return claims
 
     async def record(
@@ -188,20 +231,57 @@ class AccessPolicy:
         if not _PURPOSE.match(purpose):
             purpose = rule.purpose or method.rsplit("/", 1)[-1]
         action = "denied" if denied else rule.access
-        async with self.pool.acquire() as conn:
-            await write_access_log(
-                conn,
-                service=self.service,
-                actor=claims.subject,
-                role=claims.role.value,
-                action=action,
-                method=method,
-                resources=rule.resources(request, response),
-                purpose=purpose,
-            )
+        rows = access_rows(
+            service=self.service,
+            actor=claims.subject,
+            role=claims.role.value,
+            action=action,
+            method=method,
+            resources=rule.resources(request, response),
+            purpose=purpose,
+        )
+        if self._writer is None:
+            self._writer = AccessLogWriter(self.pool)
+        # Returns once the rows are committed (grouped with concurrent calls' rows).
+        await self._writer.write(rows)
+
+    async def close(self) -> None:
+        """Waits for the rows being written (the server has stopped taking calls)."""
+        if self._writer is not None:
+            await self._writer.close()
 
 
 ACCESS_ACTIONS = ("read", "write", "denied")
+# One access-log row: service, actor, role, action, method, resource type, resource id, purpose.
+AccessRow = tuple[str, str, str, str, str, str, str, str]
+# The rows of many calls in one statement (one array per column): one round trip, one commit.
+_INSERT_ROWS = """INSERT INTO audit.access_log
+           (service, actor, role, action, method, resource_type, resource_id, purpose)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                         $5::text[], $6::text[], $7::text[], $8::text[])"""
+
+
+def access_rows(
+    *,
+    service: str,
+    actor: str,
+    role: str,
+    action: str,
+    method: str,
+    resources: Iterable[tuple[str, str]],
+    purpose: str,
+) -> list[AccessRow]:
+    """One call's rows: one per (resource type, resource id), or one without resource."""
+    if action not in ACCESS_ACTIONS:
+        raise ValueError(f"access log action is read, write or denied: {action}")
+    found = list(dict.fromkeys(resources)) or [("", "")]
+    return [(service, actor, role, action, method, kind, rid, purpose) for kind, rid in found]
+
+
+async def insert_access_rows(conn: Connection, rows: Sequence[AccessRow]) -> None:
+    """The one statement that writes the access log (any number of rows)."""
+    if rows:
+        await conn.execute(_INSERT_ROWS, *(list(column) for column in zip(*rows, strict=True)))
 
 
 async def write_access_log(
@@ -216,15 +296,136 @@ async def write_access_log(
     purpose: str,
 ) -> None:
     """The one writer of the access log (audit.access_log, append-only): one row per
-    (resource type, resource id), or one row without resource. The services' calls
-    (AccessPolicy.record) and the console's changes to its agents directory go through
-    it; the application role may insert. No personal data in any column: ids only."""
-    if action not in ACCESS_ACTIONS:
-        raise ValueError(f"access log action is read, write or denied: {action}")
-    rows = list(dict.fromkeys(resources)) or [("", "")]
-    await conn.executemany(
-        """INSERT INTO audit.access_log
-               (service, actor, role, action, method, resource_type, resource_id, purpose)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-        [(service, actor, role, action, method, kind, rid, purpose) for kind, rid in rows],
+    (resource type, resource id), or one row without resource, in the caller's
+    transaction. The console's changes to its agents directory go through it, the
+    services' calls through AccessLogWriter (the same rows and statement, grouped); the
+    application role may insert. No personal data in any column: ids only."""
+    await insert_access_rows(
+        conn,
+        access_rows(
+            service=service,
+            actor=actor,
+            role=role,
+            action=action,
+            method=method,
+            resources=resources,
+            purpose=purpose,
+        ),
     )
+
+
+class AccessLogWriter:
+    """Group commit of the access log, one per AccessPolicy (per process).
+
+    Each call hands its rows and waits until they are committed: a read is answered only
+    once its row is durable, and a failed write fails the call (a database outage: the
+    caller gets UNAVAILABLE through the usual fault mapping). One flusher task writes
+    everything pending in one statement (its own commit), resolves those calls, and
+    starts again with what came meanwhile: a lone call is written at once (no timer),
+    concurrent calls share a commit instead of queueing for one each. The flusher keeps
+    its connection while calls keep coming and gives it back when there is none."""
+
+    def __init__(self, pool: Pool, max_rows: int = 2000) -> None:
+        self.pool = pool
+        self.max_rows = max_rows
+        self.flushes = 0  # statements committed (tests, profiling)
+        self._pending: list[tuple[list[AccessRow], asyncio.Future[None]]] = []
+        # True while a flusher will still look at _pending (it has not begun releasing).
+        self._flushing = False
+        self._flushers: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    async def write(self, rows: list[AccessRow]) -> None:
+        """Returns once `rows` are committed; raises what the write raised otherwise."""
+        if self._closed:
+            raise Unavailable(
+                "the service is stopping; retry with the same request_id",
+                fr="Le service s'arrête : réessayez dans un instant.",
+                reason="SHUTTING_DOWN",
+            )
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((rows, done))
+        if not self._flushing:
+            self._flushing = True
+            flusher = asyncio.create_task(self._flush_all())
+            self._flushers.add(flusher)
+            flusher.add_done_callback(self._flushers.discard)
+        # Shielded: a caller that goes away does not take its rows out of a flush (the
+        # data was read: the row stays).
+        await asyncio.shield(done)
+
+    async def close(self, timeout_s: float = 10.0) -> None:
+        """No new rows; waits for the pending ones (cancelled after `timeout_s`, their
+        calls then failing)."""
+        self._closed = True
+        flushers = list(self._flushers)
+        if not flushers:
+            return
+        _, late = await asyncio.wait(flushers, timeout=timeout_s)
+        for flusher in late:
+            flusher.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+
+    def _take(self) -> list[tuple[list[AccessRow], asyncio.Future[None]]]:
+        """The oldest pending calls, up to max_rows rows (at least one call)."""
+        count, taken = 0, 0
+        for rows, _ in self._pending:
+            if taken and count + len(rows) > self.max_rows:
+                break
+            count += len(rows)
+            taken += 1
+        batch, self._pending = self._pending[:taken], self._pending[taken:]
+        return batch
+
+    async def _flush_all(self) -> None:
+        conn: PoolConnectionProxy[asyncpg.Record] | None = None
+        try:
+            conn = await self.pool.acquire()
+            await self._flush_on(conn)
+        except BaseException as exc:
+            # A fault (no connection, the statement refused, cancelled at shutdown) fails
+            # every call waiting now; the next call starts a new flusher.
+            self._flushing = False
+            self._fail_pending(exc)
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            # Nothing pending: calls arriving from now on start another flusher rather
+            # than wait for this connection's reset.
+            self._flushing = False
+            if conn is not None:
+                try:
+                    await self.pool.release(conn)
+                except Exception:
+                    log.warning("access log connection not released cleanly", exc_info=True)
+
+    async def _flush_on(self, conn: Connection) -> None:
+        while self._pending:
+            batch = self._take()
+            try:
+                # Outside a transaction: the statement is its own commit.
+                await insert_access_rows(conn, [row for rows, _ in batch for row in rows])
+            except BaseException as exc:
+                _fail(batch, exc)
+                raise
+            self.flushes += 1
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
+
+    def _fail_pending(self, exc: BaseException) -> None:
+        batch, self._pending = self._pending, []
+        _fail(batch, exc)
+
+
+def _fail(batch: list[tuple[list[AccessRow], asyncio.Future[None]]], exc: BaseException) -> None:
+    """The calls of `batch` fail; cancelled (the flusher at shutdown), they are UNAVAILABLE."""
+    if isinstance(exc, asyncio.CancelledError):
+        exc = Unavailable(
+            "the access log could not be written before the service stopped; retry",
+            fr="Le service s'arrête : réessayez dans un instant.",
+            reason="SHUTTING_DOWN",
+        )
+    for _, done in batch:
+        if not done.done():
+            done.set_exception(exc)

@@ -238,6 +238,7 @@ class GrpcServer:
         self.bindings = bindings
         self.address = address
         self.tls = tls is not None
+        self.policy = policy
         self.health = HealthServicer()
         self.server = grpc.aio.server(
             interceptors=[*interceptors, ErrorMappingInterceptor(policy, replies)],
@@ -266,3 +267,6 @@ class GrpcServer:
         """NOT_SERVING first (load balancers drain), then finish in-flight calls."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace_s)
+        if self.policy is not None:
+            # The access-log rows of the last calls (cancelled ones' included).
+            await self.policy.close()

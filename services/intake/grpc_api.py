@@ -3,7 +3,8 @@ changes; read from intake's tables."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,13 +48,11 @@ from domain.vocabulary import (
     Visibility,
 )
 from kernel import auth, idempotency
-from kernel.db import ScopedPool
+from kernel.db import Connection, ScopedPool
 from kernel.errors import AlreadyExists, FailedPrecondition, NotFound
 from kernel.grpc_server import Context, remaining
 from kernel.reference import ReferenceData, Site
 from kernel.temporal import (
-    ACCEPT_WITHIN,
-    accepted_within,
     domain_error_from,
     no_worker,
     run_update,
@@ -61,6 +60,7 @@ from kernel.temporal import (
 )
 from kernel.timestamps import to_timestamp
 from services.intake import access, caseload, persons, repository, validation
+from services.intake.acceptance import OPENINGS
 from services.intake.aides import store as aid_store
 from services.intake.aides import tasks as aid_tasks
 from services.intake.collective import timeline as collective_timeline
@@ -160,6 +160,48 @@ def note_message(row: asyncpg.Record) -> intake_pb2.Note:
     )
 
 
+def dossier_timeline_message(
+    row: asyncpg.Record,
+    entries: Sequence[asyncpg.Record],
+    collective: Sequence[asyncpg.Record],
+    notes: Sequence[asyncpg.Record],
+    deadlines: Sequence[intake_pb2.Deadline],
+    sites: Mapping[str, Site],
+) -> intake_pb2.DossierTimeline:
+    """The timeline message from its rows (GetDossierTimeline; bench.read_path's bare server)."""
+    by_step = {n["step"]: note_message(n) for n in notes}
+    return intake_pb2.DossierTimeline(
+        dossier=dossier_message(row, sites),
+        entries=collective_timeline.merged(
+            [
+                (
+                    e["at"],
+                    intake_pb2.TimelineEntry(
+                        at=to_timestamp(e["at"]),
+                        kind=e["kind"],
+                        stage=e["stage"],
+                        actor=e["actor"],
+                        summary=e["summary"],
+                        step=e["step"],
+                        note=by_step.get(e["step"]),
+                    ),
+                )
+                for e in entries
+            ],
+            collective,
+        ),
+        interviews=[
+            intake_pb2.Interview(
+                interview_id=n.note_id, author=n.author, at=n.at, notes=n.text, visibility=n.visibility
+            )
+            for n in by_step.values()
+            if n.kind == NoteKind.INTERVIEW
+        ],
+        notes=list(by_step.values()),
+        deadlines=list(deadlines),
+    )
+
+
 def _same_request(row: asyncpg.Record, spec: DossierSpec) -> bool:
     # A dossier opened when sites were free text (an "ancien-…" code since migration 012)
     # cannot be compared on its site: the request that opened it named it in words.
@@ -223,15 +265,19 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, ImportHandlers, intake_pb2_
         created = False
         deadline = remaining(context)
         try:
-            pending = await accepted_within(
+            # Not cut at ACCEPT_WITHIN while a worker is seen at work (a long queue on a
+            # slow server is not a missing worker): services/intake/acceptance.py.
+            pending = await OPENINGS.within(
                 self.temporal.start_update_with_start_workflow(
                     DossierWorkflow.open,
                     start_workflow_operation=start,
                     wait_for_stage=WorkflowUpdateStage.ACCEPTED,
                     id=idempotency.key_of(request, "open") or None,
-                    rpc_timeout=min(ACCEPT_WITHIN, deadline),
+                    rpc_timeout=deadline,
                 ),
-                min(ACCEPT_WITHIN, deadline),
+                deadline,
+                self.temporal,
+                dossier_workflow_id(spec.dossier_id),
             )
             opened = await pending.result(rpc_timeout=deadline)
             created = opened.created
@@ -259,61 +305,46 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, ImportHandlers, intake_pb2_
 
     async def GetDossier(self, request: intake_pb2.GetDossierRequest, context: Context) -> intake_pb2.Dossier:
         dossier_id = validation.parse_dossier_id(request.dossier_id)
-        await self._authorise(dossier_id)
-        return dossier_message(await self._dossier_row(dossier_id), self.reference.sites)
+        # One connection for the check and the read (each acquire costs a scope and a reset).
+        async with self.pool.acquire() as conn:
+            await self._authorise_on(conn, dossier_id)
+            row = await repository.get_dossier_view(conn, dossier_id, self.timers, datetime.now(UTC))
+        if row is None:
+            raise validation.dossier_not_found()
+        return dossier_message(row, self.reference.sites)
 
     async def GetDossierTimeline(
         self, request: intake_pb2.GetDossierRequest, context: Context
     ) -> intake_pb2.DossierTimeline:
         dossier_id = validation.parse_dossier_id(request.dossier_id)
-        await self._authorise(dossier_id)
-        reader = auth.acting_subject(request.agent)
-        async with self.pool.acquire() as conn:
-            row = await repository.get_dossier_view(conn, dossier_id, self.timers, datetime.now(UTC))
-            if row is None:
-                raise validation.dossier_not_found()
-            entries = await repository.timeline_of(conn, dossier_id)
-            # What the person's collective actions add (their own lines only).
-            collective = await collective_timeline.rows_of(conn, dossier_id)
-            # The aid requests' steps: the social workers' (reception has no part in the aid).
-            if auth.current().role in access.FOLLOWING:
-                collective += await aid_store.timeline_entries(conn, dossier_id)
-            # Reception sees where the dossier stands, not what was confided (RLS agrees).
-            notes = (
-                await repository.notes_visible_to(conn, dossier_id, reader)
-                if auth.current().role in access.NOTE_READERS
-                else []
-            )
-        by_step = {n["step"]: note_message(n) for n in notes}
-        return intake_pb2.DossierTimeline(
-            dossier=dossier_message(row, self.reference.sites),
-            entries=collective_timeline.merged(
-                [
-                    (
-                        e["at"],
-                        intake_pb2.TimelineEntry(
-                            at=to_timestamp(e["at"]),
-                            kind=e["kind"],
-                            stage=e["stage"],
-                            actor=e["actor"],
-                            summary=e["summary"],
-                            step=e["step"],
-                            note=by_step.get(e["step"]),
-                        ),
-                    )
-                    for e in entries
-                ],
-                collective,
-            ),
-            interviews=[
-                intake_pb2.Interview(
-                    interview_id=n.note_id, author=n.author, at=n.at, notes=n.text, visibility=n.visibility
+        deadlines: asyncio.Task[list[intake_pb2.Deadline]] | None = None
+        try:
+            async with self.pool.acquire() as conn:
+                await self._authorise_on(conn, dossier_id)
+                reader = auth.acting_subject(request.agent)
+                # The workflow's deadlines meanwhile (asked only once the caller may read).
+                deadlines = asyncio.create_task(self._deadlines(dossier_id, context))
+                row = await repository.get_dossier_view(conn, dossier_id, self.timers, datetime.now(UTC))
+                if row is None:
+                    raise validation.dossier_not_found()
+                entries = await repository.timeline_of(conn, dossier_id)
+                # What the person's collective actions add (their own lines only).
+                collective = await collective_timeline.rows_of(conn, dossier_id)
+                # The aid requests' steps: the social workers' (reception has no part in the aid).
+                if auth.current().role in access.FOLLOWING:
+                    collective += await aid_store.timeline_entries(conn, dossier_id)
+                # Reception sees where the dossier stands, not what was confided (RLS agrees).
+                notes = (
+                    await repository.notes_visible_to(conn, dossier_id, reader)
+                    if auth.current().role in access.NOTE_READERS
+                    else []
                 )
-                for n in by_step.values()
-                if n.kind == NoteKind.INTERVIEW
-            ],
-            notes=list(by_step.values()),
-            deadlines=await self._deadlines(dossier_id, context),
+        except BaseException:
+            if deadlines is not None:
+                deadlines.cancel()
+            raise
+        return dossier_timeline_message(
+            row, entries, collective, notes, await deadlines, self.reference.sites
         )
 
     async def ListDossiers(
@@ -461,7 +492,11 @@ class IntakeServicer(PeopleHandlers, RightsHandlers, ImportHandlers, intake_pb2_
     async def _authorise(self, dossier_id: str) -> None:
         """NOT_FOUND for no such dossier, PERMISSION_DENIED for another territory's."""
         async with self.pool.acquire() as conn:
-            territory = await repository.dossier_territory(conn, dossier_id)
+            await self._authorise_on(conn, dossier_id)
+
+    async def _authorise_on(self, conn: Connection, dossier_id: str) -> None:
+        """_authorise on a connection the handler holds anyway."""
+        territory = await repository.dossier_territory(conn, dossier_id)
         if territory is None:
             raise validation.dossier_not_found()
         auth.current().require_dossier_territory(territory)
