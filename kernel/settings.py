@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 DEFAULT_GRPC_PORTS = {"intake": 50051, "referral": 50052, "reporting": 50053}
+# Workflows the workflows worker keeps in memory between their tasks (sticky cache).
+DEFAULT_WORKFLOW_CACHE_SIZE = 50
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,9 @@ class Settings:
     # A consumer gives up on a message after this many failed deliveries (dead letter).
     consumer_max_deliveries: int
     env: Mapping[str, str]
+    # The workflows worker's max_cached_workflows (ENTRAIDE_WORKFLOW_CACHE_SIZE): each cached
+    # run holds its own sandbox copy of its workflow module; evicted ones are replayed.
+    workflow_cache_size: int = DEFAULT_WORKFLOW_CACHE_SIZE
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -45,6 +50,9 @@ class Settings:
             subject_root=env.get("ENTRAIDE_SUBJECT_ROOT", "entraide"),
             consumer_max_deliveries=int(env.get("ENTRAIDE_CONSUMER_MAX_DELIVERIES", "5")),
             env=env,
+            workflow_cache_size=int(
+                env.get("ENTRAIDE_WORKFLOW_CACHE_SIZE", str(DEFAULT_WORKFLOW_CACHE_SIZE))
+            ),
         )
 
     def grpc_port(self, service: str) -> int:

@@ -7,7 +7,7 @@ import asyncio
 
 from temporalio.worker import Worker
 
-from kernel import metrics
+from kernel import memtrace, metrics
 from kernel import temporal as temporal_kernel
 from kernel.runtime import run_until_signal
 from kernel.settings import Settings
@@ -32,8 +32,17 @@ WORKFLOWS = [
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+    memtrace.install(settings.env)
     client = await temporal_kernel.connect(settings)
-    worker = Worker(client, task_queue=DOSSIER_TASK_QUEUE, workflows=WORKFLOWS)
+    # A bounded sticky cache: every cached run keeps its own sandboxed copy of its workflow
+    # module, and dossiers stay open for months between steps (SDK default: 1000 runs).
+    # An evicted run is replayed from its history at its next task.
+    worker = Worker(
+        client,
+        task_queue=DOSSIER_TASK_QUEUE,
+        workflows=WORKFLOWS,
+        max_cached_workflows=settings.workflow_cache_size,
+    )
     exporter = metrics.serve("workflows", settings.env)
     try:
         async with worker:

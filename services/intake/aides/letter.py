@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from fpdf import FPDF
-
 from domain.aides import Decision, DecisionChannel, PayeeKind, PaymentMode
 from domain.labels_fr import MONTHS_FR, PAYMENT_MODE_LABELS
 from domain.money import format_euros
@@ -91,6 +89,9 @@ def compose(data: LetterData) -> list[str]:
 
 
 def render_pdf(paragraphs: list[str], title: str) -> bytes:
+    # Imported here: fpdf2 costs intake ≈ 20 MB of RSS, and letters are rare.
+    from fpdf import FPDF
+
     pdf = FPDF(format="A4")
     pdf.set_title(title)
     pdf.set_creator("Entraide")
