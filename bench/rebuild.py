@@ -134,6 +134,7 @@ async def run(database_url: str, nats_url: str, count: int, batch: int) -> dict[
         "rebuild_s": round(result.seconds, 1),
         "rebuild_events_per_s": round(result.events_per_s),
         "ratio": round(base_s / result.seconds, 3),
+        "load": round(os.getloadavg()[0], 2),  # 1-minute load average: a shared machine
     }
 
 
@@ -160,7 +161,7 @@ def main() -> None:
             f"rebuild from {result['events']} events: {result['rebuild_s']} s "
             f"({result['rebuild_events_per_s']} events/s, {result['dossier_facts']} dossiers); "
             f"baseline fetch + COPY {result['baseline_s']} s ({result['baseline_events_per_s']} events/s); "
-            f"ratio {result['ratio']}"
+            f"ratio {result['ratio']}, load {result['load']}"
         )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from kernel.db import Connection
+from services.reporting.projection import cell_tables
 from services.reporting.projection.tables import Tables
 
 _RESOLVE = """
@@ -28,9 +29,10 @@ WITH RECURSIVE chain (start, id, depth) AS (
 SELECT DISTINCT ON (start) start::text, id::text FROM chain ORDER BY start, depth DESC"""
 
 # Recomputes the links of some persons, updates the rows whose links changed and moves
-# their return cells (-1 for the old link, +1 for the new one) in the same statement: a
-# row's return cell (opening day, commune, previous day) changes only here, since its
-# opening and commune are fixed by dossier.opened, the event that gives it a person.
+# their return cells by day and by month (-1 for the old link, +1 for the new one) in the
+# same statement: a row's return cells (opening day / month, commune, previous day /
+# month) change only here, since its opening and commune are fixed by dossier.opened,
+# the event that gives it a person.
 _RELINK = """
 WITH links AS (
     SELECT dossier_id, territory, opened_at, previous_opened_at AS old_previous, multi_territory AS old_multi,
@@ -51,11 +53,26 @@ moves AS (
      WHERE old_previous IS NOT NULL AND old_previous IS DISTINCT FROM previous
     UNION ALL
     SELECT territory, opened_at, previous, 1 FROM changed
-     WHERE previous IS NOT NULL AND old_previous IS DISTINCT FROM previous)
-INSERT INTO {return_cells} AS c (day, territory, previous_day, n)
-SELECT (opened_at AT TIME ZONE 'UTC')::date, territory, (previous AT TIME ZONE 'UTC')::date, sum(n)
+     WHERE previous IS NOT NULL AND old_previous IS DISTINCT FROM previous),
+days AS (
+    INSERT INTO {return_cells} AS c (day, territory, previous_day, n)
+    SELECT (opened_at AT TIME ZONE 'UTC')::date, territory, (previous AT TIME ZONE 'UTC')::date, sum(n)
+      FROM moves GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    ON CONFLICT (day, territory, previous_day) DO UPDATE SET n = c.n + EXCLUDED.n)
+INSERT INTO {return_months} AS c (month, territory, previous_month, n)
+SELECT date_trunc('month', opened_at AT TIME ZONE 'UTC')::date, territory,
+       date_trunc('month', previous AT TIME ZONE 'UTC')::date, sum(n)
   FROM moves GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-ON CONFLICT (day, territory, previous_day) DO UPDATE SET n = c.n + EXCLUDED.n"""
+ON CONFLICT (month, territory, previous_month) DO UPDATE SET n = c.n + EXCLUDED.n"""
+
+
+def _relink_sql(tables: Tables, keys: str) -> str:
+    return _RELINK.format(
+        dossiers=tables.dossiers,
+        return_cells=tables.return_cells,
+        return_months=cell_tables.return_months(tables),
+        keys=keys,
+    )
 
 
 async def record_merges(conn: Connection, tables: Tables, merges: Sequence[tuple[str, str]]) -> None:
@@ -89,8 +106,7 @@ async def relink(conn: Connection, tables: Tables, keys: Iterable[str]) -> None:
     wanted = sorted(set(keys))
     if wanted:
         only = "AND person_key = ANY($1::uuid[])"
-        sql = _RELINK.format(dossiers=tables.dossiers, return_cells=tables.return_cells, keys=only)
-        await conn.execute(sql, wanted)
+        await conn.execute(_relink_sql(tables, only), wanted)
 
 
 async def relink_all(conn: Connection, tables: Tables) -> None:
@@ -98,6 +114,7 @@ async def relink_all(conn: Connection, tables: Tables) -> None:
     await conn.execute(
         f"""UPDATE {tables.dossiers} SET previous_opened_at = NULL, multi_territory = false
              WHERE previous_opened_at IS NOT NULL OR multi_territory;
-            DELETE FROM {tables.return_cells}"""
+            DELETE FROM {tables.return_cells};
+            DELETE FROM {cell_tables.return_months(tables)}"""
     )
-    await conn.execute(_RELINK.format(dossiers=tables.dossiers, return_cells=tables.return_cells, keys=""))
+    await conn.execute(_relink_sql(tables, ""))

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import asyncpg
 import nats
 import nats.errors
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -41,7 +42,7 @@ from kernel.db import APP_ROLE, Connection
 from kernel.events import Event
 from kernel.logs import configure_logging, get_logger
 from kernel.settings import Settings
-from services.reporting.projection.apply import project_batch
+from services.reporting.projection.apply import FoldedBatch, prepare_batch, project_batch
 from services.reporting.projection.tables import CONSUMER, PROJECTION_LOCK, SCHEMA, Tables
 
 log = get_logger("reporting.rebuild")
@@ -58,6 +59,10 @@ TABLES = (
     "closed_cells",
     "duration_cells",
     "return_cells",
+    "opened_month_cells",  # migration 010 (projection/cell_tables.py)
+    "closed_month_cells",
+    "return_month_cells",
+    "duration_span_cells",
     "appointment_facts",
     "appointment_cells",
     "appointment_hosts",
@@ -83,6 +88,7 @@ class RebuildResult:
     skipped: int = 0
     last_sequence: int = 0
     seconds: float = 0.0
+    next_analyze: int = 20_000  # applied events after which the shadow tables are analyzed
 
     @property
     def events_per_s(self) -> float:
@@ -96,18 +102,48 @@ async def _create_shadow(conn: Connection) -> None:
     await conn.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {SHADOW} TO {APP_ROLE}")
 
 
-async def _apply(conn: Connection, events: list[Event], tables: Tables, result: RebuildResult) -> None:
+@dataclass
+class _Batch:
+    """A fetched batch, decoded and folded as soon as it arrived (while the previous
+    one was in the database)."""
+
+    count: int  # messages fetched
+    last_sequence: int
+    events: list[Event]  # the well-formed ones
+    malformed: int
+    prepared: FoldedBatch | None  # None: the fold refused an event (redone event by event)
+
+
+async def _prepare(messages: list[Msg]) -> _Batch:
+    events, malformed = [], 0
+    for message in messages:
+        try:
+            events.append(Event.from_headers(message.headers or {}, message.data))
+        except ValueError:
+            malformed += 1
+    # A consumer without acks gets the stream in order: its first and last are the ends.
+    last = max(m.metadata.sequence.stream for m in (messages[0], messages[-1])) if messages else 0
+    try:
+        prepared: FoldedBatch | None = await prepare_batch(events, Tables(SHADOW))
+    except ValueError:
+        prepared = None
+    return _Batch(len(messages), last, events, malformed, prepared)
+
+
+async def _apply(conn: Connection, batch: _Batch, tables: Tables, result: RebuildResult) -> None:
     """One transaction per batch; a batch with a refused event is redone event by event."""
-    if not events:
+    if not batch.events:
         return
     try:
+        if batch.prepared is None:
+            raise ValueError("an event of the batch is refused")
         async with conn.transaction():
-            await _insert_and_project(conn, events, tables)
-        result.applied += len(events)
+            await _insert_and_project(conn, batch.events, tables, batch.prepared)
+        result.applied += len(batch.events)
         return
     except (ValueError, asyncpg.DataError):
         pass
-    for event in events:
+    for event in batch.events:
         try:
             async with conn.transaction():
                 await _insert_and_project(conn, [event], tables)
@@ -117,7 +153,9 @@ async def _apply(conn: Connection, events: list[Event], tables: Tables, result: 
             log.warning("event skipped", extra={"event_type": event.type, "error_type": type(exc).__name__})
 
 
-async def _insert_and_project(conn: Connection, events: list[Event], tables: Tables) -> None:
+async def _insert_and_project(
+    conn: Connection, events: list[Event], tables: Tables, prepared: FoldedBatch | None = None
+) -> None:
     fresh = await conn.fetch(
         f"""INSERT INTO {tables.inbox} (consumer, event_id) SELECT $1, id FROM unnest($2::uuid[]) AS id
             ON CONFLICT DO NOTHING RETURNING event_id""",
@@ -125,7 +163,19 @@ async def _insert_and_project(conn: Connection, events: list[Event], tables: Tab
         [e.id for e in events],
     )
     new_ids = {row["event_id"] for row in fresh}
-    await project_batch(conn, [e for e in events if e.id in new_ids], tables)
+    new = events if len(new_ids) == len(events) else [e for e in events if e.id in new_ids]
+    if prepared is not None:
+        await prepared.apply(conn, new)
+    else:
+        await project_batch(conn, new, tables)
+
+
+async def _analyze(conn: Connection) -> None:
+    """Fresh planner statistics for the shadow tables: they grow from empty faster than
+    autovacuum analyzes them, and with a size estimate of a few pages the relink and cell
+    statements scan whole tables instead of their indexes (slower with every batch)."""
+    for table in TABLES:
+        await conn.execute(f"ANALYZE {SHADOW}.{table}")
 
 
 async def _last_sequence(js: JetStreamContext, stream: str) -> int:
@@ -134,27 +184,25 @@ async def _last_sequence(js: JetStreamContext, stream: str) -> int:
 
 
 async def _read_until(
-    puller: PullAhead, conn: Connection, target: int, batch: int, result: RebuildResult
+    puller: PullAhead[_Batch], conn: Connection, target: int, batch: int, result: RebuildResult
 ) -> None:
     tables = Tables(SHADOW)
     while result.last_sequence < target:
         try:
-            messages = await puller.fetch(batch)
+            pulled = await puller.fetch(batch)
         except (TimeoutError, nats.errors.TimeoutError):
             continue
-        events = []
-        for message in messages:
-            result.events += 1
-            result.last_sequence = max(result.last_sequence, message.metadata.sequence.stream)
-            try:
-                events.append(Event.from_headers(dict(message.headers or {}), message.data))
-            except ValueError:
-                result.skipped += 1
+        result.events += pulled.count
+        result.skipped += pulled.malformed
+        result.last_sequence = max(result.last_sequence, pulled.last_sequence)
         # Pulled ahead only while the target is not reached: the rebuild's consumer has
         # no acks, so a batch left pending at the end of a phase would never come back.
         if result.last_sequence < target:
             puller.pull_ahead(batch)
-        await _apply(conn, events, tables, result)
+        await _apply(conn, pulled, tables, result)
+        if result.applied >= result.next_analyze:
+            await _analyze(conn)
+            result.next_analyze = 2 * result.applied
 
 
 async def _swap(conn: Connection) -> None:
@@ -192,7 +240,7 @@ async def rebuild(settings: Settings, *, batch: int = 2000) -> RebuildResult:
             ),
         )
         subscription = await js.pull_subscribe_bind(durable=name, stream=settings.events_stream)
-        puller = PullAhead(subscription)
+        puller = PullAhead(subscription, _prepare)
         await _read_until(puller, conn, await _last_sequence(js, settings.events_stream), batch, result)
         log.info("shadow caught up, cutting over", extra={"stream_seq": result.last_sequence})
         await conn.execute("SELECT pg_advisory_lock($1)", PROJECTION_LOCK)  # pauses the live projector

@@ -12,7 +12,7 @@ from kernel.grpc_server import ServiceBinding
 from kernel.runtime import ServiceContext, ServiceSpec
 from services.reporting.access import RULES
 from services.reporting.grpc_api import ReportingServicer
-from services.reporting.projection.apply import project, project_batch
+from services.reporting.projection.apply import prepare_batch, project, project_batch
 from services.reporting.projection.tables import CONSUMER, PROJECTION_LOCK, SCHEMA
 
 
@@ -37,6 +37,8 @@ def projector_spec(ctx: ServiceContext) -> ConsumerSpec:
         filter_subject=f"{ctx.settings.subject_root}.>",
         handler=project,
         batch_handler=project_batch,
+        # Folded while the previous batch is in the database (bench.projector).
+        batch_prepare=prepare_batch,
         lock_key=PROJECTION_LOCK,
         batch_size=1000,
         max_deliveries=ctx.settings.consumer_max_deliveries,

@@ -10,7 +10,9 @@ Called inside the consumer's transaction, after the inbox insert (exactly once).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from domain.vocabulary import REFERRAL_STATUSES
 from kernel.db import Connection
@@ -23,17 +25,57 @@ from services.reporting.projection.collective import apply_collective
 from services.reporting.projection.fold import DossierDelta, Fold, ReferralDelta, fold
 from services.reporting.projection.tables import LIVE, Tables
 
-_DOSSIER_UPSERT = """
-INSERT INTO {table} AS f
+
+def _unnest(columns: tuple[tuple[str, str], ...]) -> str:
+    """`unnest($1::t1[], …) AS r(c1, …)`: a batch's rows as one array per column."""
+    arrays = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(columns, start=1))
+    return f"unnest({arrays}) AS r({', '.join(name for name, _ in columns)})"
+
+
+# One statement per batch, not one per row (a row's own statement cost more than its
+# merge): the rows come as one array per column. A dossier's motifs (text[]) come as a
+# slice (offset, count) of one flat array: unnest would flatten an array of arrays.
+_DOSSIER_INPUT = (
+    ("dossier_id", "uuid"),
+    ("territory", "text"),
+    ("site", "text"),
+    ("arrival_channel", "text"),
+    ("urgent", "bool"),
+    ("opened_at", "timestamptz"),
+    ("motif_o", "int"),
+    ("motif_n", "int"),
+    ("motifs_at", "timestamptz"),
+    ("stage", "text"),
+    ("stage_at", "timestamptz"),
+    ("stage_rank", "int"),
+    ("ecoute_at", "timestamptz"),
+    ("orientation_at", "timestamptz"),
+    ("suivi_at", "timestamptz"),
+    ("closed_at", "timestamptz"),
+    ("outcome", "text"),
+    ("escalated_at", "timestamptz"),
+    ("reminder_at", "timestamptz"),
+    ("closure_proposed_at", "timestamptz"),
+    ("last_activity_at", "timestamptz"),
+    ("reopened", "int"),
+    ("reminders", "int"),
+    ("person_id", "uuid"),
+    ("person_key", "uuid"),
+)
+_MOTIFS = f"${len(_DOSSIER_INPUT) + 1}::text[]"
+_DOSSIER_UPSERT = f"""
+INSERT INTO {{table}} AS f
     (dossier_id, territory, site, arrival_channel, urgent, opened_at, motifs, motifs_at,
      stage, stage_at, stage_rank, ecoute_at, orientation_at, suivi_at, closed_at, outcome,
      escalated, escalated_at, reminder_at, closure_proposed_at, last_activity_at, reopened, reminders,
      person_id, person_key)
-VALUES ($1::uuid, $2::text, $3::text, $4::text, $5::bool, $6::timestamptz, $7::text[], $8::timestamptz,
-        COALESCE($9::text, 'reception'), $10::timestamptz, COALESCE($11::int, 0), $12::timestamptz,
-        $13::timestamptz, $14::timestamptz, $15::timestamptz, $16::text, $17::timestamptz IS NOT NULL,
-        $17::timestamptz, $18::timestamptz, $19::timestamptz, $20::timestamptz, $21::int, $22::int,
-        $23::uuid, $24::uuid)
+SELECT r.dossier_id, r.territory, r.site, r.arrival_channel, r.urgent, r.opened_at,
+       CASE WHEN r.motif_n IS NOT NULL THEN ({_MOTIFS})[r.motif_o + 1 : r.motif_o + r.motif_n] END,
+       r.motifs_at, COALESCE(r.stage, 'reception'), r.stage_at, COALESCE(r.stage_rank, 0), r.ecoute_at,
+       r.orientation_at, r.suivi_at, r.closed_at, r.outcome, r.escalated_at IS NOT NULL,
+       r.escalated_at, r.reminder_at, r.closure_proposed_at, r.last_activity_at, r.reopened, r.reminders,
+       r.person_id, r.person_key
+  FROM {_unnest(_DOSSIER_INPUT)}
 ON CONFLICT (dossier_id) DO UPDATE SET
     territory = COALESCE(NULLIF(f.territory, ''), EXCLUDED.territory),
     site = COALESCE(f.site, EXCLUDED.site),
@@ -73,16 +115,31 @@ ON CONFLICT (dossier_id) DO UPDATE SET
 """
 
 _STATUS_COLUMNS = ", ".join(f"{s}_at" for s in REFERRAL_STATUSES)
-_STATUS_PARAMS = ", ".join(f"${i}::timestamptz" for i in range(11, 11 + len(REFERRAL_STATUSES)))
 _STATUS_MERGE = ",\n    ".join(f"{s}_at = LEAST(f.{s}_at, EXCLUDED.{s}_at)" for s in REFERRAL_STATUSES)
 _NEWER = "(EXCLUDED.status_seq, EXCLUDED.status_at, EXCLUDED.status) > (f.status_seq, f.status_at, f.status)"
+_REFERRAL_INPUT = (
+    ("referral_id", "uuid"),
+    ("dossier_id", "text"),
+    ("partner_id", "text"),
+    ("territory", "text"),
+    ("motif", "text"),
+    ("status", "text"),
+    ("status_seq", "int"),
+    ("status_at", "timestamptz"),
+    ("outcome", "text"),
+    ("reason", "text"),
+    *((f"{s}_at", "timestamptz") for s in REFERRAL_STATUSES),
+    ("reminders", "int"),
+    ("reminder_at", "timestamptz"),
+)
 _REFERRAL_UPSERT = f"""
 INSERT INTO {{table}} AS f
     (referral_id, dossier_id, partner_id, territory, motif, status, status_seq, status_at, outcome, reason,
      {_STATUS_COLUMNS}, reminders, reminder_at)
-VALUES ($1::uuid, NULLIF($2::text, '')::uuid, NULLIF($3::text, ''), NULLIF($4::text, ''),
-        NULLIF($5::text, ''), $6::text, COALESCE($7::int, -1), $8::timestamptz, NULLIF($9::text, ''),
-        NULLIF($10::text, ''), {_STATUS_PARAMS}, $20::int, $21::timestamptz)
+SELECT r.referral_id, NULLIF(r.dossier_id, '')::uuid, NULLIF(r.partner_id, ''), NULLIF(r.territory, ''),
+       NULLIF(r.motif, ''), r.status, COALESCE(r.status_seq, -1), r.status_at, NULLIF(r.outcome, ''),
+       NULLIF(r.reason, ''), {", ".join(f"r.{s}_at" for s in REFERRAL_STATUSES)}, r.reminders, r.reminder_at
+  FROM {_unnest(_REFERRAL_INPUT)}
 ON CONFLICT (referral_id) DO UPDATE SET
     dossier_id = COALESCE(f.dossier_id, EXCLUDED.dossier_id),
     partner_id = COALESCE(f.partner_id, EXCLUDED.partner_id),
@@ -105,9 +162,10 @@ ON CONFLICT (referral_id) DO UPDATE SET
 # Latest name per partner (migration 006): the greatest (from_request, name_at, name)
 # wins (fold.NameVersion), so any arrival order or batch split gives the same name.
 # Names compare in the "C" collation (code points, as Python's max in the fold does).
-_PARTNER_NAME_UPSERT = """
-INSERT INTO {table} AS p (partner_id, from_request, name_at, name)
-VALUES ($1::text, $2::bool, $3::timestamptz, $4::text)
+_NAME_INPUT = (("partner_id", "text"), ("from_request", "bool"), ("name_at", "timestamptz"), ("name", "text"))
+_PARTNER_NAME_UPSERT = f"""
+INSERT INTO {{table}} AS p (partner_id, from_request, name_at, name)
+SELECT * FROM {_unnest(_NAME_INPUT)}
 ON CONFLICT (partner_id) DO UPDATE
    SET from_request = EXCLUDED.from_request, name_at = EXCLUDED.name_at, name = EXCLUDED.name
  WHERE (EXCLUDED.from_request, EXCLUDED.name_at, EXCLUDED.name COLLATE "C")
@@ -115,33 +173,50 @@ ON CONFLICT (partner_id) DO UPDATE
 """
 
 
-def _dossier_row(d: DossierDelta, keys: dict[str, str]) -> tuple[object, ...]:
-    return (
-        d.dossier_id,
-        d.territory,
-        d.site,
-        d.arrival_channel,
-        d.urgent,
-        d.opened_at,
-        d.motifs[1] if d.motifs else None,
-        d.motifs[0] if d.motifs else None,
-        d.stage[2] if d.stage else None,
-        d.stage[0] if d.stage else None,
-        d.stage[1] if d.stage else None,
-        d.first.get("ecoute_at"),
-        d.first.get("orientation_at"),
-        d.first.get("suivi_at"),
-        d.closed[0] if d.closed else None,
-        d.closed[2] if d.closed else None,
-        d.escalated_at,
-        d.reminder_at,
-        d.closure_proposed_at,
-        d.last_activity_at,
-        d.reopened,
-        d.reminders,
-        d.person_id,
-        keys.get(d.person_id) if d.person_id else None,
-    )
+def _columns(rows: Sequence[tuple[object, ...]], width: int) -> list[list[object]]:
+    """Rows → one list per column (the unnest statements' parameters)."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+
+
+def _dossier_params(deltas: list[DossierDelta], keys: dict[str, str]) -> list[list[object]]:
+    """The dossier upsert's parameters: its columns, then the flat motifs."""
+    flat: list[object] = []
+    rows: list[tuple[object, ...]] = []
+    for d in deltas:
+        motif_o = motif_n = None
+        if d.motifs:
+            motif_o, motif_n = len(flat), len(d.motifs[1])
+            flat += d.motifs[1]
+        rows.append(
+            (
+                d.dossier_id,
+                d.territory,
+                d.site,
+                d.arrival_channel,
+                d.urgent,
+                d.opened_at,
+                motif_o,
+                motif_n,
+                d.motifs[0] if d.motifs else None,
+                d.stage[2] if d.stage else None,
+                d.stage[0] if d.stage else None,
+                d.stage[1] if d.stage else None,
+                d.first.get("ecoute_at"),
+                d.first.get("orientation_at"),
+                d.first.get("suivi_at"),
+                d.closed[0] if d.closed else None,
+                d.closed[2] if d.closed else None,
+                d.escalated_at,
+                d.reminder_at,
+                d.closure_proposed_at,
+                d.last_activity_at,
+                d.reopened,
+                d.reminders,
+                d.person_id,
+                keys.get(d.person_id) if d.person_id else None,
+            )
+        )
+    return [*_columns(rows, len(_DOSSIER_INPUT)), flat]
 
 
 def _referral_row(r: ReferralDelta) -> tuple[object, ...]:
@@ -187,9 +262,9 @@ async def apply_fold(conn: Connection, folded: Fold, tables: Tables = LIVE) -> N
         # Every existing row of the batch is locked here, in key order, before any write:
         # concurrent batches cannot deadlock (hence no skipping rows whose cells stay).
         await move_cells(conn, tables, ordered, -1)  # locks the existing rows, leaves their cells
-        await conn.executemany(
+        await conn.execute(
             _DOSSIER_UPSERT.format(table=tables.dossiers),
-            [_dossier_row(folded.dossiers[k], keys) for k in ordered],
+            *_dossier_params([folded.dossiers[k] for k in ordered], keys),
         )
         await move_cells(conn, tables, ordered, +1)
     if folded.merges:
@@ -197,14 +272,14 @@ async def apply_fold(conn: Connection, folded: Fold, tables: Tables = LIVE) -> N
     if keys:
         await people.relink(conn, tables, keys.values())  # moves the return cells of changed links
     if folded.referrals:
-        await conn.executemany(
-            _REFERRAL_UPSERT.format(table=tables.referrals),
-            [_referral_row(folded.referrals[k]) for k in sorted(folded.referrals)],
+        rows = [_referral_row(folded.referrals[k]) for k in sorted(folded.referrals)]
+        await conn.execute(
+            _REFERRAL_UPSERT.format(table=tables.referrals), *_columns(rows, len(_REFERRAL_INPUT))
         )
     if folded.partner_names:
-        await conn.executemany(
-            _PARTNER_NAME_UPSERT.format(table=tables.partner_names),
-            [(partner, *version) for partner, version in sorted(folded.partner_names.items())],
+        names = [(partner, *version) for partner, version in sorted(folded.partner_names.items())]
+        await conn.execute(
+            _PARTNER_NAME_UPSERT.format(table=tables.partner_names), *_columns(names, len(_NAME_INPUT))
         )
     await apply_appointments(conn, folded, tables)
     await apply_collective(conn, folded.collective, tables)
@@ -214,6 +289,37 @@ async def apply_fold(conn: Connection, folded: Fold, tables: Tables = LIVE) -> N
 async def project_batch(conn: Connection, events: Sequence[Event], tables: Tables = LIVE) -> None:
     """Applies events whose ids the caller has just inserted into the inbox."""
     await apply_fold(conn, fold(events), tables)
+
+
+# Events folded between two yields to the event loop while a batch is prepared ahead:
+# the previous batch's statements, waiting on the same loop, are sent without delay.
+_FOLD_SLICE = 100
+
+
+@dataclass(frozen=True)
+class FoldedBatch:
+    """A fetched batch folded ahead of its transaction (kernel.consumer.PreparedBatch)."""
+
+    events: Sequence[Event]
+    folded: Fold
+    tables: Tables = LIVE
+
+    async def apply(self, conn: Connection, fresh: Sequence[Event]) -> None:
+        """Writes the batch's events that the inbox found new (`fresh`, a part of
+        `events`): the fold done ahead when all are, else the new ones folded again."""
+        folded = self.folded if len(fresh) == len(self.events) else fold(fresh)
+        await apply_fold(conn, folded, self.tables)
+
+
+async def prepare_batch(events: Sequence[Event], tables: Tables = LIVE) -> FoldedBatch:
+    """The fold of a batch, in slices (the consumer runs it while the previous batch is
+    in the database); raises ValueError for a malformed event, as `fold` does."""
+    folded = Fold()
+    for start in range(0, len(events), _FOLD_SLICE):
+        for event in events[start : start + _FOLD_SLICE]:
+            folded.add(event)
+        await asyncio.sleep(0)
+    return FoldedBatch(events, folded, tables)
 
 
 async def project(conn: Connection, event: Event) -> None:

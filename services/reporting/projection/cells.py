@@ -1,11 +1,13 @@
-"""The bilan's pre-aggregates (migration 004): day cells of the dossiers opened and
-closed, monthly histograms of the stage durations, and (people.py) the return cells.
+"""The bilan's pre-aggregates (migrations 004, 010): day and month cells of the dossiers
+opened and closed, histograms of the stage durations by month, quarter and year, and
+(people.py) the return cells by day and by month.
 
-`move_cells` adds the cells of some fact rows times a sign (-1 before their upsert,
-with FOR UPDATE; +1 after it): a fact row whose opening day, closure day, outcome,
-motifs, channel or stage times change thus leaves its old cells and enters its new ones
-in the same transaction, so any arrival order, duplicate (caught by the inbox) or batch
-split gives the cells of the final fact rows.
+`move_cells` -1 (before a batch's upsert) locks its fact rows FOR UPDATE and keeps them
+as they are (a temporary table); +1 (after it) adds the cells of the rows now minus
+those of the kept rows, writing only the cells whose sums change: a fact row whose
+opening day, closure day, outcome, motifs, channel or stage times change thus leaves
+its old cells and enters its new ones in the same transaction, so any arrival order,
+duplicate (caught by the inbox) or batch split gives the cells of the final fact rows.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from domain.vocabulary import Stage
 from kernel.db import Connection
 from services.reporting import people
-from services.reporting.projection import appointments
+from services.reporting.projection import appointments, cell_tables
 from services.reporting.projection.tables import LIVE, Tables
 
 DURATION_LOG_BASE = 1.01  # histogram bucket width: the bilan's durations are within 1 %
@@ -33,53 +35,102 @@ BUCKET_SQL = (
 _STAGE_VALUES = ",\n               ".join(
     f"('{stage}', extract(epoch FROM {expr})::float8)" for stage, expr in STAGE_SECONDS
 )
+_FACT_COLUMNS = (
+    "territory, arrival_channel, motifs, opened_at, ecoute_at, orientation_at, suivi_at, closed_at, outcome"
+)
+# The cells of the rows `f` selects ({{source}}: the fact columns and a `sign` column),
+# added up: a cell is written only when its sums change (HAVING), so a move of rows
+# whose cells stay (most lifecycle events leave a dossier's opened cells as they were)
+# writes nothing.
 CELLS_SQL = f"""
-WITH f AS MATERIALIZED (
-    SELECT territory, arrival_channel, motifs, opened_at, ecoute_at, orientation_at, suivi_at, closed_at,
-           outcome
-      FROM {{dossiers}} {{rows}}),
+WITH f AS MATERIALIZED ({{source}}),
 o AS (
     INSERT INTO {{opened_cells}} AS c (day, territory, channel, motifs, n)
     SELECT (opened_at AT TIME ZONE 'UTC')::date, territory, COALESCE(arrival_channel, ''),
-           COALESCE(motifs, '{{{{}}}}'::text[]), $2::int * count(*)
-      FROM f WHERE opened_at IS NOT NULL GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+           COALESCE(motifs, '{{{{}}}}'::text[]), sum(sign)
+      FROM f WHERE opened_at IS NOT NULL GROUP BY 1, 2, 3, 4 HAVING sum(sign) <> 0 ORDER BY 1, 2, 3, 4
     ON CONFLICT (day, territory, channel, motifs) DO UPDATE SET n = c.n + EXCLUDED.n),
+om AS (
+    INSERT INTO {{opened_months}} AS c (month, territory, channel, motifs, n)
+    SELECT date_trunc('month', opened_at AT TIME ZONE 'UTC')::date, territory, COALESCE(arrival_channel, ''),
+           COALESCE(motifs, '{{{{}}}}'::text[]), sum(sign)
+      FROM f WHERE opened_at IS NOT NULL GROUP BY 1, 2, 3, 4 HAVING sum(sign) <> 0 ORDER BY 1, 2, 3, 4
+    ON CONFLICT (month, territory, channel, motifs) DO UPDATE SET n = c.n + EXCLUDED.n),
 k AS (
     INSERT INTO {{closed_cells}} AS c (day, territory, outcome, n)
-    SELECT (closed_at AT TIME ZONE 'UTC')::date, territory, COALESCE(outcome, ''), $2::int * count(*)
-      FROM f WHERE closed_at IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    SELECT (closed_at AT TIME ZONE 'UTC')::date, territory, COALESCE(outcome, ''), sum(sign)
+      FROM f WHERE closed_at IS NOT NULL GROUP BY 1, 2, 3 HAVING sum(sign) <> 0 ORDER BY 1, 2, 3
     ON CONFLICT (day, territory, outcome) DO UPDATE SET n = c.n + EXCLUDED.n),
+km AS (
+    INSERT INTO {{closed_months}} AS c (month, territory, outcome, n)
+    SELECT date_trunc('month', closed_at AT TIME ZONE 'UTC')::date, territory, COALESCE(outcome, ''),
+           sum(sign)
+      FROM f WHERE closed_at IS NOT NULL GROUP BY 1, 2, 3 HAVING sum(sign) <> 0 ORDER BY 1, 2, 3
+    ON CONFLICT (month, territory, outcome) DO UPDATE SET n = c.n + EXCLUDED.n),
+d AS MATERIALIZED (
+    SELECT date_trunc('month', f.opened_at AT TIME ZONE 'UTC')::date AS month, f.territory, s.stage, s.secs,
+           {BUCKET_SQL.format(secs="s.secs")} AS bucket, f.sign
+      FROM f CROSS JOIN LATERAL (VALUES
+       {_STAGE_VALUES}) AS s(stage, secs)
+     WHERE f.opened_at IS NOT NULL AND s.secs IS NOT NULL),
+hm AS MATERIALIZED (
+    SELECT month, territory, stage, bucket, sum(sign) AS n, sum(sign * secs) AS seconds
+      FROM d GROUP BY 1, 2, 3, 4 HAVING sum(sign) <> 0 OR sum(sign * secs) <> 0),
+hs AS (
+    INSERT INTO {{duration_spans}} AS c (months, start, territory, stage, bucket, n, seconds)
+    SELECT p.months, p.start, hm.territory, hm.stage, hm.bucket, sum(hm.n), sum(hm.seconds)
+      FROM hm CROSS JOIN LATERAL (VALUES
+           (3::smallint, date_trunc('quarter', hm.month)::date),
+           (12::smallint, date_trunc('year', hm.month)::date)) AS p(months, start)
+     GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (months, start, territory, stage, bucket) DO UPDATE
+        SET n = c.n + EXCLUDED.n, seconds = c.seconds + EXCLUDED.seconds),
 h AS (
     INSERT INTO {{duration_cells}} AS c (month, territory, stage, bucket, n, seconds)
-    SELECT month, territory, stage, bucket, $2::int * count(*), $2::int * sum(secs)
-      FROM (SELECT date_trunc('month', f.opened_at AT TIME ZONE 'UTC')::date AS month, f.territory, s.stage,
-                   s.secs, {BUCKET_SQL.format(secs="s.secs")} AS bucket
-              FROM f CROSS JOIN LATERAL (VALUES
-               {_STAGE_VALUES}) AS s(stage, secs)
-             WHERE f.opened_at IS NOT NULL AND s.secs IS NOT NULL) d
-     GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+    SELECT month, territory, stage, bucket, n, seconds FROM hm ORDER BY 1, 2, 3, 4
     ON CONFLICT (month, territory, stage, bucket) DO UPDATE
         SET n = c.n + EXCLUDED.n, seconds = c.seconds + EXCLUDED.seconds)
 SELECT 1
 """
+# A batch's rows as they were before its upsert (move_cells -1), for the +1 move to add
+# the difference only: one per session, emptied at each commit (and after each move).
+_MOVED = "pg_temp.bilan_moved_rows"
+_MOVED_TABLE = """CREATE TEMP TABLE IF NOT EXISTS bilan_moved_rows (
+    territory text, arrival_channel text, motifs text[], opened_at timestamptz, ecoute_at timestamptz,
+    orientation_at timestamptz, suivi_at timestamptz, closed_at timestamptz, outcome text)
+    ON COMMIT DELETE ROWS"""
 
 
-def _cells_sql(tables: Tables, rows: str) -> str:
-    """CELLS_SQL over the fact rows `rows` selects ($1: their ids, $2: the sign)."""
+def _cells_sql(tables: Tables, source: str) -> str:
+    """CELLS_SQL over the rows `source` selects."""
     return CELLS_SQL.format(
         dossiers=tables.dossiers,
         opened_cells=tables.opened_cells,
         closed_cells=tables.closed_cells,
         duration_cells=tables.duration_cells,
-        rows=rows,
+        opened_months=cell_tables.opened_months(tables),
+        closed_months=cell_tables.closed_months(tables),
+        duration_spans=cell_tables.duration_spans(tables),
+        source=source,
     )
 
 
 async def move_cells(conn: Connection, tables: Tables, ids: list[str], sign: int) -> None:
-    """Adds `sign` times the cells of these dossiers' fact rows (locked when sign < 0)."""
-    lock = "FOR UPDATE" if sign < 0 else ""
-    rows = f"WHERE dossier_id = ANY($1::uuid[]) ORDER BY dossier_id {lock}"
-    await conn.execute(_cells_sql(tables, rows), ids, sign)
+    """sign < 0: locks these dossiers' fact rows (in key order) and keeps them as they
+    are; sign > 0: adds the cells of their rows now minus those kept (only the cells
+    that change are written)."""
+    await conn.execute(_MOVED_TABLE)
+    if sign < 0:
+        await conn.execute(
+            f"""INSERT INTO {_MOVED} SELECT {_FACT_COLUMNS} FROM {tables.dossiers}
+                 WHERE dossier_id = ANY($1::uuid[]) ORDER BY dossier_id FOR UPDATE""",
+            ids,
+        )
+        return
+    source = f"""SELECT {_FACT_COLUMNS}, 1 AS sign FROM {tables.dossiers} WHERE dossier_id = ANY($1::uuid[])
+                 UNION ALL SELECT {_FACT_COLUMNS}, -1 FROM {_MOVED}"""
+    await conn.execute(_cells_sql(tables, source), ids)
+    await conn.execute(f"DELETE FROM {_MOVED}")
 
 
 async def refresh_cells(conn: Connection, tables: Tables = LIVE) -> None:
@@ -88,6 +139,8 @@ async def refresh_cells(conn: Connection, tables: Tables = LIVE) -> None:
     async with conn.transaction():
         await conn.execute(f"DELETE FROM {tables.opened_cells}; DELETE FROM {tables.closed_cells}")
         await conn.execute(f"DELETE FROM {tables.duration_cells}")
+        for name in cell_tables.NAMES:  # return_month_cells: emptied again by relink_all
+            await conn.execute(f"DELETE FROM {tables.schema}.{name}")
         await people.relink_all(conn, tables)
-        await conn.execute(_cells_sql(tables, "WHERE $1::uuid[] IS NULL"), None, 1)
+        await conn.execute(_cells_sql(tables, f"SELECT {_FACT_COLUMNS}, 1 AS sign FROM {tables.dossiers}"))
         await appointments.refresh_cells(conn, tables)
