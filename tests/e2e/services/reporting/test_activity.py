@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from html import escape
@@ -18,11 +17,10 @@ import asyncpg
 import pytest
 from entraide.v1 import reporting_pb2, reporting_pb2_grpc
 
-from devstack.scratch import fresh_database
 from devstack.synthetic import dijon
 from devstack.synthetic.activity import ActivityYear, GeneratedAppointment, events_of, generate_dijon_years
 from devstack.synthetic.activity_oracle import expected
-from kernel import migrations, reference
+from kernel import reference
 from kernel.auth import Role
 from kernel.events import Event
 from kernel.settings import Settings
@@ -35,11 +33,10 @@ from services.reporting.projection.apply import project_batch
 from services.reporting.rebuild import rebuild
 from tests.conftest import AppStack
 from tests.e2e.services.reporting.test_bilan import period
-from tests.paths import REPO
 from tests.reporting_events import drained, publish, shuffled
+from tests.reporting_projection import project_in_batches, reporting_database
 from tests.unit.services.reporting.test_render_html import assert_svg_text_fits
 
-MIGRATIONS = REPO / "services" / "reporting" / "migrations"
 YEAR = 2012  # far from the other tests' appointments (booked now)
 REFERENCE = reference.load({})
 YEAR_START, YEAR_END = datetime(YEAR, 1, 1, tzinfo=UTC), datetime(YEAR + 1, 1, 1, tzinfo=UTC)
@@ -74,26 +71,12 @@ def oracle(
 
 @pytest.fixture
 async def conn(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
-    async with fresh_database(settings.database_url, "activity") as url:
+    async with reporting_database(settings.database_url, "activity") as url:
         connection = await asyncpg.connect(url)
         try:
-            await migrations.migrate_service(connection, "reporting", MIGRATIONS)
             yield connection
         finally:
             await connection.close()
-
-
-async def project_in_batches(
-    conn: asyncpg.Connection, events: list[Event], seed: int, sizes: tuple[int, int]
-) -> None:
-    rng = random.Random(seed)
-    pending = rng.sample(events, len(events))
-    pending += rng.sample(events, len(events) // 20)  # duplicates: every merge is idempotent too
-    while pending:
-        size = rng.randint(*sizes)
-        batch, pending = pending[:size], pending[size:]
-        async with conn.transaction():
-            await project_batch(conn, batch)
 
 
 async def snapshot(conn: asyncpg.Connection) -> dict[str, list[tuple[object, ...]]]:
@@ -118,7 +101,7 @@ async def test_any_order_duplicates_and_batches_give_the_same_rows_and_cells(
         await conn.execute(
             "TRUNCATE reporting.appointment_facts, reporting.appointment_cells, reporting.appointment_hosts"
         )
-        await project_in_batches(conn, subset, seed, (1, 40))
+        await project_in_batches(conn, subset, seed, (1, 40), duplicates=0.05)
         assert await snapshot(conn) == alone
     await appointment_cells.refresh_cells(conn)  # the cells are those of the final rows
     assert await snapshot(conn) == alone
@@ -127,7 +110,7 @@ async def test_any_order_duplicates_and_batches_give_the_same_rows_and_cells(
 async def test_a_generated_year_is_reported_as_the_oracle_counts_it(
     conn: asyncpg.Connection, events: list[Event], planned: list[GeneratedAppointment]
 ) -> None:
-    await project_in_batches(conn, events, 3, (200, 2000))
+    await project_in_batches(conn, events, 3, (200, 2000), duplicates=0.05)
     labels = Labels(REFERENCE)
     day = datetime(YEAR, 6, 12, tzinfo=UTC)
     for start, end in [

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -19,15 +18,13 @@ import asyncpg
 import pytest
 from entraide.v1 import reporting_pb2, reporting_pb2_grpc
 
-from devstack.scratch import fresh_database
 from devstack.synthetic import aides as generated
 from devstack.synthetic import aides_oracle
 from devstack.synthetic.aides import AidYear, generate_aid_year
 from domain.money import format_euros
 from domain.planning import PARIS
-from kernel import migrations, reference
+from kernel import reference
 from kernel.auth import Role
-from kernel.events import Event
 from kernel.settings import Settings
 from services.reporting import bilan
 from services.reporting.aides import AidFigures
@@ -37,10 +34,9 @@ from services.reporting.projection.apply import project_batch
 from services.reporting.rebuild import rebuild
 from tests.conftest import AppStack
 from tests.e2e.services.reporting.test_bilan import period
-from tests.paths import REPO
 from tests.reporting_events import drained, publish, shuffled
+from tests.reporting_projection import project_in_batches, reporting_database
 
-MIGRATIONS = REPO / "services" / "reporting" / "migrations"
 YEAR = generated.AIDES_YEAR  # 2030: no other test publishes aid figures of 2030 or 2029
 REFERENCE = reference.load({})
 COMMUNES = list(generated.COMMUNES)
@@ -78,26 +74,12 @@ def oracle(
 
 @pytest.fixture
 async def conn(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
-    async with fresh_database(settings.database_url, "aides") as url:
+    async with reporting_database(settings.database_url, "aides") as url:
         connection = await asyncpg.connect(url)
         try:
-            await migrations.migrate_service(connection, "reporting", MIGRATIONS)
             yield connection
         finally:
             await connection.close()
-
-
-async def project_in_batches(
-    conn: asyncpg.Connection, events: list[Event], seed: int, sizes: tuple[int, int]
-) -> None:
-    rng = random.Random(seed)
-    pending = rng.sample(events, len(events))
-    pending += rng.sample(events, len(events) // 10)  # duplicates: every write is idempotent too
-    while pending:
-        size = rng.randint(*sizes)
-        batch, pending = pending[:size], pending[size:]
-        async with conn.transaction():
-            await project_batch(conn, batch)
 
 
 async def snapshot(conn: asyncpg.Connection) -> dict[str, list[tuple[object, ...]]]:
@@ -126,14 +108,14 @@ async def test_any_order_duplicates_and_batches_give_the_same_rows(
     ]
     for seed, sizes in ((1, (1, 5)), (2, (1, 80))):
         await conn.execute(f"TRUNCATE {', '.join(f'reporting.{t}' for t in TABLES)}")
-        await project_in_batches(conn, events, seed, sizes)
+        await project_in_batches(conn, events, seed, sizes, duplicates=0.1)
         assert await snapshot(conn) == alone
 
 
 async def test_a_generated_year_is_reported_as_the_oracle_counts_it(
     conn: asyncpg.Connection, year: AidYear
 ) -> None:
-    await project_in_batches(conn, list(year.events), 3, (50, 300))
+    await project_in_batches(conn, list(year.events), 3, (50, 300), duplicates=0.1)
     labels = Labels(REFERENCE)
     for start, end in PERIODS:
         for communes in (COMMUNES, [generated.LIGNY], ["55041", "55302"]):

@@ -16,17 +16,14 @@ import asyncpg
 import pytest
 from entraide.v1 import events_pb2
 
-from devstack.scratch import fresh_database
-from kernel import migrations
 from kernel.events import Event
 from kernel.settings import Settings
 from services.reporting import bilan
 from services.reporting.projection import cells
-from services.reporting.projection.apply import project_batch
-from tests.paths import REPO
 from tests.reporting_events import CHANNELS, _event, _ts, persons_merged
+from tests.reporting_projection import project_in_batches, reporting_database
 
-MIGRATIONS = REPO / "services" / "reporting" / "migrations"
+SIZES = (1, 80)  # events per batch of the shuffled projections
 COMMUNES = ["55029", "55041", "55186"]
 MOTIFS = ["logement", "emploi", "sante"]
 OUTCOMES = ["regle", "abandon", "sans_solution"]
@@ -91,12 +88,7 @@ def activity(seed: int, dossiers: int) -> list[Event]:
 
 @pytest.fixture
 async def db_url(settings: Settings) -> AsyncIterator[str]:
-    async with fresh_database(settings.database_url, "bilan_cells") as url:
-        connection = await asyncpg.connect(url)
-        try:
-            await migrations.migrate_service(connection, "reporting", MIGRATIONS)
-        finally:
-            await connection.close()
+    async with reporting_database(settings.database_url, "bilan_cells") as url:
         yield url
 
 
@@ -107,17 +99,6 @@ async def conn(db_url: str) -> AsyncIterator[asyncpg.Connection]:
         yield connection
     finally:
         await connection.close()
-
-
-async def project_in_batches(conn: asyncpg.Connection, events: list[Event], seed: int) -> None:
-    rng = random.Random(seed)
-    shuffled = events[:]
-    rng.shuffle(shuffled)
-    while shuffled:
-        size = rng.randint(1, 80)
-        batch, shuffled = shuffled[:size], shuffled[size:]
-        async with conn.transaction():
-            await project_batch(conn, batch)
 
 
 async def snapshot(conn: asyncpg.Connection) -> dict[str, list[tuple[object, ...]]]:
@@ -131,21 +112,21 @@ async def snapshot(conn: asyncpg.Connection) -> dict[str, list[tuple[object, ...
 
 async def test_order_batching_and_refresh_give_the_same_cells(conn: asyncpg.Connection) -> None:
     events = activity(seed=1, dossiers=300)
-    await project_in_batches(conn, events, seed=2)
+    await project_in_batches(conn, events, 2, SIZES)
     first = await snapshot(conn)
     assert all(first[t] for t in CELL_TABLES)
     await conn.execute(
         "TRUNCATE reporting.dossier_facts, reporting.person_aliases, "
         + ", ".join(f"reporting.{t}" for t in CELL_TABLES)
     )
-    await project_in_batches(conn, events, seed=3)
+    await project_in_batches(conn, events, 3, SIZES)
     assert await snapshot(conn) == first
     await cells.refresh_cells(conn)  # from the fact rows, as the rebuild's facts would give
     assert await snapshot(conn) == first
 
 
 async def test_coarse_cells_sum_the_fine_ones(conn: asyncpg.Connection) -> None:
-    await project_in_batches(conn, activity(seed=4, dossiers=200), seed=5)
+    await project_in_batches(conn, activity(seed=4, dossiers=200), 5, SIZES)
     pairs = {
         "opened": (
             "SELECT month, territory, channel, motifs, n FROM reporting.opened_month_cells WHERE n <> 0",
@@ -281,7 +262,7 @@ def figures_of(f: bilan.BilanFigures) -> dict[str, object]:
 
 
 async def test_bilan_of_any_period_equals_the_fact_rows(conn: asyncpg.Connection, db_url: str) -> None:
-    await project_in_batches(conn, activity(seed=6, dossiers=500), seed=7)
+    await project_in_batches(conn, activity(seed=6, dossiers=500), 7, SIZES)
     helper = await asyncpg.connect(db_url)
     try:
         for start, end in periods(seed=8):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import random
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -29,13 +28,11 @@ from entraide.v1 import (
     signals_pb2_grpc,
 )
 
-from devstack.scratch import fresh_database
 from devstack.synthetic import bar_le_duc, outreach_oracle
 from devstack.synthetic.outreach import OutreachYear, generate_outreach_year
 from domain.labels_fr import PARTICIPANT_OUTCOME_LABELS
-from kernel import migrations, reference
+from kernel import reference
 from kernel.auth import Role
-from kernel.events import Event
 from kernel.settings import Settings
 from services.reporting import bilan
 from services.reporting.collective import CollectiveFigures
@@ -47,10 +44,9 @@ from services.reporting.signals import SignalFigures
 from tests import collective_scenario as scenario
 from tests.conftest import AppStack
 from tests.e2e.services.reporting.test_bilan import period
-from tests.paths import REPO
 from tests.reporting_events import drained, publish, shuffled
+from tests.reporting_projection import project_in_batches, reporting_database
 
-MIGRATIONS = REPO / "services" / "reporting" / "migrations"
 YEAR = 2007  # no other test publishes figures of 2007 or 2006 (its previous year)
 REFERENCE = reference.load({})
 COMMUNES = list(bar_le_duc.COMMUNES)
@@ -80,26 +76,12 @@ def oracle(
 
 @pytest.fixture
 async def conn(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
-    async with fresh_database(settings.database_url, "collective") as url:
+    async with reporting_database(settings.database_url, "collective") as url:
         connection = await asyncpg.connect(url)
         try:
-            await migrations.migrate_service(connection, "reporting", MIGRATIONS)
             yield connection
         finally:
             await connection.close()
-
-
-async def project_in_batches(
-    conn: asyncpg.Connection, events: list[Event], seed: int, sizes: tuple[int, int]
-) -> None:
-    rng = random.Random(seed)
-    pending = rng.sample(events, len(events))
-    pending += rng.sample(events, len(events) // 10)  # duplicates: every merge is idempotent too
-    while pending:
-        size = rng.randint(*sizes)
-        batch, pending = pending[:size], pending[size:]
-        async with conn.transaction():
-            await project_batch(conn, batch)
 
 
 async def snapshot(conn: asyncpg.Connection) -> dict[str, list[tuple[object, ...]]]:
@@ -123,14 +105,14 @@ async def test_any_order_duplicates_and_batches_give_the_same_rows(
     ]
     for seed, sizes in ((1, (1, 5)), (2, (1, 60))):
         await conn.execute(f"TRUNCATE {', '.join(f'reporting.{t}' for t in TABLES)}")
-        await project_in_batches(conn, events, seed, sizes)
+        await project_in_batches(conn, events, seed, sizes, duplicates=0.1)
         assert await snapshot(conn) == alone
 
 
 async def test_a_generated_year_is_reported_as_the_oracle_counts_it(
     conn: asyncpg.Connection, year: OutreachYear
 ) -> None:
-    await project_in_batches(conn, list(year.events), 3, (50, 300))
+    await project_in_batches(conn, list(year.events), 3, (50, 300), duplicates=0.1)
     labels = Labels(REFERENCE)
     for start, end in PERIODS:
         for communes in (COMMUNES, [bar_le_duc.LIGNY], ["55476", "55120"]):

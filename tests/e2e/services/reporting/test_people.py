@@ -14,9 +14,7 @@ import asyncpg
 import pytest
 from entraide.v1 import intake_pb2, intake_pb2_grpc, reporting_pb2, reporting_pb2_grpc
 
-from devstack.scratch import fresh_database
 from devstack.synthetic import generator, oracle
-from kernel import migrations
 from kernel.auth import Role
 from kernel.events import Event
 from kernel.settings import Settings
@@ -25,10 +23,10 @@ from services.reporting.projection import cells
 from services.reporting.projection.apply import project_batch
 from tests.conftest import AppStack
 from tests.helpers import eventually
-from tests.paths import REPO
 from tests.reporting_events import Dossier, persons_merged
+from tests.reporting_projection import project_in_batches, reporting_database
 
-MIGRATIONS = REPO / "services" / "reporting" / "migrations"
+SIZES = (1, 60)  # events per batch of the shuffled projections
 COMMUNES = ["55029", "55041", "55186"]
 YEAR = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -78,12 +76,7 @@ class Activity:
 
 @pytest.fixture
 async def db_url(settings: Settings) -> AsyncIterator[str]:
-    async with fresh_database(settings.database_url, "people") as url:
-        connection = await asyncpg.connect(url)
-        try:
-            await migrations.migrate_service(connection, "reporting", MIGRATIONS)
-        finally:
-            await connection.close()
+    async with reporting_database(settings.database_url, "people") as url:
         yield url
 
 
@@ -94,17 +87,6 @@ async def conn(db_url: str) -> AsyncIterator[asyncpg.Connection]:
         yield connection
     finally:
         await connection.close()
-
-
-async def project_in_batches(conn: asyncpg.Connection, events: list[Event], seed: int) -> None:
-    rng = random.Random(seed)
-    shuffled = events[:]
-    rng.shuffle(shuffled)
-    while shuffled:
-        size = rng.randint(1, 60)
-        batch, shuffled = shuffled[:size], shuffled[size:]
-        async with conn.transaction():
-            await project_batch(conn, batch)
 
 
 async def snapshot(conn: asyncpg.Connection) -> dict[str, list[tuple[object, ...]]]:
@@ -133,7 +115,7 @@ async def test_people_received_is_exact_for_any_period_and_communes(
     conn: asyncpg.Connection, db_url: str
 ) -> None:
     activity = Activity(seed=1)
-    await project_in_batches(conn, activity.events, seed=2)
+    await project_in_batches(conn, activity.events, 2, SIZES)
     subsets = [[c] for c in COMMUNES] + [COMMUNES[:2], COMMUNES]
     checked = 0
     helper = await asyncpg.connect(db_url)  # as GetBilan: the previous period read on a second connection
@@ -158,13 +140,13 @@ async def test_people_received_is_exact_for_any_period_and_communes(
 
 async def test_order_and_batching_give_the_same_links_and_cells(conn: asyncpg.Connection) -> None:
     activity = Activity(seed=4, dossiers=250)
-    await project_in_batches(conn, activity.events, seed=5)
+    await project_in_batches(conn, activity.events, 5, SIZES)
     first = await snapshot(conn)
     await conn.execute(
         "TRUNCATE reporting.dossier_facts, reporting.person_aliases, reporting.opened_cells,"
         " reporting.closed_cells, reporting.duration_cells, reporting.return_cells"
     )
-    await project_in_batches(conn, activity.events, seed=6)
+    await project_in_batches(conn, activity.events, 6, SIZES)
     assert await snapshot(conn) == first
     # And the same as relinking every person and recomputing every cell from the facts.
     await cells.refresh_cells(conn)
@@ -182,7 +164,7 @@ async def test_concurrent_projectors_give_the_same_links_and_cells(
     """Three projector connections applying batches at once (as replicas of the reporting
     service would): no deadlock, no missed dossier, the same rows as one projector."""
     activity = Activity(seed=8, dossiers=300)
-    await project_in_batches(conn, activity.events, seed=9)
+    await project_in_batches(conn, activity.events, 9, SIZES)
     alone = await snapshot(conn)
     await conn.execute(
         "TRUNCATE reporting.dossier_facts, reporting.person_aliases, reporting.opened_cells,"
@@ -217,7 +199,7 @@ async def test_a_generated_year_reports_its_people_exactly(conn: asyncpg.Connect
     events = generator.generate_year(21, year=2022, dossiers=900, people=750)
     expected = oracle.figures(events)
     assert (expected.dossiers, expected.people) == (900, 750)
-    await project_in_batches(conn, events, seed=7)
+    await project_in_batches(conn, events, 7, SIZES)
     territories = sorted(expected.by_territory)
     start, end = datetime(2022, 1, 1, tzinfo=UTC), datetime(2023, 1, 1, tzinfo=UTC)
     figures = await bilan.compute(conn, territories, start, end)
