@@ -148,7 +148,7 @@ async def run(admin_url: str, count: int, runs: int) -> dict[str, float | int | 
         print("runs (ms):", {k: [round(x) for x in v] for k, v in timings.items()}, file=sys.stderr)
         figures = await bilan.compute(conn, territories, start, end)
         p_start, p_end = periods["unaligned"]
-        worst = await _worst_duration_error(conn, territories, start, end, figures)
+        worst = await worst_duration_error(conn, territories, start, end, figures)
         partial_figures = await bilan.compute(conn, territories, p_start, p_end)
         one = await bilan.compute(conn, territories[:1], p_start, p_end)
         people_exact = (
@@ -190,7 +190,7 @@ async def _distinct_people(
     return count
 
 
-async def _worst_duration_error(
+async def worst_duration_error(
     conn: asyncpg.Connection,
     territories: list[str],
     start: datetime,
