@@ -233,9 +233,10 @@ def main() -> None:
         state.chmod(0o755)  # the private PostgreSQL may run as another system user
         print("starting a private PostgreSQL…", file=sys.stderr)
         try:
-            # PostgreSQL alone: ensure_servers would also start NATS and Temporal, unused
-            # here, whose idle load would weigh on the timings.
-            url = servers._ensure_postgres(state, servers.free_ports().postgres)
+            # PostgreSQL alone: NATS and Temporal are unused here, their idle load would
+            # weigh on the timings.
+            found = servers.ensure_servers(state, servers.free_ports(), components=("postgres",))
+            url = found.database_url
             result = asyncio.run(run(url, args.dossiers, args.runs))
         finally:
             servers.stop_servers(state)

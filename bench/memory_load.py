@@ -15,6 +15,7 @@ import grpc
 from entraide.v1 import intake_pb2, intake_pb2_grpc, referral_pb2, referral_pb2_grpc
 
 from devstack.servers import REPO_ROOT
+from entraide_cli.retry_policy import retry_pause
 from kernel import client
 from kernel.auth import Role, mint
 from kernel.settings import Settings
@@ -29,11 +30,11 @@ CALL_TIMEOUT_S = 60.0
 PROJECTION_TIMEOUT_S = 120.0
 
 
-# UNAVAILABLE (no worker accepted the step within 2 s, e.g. on a saturated machine) is
-# retried with the same request, as the API asks its clients to: same request_id, so a
-# step is never applied twice.
-RETRIES = 30
-RETRY_PAUSE_S = 1.0
+# A retryable UNAVAILABLE (e.g. no worker accepted the step within 2 s on a saturated
+# machine) is sent again as the entraide command does (same request, same request_id, so
+# a step is never applied twice), but up to 30 times a second apart: a long load must not
+# lose a dossier to a slow moment.
+PAUSES_S = (1.0,) * 30
 
 
 @dataclass
@@ -48,16 +49,19 @@ TALLY = Tally()
 
 
 async def call(method: Any, request: Any) -> Any:
-    """One RPC (a grpc.aio stub method), retried on UNAVAILABLE with the very same request."""
-    for attempt in range(RETRIES + 1):
+    """One RPC (a grpc.aio stub method), sent again with the very same request when
+    entraide_cli.retry_policy says so."""
+    attempt = 0
+    while True:
         try:
             return await method(request, timeout=CALL_TIMEOUT_S)
         except grpc.aio.AioRpcError as exc:
-            if exc.code() != grpc.StatusCode.UNAVAILABLE or attempt == RETRIES:
+            pause = retry_pause(exc, attempt, PAUSES_S)
+            if pause is None:
                 raise
             TALLY.retries += 1
-            await asyncio.sleep(RETRY_PAUSE_S)
-    raise AssertionError("unreachable")
+            attempt += 1
+            await asyncio.sleep(pause)
 
 
 @dataclass

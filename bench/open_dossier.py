@@ -52,9 +52,16 @@ from bench.bare_workflow import (
 from bench.lifecycle import percentile, round_sizes
 from bench.open_dossier_phases import Timings, instrumented
 from bench.open_dossier_wiring import bench_env, cache_bytecode, configure_service_logs, intake_running
-from bench.temporal_dev import start_temporal
 from devstack.scratch import fresh_database
-from devstack.servers import ensure_servers, free_ports, private_components, stop_servers
+from devstack.servers import (
+    TEMPORAL_STORES,
+    TemporalStore,
+    ensure_servers,
+    free_ports,
+    private_components,
+    start_temporal,
+    stop_servers,
+)
 from kernel import client as grpc_client
 from kernel import reference, runtime
 from kernel import temporal as temporal_kernel
@@ -338,7 +345,7 @@ def run(
     count: int,
     warmup: int | None,
     rounds: int,
-    store: str,
+    store: TemporalStore,
     phases: int,
     bytecode: str,
     say: Callable[[str], None],
@@ -353,9 +360,7 @@ def run(
     try:
         say(f"starting a private Temporal dev server ({store} store)...")
         temporal_address = start_temporal(servers, store)
-        env = {k: v for k, v in os.environ.items() if k != "TEMPORAL_UI_URL"}
-        env["TEMPORAL_ADDRESS"] = temporal_address  # ours: ensure_servers reuses it
-        endpoints = ensure_servers(servers, free_ports(), env)
+        endpoints = ensure_servers(servers, free_ports(), components=("postgres", "nats"))
         say(f"servers ready (private: {', '.join(['temporal', *private_components(servers)])})")
 
         async def main() -> tuple[list[Level], dict[str, dict[str, float]], int]:
@@ -431,7 +436,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=2, help="measured rounds per level, alternating")
     parser.add_argument(
         "--store",
-        choices=("file", "memory"),
+        choices=TEMPORAL_STORES,
         default="file",
         help="the dev server's store: its SQLite file (as `make up`) or in memory",
     )

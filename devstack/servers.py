@@ -4,6 +4,8 @@ For each server: use the one named by DATABASE_URL / NATS_URL / TEMPORAL_ADDRESS
 otherwise start a private one whose data, logs and pid files live under `state_dir`. Private
 servers are detached from the caller, so `make up` can exit and pytest sessions can share them.
 Everything here is idempotent: calling `ensure_servers` again reuses what already runs.
+A bench may ask for some servers only (`components`), or for a Temporal dev server of its
+own whatever TEMPORAL_ADDRESS says (`start_temporal`).
 """
 
 from __future__ import annotations
@@ -24,13 +26,13 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager, suppress
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
-from typing import TypeVar
+from typing import Literal, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
@@ -57,7 +59,17 @@ READY_TIMEOUT = 60.0
 PG_SYSTEM_USER = "embedded_postgres"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NATS_TEMPLATE = REPO_ROOT / "deploy" / "local" / "nats.conf.template"
-SERVER_NAMES = ("postgres", "nats", "temporal")
+Component = Literal["postgres", "nats", "temporal"]
+SERVER_NAMES: tuple[Component, ...] = ("postgres", "nats", "temporal")
+# Each component's fields in Endpoints (and keys in the manifest).
+_ENDPOINT_FIELDS: dict[Component, tuple[str, ...]] = {
+    "postgres": ("database_url",),
+    "nats": ("nats_url",),
+    "temporal": ("temporal_address", "temporal_ui_url"),
+}
+# Where the Temporal dev server keeps its data: `temporal.db` in the state dir, or memory.
+TemporalStore = Literal["file", "memory"]
+TEMPORAL_STORES: tuple[TemporalStore, ...] = ("file", "memory")
 
 
 @dataclass(frozen=True)
@@ -108,36 +120,76 @@ def free_ports() -> Ports:
 
 
 def ensure_servers(
-    state_dir: Path, ports: Ports = DEFAULT_PORTS, env: Mapping[str, str] = os.environ
+    state_dir: Path,
+    ports: Ports = DEFAULT_PORTS,
+    env: Mapping[str, str] = os.environ,
+    components: Sequence[Component] = SERVER_NAMES,
 ) -> Endpoints:
-    """Endpoints of a reachable PostgreSQL, NATS and Temporal, starting private ones as needed."""
+    """Endpoints of a reachable PostgreSQL, NATS and Temporal, starting private ones as needed.
+
+    Only `components` are looked for and started (a bench needing PostgreSQL alone spares
+    its timings the others' idle load); the others' endpoints are "".
+    """
+    unknown = set(components) - set(SERVER_NAMES)
+    if unknown:
+        raise ValueError(f"unknown components {sorted(unknown)}; known: {SERVER_NAMES}")
     state_dir = state_dir.resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     with _state_lock(state_dir):
         previous = _read_manifest(state_dir)
-        private: list[str] = []
+        private: list[Component] = []
+        database_url = nats_url = temporal_address = ""
+        ui_url: str | None = None
 
-        database_url = _external(env, "DATABASE_URL", "postgres", previous, _pg_answers)
-        if database_url is None:
-            database_url = _ensure_postgres(state_dir, ports.postgres)
-            private.append("postgres")
+        if "postgres" in components:
+            url = _external(env, "DATABASE_URL", "postgres", previous, _pg_answers)
+            if url is None:
+                url = _ensure_postgres(state_dir, ports.postgres)
+                private.append("postgres")
+            database_url = url
 
-        nats_url = _external(env, "NATS_URL", "nats", previous, _nats_answers)
-        if nats_url is None:
-            nats_url = _ensure_nats(state_dir, ports.nats, ports.nats_monitor)
-            private.append("nats")
+        if "nats" in components:
+            url = _external(env, "NATS_URL", "nats", previous, _nats_answers)
+            if url is None:
+                url = _ensure_nats(state_dir, ports.nats, ports.nats_monitor)
+                private.append("nats")
+            nats_url = url
 
-        temporal_address = _external(env, "TEMPORAL_ADDRESS", "temporal", previous, _external_temporal_ok)
-        ui_url: str | None = env.get("TEMPORAL_UI_URL") or None
-        if temporal_address is None:
-            temporal_address, ui_url = _ensure_temporal(
-                state_dir, ports.temporal, ports.temporal_ui, codec_endpoint(env)
-            )
-            private.append("temporal")
+        if "temporal" in components:
+            address = _external(env, "TEMPORAL_ADDRESS", "temporal", previous, _external_temporal_ok)
+            ui_url = env.get("TEMPORAL_UI_URL") or None
+            if address is None:
+                address, ui_url = _ensure_temporal(
+                    state_dir, ports.temporal, ports.temporal_ui, codec_endpoint(env)
+                )
+                private.append("temporal")
+            temporal_address = address
 
         endpoints = Endpoints(database_url, nats_url, temporal_address, ui_url)
-        _write_manifest(state_dir, endpoints, ports, private)
+        _write_manifest(state_dir, endpoints, ports, private, previous, components)
         return endpoints
+
+
+def start_temporal(
+    state_dir: Path,
+    store: TemporalStore = "file",
+    ports: Ports | None = None,
+    env: Mapping[str, str] = os.environ,
+) -> str:
+    """Address of a private Temporal dev server under `state_dir`, whatever TEMPORAL_ADDRESS
+    says (a bench whose workers must be the only ones polling its task queues).
+
+    On free ports unless `ports` are given; one already running there on those ports is
+    reused as it is. Its pid file is in `state_dir`: stop_servers(state_dir) stops it.
+    """
+    state_dir = state_dir.resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    ports = ports or free_ports()
+    with _state_lock(state_dir):
+        address, _ = _ensure_temporal(
+            state_dir, ports.temporal, ports.temporal_ui, codec_endpoint(env), store
+        )
+    return address
 
 
 def stop_servers(state_dir: Path) -> list[str]:
@@ -518,7 +570,11 @@ def codec_endpoint(env: Mapping[str, str]) -> str:
     return f"http://127.0.0.1:{env.get(CODEC_PORT_VAR) or DEFAULT_CODEC_PORT}"
 
 
-def _ensure_temporal(state_dir: Path, port: int, ui_port: int, codec_url: str) -> tuple[str, str]:
+def _ensure_temporal(
+    state_dir: Path, port: int, ui_port: int, codec_url: str, store: TemporalStore = "file"
+) -> tuple[str, str]:
+    if store not in TEMPORAL_STORES:
+        raise ValueError(f"unknown Temporal store {store!r}; known: {TEMPORAL_STORES}")
     address = f"127.0.0.1:{port}"
     ui_url = f"http://127.0.0.1:{ui_port}"
     pid = processes.is_running(state_dir, "temporal")
@@ -528,12 +584,10 @@ def _ensure_temporal(state_dir: Path, port: int, ui_port: int, codec_url: str) -
     if pid is not None:
         log.warning("private Temporal (pid %d) does not answer on port %d: restarting it", pid, port)
         processes.stop_process(state_dir, "temporal", timeout=15)
-    argv = [
-        str(_bin("temporal")),
-        "server",
-        "start-dev",
-        "--db-filename",
-        str(state_dir / "temporal.db"),
+    argv = [str(_bin("temporal")), "server", "start-dev"]
+    if store == "file":  # else no --db-filename: the dev server keeps everything in memory
+        argv += ["--db-filename", str(state_dir / "temporal.db")]
+    argv += [
         "--ip",
         "127.0.0.1",
         "--port",
@@ -549,7 +603,7 @@ def _ensure_temporal(state_dir: Path, port: int, ui_port: int, codec_url: str) -
     ]
     for name, kind in SEARCH_ATTRIBUTES.items():
         argv += ["--search-attribute", f"{name}={kind}"]
-    log.info("starting private Temporal on %s (UI %s)", address, ui_url)
+    log.info("starting private Temporal on %s (UI %s, %s store)", address, ui_url, store)
     processes.start_process(state_dir, "temporal", argv, os.environ)
     _wait_ready(state_dir, "temporal", lambda: _temporal_ready(address))
     return address, ui_url
@@ -662,8 +716,24 @@ def _read_manifest(state_dir: Path) -> dict[str, object]:
     return data if isinstance(data, dict) else {}
 
 
-def _write_manifest(state_dir: Path, endpoints: Endpoints, ports: Ports, private: list[str]) -> None:
-    data = {**asdict(endpoints), "ports": asdict(ports), "private": private}
+def _write_manifest(
+    state_dir: Path,
+    endpoints: Endpoints,
+    ports: Ports,
+    private: list[Component],
+    previous: Mapping[str, object],
+    components: Sequence[Component],
+) -> None:
+    data: dict[str, object] = {**asdict(endpoints), "ports": asdict(ports)}
+    # Servers not asked for this time: keep what the manifest said of them, so a partial call
+    # does not turn a private server running there into an unknown one.
+    kept = [name for name in SERVER_NAMES if name not in components]
+    for name in kept:
+        for key in _ENDPOINT_FIELDS[name]:
+            data[key] = previous.get(key, data[key])
+    recorded = previous.get("private")
+    was_private = recorded if isinstance(recorded, list) else []
+    data["private"] = [n for n in SERVER_NAMES if n in private or (n in kept and n in was_private)]
     path = _manifest_path(state_dir)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")

@@ -6,6 +6,7 @@ UNAVAILABLE by an Entraide service (a dependency or the workflow worker restarti
 the answer carries a reason) is sent again, with the same request id, a few times:
 the server applies it once whatever happens (docs/retries.md). A service that does
 not answer at all is not retried: the person is told at once to start the stack.
+Which answers are sent again, and when: entraide_cli.retry_policy.
 """
 
 from __future__ import annotations
@@ -18,20 +19,7 @@ from typing import Any
 
 import grpc
 
-from kernel import rich_status
-
-PAUSES_S = (0.5, 1.0, 2.0)
-# Reasons of UNAVAILABLE answers that a repeat of the same request can get past.
-RETRYABLE = frozenset(
-    {
-        "WORKER_UNAVAILABLE",
-        "POSTGRES_UNAVAILABLE",
-        "TEMPORAL_UNAVAILABLE",
-        "NATS_UNAVAILABLE",
-        "DEPENDENCY_UNAVAILABLE",
-        "REQUEST_IN_FLIGHT",
-    }
-)
+from entraide_cli.retry_policy import retry_pause
 
 
 def action_id(args: argparse.Namespace) -> str:
@@ -51,11 +39,9 @@ class RetryUnavailable(grpc.UnaryUnaryClientInterceptor):  # type: ignore[type-a
 
     def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
         outcome = continuation(client_call_details, request)
-        for pause in PAUSES_S:
-            if outcome.code() != grpc.StatusCode.UNAVAILABLE:
-                return outcome
-            if rich_status.describe(outcome).reason not in RETRYABLE:
-                return outcome
+        attempt = 0
+        while (pause := retry_pause(outcome, attempt)) is not None:
             self.sleep(pause)
             outcome = continuation(client_call_details, request)
+            attempt += 1
         return outcome

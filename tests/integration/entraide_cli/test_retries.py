@@ -8,7 +8,8 @@ from typing import Any
 
 import grpc
 
-from entraide_cli.retries import PAUSES_S, RetryUnavailable, action_id
+from entraide_cli.retries import RetryUnavailable, action_id
+from entraide_cli.retry_policy import PAUSES_S
 from kernel import faults, rich_status
 from kernel.errors import FailedPrecondition
 from kernel.temporal import no_worker
