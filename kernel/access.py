@@ -12,10 +12,7 @@ and, for case data, again in the database through row-level security.
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import re
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,27 +32,8 @@ OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 PURPOSE_HEADER = "x-entraide-purpose"
 _PURPOSE = re.compile(r"^[^\x00-\x1f]{1,200}$")
 
-# Verified tokens remembered per process: how many, and how long at most.
-TOKEN_CACHE_SIZE = 4096
-TOKEN_CACHE_S = 60.0
-
 # (resource type, resource id) pairs a call touched, read from its request/response.
 Resources = Callable[[Any, Any], Iterable[tuple[str, str]]]
-
-
-def _now() -> float:
-    return time.time()
-
-
-def _expiry(token: str) -> float:
-    """The `exp` of a token whose signature was just verified (0 when unreadable: then
-    it is not remembered)."""
-    try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return float(claims["exp"])
-    except (IndexError, KeyError, TypeError, ValueError):
-        return 0.0
 
 
 def _values(source: Any, parts: list[str]) -> list[str]:
@@ -174,8 +152,6 @@ class AccessPolicy:
     pool: Pool | None = None
     _unknown: set[str] = field(default_factory=set)
     _writer: AccessLogWriter | None = field(default=None, repr=False)
-    # Verified tokens → (claims, until when they are taken as verified, epoch seconds).
-    _tokens: dict[str, tuple[Claims, float]] = field(default_factory=dict, repr=False)
 
     def is_open(self, method: str) -> bool:
         return method.startswith(OPEN_PREFIXES)
@@ -193,24 +169,11 @@ class AccessPolicy:
                 fr=NO_TOKEN_FR,
                 reason="TOKEN_MISSING",
             )
-        claims = self._verified(token.strip())
+        # The verifier remembers verified tokens: the role is still checked on every call.
+        claims = self.verifier.verify(token.strip())
         rule = self.rule_for(method)
         if rule is None or claims.role not in rule.roles:
             raise role_refusal(method.rsplit("/", 1)[-1], claims.role, rule)
-        return claims
-
-    def _verified(self, token: str) -> Claims:
-        """The token's claims, verified once and then remembered until its expiry (at
-        most TOKEN_CACHE_S): a console session calls many times with one token, and each
-        signature check costs more CPU than the rest of a small read's platform work."""
-        now = _now()
-        known = self._tokens.get(token)
-        if known is not None and now < known[1]:
-            return known[0]
-        claims = self.verifier.verify(token)  # raises for a bad or expired token
-        if len(self._tokens) >= TOKEN_CACHE_SIZE:
-            self._tokens.clear()  # crude bound: a few verifications again
-        self._tokens[token] = (claims, min(now + TOKEN_CACHE_S, _expiry(token)))
         return claims
 
     async def record(

@@ -25,6 +25,10 @@ from kernel.errors import InvalidArgument, PermissionDenied, Unauthenticated
 ISSUER = "entraide"
 AUDIENCE = "entraide"
 DEFAULT_TTL_S = 8 * 3600
+# Verified tokens remembered per verifier: how many, and how long at most (a revoked
+# signing key or a changed role takes effect within this bound).
+TOKEN_CACHE_SIZE = 4096
+TOKEN_CACHE_S = 60.0
 
 
 class Role(StrEnum):
@@ -69,6 +73,8 @@ class Claims:
     territories: frozenset[str] = field(default_factory=frozenset)
     partner_id: str = ""
     name: str = ""
+    # The token's `exp` (epoch seconds); 0 for claims not read from a token.
+    expires_at: float = 0.0
 
     def covers(self, territory: str) -> bool:
         return territory in self.territories
@@ -127,15 +133,28 @@ def reset_current(token: contextvars.Token[Claims | None]) -> None:
     _current.reset(token)
 
 
+def _now() -> float:
+    return time.time()
+
+
 @dataclass(frozen=True)
 class TokenVerifier:
-    """Checks signature, issuer, audience and expiry, then reads Entraide's claims."""
+    """Checks signature, issuer, audience and expiry, then reads Entraide's claims.
+
+    A verified token's claims are remembered until its expiry (at most TOKEN_CACHE_S):
+    a console session calls many times with one token, and each signature check costs
+    more CPU than the rest of a small read's platform work."""
 
     key: str
     algorithms: tuple[str, ...]
     issuer: str = ISSUER
     audience: str = AUDIENCE
     leeway_s: float = 30.0
+    # Token → (claims, until when they are taken as verified, epoch seconds), oldest
+    # first. Mutable state of an otherwise immutable verifier: not compared nor hashed.
+    _cache: dict[str, tuple[Claims, float]] = field(
+        default_factory=dict, init=False, compare=False, hash=False, repr=False
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> TokenVerifier:
@@ -158,6 +177,24 @@ class TokenVerifier:
         )
 
     def verify(self, token: str) -> Claims:
+        """The token's claims; raises UNAUTHENTICATED for a bad or expired token."""
+        now = _now()
+        known = self._cache.get(token)
+        if known is not None:
+            if now < known[1]:
+                return known[0]
+            del self._cache[token]
+        claims = self._decode(token)  # raises: a refused token is never remembered
+        until = min(now + TOKEN_CACHE_S, claims.expires_at)
+        # Past its exp (accepted within the leeway), a token is verified on every call.
+        if until > now:
+            if len(self._cache) >= TOKEN_CACHE_SIZE:
+                # The oldest entry: the nearest to its TOKEN_CACHE_S bound anyway.
+                self._cache.pop(next(iter(self._cache)), None)
+            self._cache[token] = (claims, until)
+        return claims
+
+    def _decode(self, token: str) -> Claims:
         try:
             payload: dict[str, Any] = jwt.decode(
                 token,
@@ -214,7 +251,14 @@ def claims_from(payload: Mapping[str, Any]) -> Claims:
             fr=BAD_TOKEN_FR.format(what="votre identifiant manque ou dépasse 100 caractères"),
             reason="TOKEN_CLAIMS_INVALID",
         )
-    return Claims(subject, role, frozenset(territories), partner_id, str(payload.get("name", "")))
+    return Claims(
+        subject,
+        role,
+        frozenset(territories),
+        partner_id,
+        str(payload.get("name", "")),
+        float(payload.get("exp", 0)),
+    )
 
 
 def mint(
