@@ -15,7 +15,9 @@ wakes at commit rather than at its next poll. A writer inserting rows by other m
 `OutboxRelay` (a kernel.relay loop on that channel) publishes unpublished rows in
 `seq` order with `Nats-Msg-Id = event id`, and marks a row published only after
 JetStream's PubAck: a crash between the two republishes the event, which JetStream
-(duplicate window) and the consumers' inbox (forever) both discard.
+(duplicate window) and the consumers' inbox (forever) both discard. Its batches are
+pipelined (kernel.relay.Pipeline, `PIPELINE_DEPTH`): the next batch is claimed and
+published while the previous one waits for its PubAcks and commit.
 """
 
 from __future__ import annotations
@@ -117,6 +119,11 @@ async def backlog(conn: Connection, schema: str) -> int:
     return int(value)
 
 
+# Batches in flight per relay (kernel.relay.Pipeline): the next one is claimed and
+# published while the previous waits for its PubAcks; each holds a pooled connection.
+PIPELINE_DEPTH = 2
+
+
 class OutboxRelay:
     """Publishes a schema's outbox to JetStream. Several relays may run: rows are
     claimed with FOR UPDATE SKIP LOCKED. `on_published(schema, count)` is told of
@@ -132,6 +139,7 @@ class OutboxRelay:
         batch_size: int = 200,
         idle_poll_s: float = 1.0,
         ack_timeout_s: float = 10.0,
+        depth: int = PIPELINE_DEPTH,
         after_publish: Callable[[Event], Awaitable[None]] | None = None,
         on_published: Callable[[str, int], None] | None = None,
     ) -> None:
@@ -142,24 +150,32 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.idle_poll_s = idle_poll_s
         self.ack_timeout_s = ack_timeout_s
+        self.depth = depth
         # Test seam: runs between the PubAck and the mark (crash simulation).
         self.after_publish = after_publish
         self.on_published = on_published
 
     async def run(self, stop: asyncio.Event) -> None:
+        pipeline = relay.Pipeline(self.depth)
         loop = relay.BatchRelay(
             self.pool,
             channel(self.schema),
-            self.publish_batch,
+            lambda: pipeline.run_batch(self._batch),
             batch_size=self.batch_size,
             idle_poll_s=self.idle_poll_s,
             name="outbox relay",
             log=log,
         )
-        await loop.run(stop)
+        try:
+            await loop.run(stop)
+        finally:
+            await relay.drain_on_stop(pipeline, "outbox relay", log)
 
     async def publish_batch(self) -> int:
-        """Publishes up to one batch; returns how many rows were published."""
+        """Publishes up to one batch, committed before it returns; how many rows."""
+        return await relay.run_whole(self._batch)
+
+    async def _batch(self, sent: asyncio.Future[int]) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 f"""SELECT seq, event_id, ce_type, ce_source, ce_subject, ce_time,
@@ -172,13 +188,15 @@ class OutboxRelay:
                 self.batch_size,
             )
             if not rows:
-                return 0
+                sent.set_result(0)
+                return
             # Published in outbox order and pipelined: every PubAck is awaited before the mark.
             events = [_event_from_row(row) for row in rows]
             acks = [
                 await self.js.publish_async(e.nats_subject(self.subject_root), e.data, headers=e.headers())
                 for e in events
             ]
+            sent.set_result(len(rows))  # the next batch may be claimed and published now
             await asyncio.wait_for(asyncio.gather(*acks), timeout=self.ack_timeout_s)
             _fault_exit.published(self.schema, len(events))
             for event in events:
@@ -191,7 +209,6 @@ class OutboxRelay:
             log.debug("outbox published", extra={"count": len(rows)})
         if self.on_published is not None:
             self.on_published(self.schema, len(rows))  # committed
-        return len(rows)
 
 
 def _event_from_row(row: asyncpg.Record) -> Event:

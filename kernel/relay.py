@@ -14,6 +14,14 @@ Other errors end the loop (and the service: kernel.runtime stops on a dead loop)
 What a batch selects and does, its ordering and its claim on rows (FOR UPDATE SKIP
 LOCKED, leases) belong to its user: kernel.outbox's relay, the referral notifier's
 delivery loop.
+
+A `Pipeline` lets a publishing batch overlap the next one: a stage claims its rows
+and publishes them, says so (`sent`), then waits for the PubAcks and commits while
+the loop already claims and publishes the next batch (SKIP LOCKED passes over the
+rows still locked). At most `depth` batches are in flight, each holding one pooled
+connection. Batches are published in claim order; a batch that fails rolls back and
+its rows are published again later, after the batches that followed it (as with
+several relays, consumers never relied on the order of events).
 """
 
 from __future__ import annotations
@@ -21,7 +29,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 import asyncpg
 import nats.errors
@@ -31,6 +40,9 @@ from kernel.logs import get_logger
 
 # A batch: handles up to one batch of rows, returns how many it handled.
 Batch = Callable[[], Awaitable[int]]
+# A pipelined batch: claims and publishes, sets `sent` to how many rows it published
+# (0: none, nothing more to do), then waits for their acknowledgements and commits.
+Stage = Callable[[asyncio.Future[int]], Coroutine[Any, Any, None]]
 # Errors after which the loop waits `retry_s` and tries again (infrastructure, not bugs).
 RETRYABLE: tuple[type[Exception], ...] = (TimeoutError, OSError, asyncpg.PostgresError, nats.errors.Error)
 
@@ -107,3 +119,66 @@ async def _first(timeout_s: float, *events: asyncio.Event) -> None:
     finally:
         for waiter in waiters:
             waiter.cancel()
+
+
+class Pipeline:
+    """Runs stages so that each batch's acknowledgements and commit overlap the next
+    batch's claim and publish (see the module's docstring)."""
+
+    def __init__(self, depth: int) -> None:
+        if depth < 1:
+            raise ValueError("a pipeline holds at least one batch")
+        self.depth = depth
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    async def run_batch(self, stage: Stage) -> int:
+        """Starts `stage` once a place is free and returns as soon as its batch is sent:
+        how many rows it published. Raises the error of an earlier batch that failed
+        (its rows are published again by a later batch)."""
+        await self._make_room()
+        sent: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(stage(sent))
+        waiting: set[asyncio.Future[Any]] = {task, sent}
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        if not sent.done():
+            task.result()  # failed before sending: raises
+            return 0
+        self._in_flight.add(task)
+        return sent.result()
+
+    async def drain(self) -> None:
+        """Waits for every batch in flight; raises the first failure."""
+        while self._in_flight:
+            await asyncio.wait(self._in_flight)
+            self._reap()
+
+    async def _make_room(self) -> None:
+        self._reap()
+        while len(self._in_flight) >= self.depth:
+            await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+            self._reap()
+
+    def _reap(self) -> None:
+        done = {task for task in self._in_flight if task.done()}
+        self._in_flight -= done
+        for task in done:
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                raise error
+
+
+async def run_whole(stage: Stage) -> int:
+    """Runs one stage to its end (commit included), without a pipeline: how many rows
+    it published."""
+    sent: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    await stage(sent)
+    return sent.result() if sent.done() else 0
+
+
+async def drain_on_stop(pipeline: Pipeline, name: str, log: logging.Logger) -> None:
+    """At stop, the batches in flight finish; one that fails is only logged: its rows
+    stay unmarked and are published again at the next start (deduplicated)."""
+    try:
+        await pipeline.drain()
+    except RETRYABLE as exc:
+        log.warning(f"{name}: a batch in flight failed at stop", extra={"error_type": type(exc).__name__})

@@ -11,7 +11,8 @@ Two halves, linked by a table (an outbox for partners):
    rows are published (pipelined) to the partner stream on
    `partners.<partner_id>.referrals.<status>` with `Nats-Msg-Id = delivery id` and
    marked delivered only after the PubAck (a crash in between republishes; JetStream
-   drops the duplicate). Webhook rows are leased, POSTed signed, then marked delivered,
+   drops the duplicate); the next batch is published while one waits for its PubAcks
+   (kernel.relay.Pipeline). Webhook rows are leased, POSTed signed, then marked delivered,
    or rescheduled with exponential backoff, or dead after `max_attempts`.
 
 A webhook channel that cannot work by configuration (its secret is not in this
@@ -48,6 +49,7 @@ from kernel.consumer import BatchHandler, ConsumerSpec, Handler
 from kernel.db import Connection, Pool, platform_scope
 from kernel.events import Event
 from kernel.logs import get_logger
+from kernel.outbox import PIPELINE_DEPTH
 from kernel.runtime import ServiceContext
 from kernel.settings import Settings
 from services.referral import links, partner_messages, webhooks
@@ -61,6 +63,8 @@ PARTNER_SUBJECT_ROOT = "partners"
 PARTNER_DUPLICATE_WINDOW_S = 3600.0
 # Payload of the notification partner_channels' trigger sends (migration 004).
 CHANNELS_CHANGED = "channels"
+# Payload of the consumer's notification when it wrote webhook rows (else empty).
+WEBHOOK_ROWS = "webhook"
 # last_error_type of the rows of a webhook the directory no longer has.
 WEBHOOK_REMOVED = "WebhookRemoved"
 # created_by of the answer links the notifier gives out.
@@ -83,6 +87,7 @@ class NotifierConfig:
     webhook_concurrency: int = 16
     channel_check_s: float = 60.0  # channels' configuration re-checked at least this often
     batch_size: int = 200
+    pipeline_depth: int = PIPELINE_DEPTH  # NATS batches in flight (kernel.relay.Pipeline)
     idle_poll_s: float = 1.0
     ack_timeout_s: float = 10.0
     consumer_max_deliveries: int = 5
@@ -184,7 +189,8 @@ async def _insert_rows(conn: Connection, config: NotifierConfig, rows: list[Deli
         return
     columns = list(zip(*rows, strict=True))
     await conn.execute(_INSERT_ROWS.format(schema=config.schema), *(list(c) for c in columns))
-    await relay.notify(conn, config.notify_channel)
+    webhook = any(row[3] == "webhook" for row in rows)
+    await relay.notify(conn, config.notify_channel, WEBHOOK_ROWS if webhook else "")
 
 
 async def _answer_links(
@@ -321,6 +327,9 @@ class DeliveryLoop:
         self._held: dict[str, str] = {}
         self._check_due = True  # at start, on a directory change, every channel_check_s
         self._next_check = 0.0
+        self._nats: relay.Pipeline | None = None  # NATS batches in flight, while run() runs
+        self._webhooks = True  # the last check found a webhook channel or webhook rows
+        self._webhook_notices = 0  # WEBHOOK_ROWS notifications received
 
     async def run(self, stop: asyncio.Event) -> None:
         await ensure_partner_stream(self.js, self.config)
@@ -335,22 +344,31 @@ class DeliveryLoop:
             log=log,
             on_notify=self._on_notify,
         )
+        self._nats = relay.Pipeline(self.config.pipeline_depth)
         try:
             await loop.run(stop)
         finally:
+            await relay.drain_on_stop(self._nats, "partner delivery", log)
             await self._session.close()
 
     def _on_notify(self, payload: str) -> None:
-        # Rows to deliver (no payload) or, from partner_channels' trigger, a directory change.
+        # Rows to deliver (no payload, or WEBHOOK_ROWS) or, from partner_channels' trigger,
+        # a directory change.
         if payload == CHANNELS_CHANGED:
             self._check_due = True
+        elif payload == WEBHOOK_ROWS:
+            self._webhooks = True
+            self._webhook_notices += 1
 
     async def deliver_once(self) -> int:
         """The channels' check when due, then one NATS batch and one webhook batch;
         returns how many rows were handled."""
         if self._check_due or asyncio.get_running_loop().time() >= self._next_check:
             await self.check_channels()
-        return await self.publish_nats_batch() + await self.post_webhook_batch()
+        assert self._nats is not None, "run() makes the pipeline"
+        published = await self._nats.run_batch(self._nats_batch)
+        # Without any webhook channel or row, the webhook claim (a transaction) is skipped.
+        return published + (await self.post_webhook_batch() if self._webhooks else 0)
 
     # --- misconfigured webhook channels: reported once, held, released when fixed ---------
 
@@ -367,6 +385,7 @@ class DeliveryLoop:
         self._check_due = False  # before reading: a change during the check is seen next time
         self._next_check = asyncio.get_running_loop().time() + self.config.channel_check_s
         schema = self.config.schema
+        notices = self._webhook_notices
         async with self.pool.acquire() as conn:
             channels = await conn.fetch(
                 f"""SELECT partner_id, webhook_url, webhook_secret_ref
@@ -378,6 +397,13 @@ class DeliveryLoop:
                     SELECT partner_id FROM {schema}.partner_deliveries
                      WHERE status = 'held' AND channel = 'webhook'"""
             )
+            pending = await conn.fetchval(
+                f"""SELECT EXISTS (SELECT 1 FROM {schema}.partner_deliveries
+                                    WHERE status = 'pending' AND channel = 'webhook')"""
+            )
+        # Until the next check or a WEBHOOK_ROWS notification (one during this check
+        # included), no webhook row can be due.
+        self._webhooks = bool(channels or known or pending) or self._webhook_notices != notices
         configured = {row["partner_id"] for row in channels}
         problems = {row["partner_id"]: r for row in channels if (r := self._problem(row)) is not None}
         for partner_id, reason in sorted(problems.items()):
@@ -470,6 +496,10 @@ class DeliveryLoop:
             )
 
     async def publish_nats_batch(self) -> int:
+        """Publishes up to one batch to the partner stream, committed before it returns."""
+        return await relay.run_whole(self._nats_batch)
+
+    async def _nats_batch(self, sent: asyncio.Future[int]) -> None:
         schema = self.config.schema
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
@@ -482,7 +512,8 @@ class DeliveryLoop:
                 self.config.batch_size,
             )
             if not rows:
-                return 0
+                sent.set_result(0)
+                return
             acks = []
             for row in rows:
                 message = json.loads(row["payload"])
@@ -492,6 +523,7 @@ class DeliveryLoop:
                         row["subject"], partner_messages.encode(message), headers=headers
                     )
                 )
+            sent.set_result(len(rows))  # the next batch may be claimed and published now
             await asyncio.wait_for(asyncio.gather(*acks), timeout=self.config.ack_timeout_s)
             if self.after_publish is not None:
                 for row in rows:
@@ -503,7 +535,6 @@ class DeliveryLoop:
                      WHERE delivery_id = ANY($1::uuid[])""",
                 [row["delivery_id"] for row in rows],
             )
-            return len(rows)
 
     async def post_webhook_batch(self) -> int:
         schema = self.config.schema
