@@ -20,6 +20,7 @@ PAUSES_S = (0.5, 1.0, 2.0)
 RETRYABLE = frozenset(
     {
         "WORKER_UNAVAILABLE",
+        "WORKER_BUSY",
         "POSTGRES_UNAVAILABLE",
         "TEMPORAL_UNAVAILABLE",
         "NATS_UNAVAILABLE",

@@ -76,6 +76,20 @@ def no_worker() -> Unavailable:
     )
 
 
+def worker_busy() -> Unavailable:
+    """Workers were seen at work all along, but none took this step before the call's
+    deadline: the engine is overloaded, not down."""
+    return Unavailable(
+        "workflow workers are busy and did not accept the step before the deadline; "
+        "retry with the same request_id",
+        fr=(
+            "Le moteur de traitement des dossiers est très chargé et n'a pas encore pris en compte "
+            "la demande : réessayez dans un instant (la même demande ne sera jamais appliquée deux fois)."
+        ),
+        reason="WORKER_BUSY",
+    )
+
+
 async def accepted_within(wait: Awaitable[T], limit: timedelta = ACCEPT_WITHIN) -> T:
     """The wait for a worker to accept an update, cut at `limit` in all: the SDK polls
     again when the server answers before acceptance, so its per-call rpc_timeout alone

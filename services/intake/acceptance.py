@@ -9,7 +9,9 @@ the wait goes on, one ACCEPT_WITHIN slice after another, while there is evidence
 live worker: another opening of this process was accepted during the slice, or else
 (asked of Temporal only then) a worker has this dossier's workflow task in hand, or a
 worker polled the queue during the slice. None of these, and the answer is still
-UNAVAILABLE within about ACCEPT_WITHIN.
+UNAVAILABLE within about ACCEPT_WITHIN (WORKER_UNAVAILABLE). The call's deadline reached
+after slices that all saw a live worker is UNAVAILABLE too, but WORKER_BUSY: the engine
+is overloaded, not down (both are retried with the same request id).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, DescribeWorkflowExecutionRequest
 from temporalio.client import Client
 
-from kernel.temporal import ACCEPT_WITHIN, no_worker
+from kernel.temporal import ACCEPT_WITHIN, no_worker, worker_busy
 from workflows.contracts import DOSSIER_TASK_QUEUE
 
 T = TypeVar("T")
@@ -83,9 +85,11 @@ class AcceptanceWatch:
     ) -> T:
         """`wait`'s result (the update accepted), or UNAVAILABLE after a slice without
         evidence of a live worker (with `client`, Temporal is asked about the workflow's
-        task and the queue's pollers before giving up), or at `deadline`."""
+        task and the queue's pollers before giving up), or at `deadline` (WORKER_BUSY
+        when the slices before it saw a live worker)."""
         task = asyncio.ensure_future(wait)
         end = time.monotonic() + deadline.total_seconds()
+        worker_at_work = False  # a slice ended with evidence of a live worker
         try:
             while True:
                 seen = self.accepted
@@ -96,9 +100,10 @@ class AcceptanceWatch:
                     self.accepted += 1
                     return result
                 if time.monotonic() >= end:
-                    raise no_worker()
+                    raise worker_busy() if worker_at_work else no_worker()
                 if self.accepted == seen and not await self._worker_seen(client, workflow_id):
                     raise no_worker()
+                worker_at_work = True
         finally:
             if not task.done():
                 task.cancel()

@@ -150,3 +150,30 @@ async def test_a_task_only_scheduled_and_no_recent_poll_is_no_worker() -> None:
     with pytest.raises(Unavailable):
         await watch.within(waiting(), timedelta(seconds=30), temporal, "dossier-1")  # type: ignore[arg-type]
     assert temporal.asked == 2  # the workflow's task, then the queue's pollers
+
+
+async def test_the_deadline_after_slices_with_a_live_worker_is_busy_not_no_worker() -> None:
+    watch = AcceptanceWatch(timedelta(milliseconds=20))
+    temporal = FakeTemporal(ago=timedelta(0))  # a worker polls all along
+    never = asyncio.get_running_loop().create_future()
+
+    async def waiting() -> None:
+        await never
+
+    with pytest.raises(Unavailable) as refused:
+        await watch.within(waiting(), timedelta(milliseconds=100), temporal)  # type: ignore[arg-type]
+    assert refused.value.reason == "WORKER_BUSY"
+    assert "très chargé" in refused.value.fr
+    assert never.cancelled()
+
+
+async def test_a_deadline_within_the_first_slice_is_no_worker() -> None:
+    watch = AcceptanceWatch(timedelta(seconds=1))
+    never = asyncio.get_running_loop().create_future()
+
+    async def waiting() -> None:
+        await never
+
+    with pytest.raises(Unavailable) as refused:
+        await watch.within(waiting(), timedelta(milliseconds=30))
+    assert refused.value.reason == "WORKER_UNAVAILABLE"
