@@ -7,10 +7,11 @@ from typing import Any
 import nats.errors
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
-from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import Placement, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
 from kernel.logs import get_logger
+from kernel.settings import SINGLE_SERVER, StreamLayout
 
 log = get_logger("messaging")
 # JetStream drops a second publish with the same Nats-Msg-Id inside this window.
@@ -63,7 +64,29 @@ async def connect(url: str, name: str) -> NATS:
     return nc
 
 
-async def ensure_events_stream(js: JetStreamContext, name: str, subject_root: str) -> None:
+def placed(config: StreamConfig, layout: StreamLayout) -> StreamConfig:
+    """`config` with the layout's replica count and placement."""
+    config.num_replicas = layout.replicas
+    if layout.cluster or layout.tags:
+        config.placement = Placement(cluster=layout.cluster or None, tags=list(layout.tags) or None)
+    return config
+
+
+async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    """Creates a stream, or brings an existing one to this config (a changed replica
+    count included: JetStream adds or removes the copies)."""
+    assert config.name is not None
+    try:
+        await js.stream_info(config.name)
+    except NotFoundError:
+        await js.add_stream(config)
+        return
+    await js.update_stream(config)
+
+
+async def ensure_events_stream(
+    js: JetStreamContext, name: str, subject_root: str, layout: StreamLayout = SINGLE_SERVER
+) -> None:
     """Creates the domain events stream, or brings an existing one to this config."""
     config = StreamConfig(
         name=name,
@@ -72,9 +95,4 @@ async def ensure_events_stream(js: JetStreamContext, name: str, subject_root: st
         retention=RetentionPolicy.LIMITS,
         duplicate_window=DUPLICATE_WINDOW_S,
     )
-    try:
-        await js.stream_info(name)
-    except NotFoundError:
-        await js.add_stream(config)
-        return
-    await js.update_stream(config)
+    await ensure_stream(js, placed(config, layout))

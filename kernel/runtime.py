@@ -79,7 +79,9 @@ async def run_service(
     exporter = metrics.serve(spec.name, settings.env)
     try:
         js = nc.jetstream()
-        await messaging.ensure_events_stream(js, settings.events_stream, settings.subject_root)
+        await messaging.ensure_events_stream(
+            js, settings.events_stream, settings.subject_root, settings.streams
+        )
         client = await temporal_kernel.connect(settings)
         ctx = ServiceContext(settings, pool, nc, js, client)
         if spec.on_start is not None:

@@ -10,6 +10,36 @@ from datetime import timedelta
 DEFAULT_GRPC_PORTS = {"intake": 50051, "referral": 50052, "reporting": 50053}
 # Workflows the workflows worker keeps in memory between their tasks (sticky cache).
 DEFAULT_WORKFLOW_CACHE_SIZE = 50
+# JetStream keeps at most this many copies of a stream.
+MAX_STREAM_REPLICAS = 5
+
+
+@dataclass(frozen=True)
+class StreamLayout:
+    """How many copies of each Entraide stream JetStream keeps, and where: 1 on a single
+    server (make up, the tests), 3 on a production cluster; the same code path for both.
+    Consumers keep as many copies as their stream (JetStream's default)."""
+
+    replicas: int = 1
+    cluster: str = ""  # the JetStream cluster to place the streams in ("": the server's own)
+    tags: tuple[str, ...] = ()  # server tags the replicas must carry (e.g. availability zones)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.replicas <= MAX_STREAM_REPLICAS:
+            raise ValueError(f"ENTRAIDE_STREAM_REPLICAS must be 1 to {MAX_STREAM_REPLICAS}")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> StreamLayout:
+        tags = tuple(t.strip() for t in env.get("ENTRAIDE_STREAM_TAGS", "").split(",") if t.strip())
+        return cls(
+            replicas=int(env.get("ENTRAIDE_STREAM_REPLICAS", "1")),
+            cluster=env.get("ENTRAIDE_STREAM_CLUSTER", ""),
+            tags=tags,
+        )
+
+
+# One copy: a single NATS server (make up, the tests).
+SINGLE_SERVER = StreamLayout()
 
 
 @dataclass(frozen=True)
@@ -32,6 +62,8 @@ class Settings:
     # The workflows worker's max_cached_workflows (ENTRAIDE_WORKFLOW_CACHE_SIZE): each cached
     # run holds its own sandbox copy of its workflow module; evicted ones are replayed.
     workflow_cache_size: int = DEFAULT_WORKFLOW_CACHE_SIZE
+    # Replicas and placement of the events and partner streams (ENTRAIDE_STREAM_*).
+    streams: StreamLayout = SINGLE_SERVER
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -53,6 +85,7 @@ class Settings:
             workflow_cache_size=int(
                 env.get("ENTRAIDE_WORKFLOW_CACHE_SIZE", str(DEFAULT_WORKFLOW_CACHE_SIZE))
             ),
+            streams=StreamLayout.from_env(env),
         )
 
     def grpc_port(self, service: str) -> int:

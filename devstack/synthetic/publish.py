@@ -114,7 +114,9 @@ async def publish_to_stack(events: Sequence[Event], env: Mapping[str, str] | Non
     nc = await messaging.connect(settings.nats_url, "synthetic")
     try:
         js = nc.jetstream()
-        await messaging.ensure_events_stream(js, settings.events_stream, settings.subject_root)
+        await messaging.ensure_events_stream(
+            js, settings.events_stream, settings.subject_root, settings.streams
+        )
         return await publish(js, settings.subject_root, events)
     finally:
         await nc.close()
@@ -154,7 +156,9 @@ async def demo_year(env: Mapping[str, str], wait_s: float = 180.0) -> str:
     nc = await messaging.connect(settings.nats_url, "synthetic-demo")
     try:
         js = nc.jetstream()
-        await messaging.ensure_events_stream(js, settings.events_stream, settings.subject_root)
+        await messaging.ensure_events_stream(
+            js, settings.events_stream, settings.subject_root, settings.streams
+        )
         stored, known = await publish_new(js, settings.events_stream, settings.subject_root, events)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_s

@@ -41,17 +41,16 @@ import asyncpg
 from entraide.v1 import events_pb2
 from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
 
 from domain.events import EventType, short_name
-from kernel import relay
+from kernel import messaging, relay
 from kernel.consumer import BatchHandler, ConsumerSpec, Handler
 from kernel.db import Connection, Pool, platform_scope
 from kernel.events import Event
 from kernel.logs import get_logger
 from kernel.outbox import PIPELINE_DEPTH
 from kernel.runtime import ServiceContext
-from kernel.settings import Settings
+from kernel.settings import SINGLE_SERVER, Settings, StreamLayout
 from services.referral import links, partner_messages, webhooks
 from services.referral.schema import SCHEMA
 
@@ -94,6 +93,7 @@ class NotifierConfig:
     consumer_batch_size: int = 200
     consumer_ack_wait_s: float = 30.0
     env: Mapping[str, str] | None = None  # where webhook secrets are read
+    streams: StreamLayout = SINGLE_SERVER  # the partner stream's replicas and placement
     # Signed answer links in the messages (ENTRAIDE_CONSOLE_URL set and a link key): None, none.
     link_config: links.LinkConfig | None = None
 
@@ -115,6 +115,7 @@ class NotifierConfig:
             channel_check_s=settings.seconds("webhook_channel_check", 60.0),
             consumer_max_deliveries=settings.consumer_max_deliveries,
             env=env,
+            streams=settings.streams,
             link_config=links.LinkConfig.from_env(env),
         )
 
@@ -296,12 +297,7 @@ async def ensure_partner_stream(js: JetStreamContext, config: NotifierConfig) ->
         max_age=config.partner_stream_max_age_s,
         duplicate_window=PARTNER_DUPLICATE_WINDOW_S,
     )
-    try:
-        await js.stream_info(config.partner_stream)
-    except NotFoundError:
-        await js.add_stream(stream)
-        return
-    await js.update_stream(stream)
+    await messaging.ensure_stream(js, messaging.placed(stream, config.streams))
 
 
 class DeliveryLoop:

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from kernel.settings import DEFAULT_GRPC_PORTS, Settings
+from kernel.settings import DEFAULT_GRPC_PORTS, Settings, StreamLayout
 
 
 def test_defaults_from_an_empty_environment() -> None:
@@ -102,3 +102,21 @@ def test_from_env_reads_the_process_environment_by_default(monkeypatch: pytest.M
 def test_port_override_works_for_a_service_without_a_default_port() -> None:
     settings = Settings.from_env({"ENTRAIDE_NOTIFICATIONS_PORT": "6010"})
     assert settings.grpc_port("notifications") == 6010
+
+
+def test_streams_keep_one_copy_by_default_and_follow_the_environment() -> None:
+    assert Settings.from_env({}).streams == StreamLayout(replicas=1, cluster="", tags=())
+    layout = Settings.from_env(
+        {
+            "ENTRAIDE_STREAM_REPLICAS": "3",
+            "ENTRAIDE_STREAM_CLUSTER": "entraide",
+            "ENTRAIDE_STREAM_TAGS": "zone-a, zone-b,,zone-c",
+        }
+    ).streams
+    assert layout == StreamLayout(replicas=3, cluster="entraide", tags=("zone-a", "zone-b", "zone-c"))
+
+
+@pytest.mark.parametrize("replicas", ["0", "6", "-1"])
+def test_a_replica_count_jetstream_cannot_keep_fails_at_start(replicas: str) -> None:
+    with pytest.raises(ValueError, match="ENTRAIDE_STREAM_REPLICAS"):
+        Settings.from_env({"ENTRAIDE_STREAM_REPLICAS": replicas})
