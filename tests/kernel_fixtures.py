@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from entraide.v1 import events_pb2
@@ -81,3 +83,19 @@ def counting_handler(schema: str) -> Handler:
         )
 
     return handle
+
+
+class CountingJetStream:
+    """A replica's JetStream context that counts what it publishes, by Nats-Msg-Id (the
+    event or delivery id), and passes everything else through."""
+
+    def __init__(self, js: JetStreamContext) -> None:
+        self.js = js
+        self.published: Counter[str] = Counter()
+
+    async def publish_async(self, subject: str, payload: bytes, **kwargs: Any) -> Any:
+        self.published[kwargs["headers"]["Nats-Msg-Id"]] += 1
+        return await self.js.publish_async(subject, payload, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.js, name)

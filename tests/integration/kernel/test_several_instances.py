@@ -12,14 +12,19 @@ from typing import Any
 
 import asyncpg
 import pytest
-from nats.js import JetStreamContext
 
 from kernel import messaging, outbox
 from kernel.consumer import Consumer, Handler
 from kernel.events import Event
 from kernel.outbox import OutboxRelay
 from kernel.settings import Settings
-from tests.kernel_fixtures import MessagingWorld, counting_handler, open_world, opened_event
+from tests.kernel_fixtures import (
+    CountingJetStream,
+    MessagingWorld,
+    counting_handler,
+    open_world,
+    opened_event,
+)
 
 EVENTS = 600
 
@@ -31,21 +36,6 @@ async def world(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[Messagi
         yield created
     finally:
         await created.close()
-
-
-class CountingJetStream:
-    """A replica's JetStream context that counts what it publishes, by event id."""
-
-    def __init__(self, js: JetStreamContext) -> None:
-        self.js = js
-        self.published: Counter[str] = Counter()
-
-    async def publish_async(self, subject: str, payload: bytes, **kwargs: Any) -> Any:
-        self.published[kwargs["headers"]["Nats-Msg-Id"]] += 1
-        return await self.js.publish_async(subject, payload, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.js, name)
 
 
 async def until(check: Any, timeout_s: float = 20.0) -> None:

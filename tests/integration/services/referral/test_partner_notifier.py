@@ -13,6 +13,7 @@ import logging
 import subprocess
 import sys
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -37,6 +38,7 @@ from kernel.outbox import OutboxRelay
 from kernel.settings import Settings
 from services.referral import notifier, partner_messages, webhooks
 from tests.conftest import free_port
+from tests.kernel_fixtures import CountingJetStream
 from tests.paths import REPO
 
 MIGRATIONS = Path(notifier.__file__).parent / "migrations"
@@ -771,3 +773,49 @@ async def test_relay_and_notifier_killed_mid_stream_deliver_every_message_once(w
         )
     expected = {str(partner_messages.delivery_id(e.id, "nats")) for e in events}
     assert len(set(ids)) == n and set(ids) == expected
+
+
+async def test_two_replicas_deliver_every_message_once_and_both_deliver(
+    world: World, settings: Settings
+) -> None:
+    """Two referral replicas side by side (relay, notifier consumer and delivery loop each,
+    each with its own NATS connection): no delivery published twice, none starved."""
+    n = 300
+    config = world.config
+    partners = ["caf-meuse", "cpam-meuse", "cresus-grand-est"]
+    connections = [await messaging.connect(settings.nats_url, f"replica-{r}") for r in (1, 2)]
+    replicas = [CountingJetStream(nc.jetstream()) for nc in connections]
+    running = Running()
+    try:
+        for js in replicas:
+            running.start(OutboxRelay(world.pool, world.schema, js, config.subject_root, batch_size=10).run)
+            running.start(Consumer(world.pool, js.js, notifier.consumer_spec(config)).run)
+            running.start(notifier.DeliveryLoop(world.pool, js, config).run)
+        await asyncio.sleep(0.5)  # every part listening
+        events = [status_event(partners[i % 3], "requested") for i in range(n)]
+        async with world.pool.acquire() as conn, conn.transaction():
+            for event in events:
+                await outbox.write(conn, world.schema, event)
+
+        async def all_delivered() -> bool:
+            rows = await world.deliveries()
+            return len(rows) == n and all(r["status"] == "delivered" for r in rows)
+
+        await eventually(all_delivered, timeout=30)
+    finally:
+        await running.close()
+        for nc in connections:
+            await nc.close()
+    expected = {str(partner_messages.delivery_id(e.id, "nats")) for e in events}
+    delivered = [
+        Counter({k: v for k, v in replica.published.items() if k in expected}) for replica in replicas
+    ]
+    total = delivered[0] + delivered[1]
+    assert set(total) == expected and set(total.values()) == {1}  # nothing left for the dedup
+    assert delivered[0] and delivered[1], "one delivery loop starved"
+    relayed = [
+        Counter({k: v for k, v in replica.published.items() if k not in expected}) for replica in replicas
+    ]
+    assert sum((relayed[0] + relayed[1]).values()) == n  # each event published once
+    info = await world.js.stream_info(config.partner_stream)
+    assert info.state.messages == n
