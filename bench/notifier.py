@@ -39,6 +39,7 @@ from pathlib import Path
 import asyncpg
 from entraide.v1 import events_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
+from nats.js import JetStreamContext
 
 from devstack.servers import ensure_servers, free_ports, stop_servers
 from domain.events import EventType
@@ -46,6 +47,7 @@ from kernel import messaging, migrations, outbox
 from kernel.consumer import Consumer
 from kernel.events import Event, new_event
 from kernel.outbox import OutboxRelay
+from kernel.settings import SINGLE_SERVER, StreamLayout
 from services.referral import notifier, partner_messages
 
 MIGRATIONS = Path(notifier.__file__).parent / "migrations"
@@ -106,9 +108,12 @@ class Scratch:
     """A scratch referral schema (kernel tables and the notifier's), events and partner
     streams, N status changes in its outbox; all removed at the end."""
 
-    def __init__(self, pool: asyncpg.Pool, nats_url: str, tag: str) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, nats_url: str, tag: str, streams: StreamLayout = SINGLE_SERVER
+    ) -> None:
         self.pool = pool
         self.nats_url = nats_url
+        self.streams = streams
         self.schema = f"bench_pn_{tag}"
         self.config = notifier.NotifierConfig(
             schema=self.schema,
@@ -117,6 +122,7 @@ class Scratch:
             partner_stream=f"BENCH_PARTNERS_{tag.upper()}",
             partner_subject_root=f"benchpartners{tag}",
             idle_poll_s=0.2,
+            streams=streams,
         )
 
     async def __aenter__(self) -> Scratch:
@@ -133,7 +139,9 @@ class Scratch:
             )
         self.nc = await messaging.connect(self.nats_url, f"bench-notifier-{schema}")
         self.js = self.nc.jetstream()
-        await messaging.ensure_events_stream(self.js, self.config.events_stream, self.config.subject_root)
+        await messaging.ensure_events_stream(
+            self.js, self.config.events_stream, self.config.subject_root, self.streams
+        )
         await notifier.ensure_partner_stream(self.js, self.config)
         return self
 
@@ -155,14 +163,14 @@ class Scratch:
             for i in range(n):
                 await outbox.write(conn, self.schema, status_event(i))
 
-    def relay(self) -> OutboxRelay:
-        return OutboxRelay(self.pool, self.schema, self.js, self.config.subject_root)
+    def relay(self, js: JetStreamContext | None = None) -> OutboxRelay:
+        return OutboxRelay(self.pool, self.schema, js or self.js, self.config.subject_root)
 
-    def consumer(self) -> Consumer:
-        return Consumer(self.pool, self.js, notifier.consumer_spec(self.config))
+    def consumer(self, js: JetStreamContext | None = None) -> Consumer:
+        return Consumer(self.pool, js or self.js, notifier.consumer_spec(self.config))
 
-    def delivery_loop(self) -> notifier.DeliveryLoop:
-        return notifier.DeliveryLoop(self.pool, self.js, self.config)
+    def delivery_loop(self, js: JetStreamContext | None = None) -> notifier.DeliveryLoop:
+        return notifier.DeliveryLoop(self.pool, js or self.js, self.config)
 
     async def messages(self, stream: str) -> int:
         return int((await self.js.stream_info(stream)).state.messages)

@@ -551,13 +551,27 @@ def _ensure_nats(state_dir: Path, port: int, monitor_port: int) -> str:
 
 
 def _render_nats_conf(state_dir: Path, port: int, monitor_port: int) -> Path:
-    nats_dir = state_dir / "nats"
+    return render_nats_conf(state_dir, state_dir / "nats", "entraide_dev", port, monitor_port)
+
+
+def render_nats_conf(
+    state_dir: Path, nats_dir: Path, server_name: str, port: int, monitor_port: int, cluster: str = ""
+) -> Path:
+    """`<nats_dir>/nats.conf` from the template, with the users of `state_dir`'s credentials;
+    `cluster`: a cluster block (devstack.nats_cluster) or nothing (a single server)."""
     store_dir = nats_dir / "jetstream"
     store_dir.mkdir(parents=True, exist_ok=True)
     template = string.Template(NATS_TEMPLATE.read_text())
     conf = nats_dir / "nats.conf"
     users = partner_nats.authorization(partner_nats.demo_partner_ids(), nats_credentials(state_dir))
-    values = {"port": port, "monitor_port": monitor_port, "store_dir": store_dir, "authorization": users}
+    values = {
+        "server_name": server_name,
+        "port": port,
+        "monitor_port": monitor_port,
+        "store_dir": store_dir,
+        "authorization": users,
+        "cluster": cluster,
+    }
     partner_nats.write_private(conf, template.substitute(values))  # it holds passwords
     return conf
 

@@ -25,8 +25,15 @@ _CONNECTION_LOSS = (
 )
 
 
+def server_urls(url: str) -> list[str]:
+    """NATS_URL's servers: one URL, or several separated by commas (the nodes of a
+    cluster, each with its credentials), tried in turn on connect and reconnect."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
 async def connect(url: str, name: str) -> NATS:
-    """A connection that reconnects forever: services outlive NATS restarts.
+    """A connection that reconnects forever: services outlive NATS restarts, and go to
+    another node of a cluster when theirs dies (`url`: see `server_urls`).
 
     An unexpected loss is logged once (WARNING) and its recovery once (INFO); the
     reconnect attempts failing in between are not logged one by one, and closing the
@@ -54,7 +61,7 @@ async def connect(url: str, name: str) -> NATS:
     # nats-py annotates reconnect_time_wait as int; it takes seconds as a float.
     options: dict[str, Any] = {"max_reconnect_attempts": -1, "reconnect_time_wait": 0.5}
     await nc.connect(
-        url,
+        server_urls(url),
         name=name,
         disconnected_cb=on_disconnect,
         reconnected_cb=on_reconnect,
