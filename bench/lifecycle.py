@@ -231,6 +231,20 @@ async def measure(
     return {name: summarise(latencies[name], walls[name]) for name in latencies}
 
 
+def entraide_workers(client: Client, pool: db.Pool, settings: Settings) -> list[Worker]:
+    """As deployed: the workflow worker (default sandbox) and intake's activity worker
+    with their default options."""
+    intake = IntakeActivities(pool, reference.load(settings.env))
+    return [
+        Worker(client, task_queue=DOSSIER_TASK_QUEUE, workflows=[DossierWorkflow]),
+        Worker(
+            client,
+            task_queue=INTAKE_TASK_QUEUE,
+            activities=[intake.record_dossier_opened, intake.record_transition],
+        ),
+    ]
+
+
 async def bench(
     settings: Settings,
     dossiers: int,
@@ -247,16 +261,9 @@ async def bench(
     pool = await db.create_pool(settings.database_url, role=settings.db_role)
     try:
         client = await temporal_kernel.connect(settings)
-        intake = IntakeActivities(pool, reference.load(settings.env))
-        # As deployed: the workflow worker (default sandbox) and intake's activity worker
-        # with their default options; the baseline gets the same pair of workers.
+        # The baseline gets the same pair of workers as Entraide's.
         workers = [
-            Worker(client, task_queue=DOSSIER_TASK_QUEUE, workflows=[DossierWorkflow]),
-            Worker(
-                client,
-                task_queue=INTAKE_TASK_QUEUE,
-                activities=[intake.record_dossier_opened, intake.record_transition],
-            ),
+            *entraide_workers(client, pool, settings),
             Worker(client, task_queue=BARE_WORKFLOW_TASK_QUEUE, workflows=[BareDossierWorkflow]),
             Worker(client, task_queue=BARE_ACTIVITY_TASK_QUEUE, activities=[bare_opened, bare_transition]),
         ]
