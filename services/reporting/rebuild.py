@@ -37,6 +37,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from kernel import messaging
 from kernel.consumer import PullAhead
 from kernel.db import APP_ROLE, Connection
 from kernel.events import Event
@@ -223,7 +224,7 @@ async def rebuild(settings: Settings, *, batch: int = 2000) -> RebuildResult:
     result = RebuildResult()
     started = time.perf_counter()
     conn = await asyncpg.connect(settings.migration_database_url)  # DDL: as the schema owner
-    nc = await nats.connect(settings.nats_url, name="reporting-rebuild")
+    nc = await messaging.connect(settings.nats_url, "reporting-rebuild")
     name = f"reporting-rebuild-{uuid.uuid4().hex[:8]}"
     js = nc.jetstream()
     try:
