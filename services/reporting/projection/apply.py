@@ -11,6 +11,8 @@ Called inside the consumer's transaction, after the inbox insert (exactly once).
 from __future__ import annotations
 
 import asyncio
+import functools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,7 +22,7 @@ from kernel.events import Event
 from services.reporting import people
 from services.reporting.projection.aides import apply_aides
 from services.reporting.projection.appointments import apply_appointments
-from services.reporting.projection.cells import move_cells
+from services.reporting.projection.cells import upsert_moving_cells_sql
 from services.reporting.projection.collective import apply_collective
 from services.reporting.projection.fold import DossierDelta, Fold, ReferralDelta, fold
 from services.reporting.projection.tables import LIVE, Tables
@@ -173,13 +175,43 @@ ON CONFLICT (partner_id) DO UPDATE
 """
 
 
+_PARAMETER = re.compile(r"\$(\d+)")
+
+
+def _shifted(sql: str, offset: int) -> str:
+    """`sql` with its parameters $n numbered $(n + offset), to run beside other statements."""
+    return _PARAMETER.sub(lambda m: f"${int(m[1]) + offset}", sql) if offset else sql
+
+
+@functools.cache
+def _batch_sql(tables: Tables, dossiers: bool, referrals: bool, names: bool) -> str:
+    """The dossier upsert with its cells' move (cells.py), the referral upsert and the
+    partner-name upsert of a batch as one statement (those it has): independent tables,
+    so one round trip instead of three. Parameters: the dossier upsert's, then the
+    referral upsert's, then the names'."""
+    beside, offset = "", len(_DOSSIER_INPUT) + 1 if dossiers else 0
+    if referrals:
+        beside += f"referral_rows AS ({_shifted(_REFERRAL_UPSERT.format(table=tables.referrals), offset)}),\n"
+        offset += len(_REFERRAL_INPUT)
+    if names:
+        beside += (
+            f"name_rows AS ({_shifted(_PARTNER_NAME_UPSERT.format(table=tables.partner_names), offset)}),\n"
+        )
+    if dossiers:
+        return upsert_moving_cells_sql(
+            tables, _DOSSIER_UPSERT.format(table=tables.dossiers), "$1::uuid[]", beside
+        )
+    return f"WITH {beside.rstrip().rstrip(',')}\nSELECT 1"
+
+
 def _columns(rows: Sequence[tuple[object, ...]], width: int) -> list[list[object]]:
     """Rows → one list per column (the unnest statements' parameters)."""
     return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 
-def _dossier_params(deltas: list[DossierDelta], keys: dict[str, str]) -> list[list[object]]:
-    """The dossier upsert's parameters: its columns, then the flat motifs."""
+def _dossier_params(deltas: list[DossierDelta]) -> list[list[object]]:
+    """The dossier upsert's parameters: its columns, then the flat motifs; the person_key
+    column (_PERSON_KEY) is left empty, filled once the persons are resolved."""
     flat: list[object] = []
     rows: list[tuple[object, ...]] = []
     for d in deltas:
@@ -213,10 +245,49 @@ def _dossier_params(deltas: list[DossierDelta], keys: dict[str, str]) -> list[li
                 d.reopened,
                 d.reminders,
                 d.person_id,
-                keys.get(d.person_id) if d.person_id else None,
+                None,
             )
         )
     return [*_columns(rows, len(_DOSSIER_INPUT)), flat]
+
+
+_PERSON_ID = len(_DOSSIER_INPUT) - 2  # columns of the dossier upsert's parameters
+_PERSON_KEY = len(_DOSSIER_INPUT) - 1
+
+
+@dataclass(frozen=True)
+class BatchParams:
+    """A fold's parameters of the batch statement (_batch_sql), built ahead of the
+    transaction but for the persons' keys, known once they are resolved in it."""
+
+    dossiers: bool
+    referrals: bool
+    names: bool
+    params: list[list[object]]
+
+    @classmethod
+    def of(cls, folded: Fold) -> BatchParams:
+        params: list[list[object]] = []
+        if folded.dossiers:  # the upsert locks the rows in key order
+            params += _dossier_params([folded.dossiers[k] for k in sorted(folded.dossiers)])
+        if folded.referrals:
+            rows = [_referral_row(folded.referrals[k]) for k in sorted(folded.referrals)]
+            params += _columns(rows, len(_REFERRAL_INPUT))
+        if folded.partner_names:
+            names = [(partner, *version) for partner, version in sorted(folded.partner_names.items())]
+            params += _columns(names, len(_NAME_INPUT))
+        return cls(bool(folded.dossiers), bool(folded.referrals), bool(folded.partner_names), params)
+
+    def with_keys(self, keys: dict[str, str]) -> list[list[object]]:
+        """The parameters, the dossiers' person keys filled in from `keys`."""
+        if not self.dossiers:
+            return self.params
+        persons = self.params[_PERSON_ID]
+        return [
+            *self.params[:_PERSON_KEY],
+            [keys.get(str(p)) if p else None for p in persons],
+            *self.params[_PERSON_KEY + 1 :],
+        ]
 
 
 def _referral_row(r: ReferralDelta) -> tuple[object, ...]:
@@ -240,14 +311,20 @@ def _referral_row(r: ReferralDelta) -> tuple[object, ...]:
 
 async def _lock_dossier_writes(conn: Connection, tables: Tables) -> None:
     """Serialises the batches that write dossier rows into one schema: a people relink
-    updates other dossiers of the same persons in no set order, and the cell upserts (-1
-    then +1, two statements) touch shared aggregate rows, so two projector instances side
-    by side could miss each other's new dossiers or deadlock. A rebuild's shadow schema
+    updates other dossiers of the same persons in no set order, the cell upserts touch
+    shared aggregate rows, and the cells' move reads the rows before the upsert from its
+    statement's snapshot (cells.upsert_moving_cells_sql), which no other writer may
+    change in between; so two projector instances side by side could miss each other's
+    new dossiers, move cells twice or deadlock without it. Taken in its own statement,
+    before the statements it protects take their snapshots. A rebuild's shadow schema
     has its own lock; referral-only batches take none."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{tables.schema}.dossiers")
 
 
-async def apply_fold(conn: Connection, folded: Fold, tables: Tables = LIVE) -> None:
+async def apply_fold(
+    conn: Connection, folded: Fold, tables: Tables = LIVE, ahead: BatchParams | None = None
+) -> None:
+    """Writes a fold (`ahead`: its BatchParams when built beforehand)."""
     keys: dict[str, str] = {}
     persons = folded.persons
     if folded.dossiers or folded.merges:
@@ -257,30 +334,14 @@ async def apply_fold(conn: Connection, folded: Fold, tables: Tables = LIVE) -> N
             await people.record_merges(conn, tables, folded.merges)
         ids = persons | {p for merge in folded.merges for p in merge}
         keys = await people.resolve(conn, tables, ids)
-    if folded.dossiers:
-        ordered = sorted(folded.dossiers)
-        # Every existing row of the batch is locked here, in key order, before any write:
-        # concurrent batches cannot deadlock (hence no skipping rows whose cells stay).
-        await move_cells(conn, tables, ordered, -1)  # locks the existing rows, leaves their cells
-        await conn.execute(
-            _DOSSIER_UPSERT.format(table=tables.dossiers),
-            *_dossier_params([folded.dossiers[k] for k in ordered], keys),
-        )
-        await move_cells(conn, tables, ordered, +1)
+    batch = ahead if ahead is not None else BatchParams.of(folded)
+    if batch.params:
+        sql = _batch_sql(tables, batch.dossiers, batch.referrals, batch.names)
+        await conn.execute(sql, *batch.with_keys(keys))
     if folded.merges:
         await people.rekey_merged(conn, tables, [(m, keys[m]) for m, _ in folded.merges])
     if keys:
         await people.relink(conn, tables, keys.values())  # moves the return cells of changed links
-    if folded.referrals:
-        rows = [_referral_row(folded.referrals[k]) for k in sorted(folded.referrals)]
-        await conn.execute(
-            _REFERRAL_UPSERT.format(table=tables.referrals), *_columns(rows, len(_REFERRAL_INPUT))
-        )
-    if folded.partner_names:
-        names = [(partner, *version) for partner, version in sorted(folded.partner_names.items())]
-        await conn.execute(
-            _PARTNER_NAME_UPSERT.format(table=tables.partner_names), *_columns(names, len(_NAME_INPUT))
-        )
     await apply_appointments(conn, folded, tables)
     await apply_collective(conn, folded.collective, tables)
     await apply_aides(conn, folded.aides, tables)
@@ -303,12 +364,15 @@ class FoldedBatch:
     events: Sequence[Event]
     folded: Fold
     tables: Tables = LIVE
+    params: BatchParams | None = None  # of `folded`
 
     async def apply(self, conn: Connection, fresh: Sequence[Event]) -> None:
         """Writes the batch's events that the inbox found new (`fresh`, a part of
         `events`): the fold done ahead when all are, else the new ones folded again."""
-        folded = self.folded if len(fresh) == len(self.events) else fold(fresh)
-        await apply_fold(conn, folded, self.tables)
+        if len(fresh) == len(self.events):
+            await apply_fold(conn, self.folded, self.tables, self.params)
+        else:
+            await apply_fold(conn, fold(fresh), self.tables)
 
 
 async def prepare_batch(events: Sequence[Event], tables: Tables = LIVE) -> FoldedBatch:
@@ -319,7 +383,7 @@ async def prepare_batch(events: Sequence[Event], tables: Tables = LIVE) -> Folde
         for event in events[start : start + _FOLD_SLICE]:
             folded.add(event)
         await asyncio.sleep(0)
-    return FoldedBatch(events, folded, tables)
+    return FoldedBatch(events, folded, tables, BatchParams.of(folded))
 
 
 async def project(conn: Connection, event: Event) -> None:

@@ -2,12 +2,15 @@
 opened and closed, histograms of the stage durations by month, quarter and year, and
 (people.py) the return cells by day and by month.
 
-`move_cells` -1 (before a batch's upsert) locks its fact rows FOR UPDATE and keeps them
-as they are (a temporary table); +1 (after it) adds the cells of the rows now minus
-those of the kept rows, writing only the cells whose sums change: a fact row whose
-opening day, closure day, outcome, motifs, channel or stage times change thus leaves
-its old cells and enters its new ones in the same transaction, so any arrival order,
-duplicate (caught by the inbox) or batch split gives the cells of the final fact rows.
+`upsert_moving_cells_sql`: a batch's dossier upsert and, in the same statement, the
+move of its cells: the cells of the rows as the upsert returns them (+1) minus those of
+the same rows as they were before it (-1, read from the statement's snapshot), writing
+only the cells whose sums change: a fact row whose opening day, closure day, outcome,
+motifs, channel or stage times change thus leaves its old cells and enters its new ones
+in the same transaction, so any arrival order, duplicate (caught by the inbox) or batch
+split gives the cells of the final fact rows. The caller holds the schema's dossier
+writer lock (apply._lock_dossier_writes, taken by an earlier statement): no other
+transaction writes these rows between the snapshot and the upsert.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ _FACT_COLUMNS = (
 # whose cells stay (most lifecycle events leave a dossier's opened cells as they were)
 # writes nothing.
 CELLS_SQL = f"""
-WITH f AS MATERIALIZED ({{source}}),
+WITH {{before}}f AS MATERIALIZED ({{source}}),
 o AS (
     INSERT INTO {{opened_cells}} AS c (day, territory, channel, motifs, n)
     SELECT (opened_at AT TIME ZONE 'UTC')::date, territory, COALESCE(arrival_channel, ''),
@@ -92,17 +95,11 @@ h AS (
         SET n = c.n + EXCLUDED.n, seconds = c.seconds + EXCLUDED.seconds)
 SELECT 1
 """
-# A batch's rows as they were before its upsert (move_cells -1), for the +1 move to add
-# the difference only: one per session, emptied at each commit (and after each move).
-_MOVED = "pg_temp.bilan_moved_rows"
-_MOVED_TABLE = """CREATE TEMP TABLE IF NOT EXISTS bilan_moved_rows (
-    territory text, arrival_channel text, motifs text[], opened_at timestamptz, ecoute_at timestamptz,
-    orientation_at timestamptz, suivi_at timestamptz, closed_at timestamptz, outcome text)
-    ON COMMIT DELETE ROWS"""
 
 
-def _cells_sql(tables: Tables, source: str) -> str:
-    """CELLS_SQL over the rows `source` selects."""
+def _cells_sql(tables: Tables, source: str, before: str = "") -> str:
+    """CELLS_SQL over the rows `source` selects (`before`: CTEs it reads, each ending
+    with a comma)."""
     return CELLS_SQL.format(
         dossiers=tables.dossiers,
         opened_cells=tables.opened_cells,
@@ -111,26 +108,24 @@ def _cells_sql(tables: Tables, source: str) -> str:
         opened_months=cell_tables.opened_months(tables),
         closed_months=cell_tables.closed_months(tables),
         duration_spans=cell_tables.duration_spans(tables),
+        before=before,
         source=source,
     )
 
 
-async def move_cells(conn: Connection, tables: Tables, ids: list[str], sign: int) -> None:
-    """sign < 0: locks these dossiers' fact rows (in key order) and keeps them as they
-    are; sign > 0: adds the cells of their rows now minus those kept (only the cells
-    that change are written)."""
-    await conn.execute(_MOVED_TABLE)
-    if sign < 0:
-        await conn.execute(
-            f"""INSERT INTO {_MOVED} SELECT {_FACT_COLUMNS} FROM {tables.dossiers}
-                 WHERE dossier_id = ANY($1::uuid[]) ORDER BY dossier_id FOR UPDATE""",
-            ids,
-        )
-        return
-    source = f"""SELECT {_FACT_COLUMNS}, 1 AS sign FROM {tables.dossiers} WHERE dossier_id = ANY($1::uuid[])
-                 UNION ALL SELECT {_FACT_COLUMNS}, -1 FROM {_MOVED}"""
-    await conn.execute(_cells_sql(tables, source), ids)
-    await conn.execute(f"DELETE FROM {_MOVED}")
+def upsert_moving_cells_sql(tables: Tables, upsert: str, ids: str, beside: str = "") -> str:
+    """One statement: `upsert` (an INSERT … ON CONFLICT DO UPDATE into the dossier facts,
+    its table aliased `f`, without RETURNING) of the rows whose ids the uuid[] parameter
+    `ids` lists, and the cells moved from those rows as they were to the rows it leaves.
+    The rows before are a plain read: every sub-statement sees the snapshot taken before
+    the upsert. `beside`: more data-modifying CTEs run in the same statement (each
+    ending with a comma), writing other tables."""
+    returned = ", ".join(f"f.{column.strip()}" for column in _FACT_COLUMNS.split(","))
+    before = f"""{beside}old AS (SELECT {_FACT_COLUMNS} FROM {tables.dossiers} WHERE dossier_id = ANY({ids})),
+new AS ({upsert} RETURNING {returned}),
+"""
+    source = "SELECT *, 1 AS sign FROM new UNION ALL SELECT *, -1 FROM old"
+    return _cells_sql(tables, source, before)
 
 
 async def refresh_cells(conn: Connection, tables: Tables = LIVE) -> None:

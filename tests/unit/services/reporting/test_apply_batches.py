@@ -1,11 +1,13 @@
 """The projection's batch plumbing (services.reporting.projection.apply), without any
 server: the set-based upserts' parameters carry every delta exactly (a dossier's motifs
-as a slice of one flat array), and a batch folded ahead applies the fold of the events
-the inbox found new."""
+as a slice of one flat array), the batch statement numbers them as they are passed, and
+a batch folded ahead applies the fold of the events the inbox found new."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -19,6 +21,8 @@ from services.reporting.projection import apply as apply_module
 from services.reporting.projection.apply import (
     _DOSSIER_INPUT,
     _REFERRAL_INPUT,
+    BatchParams,
+    _batch_sql,
     _columns,
     _dossier_params,
     _referral_row,
@@ -36,7 +40,7 @@ def test_dossier_params_carry_every_delta_and_its_motifs() -> None:
     folded = fold(year())
     deltas = [folded.dossiers[k] for k in sorted(folded.dossiers)]
     keys = {d.person_id: f"key-of-{d.person_id}" for d in deltas if d.person_id}
-    params = _dossier_params(deltas, keys)
+    params = BatchParams(True, False, False, _dossier_params(deltas)).with_keys(keys)
     assert len(params) == len(_DOSSIER_INPUT) + 1  # the columns, then the flat motifs
     columns = {name: params[i] for i, (name, _) in enumerate(_DOSSIER_INPUT)}
     flat = params[-1]
@@ -65,6 +69,30 @@ def test_referral_columns_are_the_rows_transposed() -> None:
     assert _columns([], 3) == [[], [], []]  # an empty batch still has its arrays
 
 
+@pytest.mark.parametrize("parts", list(itertools.product([False, True], repeat=3))[1:])
+def test_the_batch_statement_numbers_its_parameters_as_they_are_passed(
+    parts: tuple[bool, bool, bool],
+) -> None:
+    folded = fold(year())
+    dossiers, referrals, names = parts
+    if not dossiers:
+        folded.dossiers.clear()
+    if not referrals:
+        folded.referrals.clear()
+    if not names:
+        folded.partner_names.clear()
+    batch = BatchParams.of(folded)
+    assert (batch.dossiers, batch.referrals, batch.names) == parts
+    sql = _batch_sql(LIVE, *parts)
+    numbers = {int(n) for n in re.findall(r"\$(\d+)", sql)}
+    assert numbers == set(range(1, len(batch.params) + 1))  # each passed array is read
+    expected = (len(_DOSSIER_INPUT) + 1) * dossiers + len(_REFERRAL_INPUT) * referrals + 4 * names
+    assert len(batch.params) == expected
+    assert ("INSERT INTO reporting.dossier_facts" in sql) == dossiers
+    assert ("INSERT INTO reporting.referral_facts" in sql) == referrals
+    assert ("INSERT INTO reporting.partner_names" in sql) == names
+
+
 def test_a_batch_prepared_ahead_folds_as_fold_does() -> None:
     events = year()[:700]
     prepared = asyncio.run(prepare_batch(events))
@@ -78,21 +106,26 @@ def test_a_prepared_batch_applies_the_fold_of_the_new_events(
 ) -> None:
     events = year()[:300]
     shadow = Tables("reporting_rebuild")
-    applied: list[tuple[Fold, Tables]] = []
+    applied: list[tuple[Fold, Tables, BatchParams | None]] = []
 
-    async def capture(conn: Connection, folded: Fold, tables: Tables = LIVE) -> None:
-        applied.append((folded, tables))
+    async def capture(
+        conn: Connection, folded: Fold, tables: Tables = LIVE, ahead: BatchParams | None = None
+    ) -> None:
+        applied.append((folded, tables, ahead))
 
     monkeypatch.setattr(apply_module, "apply_fold", capture)
     prepared = asyncio.run(prepare_batch(events, shadow))
     # The inbox found all new, or all but a few already applied (a redelivery).
     fresh: Sequence[Event] = events if not duplicates else events[duplicates:]
     asyncio.run(prepared.apply(None, fresh))  # type: ignore[arg-type]  # apply_fold is captured
-    [(folded, tables)] = applied
+    [(folded, tables, ahead)] = applied
     assert tables == shadow
     assert folded == fold(fresh)
     if not duplicates:
         assert folded is prepared.folded  # not folded twice
+        assert ahead is prepared.params and ahead == BatchParams.of(folded)  # parameters built ahead
+    else:
+        assert ahead is None  # built again from the new fold
 
 
 def test_a_malformed_event_fails_the_preparation_as_the_fold() -> None:
