@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from devstack import partner_nats, processes
 from devstack.ports import free_port
-from devstack.servers import _bin, _nats_answers, nats_credentials, render_nats_conf
+from devstack.servers import nats_answers, nats_credentials, render_nats_conf, server_binary
 from kernel import messaging
 
 CLUSTER_NAME = "entraide"
@@ -92,12 +92,12 @@ class NatsCluster:
             self.state_dir, self.state_dir / node.name, node.name, node.port, node.monitor_port, cluster
         )
         processes.start_process(
-            self.state_dir, node.name, [str(_bin("nats-server")), "-c", str(conf)], os.environ
+            self.state_dir, node.name, [str(server_binary("nats-server")), "-c", str(conf)], os.environ
         )
 
     def _wait(self, node: Node) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
-        while not _nats_answers(self.node_url(node)):
+        while not nats_answers(self.node_url(node)):
             if processes.is_running(self.state_dir, node.name) is None or time.monotonic() > deadline:
                 log = processes.log_file(self.state_dir, node.name)
                 raise RuntimeError(f"{node.name} did not start; log:\n{processes.tail(log, 20)}")

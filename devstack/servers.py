@@ -149,7 +149,7 @@ def ensure_servers(
             database_url = url
 
         if "nats" in components:
-            url = _external(env, "NATS_URL", "nats", previous, _nats_answers)
+            url = _external(env, "NATS_URL", "nats", previous, nats_answers)
             if url is None:
                 url = _ensure_nats(state_dir, ports.nats, ports.nats_monitor)
                 private.append("nats")
@@ -214,7 +214,7 @@ def server_status(state_dir: Path, env: Mapping[str, str] = os.environ) -> dict[
     manifest = _read_manifest(state_dir)
     checks: dict[str, tuple[str, Callable[[str], bool]]] = {
         "postgres": ("DATABASE_URL", _pg_answers),
-        "nats": ("NATS_URL", _nats_answers),
+        "nats": ("NATS_URL", nats_answers),
         "temporal": ("TEMPORAL_ADDRESS", _tcp_answers),
     }
     status: dict[str, str] = {}
@@ -295,7 +295,7 @@ def _host_port(address: str, default_port: int) -> tuple[str, int]:
     return parts.hostname or "127.0.0.1", parts.port or default_port
 
 
-def _nats_answers(url: str) -> bool:
+def nats_answers(url: str) -> bool:
     """A NATS server sends an `INFO {...}` line as soon as a client connects."""
     first = url.split(",")[0].strip()
     host, port = _host_port(first, 4222)
@@ -509,7 +509,7 @@ async def _create_database(admin_url: str, name: str) -> None:
 # --- NATS -------------------------------------------------------------------------------------
 
 
-def _bin(name: str) -> Path:
+def server_binary(name: str) -> Path:
     """A server binary shipped as a wheel: next to our interpreter, or else on PATH."""
     beside = Path(sys.executable).parent / name
     if beside.exists():
@@ -537,7 +537,7 @@ def _ensure_nats(state_dir: Path, port: int, monitor_port: int) -> str:
     password = nats_credentials(state_dir)[partner_nats.SERVICE_USER]
     url = f"nats://{partner_nats.SERVICE_USER}:{quote(password, safe='')}@127.0.0.1:{port}"
     pid = processes.is_running(state_dir, "nats")
-    if pid is not None and _wait_until(lambda: _nats_answers(url), 5):
+    if pid is not None and _wait_until(lambda: nats_answers(url), 5):
         log.info("private NATS already running (pid %d)", pid)
         return url
     if pid is not None:
@@ -545,8 +545,10 @@ def _ensure_nats(state_dir: Path, port: int, monitor_port: int) -> str:
         processes.stop_process(state_dir, "nats")
     conf = _render_nats_conf(state_dir, port, monitor_port)
     log.info("starting private NATS on 127.0.0.1:%d", port)
-    processes.start_process(state_dir, "nats", [str(_bin("nats-server")), "-c", str(conf)], os.environ)
-    _wait_ready(state_dir, "nats", lambda: _nats_answers(url))
+    processes.start_process(
+        state_dir, "nats", [str(server_binary("nats-server")), "-c", str(conf)], os.environ
+    )
+    _wait_ready(state_dir, "nats", lambda: nats_answers(url))
     return url
 
 
@@ -598,7 +600,7 @@ def _ensure_temporal(
     if pid is not None:
         log.warning("private Temporal (pid %d) does not answer on port %d: restarting it", pid, port)
         processes.stop_process(state_dir, "temporal", timeout=15)
-    argv = [str(_bin("temporal")), "server", "start-dev"]
+    argv = [str(server_binary("temporal")), "server", "start-dev"]
     if store == "file":  # else no --db-filename: the dev server keeps everything in memory
         argv += ["--db-filename", str(state_dir / "temporal.db")]
     argv += [
