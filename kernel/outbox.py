@@ -16,7 +16,7 @@ wakes at commit rather than at its next poll. A writer inserting rows by other m
 `seq` order with `Nats-Msg-Id = event id`, and marks a row published only after
 JetStream's PubAck: a crash between the two republishes the event, which JetStream
 (duplicate window) and the consumers' inbox (forever) both discard. Its batches are
-pipelined (kernel.relay.Pipeline, `PIPELINE_DEPTH`): the next batch is claimed and
+pipelined (kernel.relay.Pipeline, `relay.PIPELINE_DEPTH`): the next batch is claimed and
 published while the previous one waits for its PubAcks and commit.
 """
 
@@ -119,11 +119,6 @@ async def backlog(conn: Connection, schema: str) -> int:
     return int(value)
 
 
-# Batches in flight per relay (kernel.relay.Pipeline): the next one is claimed and
-# published while the previous waits for its PubAcks; each holds a pooled connection.
-PIPELINE_DEPTH = 2
-
-
 class OutboxRelay:
     """Publishes a schema's outbox to JetStream. Several relays may run: rows are
     claimed with FOR UPDATE SKIP LOCKED. `on_published(schema, count)` is told of
@@ -139,7 +134,7 @@ class OutboxRelay:
         batch_size: int = 200,
         idle_poll_s: float = 1.0,
         ack_timeout_s: float = 10.0,
-        depth: int = PIPELINE_DEPTH,
+        depth: int = relay.PIPELINE_DEPTH,
         after_publish: Callable[[Event], Awaitable[None]] | None = None,
         on_published: Callable[[str, int], None] | None = None,
     ) -> None:

@@ -40,6 +40,10 @@ from kernel.logs import get_logger
 
 # A batch: handles up to one batch of rows, returns how many it handled.
 Batch = Callable[[], Awaitable[int]]
+# Batches in flight per pipeline (outbox relay, partner deliveries): the next one is
+# claimed and published while the previous waits for its PubAcks; each holds a pooled
+# connection.
+PIPELINE_DEPTH = 2
 # A pipelined batch: claims and publishes, sets `sent` to how many rows it published
 # (0: none, nothing more to do), then waits for their acknowledgements and commits.
 Stage = Callable[[asyncio.Future[int]], Coroutine[Any, Any, None]]

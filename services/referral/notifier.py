@@ -48,7 +48,6 @@ from kernel.consumer import BatchHandler, ConsumerSpec, Handler
 from kernel.db import Connection, Pool, platform_scope
 from kernel.events import Event
 from kernel.logs import get_logger
-from kernel.outbox import PIPELINE_DEPTH
 from kernel.runtime import ServiceContext
 from kernel.settings import SINGLE_SERVER, Settings, StreamLayout
 from services.referral import links, partner_messages, webhooks
@@ -86,7 +85,7 @@ class NotifierConfig:
     webhook_concurrency: int = 16
     channel_check_s: float = 60.0  # channels' configuration re-checked at least this often
     batch_size: int = 200
-    pipeline_depth: int = PIPELINE_DEPTH  # NATS batches in flight (kernel.relay.Pipeline)
+    pipeline_depth: int = relay.PIPELINE_DEPTH  # NATS batches in flight (kernel.relay.Pipeline)
     idle_poll_s: float = 1.0
     ack_timeout_s: float = 10.0
     consumer_max_deliveries: int = 5
