@@ -5,11 +5,8 @@ inbox found new, and a batch whose preparation fails goes the per-message way.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
-import asyncpg
-import pytest
 from entraide.v1 import events_pb2
 
 from kernel import outbox
@@ -17,17 +14,7 @@ from kernel.consumer import Consumer, PreparedBatch
 from kernel.db import Connection
 from kernel.events import Event
 from kernel.outbox import OutboxRelay
-from kernel.settings import Settings
-from tests.kernel_fixtures import MessagingWorld, counting_handler, open_world, opened_event
-
-
-@pytest.fixture
-async def world(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[MessagingWorld]:
-    created = await open_world(pool, settings)
-    try:
-        yield created
-    finally:
-        await created.close()
+from tests.kernel_fixtures import MessagingWorld, counting_handler, opened_event
 
 
 class Counted:

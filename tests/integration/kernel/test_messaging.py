@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import asyncpg
 import pytest
 from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError
@@ -14,17 +12,7 @@ from kernel import outbox
 from kernel.consumer import Consumer
 from kernel.events import Event
 from kernel.outbox import OutboxRelay
-from kernel.settings import Settings
-from tests.kernel_fixtures import MessagingWorld, counting_handler, open_world, opened_event
-
-
-@pytest.fixture
-async def world(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[MessagingWorld]:
-    created = await open_world(pool, settings)
-    try:
-        yield created
-    finally:
-        await created.close()
+from tests.kernel_fixtures import MessagingWorld, counting_handler, opened_event
 
 
 async def write_events(world: MessagingWorld, events: list[Event]) -> None:

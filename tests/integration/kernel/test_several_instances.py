@@ -7,11 +7,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import Counter
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
-import pytest
 
 from kernel import messaging, outbox
 from kernel.consumer import Consumer, Handler
@@ -22,20 +20,10 @@ from tests.kernel_fixtures import (
     CountingJetStream,
     MessagingWorld,
     counting_handler,
-    open_world,
     opened_event,
 )
 
 EVENTS = 600
-
-
-@pytest.fixture
-async def world(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[MessagingWorld]:
-    created = await open_world(pool, settings)
-    try:
-        yield created
-    finally:
-        await created.close()
 
 
 async def until(check: Any, timeout_s: float = 20.0) -> None:
