@@ -332,16 +332,24 @@ def run(
     )
 
 
+def table_header(first: str) -> str:
+    """The header of a table of Measures, its first column titled `first`."""
+    return f"{first:10} {'dossiers/s':>10} {'wall s':>8} {'p50 ms':>8} {'p95 ms':>8}"
+
+
+def table_row(name: str, m: Measure) -> str:
+    return f"{name:10} {m.rate:>10.2f} {m.wall_s:>8.2f} {m.p50_ms:>8.1f} {m.p95_ms:>8.1f}"
+
+
 def render(report: Report) -> str:
-    b, e = report.bare, report.entraide
     return "\n".join(
         [
             f"dossiers N={report.dossiers}  concurrency C={report.concurrency}  "
             f"warm-up={report.warmup} each  rounds={report.rounds}  order={report.order}  "
             f"cores={report.cores}  load={report.load_before}",
-            f"{'':10} {'dossiers/s':>10} {'wall s':>8} {'p50 ms':>8} {'p95 ms':>8}",
-            f"{'bare':10} {b.rate:>10.2f} {b.wall_s:>8.2f} {b.p50_ms:>8.1f} {b.p95_ms:>8.1f}",
-            f"{'entraide':10} {e.rate:>10.2f} {e.wall_s:>8.2f} {e.p50_ms:>8.1f} {e.p95_ms:>8.1f}",
+            table_header(""),
+            table_row("bare", report.bare),
+            table_row("entraide", report.entraide),
             f"ratio entraide/bare = {report.ratio:.3f}",
             f"written: {report.timeline_rows} timeline rows, {report.outbox_rows} outbox rows; "
             f"run took {report.total_s} s",

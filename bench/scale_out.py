@@ -29,7 +29,16 @@ from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
 
-from bench.lifecycle import ACTIVITIES_PER_DOSSIER, ENTRAIDE, Measure, round_sizes, run_many, summarise
+from bench.lifecycle import (
+    ACTIVITIES_PER_DOSSIER,
+    ENTRAIDE,
+    Measure,
+    round_sizes,
+    run_many,
+    summarise,
+    table_header,
+    table_row,
+)
 from bench.lifecycle_instance import READY
 from devstack import secrets
 from devstack.scratch import fresh_database
@@ -174,15 +183,14 @@ def run(dossiers: int, concurrency: int, warmup: int, rounds: int, say: Callable
 
 
 def render(report: Report) -> str:
-    one, two = report.one, report.two
     return "\n".join(
         [
             f"dossiers N={report.dossiers} per side  concurrency C={report.concurrency}  "
             f"warm-up={report.warmup} a phase  rounds={report.rounds}  cores={report.cores}  "
             f"load={report.load_before}",
-            f"{'instances':10} {'dossiers/s':>10} {'wall s':>8} {'p50 ms':>8} {'p95 ms':>8}",
-            f"{'one':10} {one.rate:>10.2f} {one.wall_s:>8.2f} {one.p50_ms:>8.1f} {one.p95_ms:>8.1f}",
-            f"{'two':10} {two.rate:>10.2f} {two.wall_s:>8.2f} {two.p50_ms:>8.1f} {two.p95_ms:>8.1f}",
+            table_header("instances"),
+            table_row("one", report.one),
+            table_row("two", report.two),
             f"ratio two/one = {report.ratio:.3f}",
             f"written: {report.timeline_rows} timeline rows; run took {report.total_s} s",
         ]
